@@ -1,0 +1,169 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from . import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GenerateGarmentsRequest(_message.Message):
+    __slots__ = ("category", "count", "seed", "generator")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    category: _common_pb2.GarmentCategory
+    count: int
+    seed: int
+    generator: _common_pb2.Generator
+    def __init__(self, category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., count: _Optional[int] = ..., seed: _Optional[int] = ..., generator: _Optional[_Union[_common_pb2.Generator, str]] = ...) -> None: ...
+
+class GenerateGarmentsResponse(_message.Message):
+    __slots__ = ("garments",)
+    GARMENTS_FIELD_NUMBER: _ClassVar[int]
+    garments: _containers.RepeatedCompositeFieldContainer[GeneratedGarment]
+    def __init__(self, garments: _Optional[_Iterable[_Union[GeneratedGarment, _Mapping]]] = ...) -> None: ...
+
+class EncodeGarmentRequest(_message.Message):
+    __slots__ = ("image", "category")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    category: _common_pb2.GarmentCategory
+    def __init__(self, image: _Optional[bytes] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ...) -> None: ...
+
+class EncodeGarmentResponse(_message.Message):
+    __slots__ = ("latent", "category", "reconstruction_png")
+    LATENT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    RECONSTRUCTION_PNG_FIELD_NUMBER: _ClassVar[int]
+    latent: _containers.RepeatedScalarFieldContainer[float]
+    category: _common_pb2.GarmentCategory
+    reconstruction_png: bytes
+    def __init__(self, latent: _Optional[_Iterable[float]] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., reconstruction_png: _Optional[bytes] = ...) -> None: ...
+
+class InterpolateGarmentsRequest(_message.Message):
+    __slots__ = ("start", "end", "steps")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    start: GarmentRef
+    end: GarmentRef
+    steps: int
+    def __init__(self, start: _Optional[_Union[GarmentRef, _Mapping]] = ..., end: _Optional[_Union[GarmentRef, _Mapping]] = ..., steps: _Optional[int] = ...) -> None: ...
+
+class InterpolateGarmentsResponse(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[GeneratedGarment]
+    def __init__(self, frames: _Optional[_Iterable[_Union[GeneratedGarment, _Mapping]]] = ...) -> None: ...
+
+class RegisterGarmentRequest(_message.Message):
+    __slots__ = ("image", "name", "category", "price", "size_chart")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_CHART_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    name: str
+    category: _common_pb2.GarmentCategory
+    price: _common_pb2.Money
+    size_chart: _common_pb2.SizeChart
+    def __init__(self, image: _Optional[bytes] = ..., name: _Optional[str] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., price: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., size_chart: _Optional[_Union[_common_pb2.SizeChart, _Mapping]] = ...) -> None: ...
+
+class RegisterGarmentResponse(_message.Message):
+    __slots__ = ("garment",)
+    GARMENT_FIELD_NUMBER: _ClassVar[int]
+    garment: Garment
+    def __init__(self, garment: _Optional[_Union[Garment, _Mapping]] = ...) -> None: ...
+
+class GetGarmentRequest(_message.Message):
+    __slots__ = ("garment_id",)
+    GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    garment_id: str
+    def __init__(self, garment_id: _Optional[str] = ...) -> None: ...
+
+class GetGarmentResponse(_message.Message):
+    __slots__ = ("garment",)
+    GARMENT_FIELD_NUMBER: _ClassVar[int]
+    garment: Garment
+    def __init__(self, garment: _Optional[_Union[Garment, _Mapping]] = ...) -> None: ...
+
+class ListGarmentsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "categories")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    categories: _containers.RepeatedScalarFieldContainer[_common_pb2.GarmentCategory]
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., categories: _Optional[_Iterable[_Union[_common_pb2.GarmentCategory, str]]] = ...) -> None: ...
+
+class ListGarmentsResponse(_message.Message):
+    __slots__ = ("garments", "next_page_token")
+    GARMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    garments: _containers.RepeatedCompositeFieldContainer[Garment]
+    next_page_token: str
+    def __init__(self, garments: _Optional[_Iterable[_Union[Garment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RenderTryOnRequest(_message.Message):
+    __slots__ = ("body_id", "garment_ids", "width", "height")
+    BODY_ID_FIELD_NUMBER: _ClassVar[int]
+    GARMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    body_id: str
+    garment_ids: _containers.RepeatedScalarFieldContainer[str]
+    width: int
+    height: int
+    def __init__(self, body_id: _Optional[str] = ..., garment_ids: _Optional[_Iterable[str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class RenderTryOnResponse(_message.Message):
+    __slots__ = ("png",)
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    png: bytes
+    def __init__(self, png: _Optional[bytes] = ...) -> None: ...
+
+class Garment(_message.Message):
+    __slots__ = ("garment_id", "name", "category", "price", "size_chart", "content_latent", "image_png", "create_time")
+    GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_CHART_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_LATENT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_PNG_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    garment_id: str
+    name: str
+    category: _common_pb2.GarmentCategory
+    price: _common_pb2.Money
+    size_chart: _common_pb2.SizeChart
+    content_latent: _containers.RepeatedScalarFieldContainer[float]
+    image_png: bytes
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, garment_id: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., price: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., size_chart: _Optional[_Union[_common_pb2.SizeChart, _Mapping]] = ..., content_latent: _Optional[_Iterable[float]] = ..., image_png: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GeneratedGarment(_message.Message):
+    __slots__ = ("png", "latent", "category")
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    LATENT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    png: bytes
+    latent: _containers.RepeatedScalarFieldContainer[float]
+    category: _common_pb2.GarmentCategory
+    def __init__(self, png: _Optional[bytes] = ..., latent: _Optional[_Iterable[float]] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ...) -> None: ...
+
+class GarmentRef(_message.Message):
+    __slots__ = ("garment_id", "image")
+    GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    garment_id: str
+    image: bytes
+    def __init__(self, garment_id: _Optional[str] = ..., image: _Optional[bytes] = ...) -> None: ...
