@@ -1,0 +1,23 @@
+# Garment service image. Build from the repository root: docker build -f deploy/docker/garment.Dockerfile .
+FROM python:3.11-slim-bookworm
+
+# Fashion-MNIST, the training data of the garment models, from Debian.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends dataset-fashion-mnist \
+    && rm -rf /var/lib/apt/lists/*
+
+# A CPU build of torch keeps the image small; point PIP_EXTRA_INDEX_URL at a CPU wheel index to get one.
+ARG PIP_EXTRA_INDEX_URL=""
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+RUN pip install "torch==2.13.0"
+COPY pyproject.toml README.md ./
+COPY protos ./protos
+COPY shared ./shared
+COPY services ./services
+RUN pip install .
+
+RUN useradd --create-home --uid 10001 tryon && mkdir -p /data && chown tryon /data
+USER tryon
+EXPOSE 50052 9102
+CMD ["python", "-m", "tryon.services.garment"]
