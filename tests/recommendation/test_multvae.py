@@ -1,0 +1,96 @@
+"""Mult-VAE model: one-epoch smoke training, the exact MIPS form, save/load round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import sparse
+
+from tryon.services.recommendation.multvae import MultVAE, MultVAEConfig, load_model, save_model
+from tryon.services.recommendation.trainer import train_multvae
+
+
+def clustered_interactions(n_users: int = 96, n_items: int = 120, seed: int = 0) -> sparse.csr_matrix:
+    """Binary users x items with taste clusters and a popularity skew, like a small rating log."""
+    rng = np.random.default_rng(seed)
+    n_clusters = 4
+    item_cluster = rng.integers(0, n_clusters, n_items)
+    popularity = rng.zipf(1.5, n_items).clip(max=50).astype(float)
+    rows, cols = [], []
+    for user in range(n_users):
+        taste = user % n_clusters
+        weights = popularity * np.where(item_cluster == taste, 8.0, 1.0)
+        n = int(rng.integers(5, 25))
+        items = rng.choice(n_items, size=n, replace=False, p=weights / weights.sum())
+        rows.extend([user] * n)
+        cols.extend(items)
+    return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+
+
+def eval_loss(model: MultVAE, matrix: sparse.csr_matrix) -> float:
+    model.eval()
+    with torch.no_grad():
+        return float(model.loss(torch.from_numpy(matrix.toarray()), beta=0.0))
+
+
+def test_one_epoch_loss_is_finite_and_falls():
+    matrix = clustered_interactions()
+    config = MultVAEConfig(hidden_dims=(32,), latent_dim=8, batch_size=8, epochs=1, lr=1e-2)
+    torch.manual_seed(3)
+    untrained = MultVAE(matrix.shape[1], config)
+    trained, history = train_multvae(matrix, config, seed=3, progress=False)
+    assert len(history.loss) == 1
+    assert np.isfinite(history.loss[0])
+    assert eval_loss(trained, matrix) < eval_loss(untrained, matrix)
+
+
+def test_training_with_validation_keeps_the_best_epoch():
+    from tryon.services.recommendation.protocol import strong_generalization_split
+
+    split = strong_generalization_split(clustered_interactions(n_users=120), 20, 20, seed=1)
+    config = MultVAEConfig(hidden_dims=(32,), latent_dim=8, batch_size=16, epochs=4, lr=1e-2)
+    _, history = train_multvae(split.train, config, seed=0, progress=False, validation=split.validation)
+    assert len(history.validation_ndcg) == 4
+    assert history.best_validation_ndcg == max(history.validation_ndcg)
+    assert all(np.isfinite(history.loss))
+
+
+def test_user_queries_times_item_embeddings_equals_score():
+    matrix = clustered_interactions()
+    model = MultVAE(matrix.shape[1], MultVAEConfig(hidden_dims=(16, 12), latent_dim=6))
+    history = matrix[:10].toarray()
+    history[0, :3] = [-1.0, 2.5, 0.5]  # weighted history with a dislike
+    expected = model.score(torch.from_numpy(history)).numpy()
+    queries = model.user_queries(history)
+    items = model.item_embeddings()
+    # the decoder mirrors the encoder, so h(z) has the width of the first hidden layer
+    assert queries.shape == (10, 17) and items.shape == (matrix.shape[1], 17)
+    np.testing.assert_allclose(queries @ items.T, expected, atol=1e-4)
+
+
+def test_negative_weights_are_ignored_by_the_input():
+    model = MultVAE(5, MultVAEConfig(hidden_dims=(4,), latent_dim=2))
+    with_dislike = torch.tensor([[1.0, -3.0, 0.0, 1.0, 0.0]])
+    without = torch.tensor([[1.0, 0.0, 0.0, 1.0, 0.0]])
+    torch.testing.assert_close(model.score(with_dislike), model.score(without))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    matrix = clustered_interactions()
+    config = MultVAEConfig(hidden_dims=(24,), latent_dim=8, epochs=1, batch_size=32)
+    model, _ = train_multvae(matrix, config, seed=5, progress=False)
+    save_model(model, tmp_path / "vae")
+    saved = json.loads((tmp_path / "vae" / "config.json").read_text())
+    assert saved["config"]["hidden_dims"] == [24] and saved["n_items"] == matrix.shape[1]
+    loaded = load_model(tmp_path / "vae")
+    assert loaded.config == config
+    x = torch.from_numpy(matrix[:7].toarray())
+    torch.testing.assert_close(loaded.score(x), model.score(x))
+
+
+def test_config_rejects_impossible_values():
+    with pytest.raises(ValueError, match="dropout"):
+        MultVAEConfig(dropout=1.0)
