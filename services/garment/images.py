@@ -1,0 +1,153 @@
+"""Garment pictures: safe decoding of caller images and conversion to the Fashion-MNIST format.
+
+The models see 28 x 28 grey pictures with the garment bright on black. Fashion-MNIST was made
+from shop photographs by trimming the product, scaling its longest edge to 28 pixels, centring
+it on a square and negating it (Xiao, Rasul & Vollgraf 2017, section 2); ``to_model_input``
+does the same for any PNG or JPEG a caller sends, dark-on-light or light-on-dark.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from tryon.shared.errors import InvalidArgument
+
+MODEL_SIZE = 28
+"""Side of the model's pictures in pixels."""
+
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+"""Largest accepted encoded image."""
+
+MAX_IMAGE_SIDE = 4096
+"""Largest accepted width or height, checked from the header before any pixel is decoded."""
+
+ACCEPTED_FORMATS = ("PNG", "JPEG")
+
+_BORDER_LIGHT_THRESHOLD = 0.5
+"""A picture whose border is brighter than this (in [0, 1]) shows a dark garment on a light background."""
+
+_OBJECT_THRESHOLD = 0.08
+"""Pixels brighter than this above the background belong to the garment when finding its box."""
+
+
+def decode_image(data: bytes, field: str = "image") -> Image.Image:
+    """Decode PNG or JPEG bytes into a loaded PIL image, refusing oversized or corrupt input.
+
+    The width and height are read from the header and checked before the pixels are
+    decoded, so a small file that claims a huge picture (a decompression bomb) costs nothing.
+    Raises InvalidArgument naming ``field`` and the accepted limits.
+    """
+    if not data:
+        raise InvalidArgument(f"{field} is empty; send PNG or JPEG bytes")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InvalidArgument(
+            f"{field} is {len(data)} bytes; at most {MAX_IMAGE_BYTES} bytes (8 MiB) are accepted"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidArgument(
+            f"{field} claims a picture larger than {MAX_IMAGE_SIDE} x {MAX_IMAGE_SIDE} pixels; "
+            f"width and height must be 1 to {MAX_IMAGE_SIDE}"
+        ) from None
+    except (OSError, ValueError, SyntaxError):
+        raise InvalidArgument(f"{field} is not a readable PNG or JPEG picture") from None
+    width, height = image.size
+    if not (1 <= width <= MAX_IMAGE_SIDE and 1 <= height <= MAX_IMAGE_SIDE):
+        raise InvalidArgument(
+            f"{field} is {width} x {height} pixels; width and height must be 1 to {MAX_IMAGE_SIDE}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except Exception:  # noqa: BLE001 - PIL raises many types for truncated or corrupt data
+        raise InvalidArgument(f"{field} is a corrupt or truncated PNG or JPEG picture") from None
+    return image
+
+
+def _grey_levels(image: Image.Image) -> np.ndarray:
+    """Grey levels in [0, 1]; transparent pixels count as background (the border colour)."""
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        alpha = rgba[..., 3]
+        opaque_border = _border(grey)[_border(alpha) > 0.5]
+        background = float(np.median(opaque_border)) if opaque_border.size else 0.0
+        return alpha * grey + (1.0 - alpha) * background
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        levels = np.asarray(image, dtype=np.float32)
+        span = float(levels.max() - levels.min())
+        return (levels - levels.min()) / span if span > 0 else np.zeros_like(levels)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def _border(levels: np.ndarray) -> np.ndarray:
+    """The outermost ring of pixels."""
+    return np.concatenate([levels[0, :], levels[-1, :], levels[:, 0], levels[:, -1]])
+
+
+def _resize(levels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float picture (width, height) with an antialiasing filter."""
+    picture = Image.fromarray(levels.astype(np.float32), mode="F")
+    return np.asarray(picture.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+
+
+def to_model_input(image: Image.Image) -> np.ndarray:
+    """Convert a picture into a 28 x 28 float32 array in [0, 1], garment bright on black.
+
+    A light background is detected from the border and the picture negated; the garment is
+    cropped to its bounding box, centred on a black square keeping its aspect ratio and
+    scaled to 28 x 28, then stretched so that its brightest pixel is 1. A 28 x 28 picture is
+    taken as already framed the Fashion-MNIST way and is only negated when needed.
+    Raises InvalidArgument when the picture is one flat colour (no garment to see).
+    """
+    levels = _grey_levels(image)
+    if float(np.median(_border(levels))) > _BORDER_LIGHT_THRESHOLD:
+        levels = 1.0 - levels
+    background = float(np.median(_border(levels)))
+    foreground = np.clip(levels - background, 0.0, 1.0)
+    peak = float(foreground.max())
+    if peak <= _OBJECT_THRESHOLD:
+        raise InvalidArgument("image shows no garment: it is a single flat colour")
+    if foreground.shape != (MODEL_SIZE, MODEL_SIZE):
+        rows = np.flatnonzero((foreground > _OBJECT_THRESHOLD * peak).any(axis=1))
+        columns = np.flatnonzero((foreground > _OBJECT_THRESHOLD * peak).any(axis=0))
+        cropped = foreground[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+        side = max(cropped.shape)
+        square = np.zeros((side, side), dtype=np.float32)
+        top = (side - cropped.shape[0]) // 2
+        left = (side - cropped.shape[1]) // 2
+        square[top : top + cropped.shape[0], left : left + cropped.shape[1]] = cropped
+        foreground = np.clip(_resize(square, (MODEL_SIZE, MODEL_SIZE)), 0.0, None)
+        peak = float(foreground.max())
+    return np.clip(foreground / peak, 0.0, 1.0).astype(np.float32)
+
+
+def model_input_from_bytes(data: bytes, field: str = "image") -> np.ndarray:
+    """Decode caller bytes and convert them to the model's 28 x 28 format (see ``to_model_input``)."""
+    return to_model_input(decode_image(data, field))
+
+
+def encode_png(levels: np.ndarray) -> bytes:
+    """Encode a 2-D float array in [0, 1] as an 8-bit grey PNG."""
+    array = np.asarray(levels, dtype=np.float32)
+    if array.ndim != 2:
+        raise ValueError(f"expected a 2-D picture, got shape {array.shape}")
+    grey = np.round(np.clip(np.nan_to_num(array), 0.0, 1.0) * 255.0).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(grey, mode="L").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Decode a grey PNG written by ``encode_png`` into a float32 array in [0, 1]."""
+    with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
