@@ -1,0 +1,246 @@
+"""Size advice: the probability that each size of a chart fits a body, by Monte Carlo.
+
+A size chart lists, for each size, the body measurement ranges it is made for. A size
+fits a body when every one of its measurements lies in its range. The body model gives
+posterior samples of the whole body for what the shopper told us, so the share of
+samples inside a size's ranges is the probability that the size fits, with the
+uncertainty of every inferred measurement carried through (observed measurements are
+the same in every sample).
+
+The shipped charts are in ``size_charts.json`` beside this module, each with its source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from tryon.services.body.measurements import BY_NAME, NAMES
+from tryon.shared.errors import InvalidArgument, NotFound
+
+MAX_SIZES = 200
+MAX_RANGES_PER_SIZE = len(NAMES)
+MAX_LABEL_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class SizeRange:
+    """An inclusive range of one body measurement, in the measurement's unit."""
+
+    measurement: str
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class Size:
+    """One size of a chart: its label and the ranges it is made for."""
+
+    label: str
+    ranges: tuple[SizeRange, ...]
+
+
+@dataclass(frozen=True)
+class SizeChart:
+    """Sizes from smallest to largest; ``chart_id`` is empty for a chart given inline."""
+
+    chart_id: str
+    sizes: tuple[Size, ...]
+    title: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SizeFit:
+    """Probability that one size fits."""
+
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class SizeAdvice:
+    """The advice for one body and one chart."""
+
+    recommended_size: str
+    fits: tuple[SizeFit, ...]
+    deciding_measurement: str
+    explanation: str
+
+
+@lru_cache(maxsize=1)
+def shipped_charts() -> dict[str, SizeChart]:
+    """The charts shipped with the service, by chart_id."""
+    text = resources.files("tryon.services.body").joinpath("size_charts.json").read_text(encoding="utf-8")
+    charts = {}
+    for entry in json.loads(text)["charts"]:
+        sizes = tuple(
+            Size(
+                label=size["label"],
+                ranges=tuple(
+                    SizeRange(measurement, float(bounds[0]), float(bounds[1]))
+                    for measurement, bounds in size["ranges"].items()
+                ),
+            )
+            for size in entry["sizes"]
+        )
+        charts[entry["chart_id"]] = validate_chart(
+            SizeChart(entry["chart_id"], sizes, title=entry["title"], source=entry["source"])
+        )
+    return charts
+
+
+def resolve_chart(chart_id: str, sizes: tuple[Size, ...]) -> SizeChart:
+    """The chart a request names: a shipped one by id, or the inline sizes after validation."""
+    if chart_id and sizes:
+        raise InvalidArgument("size_chart: give either chart_id (a shipped chart) or sizes (inline), not both")
+    if chart_id:
+        charts = shipped_charts()
+        if chart_id not in charts:
+            raise NotFound(f"size_chart.chart_id {chart_id!r} is not a shipped chart; known charts: {', '.join(charts)}")
+        return charts[chart_id]
+    if not sizes:
+        raise InvalidArgument(
+            f"size_chart: give a chart_id ({', '.join(shipped_charts())}) or at least one size inline"
+        )
+    return validate_chart(SizeChart("", sizes))
+
+
+def validate_chart(chart: SizeChart) -> SizeChart:
+    """Return the chart if every size and range is usable, else raise InvalidArgument naming the field."""
+    if not chart.sizes:
+        raise InvalidArgument("size_chart.sizes is empty: give at least one size")
+    if len(chart.sizes) > MAX_SIZES:
+        raise InvalidArgument(f"size_chart.sizes has {len(chart.sizes)} sizes; at most {MAX_SIZES} are accepted")
+    seen_labels: set[str] = set()
+    for size_index, size in enumerate(chart.sizes):
+        field = f"size_chart.sizes[{size_index}]"
+        if not size.label.strip():
+            raise InvalidArgument(f"{field}.label is empty: give the size label printed on the garment")
+        if len(size.label) > MAX_LABEL_LENGTH:
+            raise InvalidArgument(f"{field}.label is longer than {MAX_LABEL_LENGTH} characters")
+        if size.label in seen_labels:
+            raise InvalidArgument(f"{field}.label {size.label!r} appears twice; labels must be unique")
+        seen_labels.add(size.label)
+        if not size.ranges:
+            raise InvalidArgument(f"{field}.ranges is empty: give at least one measurement range")
+        if len(size.ranges) > MAX_RANGES_PER_SIZE:
+            raise InvalidArgument(f"{field}.ranges has {len(size.ranges)} ranges; at most {MAX_RANGES_PER_SIZE}")
+        seen_measurements: set[str] = set()
+        for range_index, size_range in enumerate(size.ranges):
+            _validate_range(f"{field}.ranges[{range_index}]", size_range, seen_measurements)
+    return chart
+
+
+def _validate_range(field: str, size_range: SizeRange, seen_measurements: set[str]) -> None:
+    name = size_range.measurement
+    if name not in BY_NAME:
+        raise InvalidArgument(f"{field}.measurement {name!r} is unknown; known measurements: {', '.join(NAMES)}")
+    if name in seen_measurements:
+        raise InvalidArgument(f"{field}.measurement {name!r} appears twice in the same size")
+    seen_measurements.add(name)
+    measurement = BY_NAME[name]
+    if not (math.isfinite(size_range.minimum) and math.isfinite(size_range.maximum)):
+        raise InvalidArgument(f"{field}: min and max of {name} must be finite numbers")
+    if not size_range.minimum < size_range.maximum:
+        raise InvalidArgument(
+            f"{field}: min of {name} must be smaller than max; got min {size_range.minimum:g}, "
+            f"max {size_range.maximum:g}"
+        )
+    if size_range.maximum < measurement.human_min or size_range.minimum > measurement.human_max:
+        raise InvalidArgument(
+            f"{field}: the range {size_range.minimum:g}-{size_range.maximum:g} of {name} lies outside the human "
+            f"range {measurement.human_min:g}-{measurement.human_max:g} {measurement.unit}; ranges are in "
+            f"{_unit_word(measurement.unit)}"
+        )
+
+
+def _unit_word(unit: str) -> str:
+    return "millimetres" if unit == "mm" else "kilograms"
+
+
+def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = NAMES) -> SizeAdvice:
+    """Advise a size from posterior samples of a body.
+
+    ``samples`` is ``[count, len(names)]`` in measurement units. The recommended size is the
+    one most likely to fit; when no sample fits any size, it is the size whose ranges are
+    closest to the body's mean. The deciding measurement is the one of the recommended size
+    least likely to lie in its range (ties go to the one whose mean is nearest a bound).
+    """
+    if samples.ndim != 2 or samples.shape[1] != len(names) or samples.shape[0] == 0:
+        raise ValueError(f"samples must be [count > 0, {len(names)}], got {samples.shape}")
+    column = {name: index for index, name in enumerate(names)}
+    probabilities = []
+    marginals: list[dict[str, float]] = []
+    for size in chart.sizes:
+        inside_all = np.ones(samples.shape[0], dtype=bool)
+        size_marginals = {}
+        for size_range in size.ranges:
+            values = samples[:, column[size_range.measurement]]
+            inside = (values >= size_range.minimum) & (values <= size_range.maximum)
+            size_marginals[size_range.measurement] = float(inside.mean())
+            inside_all &= inside
+        probabilities.append(float(inside_all.mean()))
+        marginals.append(size_marginals)
+
+    means = {name: float(samples[:, index].mean()) for name, index in column.items()}
+    if max(probabilities) > 0.0:
+        best = int(np.argmax(probabilities))
+    else:
+        best = min(range(len(chart.sizes)), key=lambda index: _distance_outside(chart.sizes[index], means))
+    size = chart.sizes[best]
+    deciding = min(
+        size.ranges,
+        key=lambda size_range: (marginals[best][size_range.measurement], _relative_margin(size_range, means)),
+    )
+    fits = tuple(SizeFit(s.label, p) for s, p in zip(chart.sizes, probabilities, strict=True))
+    explanation = _explain(chart, best, probabilities, deciding, means[deciding.measurement])
+    return SizeAdvice(size.label, fits, deciding.measurement, explanation)
+
+
+def _distance_outside(size: Size, means: dict[str, float]) -> float:
+    """How far the mean body lies outside a size's ranges, in units of each range's width."""
+    total = 0.0
+    for size_range in size.ranges:
+        value = means[size_range.measurement]
+        width = size_range.maximum - size_range.minimum
+        total += max(0.0, size_range.minimum - value, value - size_range.maximum) / width
+    return total
+
+
+def _relative_margin(size_range: SizeRange, means: dict[str, float]) -> float:
+    """Distance of the mean to the nearest bound, as a share of the range width (negative outside)."""
+    value = means[size_range.measurement]
+    width = size_range.maximum - size_range.minimum
+    return min(value - size_range.minimum, size_range.maximum - value) / width
+
+
+def _readable(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _explain(chart: SizeChart, best: int, probabilities: list[float], deciding: SizeRange, mean: float) -> str:
+    """One sentence or two a shopper can read; it names no measurement value."""
+    label = chart.sizes[best].label
+    measurement = _readable(deciding.measurement)
+    if probabilities[best] == 0.0:
+        side = "above" if mean > deciding.maximum else "below"
+        return (
+            f"No size of this chart is made for this body; {label} is the closest, and your {measurement} "
+            f"is {side} its range."
+        )
+    sentence = f"Size {label} fits with a probability of {probabilities[best]:.0%}; your {measurement} decides."
+    center = (deciding.minimum + deciding.maximum) / 2
+    neighbour = best + 1 if mean > center else best - 1
+    if 0 <= neighbour < len(chart.sizes) and probabilities[neighbour] > 0.0:
+        closer = "larger" if neighbour > best else "smaller"
+        sentence += (
+            f" It is nearer the {closer} size {chart.sizes[neighbour].label}, which fits with a probability of "
+            f"{probabilities[neighbour]:.0%}."
+        )
+    return sentence
