@@ -1,0 +1,309 @@
+"""FAISS maximum-inner-product index over garment vectors, keyed by garment id.
+
+The index is described by a FAISS factory string: "Flat" (exact, the default for small
+catalogues), "IVF{n},Flat" or "HNSW32" (approximate, for large catalogues), always with
+``METRIC_INNER_PRODUCT``. Results come back as int64 ids (through ``IndexIDMap2``, or the IVF
+lists' own ids), which the index maps to garment-id strings. ``nprobe`` (IVF) and ``efSearch`` (HNSW)
+trade recall for speed and can be changed while serving.
+
+When the installed FAISS has GPU support and a CUDA device is present, searches run on a GPU
+copy behind a lock (GPU indexes are not safe for concurrent searches); the CPU index stays
+the source of truth, takes every change and is what gets saved. HNSW has no GPU form and
+cannot remove vectors, so removed HNSW entries are kept as tombstones and filtered out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+GPU_MAX_K = 2048
+"""Largest k a FAISS GPU index answers in one search."""
+
+
+def gpu_available() -> bool:
+    """True when FAISS was built with GPU support and sees at least one CUDA device."""
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+class ItemIndex:
+    """Inner-product search over garment vectors, with add, remove, run-time tuning and save/load."""
+
+    def __init__(
+        self,
+        dim: int,
+        factory: str = "Flat",
+        *,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
+        use_gpu: bool = True,
+    ) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive; got {dim}")
+        self.dim = dim
+        self.factory = factory
+        try:
+            inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as error:
+            raise ValueError(f"index factory {factory!r} is not a FAISS factory string: {error}") from None
+        self._cpu = _with_ids(inner)
+        self._lock = threading.RLock()
+        self._garment_ids: list[str | None] = []
+        self._int_ids: dict[str, int] = {}
+        self._tombstones: set[int] = set()
+        self._nprobe = nprobe
+        self._ef_search = ef_search
+        self._apply_search_parameters(self._cpu)
+        self._want_gpu = use_gpu and gpu_available()
+        self._gpu_resources = None
+        self._gpu_index = None
+        self._gpu_stale = True
+
+    @classmethod
+    def build(
+        cls,
+        garment_ids: Sequence[str],
+        vectors: np.ndarray,
+        factory: str = "Flat",
+        **options,
+    ) -> ItemIndex:
+        """Create an index, train it on ``vectors`` when the factory needs training, and add them."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        index = cls(vectors.shape[1], factory, **options)
+        if not index._cpu.is_trained:
+            index._cpu.train(vectors)
+        index.add(garment_ids, vectors)
+        return index
+
+    @property
+    def is_trained(self) -> bool:
+        """False for an IVF index that has not seen training vectors yet."""
+        return bool(self._cpu.is_trained)
+
+    @property
+    def uses_gpu(self) -> bool:
+        """True when searches run on a GPU copy."""
+        return self._want_gpu
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._int_ids)
+
+    def __contains__(self, garment_id: object) -> bool:
+        with self._lock:
+            return garment_id in self._int_ids
+
+    def garment_ids(self) -> list[str]:
+        """Garments in the index, in insertion order."""
+        with self._lock:
+            return [g for i, g in enumerate(self._garment_ids) if g is not None and i not in self._tombstones]
+
+    def _apply_search_parameters(self, index) -> None:
+        space = faiss.GpuParameterSpace() if index is not self._cpu and hasattr(faiss, "GpuParameterSpace") else faiss.ParameterSpace()
+        inner = _base_index(self._cpu)
+        if self._nprobe is not None and hasattr(inner, "nprobe"):
+            space.set_index_parameter(index, "nprobe", int(self._nprobe))
+        if self._ef_search is not None and hasattr(inner, "hnsw"):
+            space.set_index_parameter(index, "efSearch", int(self._ef_search))
+
+    def set_search_parameters(self, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        """Change nprobe (IVF) and/or efSearch (HNSW) for the following searches."""
+        with self._lock:
+            if nprobe is not None:
+                if nprobe <= 0:
+                    raise ValueError(f"nprobe must be positive; got {nprobe}")
+                self._nprobe = nprobe
+            if ef_search is not None:
+                if ef_search <= 0:
+                    raise ValueError(f"ef_search must be positive; got {ef_search}")
+                self._ef_search = ef_search
+            self._apply_search_parameters(self._cpu)
+            if self._gpu_index is not None:
+                self._apply_search_parameters(self._gpu_index)
+
+    def add(self, garment_ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add garments; a garment already in the index gets its vector replaced."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        if len(garment_ids) != len(vectors):
+            raise ValueError(f"{len(garment_ids)} garment ids for {len(vectors)} vectors")
+        if len(set(garment_ids)) != len(garment_ids):
+            raise ValueError("garment ids must be distinct within one add")
+        with self._lock:
+            if not self._cpu.is_trained:
+                raise ValueError(f"index {self.factory!r} must be trained before vectors are added")
+            self.remove([g for g in garment_ids if g in self._int_ids])
+            start = len(self._garment_ids)
+            int_ids = np.arange(start, start + len(garment_ids), dtype=np.int64)
+            self._cpu.add_with_ids(vectors, int_ids)
+            self._garment_ids.extend(garment_ids)
+            for garment_id, int_id in zip(garment_ids, int_ids.tolist()):
+                self._int_ids[garment_id] = int_id
+            if self._gpu_index is not None and not self._gpu_stale:
+                self._gpu_index.add_with_ids(vectors, int_ids)
+
+    def remove(self, garment_ids: Iterable[str]) -> int:
+        """Remove garments (unknown ids are ignored); returns how many were removed."""
+        with self._lock:
+            int_ids = [self._int_ids.pop(g) for g in garment_ids if g in self._int_ids]
+            if not int_ids:
+                return 0
+            try:
+                self._cpu.remove_ids(np.asarray(int_ids, dtype=np.int64))
+                for int_id in int_ids:
+                    self._garment_ids[int_id] = None
+            except RuntimeError:
+                # HNSW graphs cannot drop nodes: hide them from results instead.
+                self._tombstones.update(int_ids)
+            self._gpu_stale = True
+            return len(int_ids)
+
+    def _searcher(self):
+        """The index to search: the GPU copy when there is one (refreshed if stale), else the CPU index."""
+        if not self._want_gpu:
+            return self._cpu
+        if self._gpu_stale or self._gpu_index is None:
+            try:
+                if self._gpu_resources is None:
+                    self._gpu_resources = faiss.StandardGpuResources()
+                self._gpu_index = faiss.index_cpu_to_gpu(self._gpu_resources, 0, self._cpu)
+                self._apply_search_parameters(self._gpu_index)
+                self._gpu_stale = False
+            except RuntimeError as error:
+                logger.warning("index %s has no GPU form, searching on CPU: %s", self.factory, error)
+                self._want_gpu = False
+                self._gpu_index = None
+                return self._cpu
+        return self._gpu_index
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        keep: Callable[[str], bool] | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """The ``k`` best garments by inner product for each query row, best first.
+
+        ``keep`` filters garments (for example by category or to leave out seen ones); the
+        search over-fetches and widens until it has ``k`` kept garments or has seen them all.
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        if k <= 0:
+            raise ValueError(f"k must be positive; got {k}")
+        with self._lock:
+            total = self._cpu.ntotal
+            if total == 0:
+                return [[] for _ in range(len(queries))]
+            searcher = self._searcher()
+            limit = min(total, GPU_MAX_K) if searcher is not self._cpu else total
+            fetch = min(limit, k + len(self._tombstones) if keep is None else 2 * k + 16 + len(self._tombstones))
+            pending = list(range(len(queries)))
+            results: list[list[tuple[str, float]]] = [[] for _ in range(len(queries))]
+            while pending:
+                scores, ids = searcher.search(queries[pending], fetch)
+                still_short = []
+                for row, query_number in enumerate(pending):
+                    kept = []
+                    for int_id, score in zip(ids[row].tolist(), scores[row].tolist()):
+                        if int_id < 0 or int_id in self._tombstones:
+                            continue
+                        garment_id = self._garment_ids[int_id]
+                        if garment_id is None or (keep is not None and not keep(garment_id)):
+                            continue
+                        kept.append((garment_id, score))
+                        if len(kept) == k:
+                            break
+                    results[query_number] = kept
+                    if len(kept) < k and fetch < limit:
+                        still_short.append(query_number)
+                pending = still_short
+                fetch = min(limit, fetch * 4)
+            return results
+
+    def save(self, path: Path) -> None:
+        """Write the index to ``path`` (FAISS format) and its id map beside it, each atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            mapping = {
+                "factory": self.factory,
+                "dim": self.dim,
+                "nprobe": self._nprobe,
+                "ef_search": self._ef_search,
+                "garment_ids": self._garment_ids,
+                "tombstones": sorted(self._tombstones),
+                "ntotal": int(self._cpu.ntotal),
+            }
+            temporary = path.with_name(path.name + ".tmp")
+            faiss.write_index(self._cpu, str(temporary))
+            _atomic_write_text(_ids_path(path), json.dumps(mapping))
+            os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path, *, nprobe: int | None = None, ef_search: int | None = None, use_gpu: bool = True) -> ItemIndex:
+        """Read an index written by ``save``; nprobe/ef_search override the saved values."""
+        path = Path(path)
+        mapping = json.loads(_ids_path(path).read_text(encoding="utf-8"))
+        cpu = faiss.read_index(str(path))
+        if cpu.ntotal != mapping["ntotal"]:
+            raise ValueError(f"{path} holds {cpu.ntotal} vectors but its id map expects {mapping['ntotal']}")
+        index = cls(
+            mapping["dim"],
+            mapping["factory"],
+            nprobe=nprobe if nprobe is not None else mapping["nprobe"],
+            ef_search=ef_search if ef_search is not None else mapping["ef_search"],
+            use_gpu=use_gpu,
+        )
+        if not isinstance(cpu, (faiss.IndexIDMap2, faiss.IndexIVF)):
+            raise ValueError(f"{path} is not an index written by ItemIndex.save")
+        index._cpu = cpu
+        index._garment_ids = mapping["garment_ids"]
+        index._tombstones = set(mapping["tombstones"])
+        index._int_ids = {
+            g: i for i, g in enumerate(index._garment_ids) if g is not None and i not in index._tombstones
+        }
+        index._apply_search_parameters(index._cpu)
+        logger.info(
+            "loaded FAISS index %s with %d garments from %s (gpu=%s)",
+            index.factory, len(index._int_ids), path, index.uses_gpu,
+        )
+        return index
+
+
+def _with_ids(inner):
+    """The index that takes garment int ids: IVF keeps ids in its lists itself; others get IndexIDMap2.
+
+    IndexIDMap2 cannot wrap an IVF index that has vectors removed (its remove_ids assumes the
+    inner index renumbers like a flat array), so IVF indexes use their native ids.
+    """
+    if isinstance(inner, faiss.IndexIVF):
+        return inner
+    return faiss.IndexIDMap2(inner)
+
+
+def _base_index(index):
+    """The index under an id map, downcast to its concrete type."""
+    if isinstance(index, faiss.IndexIDMap2):
+        return faiss.downcast_index(index.index)
+    return index
+
+
+def _ids_path(path: Path) -> Path:
+    return path.with_name(path.name + ".ids.json")
