@@ -1,0 +1,227 @@
+"""The one gRPC server bootstrap every tryon service uses.
+
+`serve()` starts a `grpc.server` with the library health service (SERVING for each
+registered service and for ""), server reflection, and the interceptors of
+`tryon.shared.interceptors`; it binds `settings.host:settings.port` (port 0 picks a free
+port) and, when `settings.metrics_port` is set, serves Prometheus metrics over HTTP.
+
+A `__main__` module runs a service like this::
+
+    settings = settings_or_exit(BodySettings, "TRYON_BODY_")
+    configure_logging("body", settings.log_level)
+    running = serve("body", [ServiceRegistration(full_name, add_to_server)], settings)
+    running.install_signal_handlers(on_shutdown=consumer.stop)
+    running.wait()
+
+On SIGTERM or SIGINT the server reports NOT_SERVING, stops accepting calls, lets
+in-flight calls finish within `settings.grace_seconds`, runs `on_shutdown`, and
+`wait()` returns so the process exits with status 0. A second signal cuts the grace short.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from tryon.shared.interceptors import (
+    BearerTokenInterceptor,
+    ErrorMappingInterceptor,
+    MetricsInterceptor,
+    RequestLogInterceptor,
+)
+from tryon.shared.metrics import MetricsEndpoint, RpcMetrics, start_metrics_endpoint
+from tryon.shared.settings import ServerSettings
+
+_logger = logging.getLogger("tryon.server")
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+@dataclass(frozen=True)
+class ServiceRegistration:
+    """A service to host: its full proto name (``tryon.v1.BodyService``) and how to add it."""
+
+    full_name: str
+    add_to_server: Callable[[grpc.Server], None]
+
+
+class RunningServer:
+    """A started server: where it listens, its health, and its orderly shutdown."""
+
+    def __init__(
+        self,
+        service_name: str,
+        server: grpc.Server,
+        health_servicer: health.HealthServicer,
+        health_names: Sequence[str],
+        host: str,
+        port: int,
+        metrics: RpcMetrics,
+        metrics_endpoint: MetricsEndpoint | None,
+        grace_seconds: float,
+    ) -> None:
+        self.service_name = service_name
+        self.port = port
+        self.metrics = metrics
+        self._server = server
+        self._health = health_servicer
+        self._health_names = tuple(health_names)
+        self._host = host
+        self._metrics_endpoint = metrics_endpoint
+        self._grace_seconds = grace_seconds
+        self._lock = threading.Lock()
+        self._shutdown_started = False
+        self._finished = threading.Event()
+
+    @property
+    def address(self) -> str:
+        """host:port a client on this machine dials, e.g. "127.0.0.1:50051"."""
+        host = "127.0.0.1" if self._host in _WILDCARD_HOSTS else self._host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of the Prometheus endpoint, None when metrics are not served."""
+        return None if self._metrics_endpoint is None else self._metrics_endpoint.port
+
+    def set_serving(self, serving: bool) -> None:
+        """Report every hosted service and the server as a whole SERVING or NOT_SERVING.
+
+        Ignored once shutdown has started: a stopping server stays NOT_SERVING.
+        """
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in self._health_names:
+            self._health.set(name, status)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Shut down: NOT_SERVING, refuse new calls, drain in-flight calls for `grace` seconds.
+
+        `grace` defaults to the settings' grace_seconds. Returns once the server has stopped;
+        calling it again (or after a signal) waits for the same shutdown.
+        """
+        self._shut_down(grace, on_shutdown=None)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until shutdown has completed (including `on_shutdown`); False on timeout."""
+        return self._finished.wait(timeout)
+
+    def install_signal_handlers(self, on_shutdown: Callable[[], None] | None = None) -> None:
+        """Shut down on SIGTERM or SIGINT, then run `on_shutdown`; call from the main thread.
+
+        The drain runs on its own thread so the handler returns at once; a second signal
+        stops the server immediately, cancelling calls still in flight.
+        """
+
+        def handle(signal_number: int, _frame: object) -> None:
+            with self._lock:
+                already_stopping = self._shutdown_started
+            if already_stopping:
+                _logger.warning("second %s: stopping without waiting for in-flight calls",
+                                signal.Signals(signal_number).name)
+                self._server.stop(None)
+                return
+            _logger.info("received %s, shutting down", signal.Signals(signal_number).name)
+            threading.Thread(
+                target=self._shut_down, args=(None, on_shutdown), name="grpc-shutdown", daemon=True
+            ).start()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def _shut_down(self, grace: float | None, on_shutdown: Callable[[], None] | None) -> None:
+        with self._lock:
+            already_stopping = self._shutdown_started
+            self._shutdown_started = True
+        if already_stopping:
+            if grace is not None:
+                # grpc lets a later stop() with a shorter grace cut the drain short.
+                self._server.stop(grace)
+            self._finished.wait()
+            return
+        grace = self._grace_seconds if grace is None else grace
+        self._health.enter_graceful_shutdown()
+        _logger.info("draining in-flight calls", extra={"grace_seconds": grace})
+        self._server.stop(grace).wait()
+        if self._metrics_endpoint is not None:
+            self._metrics_endpoint.stop()
+        if on_shutdown is not None:
+            try:
+                on_shutdown()
+            except Exception:
+                _logger.exception("shutdown callback failed")
+        _logger.info("server stopped")
+        self._finished.set()
+
+
+def serve(service_name: str, registrations: Sequence[ServiceRegistration], settings: ServerSettings) -> RunningServer:
+    """Start a gRPC server hosting `registrations` with health, reflection and interceptors.
+
+    `service_name` tags log lines ("body", "garment", "recommendation"). Raises
+    RuntimeError when the address cannot be bound.
+    """
+    metrics = RpcMetrics()
+    interceptors: list[grpc.ServerInterceptor] = [RequestLogInterceptor(service_name), MetricsInterceptor(metrics)]
+    if settings.auth_token:
+        interceptors.append(BearerTokenInterceptor(settings.auth_token))
+    interceptors.append(ErrorMappingInterceptor())
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{service_name}-rpc"),
+        interceptors=interceptors,
+        # Without this, two servers could silently share a fixed port on Linux.
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for registration in registrations:
+        registration.add_to_server(server)
+    full_names = [registration.full_name for registration in registrations]
+    reflection.enable_server_reflection(
+        [*full_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+
+    bind_address = f"{settings.host}:{settings.port}"
+    try:
+        port = server.add_insecure_port(bind_address)
+    except RuntimeError as error:
+        raise RuntimeError(f"cannot bind the gRPC server to {bind_address}: {error}") from error
+    if port == 0:
+        raise RuntimeError(f"cannot bind the gRPC server to {bind_address}")
+
+    metrics_endpoint = None
+    if settings.metrics_port is not None:
+        try:
+            metrics_endpoint = start_metrics_endpoint(metrics.registry, settings.host, settings.metrics_port)
+        except OSError as error:
+            server.stop(None)
+            raise RuntimeError(
+                f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {error}"
+            ) from error
+
+    running = RunningServer(
+        service_name=service_name,
+        server=server,
+        health_servicer=health_servicer,
+        health_names=["", *full_names],
+        host=settings.host,
+        port=port,
+        metrics=metrics,
+        metrics_endpoint=metrics_endpoint,
+        grace_seconds=settings.grace_seconds,
+    )
+    running.set_serving(True)
+    server.start()
+    _logger.info(
+        "serving",
+        extra={"services": full_names, "port": port, "metrics_port": running.metrics_port},
+    )
+    return running
