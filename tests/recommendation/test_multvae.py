@@ -47,17 +47,6 @@ def test_one_epoch_loss_is_finite_and_falls():
     assert eval_loss(trained, matrix) < eval_loss(untrained, matrix)
 
 
-def test_training_with_validation_keeps_the_best_epoch():
-    from tryon.services.recommendation.protocol import strong_generalization_split
-
-    split = strong_generalization_split(clustered_interactions(n_users=120), 20, 20, seed=1)
-    config = MultVAEConfig(hidden_dims=(32,), latent_dim=8, batch_size=16, epochs=4, lr=1e-2)
-    _, history = train_multvae(split.train, config, seed=0, progress=False, validation=split.validation)
-    assert len(history.validation_ndcg) == 4
-    assert history.best_validation_ndcg == max(history.validation_ndcg)
-    assert all(np.isfinite(history.loss))
-
-
 def test_user_queries_times_item_embeddings_equals_score():
     matrix = clustered_interactions()
     model = MultVAE(matrix.shape[1], MultVAEConfig(hidden_dims=(16, 12), latent_dim=6))
