@@ -1,0 +1,387 @@
+"""The body model facade: infer a full body from a few measurements, and sample body populations.
+
+Pure numpy and Python types in and out; torch stays inside. It bundles the masked conditional VAE
+(``cvae.py``: inference with uncertainty, and prior samples) and the conditional WGAN-GP (``gan.py``:
+samples), the standardization they share, and a per-sex, per-measurement scale of the predictive
+standard deviation fitted on held-out subjects so the 90% intervals cover 90% of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import tempfile
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tryon.services.body.cvae import CVAEConfig, MaskedCVAE, random_masks
+from tryon.services.body.gan import ConditionalWGAN, GANConfig
+from tryon.services.body.measurements import BY_NAME, NAMES, REQUIRED, SEXES
+from tryon.services.body.trainer import BodyTensors, train_cvae, train_gan
+from tryon.shared.errors import InvalidArgument
+
+CONFIG_FILE = "body_model.json"
+CVAE_FILE = "cvae.pt"
+GAN_FILE = "gan.pt"
+FORMAT_VERSION = 1
+GENERATORS = ("vae", "gan")
+# Two-sided 90% interval of a normal distribution: mean +- 1.645 standard deviations.
+Z_90 = 1.6448536269514722
+# Calibration rows: one per sex state (female, male, unknown), one column per measurement.
+UNKNOWN_SEX_ROW = len(SEXES)
+
+
+@dataclass(frozen=True)
+class BodyModelConfig:
+    """Hyperparameters of the body model; defaults are the ones the evaluation reports."""
+
+    # The conditional VAE (inference and prior samples).
+    cvae: CVAEConfig = field(default_factory=CVAEConfig)
+    # The conditional WGAN-GP (samples).
+    gan: GANConfig = field(default_factory=GANConfig)
+    # Share of subjects held out for calibration when train() is given no validation frame.
+    calibration_fraction: float = 0.15
+    # Seed of the latent draws behind infer(), so the same question always gets the same answer.
+    inference_seed: int = 0
+    # Random masks per held-out subject used to fit the interval scales.
+    calibration_masks: int = 4
+
+    def to_json(self) -> dict:
+        """Plain-data form for the saved config."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> BodyModelConfig:
+        """Inverse of to_json."""
+        values = dict(data)
+        values["cvae"] = CVAEConfig(**values["cvae"])
+        values["gan"] = GANConfig(**values["gan"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One inferred measurement: value, standard deviation and 90% interval, in the measurement's unit."""
+
+    value: float
+    stddev: float
+    lower_90: float
+    upper_90: float
+    observed: bool
+
+
+def _sex_one_hot(sexes: list[str | None]) -> torch.Tensor:
+    """One-hot over SEXES per row; all zeros for an unknown sex."""
+    one_hot = torch.zeros(len(sexes), len(SEXES))
+    for row, sex in enumerate(sexes):
+        if sex is not None:
+            one_hot[row, SEXES.index(sex)] = 1.0
+    return one_hot
+
+
+def _check_sex(sex: str | None) -> None:
+    """Raise InvalidArgument unless sex is one of SEXES or None."""
+    if sex is not None and sex not in SEXES:
+        raise InvalidArgument(f"sex must be one of {', '.join(SEXES)} or unset, got {sex!r}")
+
+
+class BodyModel:
+    """A trained body model; build with ``BodyModel.train`` or ``BodyModel.load``."""
+
+    def __init__(
+        self,
+        config: BodyModelConfig,
+        cvae: MaskedCVAE,
+        gan: ConditionalWGAN,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        interval_scale: np.ndarray,
+        female_share: float,
+        history: dict[str, list[float]],
+    ) -> None:
+        self.config = config
+        self.cvae = cvae.eval()
+        self.gan = gan.eval()
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.interval_scale = np.asarray(interval_scale, dtype=np.float64)
+        self.female_share = float(female_share)
+        self.history = history
+
+    @property
+    def latent_dim(self) -> int:
+        """Length of the vector returned by latent()."""
+        return self.config.cvae.latent_dim
+
+    # Training -----------------------------------------------------------------------------------
+
+    @classmethod
+    def train(
+        cls,
+        frame: pd.DataFrame,
+        config: BodyModelConfig | None = None,
+        epochs: int = 300,
+        seed: int = 0,
+        progress: bool = True,
+        validation: pd.DataFrame | None = None,
+        gan_epochs: int | None = None,
+    ) -> BodyModel:
+        """Train the CVAE and the GAN on ``frame`` (columns ``sex`` and every measurement).
+
+        The interval scales are fitted on ``validation`` or, when it is None, on a seeded
+        ``calibration_fraction`` of ``frame`` that is then left out of fitting. ``gan_epochs``
+        defaults to ``epochs``.
+        """
+        config = config or BodyModelConfig()
+        _check_frame(frame)
+        if validation is None:
+            order = np.random.default_rng(seed).permutation(len(frame))
+            held_out = int(round(len(frame) * config.calibration_fraction))
+            validation = frame.iloc[order[:held_out]]
+            frame = frame.iloc[order[held_out:]]
+        _check_frame(validation)
+        values = frame[list(NAMES)].to_numpy(np.float64)
+        mean, scale = values.mean(axis=0), values.std(axis=0)
+        torch.manual_seed(seed)
+        cvae = MaskedCVAE(config.cvae)
+        gan = ConditionalWGAN(config.gan)
+        female_share = float((frame["sex"] == "female").mean())
+        model = cls(config, cvae, gan, mean, scale, np.ones((len(SEXES) + 1, len(NAMES))), female_share, {})
+        train_tensors = model._tensors(frame)
+        validation_tensors = model._tensors(validation)
+        required = [NAMES.index(name) for name in REQUIRED]
+        history = train_cvae(cvae, train_tensors, validation_tensors, required, epochs, seed, progress)
+        gan_history = train_gan(gan, train_tensors, epochs if gan_epochs is None else gan_epochs, seed, progress)
+        model.history = {**history.curves, **gan_history.curves}
+        model.interval_scale = model._fit_interval_scale(validation_tensors, seed)
+        return model
+
+    def _tensors(self, frame: pd.DataFrame) -> BodyTensors:
+        """Standardized tensors of a frame."""
+        x = (frame[list(NAMES)].to_numpy(np.float64) - self.mean) / self.scale
+        return BodyTensors(torch.as_tensor(x, dtype=torch.float32), _sex_one_hot(frame["sex"].tolist()))
+
+    def _fit_interval_scale(self, held_out: BodyTensors, seed: int) -> np.ndarray:
+        """Per sex state and measurement, the factor on the predictive stddev giving 90% coverage.
+
+        Each held-out subject is asked several times with random masks from the training distribution
+        (never the empty mask), with its sex known and hidden; the factor is the 90th percentile of
+        |error| / (1.645 * stddev) over the answers where the measurement was not observed.
+        """
+        generator = torch.Generator().manual_seed(seed + 2)
+        required = [NAMES.index(name) for name in REQUIRED]
+        cvae_config = self.cvae.config
+        repeats = self.config.calibration_masks
+        x = held_out.x.repeat(repeats, 1)
+        sex = held_out.sex.repeat(repeats, 1)
+        no_empty = CVAEConfig(**{**asdict(cvae_config), "empty_mask_rate": 0.0})
+        mask = random_masks(x.shape[0], len(NAMES), required, no_empty, generator)
+        factors = np.ones((len(SEXES) + 1, len(NAMES)))
+        for row, sex_condition in enumerate([sex, sex, torch.zeros_like(sex)]):
+            members = sex[:, row].bool() if row < len(SEXES) else torch.ones(x.shape[0], dtype=torch.bool)
+            mean, stddev = self.cvae.predict(
+                x[members], mask[members], sex_condition[members], torch.Generator().manual_seed(seed + 3)
+            )
+            ratio = ((x[members] - mean).abs() / (Z_90 * stddev)).numpy()
+            hidden = (mask[members] == 0).numpy()
+            for column in range(len(NAMES)):
+                ratios = ratio[hidden[:, column], column]
+                if len(ratios) >= 20:
+                    factors[row, column] = float(np.quantile(ratios, 0.9))
+        return factors
+
+    # Inference ----------------------------------------------------------------------------------
+
+    def _condition(self, observed: dict[str, float], sex: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Validated, standardized (x, mask, sex one-hot) tensors for one subject."""
+        _check_sex(sex)
+        x = np.zeros(len(NAMES))
+        mask = np.zeros(len(NAMES))
+        for name, value in observed.items():
+            if name not in BY_NAME:
+                raise InvalidArgument(f"unknown measurement {name!r}; known: {', '.join(NAMES)}")
+            if not math.isfinite(value):
+                raise InvalidArgument(f"measurement {name} must be a finite number")
+            index = NAMES.index(name)
+            x[index] = (value - self.mean[index]) / self.scale[index]
+            mask[index] = 1.0
+        return (
+            torch.as_tensor(x, dtype=torch.float32).unsqueeze(0),
+            torch.as_tensor(mask, dtype=torch.float32).unsqueeze(0),
+            _sex_one_hot([sex]),
+        )
+
+    def _interval_scale_row(self, sex: str | None) -> np.ndarray:
+        """Calibration factors for a sex state."""
+        return self.interval_scale[UNKNOWN_SEX_ROW if sex is None else SEXES.index(sex)]
+
+    def predict_arrays(
+        self, values: np.ndarray, mask: np.ndarray, sexes: list[str | None]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Batch inference: predictive mean and calibrated stddev [n, features] in measurement units.
+
+        ``values`` [n, features] in measurement units (ignored where ``mask`` is 0). Observed entries
+        echo the given value with stddev 0.
+        """
+        # Unobserved entries may hold anything (even NaN); the model must only see zeros there.
+        standardized = np.where(mask > 0, (values - self.mean) / self.scale, 0.0)
+        x = torch.as_tensor(standardized, dtype=torch.float32)
+        mask_tensor = torch.as_tensor(mask, dtype=torch.float32)
+        generator = torch.Generator().manual_seed(self.config.inference_seed)
+        mean, stddev = self.cvae.predict(x, mask_tensor, _sex_one_hot(sexes), generator)
+        factors = np.stack([self._interval_scale_row(sex) for sex in sexes])
+        mean_units = mean.double().numpy() * self.scale + self.mean
+        stddev_units = stddev.double().numpy() * self.scale * factors
+        observed = mask.astype(bool)
+        return np.where(observed, values, mean_units), np.where(observed, 0.0, stddev_units)
+
+    def infer(self, observed: dict[str, float], sex: str | None) -> dict[str, Estimate]:
+        """Every measurement given the observed ones: value, stddev and 90% interval.
+
+        Observed measurements echo their value with stddev 0. Deterministic for a given input.
+        """
+        x, mask, _ = self._condition(observed, sex)
+        values = x.double().numpy() * self.scale + self.mean
+        for name, value in observed.items():
+            values[0, NAMES.index(name)] = value
+        mean, stddev = self.predict_arrays(values, mask.numpy(), [sex])
+        estimates = {}
+        for index, name in enumerate(NAMES):
+            value, spread = float(mean[0, index]), float(stddev[0, index])
+            estimates[name] = Estimate(
+                value=value,
+                stddev=spread,
+                lower_90=value - Z_90 * spread,
+                upper_90=value + Z_90 * spread,
+                observed=name in observed,
+            )
+        return estimates
+
+    def posterior_samples(self, observed: dict[str, float], sex: str | None, count: int, seed: int) -> np.ndarray:
+        """``count`` plausible full bodies [count, features] in measurement units given the observed ones.
+
+        Each draw takes z from the prior network and x from the decoder; its deviation from the
+        predictive mean is scaled by the calibration factor so the samples agree with infer()'s
+        intervals. Observed measurements keep their given value.
+        """
+        if count < 1:
+            raise InvalidArgument(f"count must be at least 1, got {count}")
+        x, mask, sex_one_hot = self._condition(observed, sex)
+        mean, _ = self.cvae.predict(x, mask, sex_one_hot, torch.Generator().manual_seed(self.config.inference_seed))
+        generator = torch.Generator().manual_seed(seed)
+        draws = self.cvae.sample(x.expand(count, -1), mask.expand(count, -1), sex_one_hot.expand(count, -1), generator)
+        factors = torch.as_tensor(self._interval_scale_row(sex), dtype=torch.float32)
+        draws = mean + factors * (draws - mean)
+        draws = torch.where(mask.bool(), x, draws)
+        return draws.double().numpy() * self.scale + self.mean
+
+    def latent(self, observed: dict[str, float], sex: str | None) -> np.ndarray:
+        """The latent body code [latent_dim]: the prior network's mean given the observed measurements."""
+        x, mask, sex_one_hot = self._condition(observed, sex)
+        return self.cvae.latent(x, mask, sex_one_hot)[0].double().numpy()
+
+    # Sampling -----------------------------------------------------------------------------------
+
+    def sample_arrays(
+        self, count: int, seed: int, sex: str | None = None, generator: str = "vae"
+    ) -> tuple[list[str], np.ndarray]:
+        """``count`` new bodies as (sexes, values [count, features] in measurement units).
+
+        With ``sex`` None each body's sex is drawn with the training population's share. The same
+        seed gives the same bodies.
+        """
+        _check_sex(sex)
+        if generator not in GENERATORS:
+            raise InvalidArgument(f"generator must be one of {', '.join(GENERATORS)}, got {generator!r}")
+        if count < 1:
+            raise InvalidArgument(f"count must be at least 1, got {count}")
+        torch_generator = torch.Generator().manual_seed(seed)
+        if sex is None:
+            is_female = torch.rand(count, generator=torch_generator) < self.female_share
+            sexes = [SEXES[0] if female else SEXES[1] for female in is_female.tolist()]
+        else:
+            sexes = [sex] * count
+        sex_one_hot = _sex_one_hot(sexes)
+        if generator == "vae":
+            empty = torch.zeros(count, len(NAMES))
+            draws = self.cvae.sample(empty, empty, sex_one_hot, torch_generator)
+        else:
+            draws = self.gan.sample(sex_one_hot, torch_generator)
+        return sexes, draws.double().numpy() * self.scale + self.mean
+
+    def sample(
+        self, count: int, seed: int, sex: str | None = None, generator: str = "vae"
+    ) -> list[tuple[str, dict[str, float]]]:
+        """``count`` new bodies as (sex, {measurement: value}); reproducible per seed."""
+        sexes, values = self.sample_arrays(count, seed, sex, generator)
+        return [(body_sex, dict(zip(NAMES, row.tolist()))) for body_sex, row in zip(sexes, values)]
+
+    # Persistence --------------------------------------------------------------------------------
+
+    def save(self, directory: str | pathlib.Path) -> None:
+        """Write the config and statistics (JSON) and both state_dicts; each file replaced atomically."""
+        directory = pathlib.Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        document = {
+            "format_version": FORMAT_VERSION,
+            "measurements": list(NAMES),
+            "sexes": list(SEXES),
+            "config": self.config.to_json(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "interval_scale": self.interval_scale.tolist(),
+            "female_share": self.female_share,
+            "history": self.history,
+        }
+        _write_atomically(directory / CONFIG_FILE, lambda path: path.write_text(json.dumps(document, indent=1)))
+        _write_atomically(directory / CVAE_FILE, lambda path: torch.save(self.cvae.state_dict(), path))
+        _write_atomically(directory / GAN_FILE, lambda path: torch.save(self.gan.state_dict(), path))
+
+    @classmethod
+    def load(cls, directory: str | pathlib.Path) -> BodyModel:
+        """Read a model written by save(); fails if it was trained on other measurements."""
+        directory = pathlib.Path(directory)
+        document = json.loads((directory / CONFIG_FILE).read_text())
+        if document["measurements"] != list(NAMES) or document["sexes"] != list(SEXES):
+            raise ValueError(f"{directory} holds a body model for other measurements or sexes")
+        config = BodyModelConfig.from_json(document["config"])
+        cvae = MaskedCVAE(config.cvae)
+        cvae.load_state_dict(torch.load(directory / CVAE_FILE, weights_only=True))
+        gan = ConditionalWGAN(config.gan)
+        gan.load_state_dict(torch.load(directory / GAN_FILE, weights_only=True))
+        return cls(
+            config,
+            cvae,
+            gan,
+            np.array(document["mean"]),
+            np.array(document["scale"]),
+            np.array(document["interval_scale"]),
+            document["female_share"],
+            document["history"],
+        )
+
+
+def _check_frame(frame: pd.DataFrame) -> None:
+    """Raise ValueError unless the frame has a valid sex column and every measurement."""
+    missing = [name for name in ("sex", *NAMES) if name not in frame.columns]
+    if missing:
+        raise ValueError(f"training frame lacks columns {missing}")
+    if not frame["sex"].isin(SEXES).all():
+        raise ValueError(f"training frame's sex column must hold only {SEXES}")
+    if len(frame) < 2:
+        raise ValueError("training frame needs at least two subjects")
+
+
+def _write_atomically(path: pathlib.Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as temporary:
+        temporary_path = pathlib.Path(temporary.name)
+    try:
+        write(temporary_path)
+        temporary_path.replace(path)
+    finally:
+        temporary_path.unlink(missing_ok=True)

@@ -1,0 +1,173 @@
+"""Conditional VAE with arbitrary conditioning that infers unobserved body measurements.
+
+Papers: Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014 (the VAE); Sohn, Lee & Yan,
+"Learning Structured Output Representation using Deep Conditional Generative Models", NeurIPS 2015
+(the conditional VAE with a learned conditional prior network); Ivanov, Figurnov & Vetrov, "Variational
+Autoencoder with Arbitrary Conditioning", ICLR 2019 (VAEAC: the condition is the observed subset of the
+features given by a mask, trained with random masks).
+
+The model works on standardized measurement vectors. The condition is ``(x * mask, mask, sex)`` where
+``sex`` is one-hot over ``SEXES`` or all zeros when unknown. A prior network ``p(z | condition)``, a
+recognition network ``q(z | x, condition)`` used only in training, and a decoder
+``p(x | z, condition)`` that outputs a mean and a log-variance per measurement (Gaussian likelihood).
+The loss is the negative ELBO on the unobserved measurements only. Prediction combines the spread of
+the latent posterior (Monte Carlo over ``z`` from the prior network) and the decoder variance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+# Keep log-variances in a range where exp() neither underflows nor explodes early in training.
+LOGVAR_MIN = -9.0
+LOGVAR_MAX = 4.0
+
+
+@dataclass(frozen=True)
+class CVAEConfig:
+    """Hyperparameters of the conditional VAE; defaults are the ones the evaluation reports."""
+
+    # Number of measurements in a vector (len(MEASUREMENTS)).
+    features: int = 22
+    # Number of sex categories in the one-hot condition (len(SEXES)); all zeros means unknown.
+    sexes: int = 2
+    # Size of the latent body code published in BodyUpdated.
+    latent_dim: int = 8
+    # Width of every hidden layer of the three networks.
+    hidden: int = 192
+    # Number of hidden layers of each network.
+    layers: int = 3
+    # Adam learning rate.
+    learning_rate: float = 2e-3
+    # Subjects per training step.
+    batch_size: int = 128
+    # Adam weight decay (L2), a mild regulariser for about 4,000 training subjects.
+    weight_decay: float = 1e-5
+    # Probability that a training example hides the sex, so the model also answers without it.
+    sex_dropout: float = 0.25
+    # Probability that a training example observes nothing (pure generation from the sex prior).
+    empty_mask_rate: float = 0.1
+    # Probability that a training example observes only the required measurements.
+    required_only_rate: float = 0.3
+    # Latent samples used to form a prediction (Monte Carlo over the prior network).
+    prediction_samples: int = 64
+
+
+def _mlp(inputs: int, hidden: int, layers: int, outputs: int) -> nn.Sequential:
+    """A plain MLP with SiLU activations."""
+    modules: list[nn.Module] = []
+    width = inputs
+    for _ in range(layers):
+        modules += [nn.Linear(width, hidden), nn.SiLU()]
+        width = hidden
+    modules.append(nn.Linear(width, outputs))
+    return nn.Sequential(*modules)
+
+
+class MaskedCVAE(nn.Module):
+    """VAEAC-style conditional VAE over standardized measurements; see the module docstring."""
+
+    def __init__(self, config: CVAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        condition = 2 * config.features + config.sexes
+        self.prior_net = _mlp(condition, config.hidden, config.layers, 2 * config.latent_dim)
+        self.recognition_net = _mlp(condition + config.features, config.hidden, config.layers, 2 * config.latent_dim)
+        self.decoder = _mlp(condition + config.latent_dim, config.hidden, config.layers, 2 * config.features)
+
+    @staticmethod
+    def condition(x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
+        """The condition vector: observed values (zero elsewhere), the mask and the sex one-hot."""
+        return torch.cat([x * mask, mask, sex], dim=-1)
+
+    def prior(self, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of the conditional prior p(z | condition)."""
+        mean, logvar = self.prior_net(condition).chunk(2, dim=-1)
+        return mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of p(x | z, condition) per measurement."""
+        mean, logvar = self.decoder(torch.cat([z, condition], dim=-1)).chunk(2, dim=-1)
+        return mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def loss(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
+        """Mean negative ELBO per subject: Gaussian NLL of the unobserved values plus KL(q || prior)."""
+        condition = self.condition(x, mask, sex)
+        prior_mean, prior_logvar = self.prior(condition)
+        post_mean, post_logvar = self.recognition_net(torch.cat([x, condition], dim=-1)).chunk(2, dim=-1)
+        post_logvar = post_logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        z = post_mean + torch.randn_like(post_mean) * (0.5 * post_logvar).exp()
+        mean, logvar = self.decode(z, condition)
+        nll = 0.5 * (logvar + (x - mean) ** 2 / logvar.exp() + math.log(2 * math.pi))
+        reconstruction = (nll * (1.0 - mask)).sum(dim=-1)
+        kl = 0.5 * (
+            prior_logvar - post_logvar
+            + (post_logvar.exp() + (post_mean - prior_mean) ** 2) / prior_logvar.exp()
+            - 1.0
+        ).sum(dim=-1)
+        return (reconstruction + kl).mean()
+
+    @torch.no_grad()
+    def predictive_components(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, samples: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder means and variances for ``samples`` latent draws: two tensors [samples, batch, features]."""
+        condition = self.condition(x, mask, sex)
+        prior_mean, prior_logvar = self.prior(condition)
+        noise = torch.randn((samples, *prior_mean.shape), generator=generator)
+        z = prior_mean + noise * (0.5 * prior_logvar).exp()
+        mean, logvar = self.decode(z, condition.expand(samples, *condition.shape))
+        return mean, logvar.exp()
+
+    @torch.no_grad()
+    def predict(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictive mean and standard deviation per measurement (mixture over latent draws)."""
+        means, variances = self.predictive_components(x, mask, sex, self.config.prediction_samples, generator)
+        mean = means.mean(dim=0)
+        variance = variances.mean(dim=0) + means.var(dim=0, unbiased=False)
+        return mean, variance.sqrt()
+
+    @torch.no_grad()
+    def sample(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """One draw of the full vector per row: z from the prior network, then x from the decoder."""
+        means, variances = self.predictive_components(x, mask, sex, 1, generator)
+        noise = torch.randn(means.shape, generator=generator)
+        return (means + noise * variances.sqrt())[0]
+
+    @torch.no_grad()
+    def latent(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
+        """Posterior mean of the latent code given what is observed (the prior network's mean)."""
+        return self.prior(self.condition(x, mask, sex))[0]
+
+
+def random_masks(
+    batch: int, features: int, required: list[int], config: CVAEConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """Training masks (1 = observed): empty, required-only, or required plus a random subset.
+
+    The random subset draws a per-example observation rate uniformly, so the model sees both sparse
+    and nearly complete observations, as VAEAC's mask generator does.
+    """
+    kind = torch.rand(batch, 1, generator=generator)
+    rate = torch.rand(batch, 1, generator=generator)
+    mask = (torch.rand(batch, features, generator=generator) < rate).float()
+    required_mask = torch.zeros(1, features)
+    required_mask[0, required] = 1.0
+    mask = torch.maximum(mask, required_mask)
+    only_required = kind < config.empty_mask_rate + config.required_only_rate
+    mask = torch.where(only_required, required_mask.expand(batch, -1), mask)
+    return torch.where(kind < config.empty_mask_rate, torch.zeros_like(mask), mask)
+
+
+def drop_sex(sex: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Hide the sex (all-zero one-hot) for a random share ``rate`` of the rows."""
+    keep = (torch.rand(sex.shape[0], 1, generator=generator) >= rate).float()
+    return sex * keep
