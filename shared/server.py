@@ -21,8 +21,11 @@ in-flight calls finish within `settings.grace_seconds`, runs `on_shutdown`, and
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -44,6 +47,45 @@ _logger = logging.getLogger("tryon.server")
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 
+class _HandlerPool(futures.ThreadPoolExecutor):
+    """The handler thread pool, counting the tasks running now.
+
+    After the grace period gRPC cancels calls still in flight, but Python cannot stop
+    the threads running their handlers; the count tells shutdown whether any remain.
+    """
+
+    def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+        self._running = 0
+        self._running_lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        """Schedule `fn` like ThreadPoolExecutor.submit, counting it while it runs."""
+
+        def counted():
+            with self._running_lock:
+                self._running += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._running_lock:
+                    self._running -= 1
+
+        return super().submit(counted)
+
+    def running_tasks(self) -> int:
+        """How many submitted tasks are running at this moment."""
+        with self._running_lock:
+            return self._running
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for running tasks to end; True when none remain."""
+        deadline = time.monotonic() + timeout
+        while self.running_tasks() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.running_tasks() == 0
+
+
 @dataclass(frozen=True)
 class ServiceRegistration:
     """A service to host: its full proto name (``tryon.v1.BodyService``) and how to add it."""
@@ -59,6 +101,7 @@ class RunningServer:
         self,
         service_name: str,
         server: grpc.Server,
+        handler_pool: _HandlerPool,
         health_servicer: health.HealthServicer,
         health_names: Sequence[str],
         host: str,
@@ -71,6 +114,7 @@ class RunningServer:
         self.port = port
         self.metrics = metrics
         self._server = server
+        self._handler_pool = handler_pool
         self._health = health_servicer
         self._health_names = tuple(health_names)
         self._host = host
@@ -108,7 +152,7 @@ class RunningServer:
         `grace` defaults to the settings' grace_seconds. Returns once the server has stopped;
         calling it again (or after a signal) waits for the same shutdown.
         """
-        self._shut_down(grace, on_shutdown=None)
+        self._shut_down(grace, on_shutdown=None, exit_process=False)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until shutdown has completed (including `on_shutdown`); False on timeout."""
@@ -118,7 +162,9 @@ class RunningServer:
         """Shut down on SIGTERM or SIGINT, then run `on_shutdown`; call from the main thread.
 
         The drain runs on its own thread so the handler returns at once; a second signal
-        stops the server immediately, cancelling calls still in flight.
+        stops the server immediately, cancelling calls still in flight. Handlers still
+        running once their calls were cancelled cannot be stopped, so after `on_shutdown`
+        the process then exits with status 0 without waiting for them.
         """
 
         def handle(signal_number: int, _frame: object) -> None:
@@ -131,13 +177,13 @@ class RunningServer:
                 return
             _logger.info("received %s, shutting down", signal.Signals(signal_number).name)
             threading.Thread(
-                target=self._shut_down, args=(None, on_shutdown), name="grpc-shutdown", daemon=True
+                target=self._shut_down, args=(None, on_shutdown, True), name="grpc-shutdown", daemon=True
             ).start()
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
 
-    def _shut_down(self, grace: float | None, on_shutdown: Callable[[], None] | None) -> None:
+    def _shut_down(self, grace: float | None, on_shutdown: Callable[[], None] | None, exit_process: bool) -> None:
         with self._lock:
             already_stopping = self._shutdown_started
             self._shutdown_started = True
@@ -151,6 +197,9 @@ class RunningServer:
         self._health.enter_graceful_shutdown()
         _logger.info("draining in-flight calls", extra={"grace_seconds": grace})
         self._server.stop(grace).wait()
+        # A finished call's task may still be returning; a moment tells it from a stuck one.
+        abandoned = 0 if self._handler_pool.wait_idle(timeout=0.5) else self._handler_pool.running_tasks()
+        self._handler_pool.shutdown(wait=False)
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.stop()
         if on_shutdown is not None:
@@ -158,8 +207,16 @@ class RunningServer:
                 on_shutdown()
             except Exception:
                 _logger.exception("shutdown callback failed")
+        if abandoned:
+            _logger.warning("handlers still running after their calls were cancelled", extra={"handlers": abandoned})
         _logger.info("server stopped")
         self._finished.set()
+        if exit_process and abandoned:
+            # Interpreter exit would join the handler threads and outlive the grace period.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 def serve(service_name: str, registrations: Sequence[ServiceRegistration], settings: ServerSettings) -> RunningServer:
@@ -174,8 +231,9 @@ def serve(service_name: str, registrations: Sequence[ServiceRegistration], setti
         interceptors.append(BearerTokenInterceptor(settings.auth_token))
     interceptors.append(ErrorMappingInterceptor())
 
+    handler_pool = _HandlerPool(max_workers=settings.max_workers, thread_name_prefix=f"{service_name}-rpc")
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix=f"{service_name}-rpc"),
+        handler_pool,
         interceptors=interceptors,
         # Without this, two servers could silently share a fixed port on Linux.
         options=[("grpc.so_reuseport", 0)],
@@ -203,6 +261,7 @@ def serve(service_name: str, registrations: Sequence[ServiceRegistration], setti
             metrics_endpoint = start_metrics_endpoint(metrics.registry, settings.host, settings.metrics_port)
         except OSError as error:
             server.stop(None)
+            handler_pool.shutdown(wait=False)
             raise RuntimeError(
                 f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {error}"
             ) from error
@@ -210,6 +269,7 @@ def serve(service_name: str, registrations: Sequence[ServiceRegistration], setti
     running = RunningServer(
         service_name=service_name,
         server=server,
+        handler_pool=handler_pool,
         health_servicer=health_servicer,
         health_names=["", *full_names],
         host=settings.host,
