@@ -1,0 +1,550 @@
+"""The recommendation engine: Mult-VAE fold-in, FAISS retrieval, live state and its snapshots.
+
+A shopper's query vector is ``[h(mu(x)), 1]`` for the shopper's current weighted history row
+``x``; every garment's vector is ``[W_i, b_i]`` from the decoder's last layer, so the inner
+product is exactly the Mult-VAE logit and a FAISS inner-product search returns the model's
+top garments. A garment that entered the catalogue after training (or never had an
+interaction) gets its vector from its content latent through a ridge-regression map fitted
+on the garments that have both (``ColdStartMap``), so it is recommendable at once.
+
+State that events change (histories, garments registered since training, bodies, and the
+ids of the events applied) lives here, behind locks, and can be snapshotted and restored;
+applying an event twice is a no-op, so a replay from an older offset is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tryon.services.recommendation.catalogue import (
+    BOTTOM_CATEGORIES,
+    DRESS_CATEGORIES,
+    SHOE_CATEGORIES,
+    TOP_CATEGORIES,
+    Catalogue,
+    Garment,
+)
+from tryon.services.recommendation.history import HistoryStore, InteractionKind
+from tryon.services.recommendation.index import ItemIndex
+from tryon.services.recommendation.multvae import MultVAE, load_model, save_model
+from tryon.shared.errors import InvalidEvent, NotFound
+
+logger = logging.getLogger(__name__)
+
+MODEL_DIR = "model"
+ARTIFACTS_FILE = "artifacts.json"
+CATALOGUE_FILE = "catalogue.parquet"
+ITEM_INDEX_FILE = "items.faiss"
+SIMILAR_INDEX_FILE = "similar.faiss"
+
+APPLIED_EVENT_MEMORY = 1_000_000
+"""How many applied event ids are remembered to skip duplicates (oldest forgotten first)."""
+
+OUTFIT_CANDIDATES_PER_ROLE = 12
+"""Garments per outfit role (top, bottom, dress, shoes) combined into outfits."""
+COMPATIBILITY_WEIGHT = 1.0
+"""Weight of the style compatibility of an outfit's pieces against the shopper's scores."""
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    """A garment with its score for one answer."""
+
+    garment_id: str
+    score: float
+    category: int
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Garments for a shopper, and whether they came from popularity (no usable history)."""
+
+    garments: list[ScoredItem]
+    cold_start: bool
+    history_size: int
+
+
+@dataclass(frozen=True)
+class OutfitChoice:
+    """An outfit's garments (top + bottom + shoes, or dress + shoes) and its score."""
+
+    garments: list[ScoredItem]
+    score: float
+
+
+class ColdStartMap:
+    """Ridge least squares from ``[content_latent, 1]`` to item vectors ``[W_i, b_i]``."""
+
+    def __init__(self, coefficients: np.ndarray) -> None:
+        self.coefficients = np.asarray(coefficients, dtype=np.float64)
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of the content latents the map takes."""
+        return self.coefficients.shape[0] - 1
+
+    @classmethod
+    def fit(cls, latents: np.ndarray, item_vectors: np.ndarray, l2: float = 1.0) -> ColdStartMap:
+        """Solve (X^T X + l2 I) B = X^T Y with X = [latents, 1] (the intercept is not penalised)."""
+        design = np.hstack([latents, np.ones((len(latents), 1))]).astype(np.float64)
+        penalty = l2 * np.eye(design.shape[1])
+        penalty[-1, -1] = 0.0
+        coefficients = np.linalg.solve(design.T @ design + penalty, design.T @ item_vectors.astype(np.float64))
+        return cls(coefficients)
+
+    def __call__(self, latents: np.ndarray) -> np.ndarray:
+        latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
+        design = np.hstack([latents, np.ones((len(latents), 1))])
+        return (design @ self.coefficients).astype(np.float32)
+
+
+def similarity_vectors(item_vectors: np.ndarray) -> np.ndarray:
+    """Unit-length ``W_i`` (the bias left out): inner product = cosine, free of popularity."""
+    weights = np.asarray(item_vectors, dtype=np.float32)[:, :-1]
+    return weights / np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
+
+
+def sparse_user_query(model: MultVAE, positions: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """``model.user_queries`` for one history given as (column positions, weights), without a dense row.
+
+    Only the first encoder layer touches the items, so reading its columns at the history's
+    positions gives the same result at a cost that grows with the history, not the catalogue.
+    Returns None when no weight is positive (nothing to fold in).
+    """
+    weights = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    keep = weights > 0
+    if not keep.any():
+        return None
+    positions = np.asarray(positions, dtype=np.int64)[keep]
+    weights = weights[keep] / np.linalg.norm(weights[keep])
+    hidden_layers = list(model.encoder_hidden)
+    first = hidden_layers[0] if hidden_layers else model.encoder_out
+    with torch.no_grad():
+        columns = first.weight[:, torch.from_numpy(positions)]
+        h = columns @ torch.from_numpy(weights.astype(np.float32)) + first.bias
+        if hidden_layers:
+            h = torch.tanh(h)
+            for layer in hidden_layers[1:]:
+                h = torch.tanh(layer(h))
+            h = model.encoder_out(h)
+        mu = h[: model.config.latent_dim]
+        features = model.decoder_features(mu[None, :])[0].numpy()
+    return np.append(features, np.float32(1.0)).astype(np.float32)
+
+
+@dataclass
+class ModelArtifacts:
+    """What the train command writes and the service loads."""
+
+    model: MultVAE
+    model_items: list[str]
+    catalogue: Catalogue
+    cold_start_map: ColdStartMap
+    popularity: dict[str, float]
+    item_index: ItemIndex
+    similar_index: ItemIndex
+
+    def save(self, directory: Path) -> None:
+        """Write the model, the catalogue, the maps and both indexes under ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_model(self.model, directory / MODEL_DIR)
+        self.catalogue.save(directory / CATALOGUE_FILE)
+        self.item_index.save(directory / ITEM_INDEX_FILE)
+        self.similar_index.save(directory / SIMILAR_INDEX_FILE)
+        payload = {
+            "model_items": self.model_items,
+            "cold_start_map": self.cold_start_map.coefficients.tolist(),
+            "popularity": self.popularity,
+        }
+        temporary = directory / (ARTIFACTS_FILE + ".tmp")
+        temporary.write_text(json.dumps(payload), encoding="utf-8")
+        os.replace(temporary, directory / ARTIFACTS_FILE)
+
+    @classmethod
+    def load(cls, directory: Path, *, nprobe: int | None = None, ef_search: int | None = None) -> ModelArtifacts:
+        """Read what ``save`` wrote; nprobe/ef_search tune the loaded indexes."""
+        directory = Path(directory)
+        payload = json.loads((directory / ARTIFACTS_FILE).read_text(encoding="utf-8"))
+        return cls(
+            model=load_model(directory / MODEL_DIR),
+            model_items=list(payload["model_items"]),
+            catalogue=Catalogue.load(directory / CATALOGUE_FILE),
+            cold_start_map=ColdStartMap(np.asarray(payload["cold_start_map"])),
+            popularity={g: float(p) for g, p in payload["popularity"].items()},
+            item_index=ItemIndex.load(directory / ITEM_INDEX_FILE, nprobe=nprobe, ef_search=ef_search),
+            similar_index=ItemIndex.load(directory / SIMILAR_INDEX_FILE, nprobe=nprobe, ef_search=ef_search),
+        )
+
+    @staticmethod
+    def exists(directory: Path) -> bool:
+        """True when ``directory`` holds a complete set of artifacts."""
+        directory = Path(directory)
+        return all((directory / name).exists() for name in (ARTIFACTS_FILE, MODEL_DIR, CATALOGUE_FILE, ITEM_INDEX_FILE))
+
+
+class Recommender:
+    """Answers recommendation queries from a trained model and applies events to live state."""
+
+    def __init__(self, artifacts: ModelArtifacts, histories: HistoryStore | None = None) -> None:
+        self.model = artifacts.model.eval()
+        self.cold_start_map = artifacts.cold_start_map
+        self.item_index = artifacts.item_index
+        self.similar_index = artifacts.similar_index
+        self.histories = histories or HistoryStore()
+        self._model_position = {g: i for i, g in enumerate(artifacts.model_items)}
+        self._lock = threading.RLock()
+        self._catalogue_garments: dict[str, Garment] = {g.garment_id: g for g in artifacts.catalogue.garments}
+        self._registered: dict[str, Garment] = {}
+        self._popularity = dict(artifacts.popularity)
+        self._popular_order: list[str] = []
+        self._category_means = self._means_by_category(artifacts.catalogue)
+        self._bodies: dict[str, dict] = {}
+        self._applied: OrderedDict[str, None] = OrderedDict()
+        self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
+        self._sort_popularity()
+
+    # ---- lookups -------------------------------------------------------------------------
+
+    @staticmethod
+    def _means_by_category(catalogue: Catalogue) -> dict[int, np.ndarray]:
+        return {
+            int(label): catalogue.latents[catalogue.categories == label].mean(axis=0)
+            for label in np.unique(catalogue.categories)
+        }
+
+    def _sort_popularity(self) -> None:
+        known = self._all_garment_ids()
+        self._popular_order = sorted(known, key=lambda g: (-self._popularity.get(g, 0.0), g))
+
+    def _all_garment_ids(self) -> list[str]:
+        return [*self._catalogue_garments, *(g for g in self._registered if g not in self._catalogue_garments)]
+
+    def garment(self, garment_id: str) -> Garment | None:
+        """The garment with this id (registered since training or from the catalogue), or None."""
+        with self._lock:
+            return self._registered.get(garment_id) or self._catalogue_garments.get(garment_id)
+
+    def has_garment(self, garment_id: str) -> bool:
+        """True when the garment is in the catalogue the service knows."""
+        return self.garment(garment_id) is not None
+
+    def has_body(self, body_id: str) -> bool:
+        """True when a BodyUpdated for this body was applied and no BodyDeleted after it."""
+        with self._lock:
+            return body_id in self._bodies
+
+    @property
+    def garment_count(self) -> int:
+        """Garments that can be recommended."""
+        return len(self.item_index)
+
+    def _category(self, garment_id: str) -> int:
+        garment = self._registered.get(garment_id) or self._catalogue_garments[garment_id]
+        return garment.category
+
+    # ---- queries -------------------------------------------------------------------------
+
+    def user_query(self, user_id: str) -> np.ndarray | None:
+        """The shopper's query vector from their current history (cached until it changes)."""
+        version = self.histories.version(user_id)
+        cached = self._query_cache.get(user_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        history = self.histories.get(user_id)
+        positions, weights, outside = [], [], []
+        for garment_id, weight in history.weights.items():
+            position = self._model_position.get(garment_id)
+            if position is not None:
+                positions.append(position)
+                weights.append(weight)
+            elif weight > 0:
+                outside.append((garment_id, weight))
+        query = sparse_user_query(self.model, np.asarray(positions), np.asarray(weights)) if positions else None
+        if query is None and outside:
+            # Only garments the model has never seen: lean on their own item vectors.
+            vectors = self._vectors_of([g for g, _ in outside])
+            if vectors is not None:
+                mean = np.average(vectors[:, :-1], axis=0, weights=[w for _, w in outside])
+                query = np.append(mean, 1.0).astype(np.float32)
+        self._query_cache[user_id] = (version, query)
+        return query
+
+    def _vectors_of(self, garment_ids: list[str]) -> np.ndarray | None:
+        with self._lock:
+            garments = [self.garment(g) for g in garment_ids]
+        latents = [g.content_latent for g in garments if g is not None]
+        return self.cold_start_map(np.stack(latents)) if latents else None
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int,
+        categories: Collection[int] | None = None,
+        include_seen: bool = False,
+    ) -> Recommendation:
+        """The ``k`` best garments for a shopper, optionally within categories, unseen by default."""
+        history = self.histories.get(user_id)
+        seen = history.seen if not include_seen else frozenset()
+        wanted = frozenset(categories) if categories else None
+
+        def keep(garment_id: str) -> bool:
+            if garment_id in seen:
+                return False
+            return wanted is None or self._category(garment_id) in wanted
+
+        query = self.user_query(user_id)
+        if query is None:
+            return Recommendation(self._popular(k, keep), cold_start=True, history_size=history.interaction_count)
+        found = self.item_index.search(query[None, :], k, keep=keep)[0]
+        items = [ScoredItem(g, s, self._category(g)) for g, s in found]
+        return Recommendation(items, cold_start=False, history_size=history.interaction_count)
+
+    def _popular(self, k: int, keep) -> list[ScoredItem]:
+        with self._lock:
+            order = self._popular_order
+        chosen = []
+        for garment_id in order:
+            if keep(garment_id):
+                chosen.append(ScoredItem(garment_id, self._popularity.get(garment_id, 0.0), self._category(garment_id)))
+                if len(chosen) == k:
+                    break
+        return chosen
+
+    def similar(self, garment_id: str, k: int) -> list[ScoredItem]:
+        """The ``k`` garments nearest to a garment by cosine of item vectors, without itself."""
+        garment = self.garment(garment_id)
+        if garment is None:
+            raise NotFound(f"garment_id {garment_id!r} is not in the catalogue")
+        query = similarity_vectors(self._item_vector(garment_id))
+        found = self.similar_index.search(query, k, keep=lambda g: g != garment_id)[0]
+        return [ScoredItem(g, s, self._category(g)) for g, s in found]
+
+    def _item_vector(self, garment_id: str) -> np.ndarray:
+        position = self._model_position.get(garment_id)
+        if position is not None:
+            return self._trained_vectors()[position : position + 1]
+        return self.cold_start_map(self.garment(garment_id).content_latent)
+
+    def _trained_vectors(self) -> np.ndarray:
+        if not hasattr(self, "_trained_vectors_cache"):
+            self._trained_vectors_cache = self.model.item_embeddings()
+        return self._trained_vectors_cache
+
+    def outfits(self, user_id: str, k: int, body_id: str = "") -> tuple[list[OutfitChoice], bool]:
+        """The ``k`` best outfits for a shopper, and whether they came from popularity.
+
+        An outfit is a top + a bottom + shoes, or a dress + shoes. Its score is the mean of the
+        pieces' standardised scores for the shopper plus ``COMPATIBILITY_WEIGHT`` times the mean
+        pairwise cosine of the pieces' style (content latent minus its category's mean). A body
+        must be known when given, but does not change the ranking: the catalogue has no size
+        or fit data to relate a body to a garment.
+        """
+        if body_id and not self.has_body(body_id):
+            raise NotFound(f"body_id {body_id!r} is not known; create the body with BodyService first")
+        history = self.histories.get(user_id)
+        disliked = {g for g, w in history.weights.items() if w < 0}
+        query = self.user_query(user_id)
+        cold = query is None
+        roles = {"top": TOP_CATEGORIES, "bottom": BOTTOM_CATEGORIES, "dress": DRESS_CATEGORIES, "shoes": SHOE_CATEGORIES}
+        candidates: dict[str, list[ScoredItem]] = {}
+        for role, allowed in roles.items():
+            def keep(garment_id: str, allowed=allowed) -> bool:
+                return garment_id not in disliked and self._category(garment_id) in allowed
+
+            if cold:
+                candidates[role] = self._popular(OUTFIT_CANDIDATES_PER_ROLE, keep)
+            else:
+                found = self.item_index.search(query[None, :], OUTFIT_CANDIDATES_PER_ROLE, keep=keep)[0]
+                candidates[role] = [ScoredItem(g, s, self._category(g)) for g, s in found]
+        return self._combine_outfits(candidates, k), cold
+
+    def _style(self, garment_id: str) -> np.ndarray:
+        garment = self.garment(garment_id)
+        centred = garment.content_latent - self._category_means.get(garment.category, 0.0)
+        return centred / max(float(np.linalg.norm(centred)), 1e-12)
+
+    def _combine_outfits(self, candidates: dict[str, list[ScoredItem]], k: int) -> list[OutfitChoice]:
+        pooled = np.array([item.score for items in candidates.values() for item in items], dtype=np.float64)
+        if pooled.size == 0:
+            return []
+        mean, spread = pooled.mean(), pooled.std() or 1.0
+        styles = {item.garment_id: self._style(item.garment_id) for items in candidates.values() for item in items}
+
+        def outfit(pieces: tuple[ScoredItem, ...]) -> OutfitChoice:
+            preference = float(np.mean([(p.score - mean) / spread for p in pieces]))
+            pairs = [(a, b) for i, a in enumerate(pieces) for b in pieces[i + 1 :]]
+            compatibility = float(np.mean([styles[a.garment_id] @ styles[b.garment_id] for a, b in pairs]))
+            return OutfitChoice(list(pieces), preference + COMPATIBILITY_WEIGHT * compatibility)
+
+        options = [outfit((t, b, s)) for t in candidates["top"] for b in candidates["bottom"] for s in candidates["shoes"]]
+        options += [outfit((d, s)) for d in candidates["dress"] for s in candidates["shoes"]]
+        options.sort(key=lambda o: -o.score)
+        # Spread the answer over different garments: each piece in at most `limit` outfits first.
+        limit = max(1, math.ceil(k / OUTFIT_CANDIDATES_PER_ROLE))
+        uses: dict[str, int] = {}
+        chosen, held_back = [], []
+        for option in options:
+            if all(uses.get(p.garment_id, 0) < limit for p in option.garments):
+                chosen.append(option)
+                for p in option.garments:
+                    uses[p.garment_id] = uses.get(p.garment_id, 0) + 1
+            else:
+                held_back.append(option)
+            if len(chosen) == k:
+                return chosen
+        return sorted(chosen + held_back[: k - len(chosen)], key=lambda o: -o.score)
+
+    # ---- events --------------------------------------------------------------------------
+
+    def _first_time(self, event_id: str) -> bool:
+        """Remember ``event_id``; False when it was applied before (the event must be skipped)."""
+        if not event_id:
+            return True
+        if event_id in self._applied:
+            return False
+        self._applied[event_id] = None
+        if len(self._applied) > APPLIED_EVENT_MEMORY:
+            self._applied.popitem(last=False)
+        return True
+
+    def apply_interaction(self, event_id: str, user_id: str, garment_id: str, kind: InteractionKind) -> bool:
+        """Add an interaction to a history; False for a duplicate event. Unknown garment -> InvalidEvent."""
+        if not user_id:
+            raise InvalidEvent("user_id is empty")
+        try:
+            kind = InteractionKind(kind)
+        except ValueError:
+            raise InvalidEvent(f"interaction type {kind!r} is not one of {[k.name for k in InteractionKind]}") from None
+        with self._lock:
+            if not self.has_garment(garment_id):
+                raise InvalidEvent(f"garment_id {garment_id!r} is not in the catalogue")
+            if not self._first_time(event_id):
+                return False
+            self.histories.record(user_id, garment_id, kind)
+            return True
+
+    def forget_user(self, event_id: str, user_id: str) -> bool:
+        """Forget a shopper's history; False for a duplicate event."""
+        with self._lock:
+            if not self._first_time(event_id):
+                return False
+            self.histories.forget(user_id)
+            self._query_cache.pop(user_id, None)
+            return True
+
+    def register_garment(self, event_id: str, garment: Garment) -> bool:
+        """Make a new garment recommendable through its content latent; False for a duplicate event."""
+        if not garment.garment_id:
+            raise InvalidEvent("garment_id is empty")
+        if not 0 <= garment.category < 10:
+            raise InvalidEvent(f"category must be a GarmentCategory other than UNSPECIFIED; got label {garment.category}")
+        latent = np.asarray(garment.content_latent, dtype=np.float32)
+        if latent.shape != (self.cold_start_map.latent_dim,) or not np.isfinite(latent).all():
+            raise InvalidEvent(
+                f"content_latent must hold {self.cold_start_map.latent_dim} finite numbers; got {latent.size}"
+            )
+        with self._lock:
+            if not self._first_time(event_id):
+                return False
+            self._add_registered(garment)
+            return True
+
+    def _add_registered(self, garment: Garment) -> None:
+        self._registered[garment.garment_id] = garment
+        if garment.garment_id in self._model_position:
+            return
+        vector = self.cold_start_map(garment.content_latent)
+        self.item_index.add([garment.garment_id], vector)
+        self.similar_index.add([garment.garment_id], similarity_vectors(vector))
+        self._popularity.setdefault(garment.garment_id, 0.0)
+        self._sort_popularity()
+
+    def set_body(self, event_id: str, body_id: str, sex: int, latent: list[float]) -> bool:
+        """Keep a body's latent code; False for a duplicate event."""
+        if not body_id:
+            raise InvalidEvent("body_id is empty")
+        with self._lock:
+            if not self._first_time(event_id):
+                return False
+            self._bodies[body_id] = {"sex": int(sex), "latent": [float(v) for v in latent]}
+            return True
+
+    def forget_body(self, event_id: str, body_id: str) -> bool:
+        """Forget a body; False for a duplicate event."""
+        with self._lock:
+            if not self._first_time(event_id):
+                return False
+            self._bodies.pop(body_id, None)
+            return True
+
+    # ---- snapshots -----------------------------------------------------------------------
+
+    def state(self) -> dict:
+        """A JSON-ready copy of everything events changed."""
+        with self._lock:
+            return {
+                "histories": self.histories.to_state(),
+                "registered": [
+                    {
+                        "garment_id": g.garment_id,
+                        "category": g.category,
+                        "content_latent": [float(v) for v in g.content_latent],
+                        "price_minor": g.price_minor,
+                        "name": g.name,
+                    }
+                    for g in self._registered.values()
+                ],
+                "bodies": dict(self._bodies),
+                "applied_event_ids": list(self._applied),
+            }
+
+    def restore(self, state: Mapping) -> None:
+        """Bring back a state from ``state()`` (on a freshly loaded recommender)."""
+        with self._lock:
+            self.histories = HistoryStore.from_state(state.get("histories", {}))
+            self._query_cache.clear()
+            for entry in state.get("registered", []):
+                self._add_registered(
+                    Garment(
+                        entry["garment_id"],
+                        int(entry["category"]),
+                        np.asarray(entry["content_latent"], dtype=np.float32),
+                        int(entry["price_minor"]),
+                        entry["name"],
+                    )
+                )
+            self._bodies = dict(state.get("bodies", {}))
+            self._applied = OrderedDict.fromkeys(state.get("applied_event_ids", []))
+
+
+def write_snapshot(path: Path, state: Mapping, offsets: Mapping[str, int]) -> None:
+    """Write state and the consumer offsets it corresponds to in one file, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump({"offsets": dict(offsets), "state": state}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def read_snapshot(path: Path) -> tuple[dict, dict[str, int]] | None:
+    """The (state, offsets) of a snapshot file, or None when there is none."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return payload["state"], {key: int(value) for key, value in payload["offsets"].items()}

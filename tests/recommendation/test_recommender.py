@@ -1,0 +1,209 @@
+"""The recommendation engine on a tiny trained model: fold-in, retrieval, cold start, events, snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from tryon.services.recommendation.catalogue import (
+    BOTTOM_CATEGORIES,
+    DRESS_CATEGORIES,
+    SHOE_CATEGORIES,
+    TOP_CATEGORIES,
+    Garment,
+    synthetic_catalogue,
+)
+from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.recommender import (
+    ColdStartMap,
+    ModelArtifacts,
+    Recommender,
+    read_snapshot,
+    sparse_user_query,
+    write_snapshot,
+)
+from tryon.services.recommendation.simulator import ShopperSimulator
+from tryon.services.recommendation.train import SERVING_CONFIG, main as train_main, train_artifacts
+from tryon.shared.errors import InvalidEvent, NotFound
+
+TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(32,), latent_dim=8, epochs=3, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return synthetic_catalogue(300, latent_dim=6, seed=11)
+
+
+@pytest.fixture(scope="module")
+def interactions(catalogue):
+    simulator = ShopperSimulator(catalogue, seed=4)
+    return simulator.interactions_table(simulator.make_shoppers(120), views_per_shopper=15)
+
+
+@pytest.fixture(scope="module")
+def saved_artifacts(tmp_path_factory, catalogue, interactions):
+    # Leave some garments without interactions so that the cold-start path is exercised.
+    unseen = set(catalogue.garment_ids[-20:])
+    table = interactions[~interactions["garment_id"].isin(unseen)]
+    directory = tmp_path_factory.mktemp("artifacts")
+    train_artifacts(table, catalogue, TINY_CONFIG, progress=False).save(directory)
+    return directory
+
+
+@pytest.fixture
+def recommender(saved_artifacts):
+    return Recommender(ModelArtifacts.load(saved_artifacts))
+
+
+def dense_row(recommender, user_id):
+    row = np.zeros((1, recommender.model.n_items), dtype=np.float32)
+    for garment_id, weight in recommender.histories.get(user_id).weights.items():
+        row[0, recommender._model_position[garment_id]] = weight
+    return row
+
+
+def test_artifacts_hold_every_catalogue_garment(recommender, catalogue):
+    assert recommender.garment_count == len(catalogue)
+    assert recommender.model.n_items <= len(catalogue) - 20
+
+
+def test_sparse_fold_in_equals_the_models_dense_queries_and_scores(recommender, catalogue):
+    for i, garment_id in enumerate(catalogue.garment_ids[:5]):
+        recommender.apply_interaction(f"e{i}", "ann", garment_id, InteractionKind(1 + i))
+    row = dense_row(recommender, "ann")
+    positions = np.flatnonzero(row[0])
+    query = sparse_user_query(recommender.model, positions, row[0, positions])
+    np.testing.assert_allclose(query, recommender.model.user_queries(row)[0], atol=1e-5)
+    scores = recommender.model.score(torch.from_numpy(row)).numpy()[0]
+    np.testing.assert_allclose(query @ recommender.model.item_embeddings().T, scores, atol=1e-4)
+
+
+def test_recommendations_are_the_models_top_unseen_garments(recommender, catalogue):
+    recommender.apply_interaction("e1", "ann", catalogue.garment_ids[0], InteractionKind.PURCHASE)
+    recommender.apply_interaction("e2", "ann", catalogue.garment_ids[1], InteractionKind.VIEW)
+    answer = recommender.recommend("ann", 10)
+    assert not answer.cold_start and answer.history_size == 2
+    query = recommender.user_query("ann")
+    all_scores = {g: float(s) for g, s in recommender.item_index.search(query[None], len(catalogue))[0]}
+    expected = [g for g in sorted(all_scores, key=lambda g: -all_scores[g]) if g not in catalogue.garment_ids[:2]][:10]
+    assert [item.garment_id for item in answer.garments] == expected
+    seen_included = recommender.recommend("ann", len(catalogue), include_seen=True)
+    assert set(catalogue.garment_ids[:2]) <= {item.garment_id for item in seen_included.garments}
+
+
+def test_category_filter(recommender, catalogue):
+    recommender.apply_interaction("e1", "ann", catalogue.garment_ids[0], InteractionKind.PURCHASE)
+    for wanted in ({1}, {5, 7, 9}):
+        answer = recommender.recommend("ann", 8, categories=wanted)
+        assert len(answer.garments) == 8 and {item.category for item in answer.garments} <= wanted
+
+
+def test_unknown_shopper_gets_popular_garments(recommender):
+    answer = recommender.recommend("stranger", 5)
+    assert answer.cold_start and answer.history_size == 0
+    scores = [item.score for item in answer.garments]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0
+
+
+def test_a_few_events_change_the_answer(recommender, catalogue):
+    before = [item.garment_id for item in recommender.recommend("bob", 10).garments]
+    trousers = [g for g in catalogue.garment_ids if catalogue[g].category == 1][:4]
+    for i, garment_id in enumerate(trousers):
+        recommender.apply_interaction(f"t{i}", "bob", garment_id, InteractionKind.PURCHASE)
+    after = recommender.recommend("bob", 10)
+    assert not after.cold_start
+    assert [item.garment_id for item in after.garments] != before
+    assert not set(trousers) & {item.garment_id for item in after.garments}
+
+
+def test_duplicate_and_invalid_events(recommender, catalogue):
+    garment_id = catalogue.garment_ids[0]
+    assert recommender.apply_interaction("same", "ann", garment_id, InteractionKind.VIEW)
+    assert not recommender.apply_interaction("same", "ann", garment_id, InteractionKind.VIEW)
+    assert recommender.histories.get("ann").interaction_count == 1
+    with pytest.raises(InvalidEvent, match="not in the catalogue"):
+        recommender.apply_interaction("x", "ann", "no-such-garment", InteractionKind.VIEW)
+    with pytest.raises(InvalidEvent, match="content_latent must hold 6"):
+        recommender.register_garment("y", Garment("new", 1, np.ones(3, dtype=np.float32)))
+    assert recommender.forget_user("z", "ann") and recommender.recommend("ann", 3).cold_start
+
+
+def test_registered_garment_is_recommendable_before_any_interaction(recommender, catalogue):
+    shoes = [g for g in catalogue.garment_ids if catalogue[g].category == 7]
+    latent = catalogue[shoes[0]].content_latent + 0.01
+    assert recommender.register_garment("r1", Garment("brand-new-sneaker", 7, latent, 5000, "new sneaker"))
+    assert recommender.garment_count == len(catalogue) + 1
+    for i, garment_id in enumerate(shoes[:3]):
+        recommender.apply_interaction(f"s{i}", "cara", garment_id, InteractionKind.PURCHASE)
+    everything = recommender.recommend("cara", len(catalogue) + 1, categories={7})
+    assert "brand-new-sneaker" in {item.garment_id for item in everything.garments}
+    recommender.register_garment("r2", Garment("its-twin", 7, latent + 0.001, 5000, "twin sneaker"))
+    assert recommender.similar("brand-new-sneaker", 1)[0].garment_id == "its-twin"
+    assert recommender.apply_interaction("s9", "cara", "brand-new-sneaker", InteractionKind.VIEW)
+
+
+def test_similar_garments(recommender, catalogue):
+    garment_id = catalogue.garment_ids[3]
+    similar = recommender.similar(garment_id, 5)
+    assert len(similar) == 5 and garment_id not in {item.garment_id for item in similar}
+    assert [item.score for item in similar] == sorted((item.score for item in similar), reverse=True)
+    with pytest.raises(NotFound, match="garment_id"):
+        recommender.similar("missing", 5)
+
+
+def test_outfits_are_well_formed_and_ranked(recommender, catalogue):
+    recommender.apply_interaction("o1", "dan", catalogue.garment_ids[0], InteractionKind.PURCHASE)
+    outfits, cold = recommender.outfits("dan", 20)
+    assert not cold and len(outfits) == 20
+    for outfit in outfits:
+        categories = [item.category for item in outfit.garments]
+        if len(categories) == 3:
+            assert categories[0] in TOP_CATEGORIES and categories[1] in BOTTOM_CATEGORIES
+        else:
+            assert categories[0] in DRESS_CATEGORIES
+        assert categories[-1] in SHOE_CATEGORIES
+    assert len({tuple(item.garment_id for item in o.garments) for o in outfits}) == 20
+    assert recommender.outfits("nobody", 3)[1]
+    with pytest.raises(NotFound, match="body_id"):
+        recommender.outfits("dan", 3, body_id="unknown-body")
+    recommender.set_body("b1", "body-1", 1, [0.1, 0.2])
+    assert len(recommender.outfits("dan", 3, body_id="body-1")[0]) == 3
+
+
+def test_snapshot_restores_the_same_answers(tmp_path, saved_artifacts, recommender, catalogue):
+    recommender.register_garment("r1", Garment("late-coat", 4, catalogue.latents[5], 9000, "coat"))
+    for i, garment_id in enumerate([*catalogue.garment_ids[:6], "late-coat"]):
+        recommender.apply_interaction(f"i{i}", "eve", garment_id, InteractionKind.TRY_ON)
+    recommender.set_body("b1", "body-1", 2, [0.5])
+    write_snapshot(tmp_path / "snapshot.json", recommender.state(), {"tryon.interactions.v1:0": 7})
+    state, offsets = read_snapshot(tmp_path / "snapshot.json")
+    restored = Recommender(ModelArtifacts.load(saved_artifacts))
+    restored.restore(state)
+    assert offsets == {"tryon.interactions.v1:0": 7}
+    assert restored.recommend("eve", 10) == recommender.recommend("eve", 10)
+    assert restored.has_garment("late-coat") and restored.has_body("body-1")
+    assert not restored.apply_interaction("i0", "eve", catalogue.garment_ids[0], InteractionKind.TRY_ON)
+    assert read_snapshot(tmp_path / "absent.json") is None
+
+
+def test_cold_start_map_recovers_a_linear_map():
+    rng = np.random.default_rng(0)
+    latents = rng.normal(size=(200, 4))
+    truth = rng.normal(size=(5, 3))
+    vectors = np.hstack([latents, np.ones((200, 1))]) @ truth
+    fitted = ColdStartMap.fit(latents, vectors, l2=1e-6)
+    np.testing.assert_allclose(fitted(latents[:3]), vectors[:3], atol=1e-3)
+
+
+def test_train_command_writes_loadable_artifacts(tmp_path, catalogue, interactions):
+    catalogue.save(tmp_path / "catalogue.csv")
+    interactions.to_parquet(tmp_path / "interactions.parquet")
+    train_main([
+        "--interactions", str(tmp_path / "interactions.parquet"), "--catalogue", str(tmp_path / "catalogue.csv"),
+        "--out", str(tmp_path / "out"), "--index-factory", "HNSW32", "--epochs", "1",
+    ])
+    loaded = ModelArtifacts.load(tmp_path / "out")
+    assert loaded.item_index.factory == "HNSW32" and len(loaded.item_index) == len(catalogue)
