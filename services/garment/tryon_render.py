@@ -241,8 +241,9 @@ def _placements(layer: GarmentLayer, body: _Anatomy) -> list[tuple[np.ndarray, b
     width = _BAG_WIDTH_MM / body.mm_per_pixel
     height = width * aspect
     if body.hands:
+        # Hanging from the hand on the picture's right, its handle at the wrist.
         hand_x, hand_y = max(body.hands)
-        return [(_box(hand_x + 0.2 * width, hand_y, width, height), False)]
+        return [(_box(hand_x, hand_y, width, height), False)]
     beside_x = body.hips_span[1] + 0.3 * shoulder_width + width / 2
     return [(_box(beside_x, body.hips_y, width, height), False)]
 

@@ -1,0 +1,49 @@
+"""BodyService client for try-on: fetches a body's silhouette and keypoints over gRPC.
+
+gRPC failures become the domain errors a GarmentService caller can act on: an unknown body
+is NotFound, an unreachable or failing BodyService is FailedPrecondition naming its address.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
+from tryon.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from tryon.shared.proto import body_service_pb2, body_service_pb2_grpc
+
+
+class BodyServiceClient:
+    """Calls BodyService.RenderSilhouette at ``address`` with a per-call deadline."""
+
+    def __init__(self, address: str, timeout_seconds: float = 10.0, auth_token: str | None = None) -> None:
+        self._address = address
+        self._timeout = timeout_seconds
+        self._metadata = (("authorization", f"Bearer {auth_token}"),) if auth_token else ()
+        self._channel = grpc.insecure_channel(address)
+        self._stub = body_service_pb2_grpc.BodyServiceStub(self._channel)
+
+    def __call__(self, body_id: str, width: int, height: int) -> BodyPicture:
+        """The body's silhouette at the given picture size."""
+        request = body_service_pb2.RenderSilhouetteRequest(body_id=body_id, width=width, height=height)
+        try:
+            response = self._stub.RenderSilhouette(request, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details()
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(f"body {body_id!r} is not known to BodyService; create it there first") from None
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidArgument(f"BodyService refused the body request: {details}") from None
+            raise FailedPrecondition(
+                f"BodyService at {self._address} could not render the body ({code.name}: {details}); "
+                "check that it runs and that TRYON_GARMENT_BODY_SERVICE_ADDRESS points to it"
+            ) from None
+        return BodyPicture(
+            rgba=decode_rgba_png(response.png),
+            keypoints={point.name: (point.x, point.y) for point in response.keypoints},
+            mm_per_pixel=response.mm_per_pixel,
+        )
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()

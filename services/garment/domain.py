@@ -1,0 +1,337 @@
+"""What GarmentService does, without transport: validation, models, catalogue and try-on.
+
+`GarmentDomain` answers every RPC with plain Python and numpy values and raises the domain
+errors of `tryon.shared.errors`; the servicer converts protos and the server maps errors to
+statuses. The models may arrive after start-up (they are loaded or trained in the
+background): until then the model RPCs answer FailedPrecondition while the catalogue RPCs
+already work. Publishing GarmentRegistered and fetching body silhouettes are injected
+callables, so this module needs neither Kafka nor gRPC.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from tryon.services.garment import images
+from tryon.services.garment.catalogue import Catalogue, Garment, new_garment_id
+from tryon.services.garment.categories import check_label
+from tryon.services.garment.tryon_render import (
+    BodyPicture,
+    GarmentLayer,
+    encode_rgba_png,
+    garment_colour,
+    render_try_on,
+)
+from tryon.shared.errors import FailedPrecondition, InvalidArgument
+
+MAX_GENERATE_COUNT = 64
+MIN_STEPS, MAX_STEPS = 2, 32
+MAX_NAME_LENGTH = 200
+MAX_TRYON_GARMENTS = 8
+MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 64, 2048, 256
+MIN_HEIGHT, MAX_HEIGHT, DEFAULT_HEIGHT = 128, 4096, 512
+MAX_SIZES, MAX_RANGES_PER_SIZE, MAX_LABEL_LENGTH = 64, 64, 100
+MAX_SEED = 2**63 - 1
+"""Largest seed: torch generators take signed 64-bit seeds."""
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+_MAX_ID_LENGTH = 100
+
+GeneratorName = Literal["vae", "gan"]
+
+
+class GarmentModelsLike(Protocol):
+    """The part of `tryon.services.garment.garment_models.GarmentModels` the service uses."""
+
+    latent_dim: int
+
+    def generate(self, label: int, count: int, seed: int, generator: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def encode(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray: ...
+
+    def decode(self, latents: np.ndarray, labels: np.ndarray) -> np.ndarray: ...
+
+    def predict(self, images: np.ndarray) -> np.ndarray: ...
+
+    def interpolate(
+        self, latent_a: np.ndarray, label_a: int, latent_b: np.ndarray, label_b: int, steps: int
+    ) -> np.ndarray: ...
+
+
+SilhouetteSource = Callable[[str, int, int], BodyPicture]
+"""Fetches a body's picture: (body_id, width, height) -> BodyPicture; raises NotFound or FailedPrecondition."""
+
+
+@dataclass(frozen=True)
+class GarmentPicture:
+    """A 28 x 28 garment picture (levels in [0, 1]), the latent it was decoded from and its category."""
+
+    levels: np.ndarray
+    latent: np.ndarray
+    category: int
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The content latent of a picture, the category used, and the reconstruction from the latent."""
+
+    latent: np.ndarray
+    category: int
+    reconstruction: np.ndarray
+
+
+@dataclass(frozen=True)
+class GarmentReference:
+    """A garment named by its catalogue id or given as image bytes (exactly one of the two)."""
+
+    garment_id: str | None = None
+    image: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Price:
+    """An ISO 4217 currency code and an amount in its minor unit."""
+
+    currency_code: str
+    amount_minor: int
+
+
+def check_in_range(field: str, value: int, low: int, high: int) -> int:
+    """``value`` when ``low <= value <= high``; InvalidArgument naming the field and range otherwise."""
+    if not low <= value <= high:
+        raise InvalidArgument(f"{field} must be {low} to {high}; got {value}")
+    return value
+
+
+def picture_size(width: int, height: int) -> tuple[int, int]:
+    """The try-on picture size asked for (0 means the default), or InvalidArgument."""
+    width = width or DEFAULT_WIDTH
+    height = height or DEFAULT_HEIGHT
+    if not MIN_WIDTH <= width <= MAX_WIDTH:
+        raise InvalidArgument(f"width must be 0 (meaning {DEFAULT_WIDTH}) or {MIN_WIDTH} to {MAX_WIDTH}; got {width}")
+    if not MIN_HEIGHT <= height <= MAX_HEIGHT:
+        raise InvalidArgument(
+            f"height must be 0 (meaning {DEFAULT_HEIGHT}) or {MIN_HEIGHT} to {MAX_HEIGHT}; got {height}"
+        )
+    return width, height
+
+
+def check_name(name: str) -> str:
+    """A display name without surrounding blanks, 1 to 200 characters."""
+    stripped = name.strip()
+    if not stripped:
+        raise InvalidArgument("name must not be empty; give the garment a display name of 1 to 200 characters")
+    if len(stripped) > MAX_NAME_LENGTH:
+        raise InvalidArgument(f"name has {len(stripped)} characters; at most {MAX_NAME_LENGTH} are accepted")
+    return stripped
+
+
+def check_price(price: Price | None) -> Price:
+    """A price with a three-letter upper-case currency code and a non-negative amount."""
+    if price is None:
+        raise InvalidArgument("price is required: give currency_code (for example EUR) and amount_minor >= 0")
+    if not _CURRENCY_CODE.fullmatch(price.currency_code):
+        raise InvalidArgument(
+            f"price.currency_code must be an ISO 4217 code of three upper-case letters such as EUR; "
+            f"got {price.currency_code!r}"
+        )
+    if price.amount_minor < 0:
+        raise InvalidArgument(f"price.amount_minor must not be negative; got {price.amount_minor}")
+    return price
+
+
+def check_size_chart(chart: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A size chart ``{"chart_id", "sizes": [{"label", "ranges": [{"measurement", "min", "max"}]}]}``
+    checked and normalised; None (or an empty chart) means no chart."""
+    if chart is None:
+        return None
+    chart_id = str(chart.get("chart_id", "") or "")
+    sizes = list(chart.get("sizes", []) or [])
+    if not chart_id and not sizes:
+        return None
+    if len(chart_id) > _MAX_ID_LENGTH:
+        raise InvalidArgument(f"size_chart.chart_id has {len(chart_id)} characters; at most {_MAX_ID_LENGTH}")
+    if len(sizes) > MAX_SIZES:
+        raise InvalidArgument(f"size_chart has {len(sizes)} sizes; at most {MAX_SIZES}")
+    checked_sizes, labels = [], set()
+    for index, size in enumerate(sizes):
+        label = str(size.get("label", "") or "").strip()
+        where = f"size_chart.sizes[{index}]"
+        if not label or len(label) > MAX_LABEL_LENGTH:
+            raise InvalidArgument(f"{where}.label must be 1 to {MAX_LABEL_LENGTH} characters; got {label!r}")
+        if label in labels:
+            raise InvalidArgument(f"{where}.label {label!r} appears twice; size labels must be unique")
+        labels.add(label)
+        ranges = list(size.get("ranges", []) or [])
+        if len(ranges) > MAX_RANGES_PER_SIZE:
+            raise InvalidArgument(f"{where} has {len(ranges)} ranges; at most {MAX_RANGES_PER_SIZE}")
+        checked_ranges = []
+        for range_index, measurement_range in enumerate(ranges):
+            range_where = f"{where}.ranges[{range_index}]"
+            measurement = str(measurement_range.get("measurement", "") or "").strip()
+            low, high = float(measurement_range.get("min", 0.0)), float(measurement_range.get("max", 0.0))
+            if not measurement or len(measurement) > _MAX_ID_LENGTH:
+                raise InvalidArgument(f"{range_where}.measurement must name a body measurement such as chest_circumference")
+            if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+                raise InvalidArgument(f"{range_where} must have finite 0 <= min <= max; got min={low}, max={high}")
+            checked_ranges.append({"measurement": measurement, "min": low, "max": high})
+        checked_sizes.append({"label": label, "ranges": checked_ranges})
+    return {"chart_id": chart_id, "sizes": checked_sizes}
+
+
+def check_garment_id(garment_id: str, field: str = "garment_id") -> str:
+    """A non-empty garment id of reasonable length."""
+    if not garment_id:
+        raise InvalidArgument(f"{field} must not be empty; use an id returned by RegisterGarment or ListGarments")
+    if len(garment_id) > _MAX_ID_LENGTH:
+        raise InvalidArgument(f"{field} has {len(garment_id)} characters; ids have at most {_MAX_ID_LENGTH}")
+    return garment_id
+
+
+class GarmentDomain:
+    """GarmentService's behaviour over a catalogue, optional models, a publisher and a body source."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        models: GarmentModelsLike | None = None,
+        publish_registered: Callable[[Garment], None] | None = None,
+        silhouettes: SilhouetteSource | None = None,
+    ) -> None:
+        self._catalogue = catalogue
+        self._models = models
+        self._publish_registered = publish_registered
+        self._silhouettes = silhouettes
+        # One model call at a time: the models are small, the machine's cores are few, and
+        # seeded generation must not interleave with another call's random draws.
+        self._model_lock = threading.Lock()
+
+    def set_models(self, models: GarmentModelsLike) -> None:
+        """Install the models once they are loaded or trained."""
+        self._models = models
+
+    @property
+    def models_ready(self) -> bool:
+        """True once models are installed."""
+        return self._models is not None
+
+    def _require_models(self) -> GarmentModelsLike:
+        models = self._models
+        if models is None:
+            raise FailedPrecondition("the garment models are still loading or training; retry when health is SERVING")
+        return models
+
+    def generate(self, category: int, count: int, seed: int, generator: GeneratorName = "vae") -> list[GarmentPicture]:
+        """``count`` (1-64) pictures of a category, the same for the same seed, count and generator."""
+        label = check_label(category)
+        check_in_range("count", count, 1, MAX_GENERATE_COUNT)
+        check_in_range("seed", seed, 0, MAX_SEED)
+        if generator not in ("vae", "gan"):
+            raise InvalidArgument(f"generator must be 'vae' or 'gan'; got {generator!r}")
+        models = self._require_models()
+        with self._model_lock:
+            pictures, latents = models.generate(label, count, seed, generator)
+        return [GarmentPicture(np.asarray(p, np.float32), np.asarray(z, np.float32), label) for p, z in zip(pictures, latents, strict=True)]
+
+    def _encode_levels(self, levels: np.ndarray, category: int | None) -> Encoding:
+        models = self._require_models()
+        batch = levels[None].astype(np.float32)
+        with self._model_lock:
+            label = check_label(category) if category is not None else int(models.predict(batch)[0])
+            labels = np.array([label], dtype=np.int64)
+            latent = np.asarray(models.encode(batch, labels), np.float32)
+            reconstruction = np.asarray(models.decode(latent, labels), np.float32)
+        return Encoding(latent=latent[0], category=label, reconstruction=reconstruction[0])
+
+    def encode(self, image: bytes, category: int | None = None) -> Encoding:
+        """Content latent of a garment picture; the category is predicted when not given."""
+        if category is not None:
+            check_label(category)
+        return self._encode_levels(images.model_input_from_bytes(image), category)
+
+    def _resolve(self, reference: GarmentReference, field: str) -> tuple[np.ndarray, int]:
+        """Latent and category of a referenced garment."""
+        if (reference.garment_id is None) == (reference.image is None):
+            raise InvalidArgument(f"{field} must give exactly one of garment_id or image")
+        if reference.garment_id is not None:
+            garment = self._catalogue.get(check_garment_id(reference.garment_id, f"{field}.garment_id"))
+            return garment.content_latent, garment.category
+        encoding = self._encode_levels(images.model_input_from_bytes(reference.image or b"", f"{field}.image"), None)
+        return encoding.latent, encoding.category
+
+    def interpolate(self, start: GarmentReference, end: GarmentReference, steps: int) -> list[GarmentPicture]:
+        """``steps`` (2-32) pictures from ``start`` to ``end``, linear in the latent space."""
+        check_in_range("steps", steps, MIN_STEPS, MAX_STEPS)
+        models = self._require_models()
+        latent_a, label_a = self._resolve(start, "start")
+        latent_b, label_b = self._resolve(end, "end")
+        with self._model_lock:
+            pictures = np.asarray(models.interpolate(latent_a, label_a, latent_b, label_b, steps), np.float32)
+        weights = np.linspace(0.0, 1.0, steps, dtype=np.float32)
+        return [
+            GarmentPicture(pictures[i], (1 - w) * latent_a + w * latent_b, label_a if w < 0.5 else label_b)
+            for i, w in enumerate(weights)
+        ]
+
+    def register(
+        self,
+        image: bytes,
+        name: str,
+        category: int,
+        price: Price | None,
+        size_chart: Mapping[str, Any] | None = None,
+    ) -> Garment:
+        """Store a catalogue garment with its content latent and publish GarmentRegistered."""
+        name = check_name(name)
+        label = check_label(category)
+        price = check_price(price)
+        chart = check_size_chart(size_chart)
+        levels = images.model_input_from_bytes(image)
+        encoding = self._encode_levels(levels, label)
+        garment = Garment(
+            garment_id=new_garment_id(),
+            name=name,
+            category=label,
+            currency_code=price.currency_code,
+            amount_minor=price.amount_minor,
+            size_chart=chart,
+            content_latent=encoding.latent,
+            image_png=images.encode_png(levels),
+        )
+        self._catalogue.add(garment)
+        if self._publish_registered is not None:
+            self._publish_registered(garment)
+        return garment
+
+    def get(self, garment_id: str) -> Garment:
+        """A catalogue garment by id."""
+        return self._catalogue.get(check_garment_id(garment_id))
+
+    def list(self, page_size: int, page_token: str, categories: Sequence[int]) -> tuple[list[Garment], str]:
+        """A page of catalogue garments and the next page's token."""
+        labels = [check_label(category) for category in categories]
+        return self._catalogue.list(page_size, page_token, labels)
+
+    def render_try_on(self, body_id: str, garment_ids: Sequence[str], width: int = 0, height: int = 0) -> bytes:
+        """A PNG of the body wearing the garments, drawn in order (later ones on top)."""
+        if not body_id:
+            raise InvalidArgument("body_id must not be empty; use an id returned by BodyService.CreateBody")
+        if not 1 <= len(garment_ids) <= MAX_TRYON_GARMENTS:
+            raise InvalidArgument(f"garment_ids must list 1 to {MAX_TRYON_GARMENTS} garments; got {len(garment_ids)}")
+        width, height = picture_size(width, height)
+        garments = [self._catalogue.get(check_garment_id(gid, "garment_ids")) for gid in garment_ids]
+        if self._silhouettes is None:
+            raise FailedPrecondition(
+                "try-on needs BodyService and none is configured; set TRYON_GARMENT_BODY_SERVICE_ADDRESS"
+            )
+        body = self._silhouettes(body_id, width, height)
+        layers = [
+            GarmentLayer(images.decode_png(g.image_png), g.category, garment_colour(g.garment_id)) for g in garments
+        ]
+        return encode_rgba_png(render_try_on(body, layers))

@@ -1,0 +1,133 @@
+"""GarmentService over gRPC: converts tryon.v1 messages to domain calls and back.
+
+Domain errors propagate to the shared error-mapping interceptor, which turns them into
+INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION with the domain's message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+
+from tryon.services.garment import images
+from tryon.services.garment.catalogue import Garment
+from tryon.services.garment.categories import category_from_proto, category_to_proto
+from tryon.services.garment.domain import GarmentDomain, GarmentPicture, GarmentReference, Price
+from tryon.shared.errors import InvalidArgument
+from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
+from tryon.shared.server import ServiceRegistration
+
+SERVICE_FULL_NAME = pb.DESCRIPTOR.services_by_name["GarmentService"].full_name
+_GENERATOR_NAMES = {common_pb2.GENERATOR_UNSPECIFIED: "vae", common_pb2.GENERATOR_VAE: "vae", common_pb2.GENERATOR_GAN: "gan"}
+
+
+def _generator_name(value: int) -> str:
+    try:
+        return _GENERATOR_NAMES[value]
+    except KeyError:
+        raise InvalidArgument(
+            f"generator must be GENERATOR_UNSPECIFIED (0, the VAE), GENERATOR_VAE (1) or GENERATOR_GAN (2); got {value}"
+        ) from None
+
+
+def _picture_message(picture: GarmentPicture) -> pb.GeneratedGarment:
+    return pb.GeneratedGarment(
+        png=images.encode_png(picture.levels),
+        latent=picture.latent.astype(float).tolist(),
+        category=category_to_proto(picture.category),
+    )
+
+
+def _reference(message: pb.GarmentRef, field: str) -> GarmentReference:
+    kind = message.WhichOneof("garment")
+    if kind == "garment_id":
+        return GarmentReference(garment_id=message.garment_id)
+    if kind == "image":
+        return GarmentReference(image=message.image)
+    raise InvalidArgument(f"{field} must give a garment_id or an image")
+
+
+def _size_chart(message: common_pb2.SizeChart) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+def garment_message(garment: Garment) -> pb.Garment:
+    """The proto of a catalogue garment."""
+    message = pb.Garment(
+        garment_id=garment.garment_id,
+        name=garment.name,
+        category=category_to_proto(garment.category),
+        price=common_pb2.Money(currency_code=garment.currency_code, amount_minor=garment.amount_minor),
+        content_latent=np.asarray(garment.content_latent, dtype=float).tolist(),
+        image_png=garment.image_png,
+    )
+    if garment.size_chart is not None:
+        json_format.ParseDict(garment.size_chart, message.size_chart)
+    message.create_time.FromDatetime(garment.create_time)
+    return message
+
+
+class GarmentServicer(garment_service_pb2_grpc.GarmentServiceServicer):
+    """The tryon.v1.GarmentService RPCs over a `GarmentDomain`."""
+
+    def __init__(self, domain: GarmentDomain) -> None:
+        self._domain = domain
+
+    def GenerateGarments(self, request: pb.GenerateGarmentsRequest, context: grpc.ServicerContext) -> pb.GenerateGarmentsResponse:
+        """Generate garments of a category, deterministic per seed."""
+        pictures = self._domain.generate(
+            category_from_proto(request.category), request.count, request.seed, _generator_name(request.generator)
+        )
+        return pb.GenerateGarmentsResponse(garments=[_picture_message(p) for p in pictures])
+
+    def EncodeGarment(self, request: pb.EncodeGarmentRequest, context: grpc.ServicerContext) -> pb.EncodeGarmentResponse:
+        """Encode a garment picture into the content latent space."""
+        category = None if request.category == common_pb2.GARMENT_CATEGORY_UNSPECIFIED else category_from_proto(request.category)
+        encoding = self._domain.encode(request.image, category)
+        return pb.EncodeGarmentResponse(
+            latent=encoding.latent.astype(float).tolist(),
+            category=category_to_proto(encoding.category),
+            reconstruction_png=images.encode_png(encoding.reconstruction),
+        )
+
+    def InterpolateGarments(
+        self, request: pb.InterpolateGarmentsRequest, context: grpc.ServicerContext
+    ) -> pb.InterpolateGarmentsResponse:
+        """Interpolate between two garments in latent space."""
+        pictures = self._domain.interpolate(
+            _reference(request.start, "start"), _reference(request.end, "end"), request.steps
+        )
+        return pb.InterpolateGarmentsResponse(frames=[_picture_message(p) for p in pictures])
+
+    def RegisterGarment(self, request: pb.RegisterGarmentRequest, context: grpc.ServicerContext) -> pb.RegisterGarmentResponse:
+        """Register a catalogue garment and publish GarmentRegistered."""
+        price = Price(request.price.currency_code, request.price.amount_minor) if request.HasField("price") else None
+        chart = _size_chart(request.size_chart) if request.HasField("size_chart") else None
+        garment = self._domain.register(request.image, request.name, category_from_proto(request.category), price, chart)
+        return pb.RegisterGarmentResponse(garment=garment_message(garment))
+
+    def GetGarment(self, request: pb.GetGarmentRequest, context: grpc.ServicerContext) -> pb.GetGarmentResponse:
+        """Return a catalogue garment."""
+        return pb.GetGarmentResponse(garment=garment_message(self._domain.get(request.garment_id)))
+
+    def ListGarments(self, request: pb.ListGarmentsRequest, context: grpc.ServicerContext) -> pb.ListGarmentsResponse:
+        """List catalogue garments page by page."""
+        categories = [category_from_proto(value) for value in request.categories]
+        garments, next_token = self._domain.list(request.page_size, request.page_token, categories)
+        return pb.ListGarmentsResponse(garments=[garment_message(g) for g in garments], next_page_token=next_token)
+
+    def RenderTryOn(self, request: pb.RenderTryOnRequest, context: grpc.ServicerContext) -> pb.RenderTryOnResponse:
+        """Render garments onto a body's silhouette."""
+        png = self._domain.render_try_on(request.body_id, list(request.garment_ids), request.width, request.height)
+        return pb.RenderTryOnResponse(png=png)
+
+
+def registration(domain: GarmentDomain) -> ServiceRegistration:
+    """What `tryon.shared.server.serve` needs to host GarmentService over ``domain``."""
+    servicer = GarmentServicer(domain)
+    return ServiceRegistration(
+        SERVICE_FULL_NAME, lambda server: garment_service_pb2_grpc.add_GarmentServiceServicer_to_server(servicer, server)
+    )

@@ -1,0 +1,32 @@
+"""GarmentService configuration, read once from ``TRYON_GARMENT_*`` environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tryon.shared.settings import ServerSettings
+
+ENV_PREFIX = "TRYON_GARMENT_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GarmentSettings(ServerSettings):
+    """Where GarmentService keeps its data, where it finds BodyService and how it trains its default models."""
+
+    data_dir: Path = Path("var/garment")
+    """Folder of the catalogue (catalogue.parquet) and the models (models/)."""
+    fashion_mnist_dir: Path | None = None
+    """Folder of the Fashion-MNIST .gz files; unset uses TRYON_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist."""
+    body_service_address: str | None = None
+    """host:port of BodyService for RenderTryOn; unset makes RenderTryOn answer FAILED_PRECONDITION."""
+    body_service_timeout_seconds: float = field(default=10.0, metadata={"minimum": 0.1, "maximum": 300.0})
+    """Deadline of each call to BodyService."""
+    body_service_auth_token: str | None = None
+    """Bearer token sent to BodyService when it requires one."""
+    training_epochs: int = field(default=5, metadata={"minimum": 1, "maximum": 1000})
+    """Epochs of training when no models are found under data_dir/models."""
+    training_images: int = field(default=0, metadata={"minimum": 0, "maximum": 60000})
+    """Fashion-MNIST training images used for the default models; 0 means all 60,000."""
+    training_seed: int = field(default=0, metadata={"minimum": 0})
+    """Seed of the default models' training."""
