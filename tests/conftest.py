@@ -1,1 +1,35 @@
 """Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tryon.shared.broker import EmbeddedBroker
+from tryon.shared.settings import kafka_bootstrap_from_env
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Address of a Kafka broker shared by the whole session.
+
+    ``KAFKA_BOOTSTRAP_SERVERS`` names an existing cluster; otherwise an embedded broker is
+    started for the session. Topics are shared: tests on it should use their own group ids
+    and tell their records apart (by event id or key).
+    """
+    configured = kafka_bootstrap_from_env()
+    if configured:
+        yield configured
+        return
+    log_path = tmp_path_factory.mktemp("kafka") / "broker.log"
+    with EmbeddedBroker(log_path=log_path) as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def fresh_kafka_bootstrap(tmp_path: Path) -> Iterator[str]:
+    """Address of an embedded broker of this test alone (empty topics; starts in well under a second)."""
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        yield broker.bootstrap_servers
