@@ -1,0 +1,131 @@
+"""Health Check throughput and latency: the baseline other RPC benchmarks are divided by.
+
+Run: ``python tests/benchmarks/bench_health.py [--requests N] [--time-cap S] [--concurrency 1 4]``
+
+Servers run in a subprocess of their own: client and server in one interpreter would
+share the GIL, and the figure would mix the cost of both sides. Rows:
+
+- ``bare grpc.server``: a plain grpc.server with only the health servicer (reference);
+- ``serve()``: the project's server with its interceptors (request log, metrics, errors);
+  health calls are logged at DEBUG, so at INFO they cost no log line;
+- ``serve(), every call logged``: the same at log level DEBUG, so each call writes a JSON line,
+  which is what a logged service RPC costs;
+- ``serve() in-process``: the project's server in the client's own interpreter, to show what
+  sharing the GIL costs.
+
+Each row runs until --requests calls are made or --time-cap seconds pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import LoadResult, format_table, health_baseline  # noqa: E402
+
+REFERENCE = "bare grpc.server"
+
+
+def _serve_in_this_process(mode: str) -> None:
+    """Subprocess entry: start the server, print its port, serve until SIGTERM."""
+    if mode == "bare":
+        import grpc
+        from grpc_health.v1 import health, health_pb2_grpc
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        print(port, flush=True)
+        stopped.wait()
+        server.stop(0).wait()
+        return
+
+    from tryon.shared.logs import configure_logging
+    from tryon.shared.server import serve
+    from tryon.shared.settings import ServerSettings
+
+    configure_logging("bench", "DEBUG" if mode == "serve-debug" else "INFO", stream=open(os.devnull, "w"))
+    running = serve("bench", [], ServerSettings(grace_seconds=0.0))
+    running.install_signal_handlers()
+    print(running.port, flush=True)
+    running.wait()
+
+
+class _ServerProcess:
+    """A benchmark server in a subprocess, stopped with SIGTERM on exit."""
+
+    def __init__(self, mode: str) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", mode], stdout=subprocess.PIPE, text=True
+        )
+        self.address = f"127.0.0.1:{int(self._process.stdout.readline())}"
+
+    def __enter__(self) -> _ServerProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process.stdout.close()
+
+
+def main() -> None:
+    """Measure the health Check against each kind of server and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000, help="calls per row")
+    parser.add_argument("--time-cap", type=float, default=5.0, help="seconds per row at most")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="client threads, one row each")
+    parser.add_argument("--serve", choices=["bare", "serve", "serve-debug"], help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve:
+        _serve_in_this_process(arguments.serve)
+        return
+
+    results: dict[str, LoadResult] = {}
+
+    def run(label: str, address: str, concurrency: int) -> None:
+        result = health_baseline(address, arguments.requests, concurrency, arguments.time_cap)
+        results[f"{label} (c={concurrency})"] = result
+        if result.errors:
+            print(f"{label}: {result.errors} errors, first {result.first_error}", file=sys.stderr)
+
+    for mode, label in (("bare", REFERENCE), ("serve", "serve()"), ("serve-debug", "serve(), every call logged")):
+        with _ServerProcess(mode) as server:
+            for concurrency in arguments.concurrency:
+                run(label, server.address, concurrency)
+
+    from tryon.shared.logs import configure_logging
+    from tryon.shared.server import serve
+    from tryon.shared.settings import ServerSettings
+
+    configure_logging("bench", "INFO", stream=open(os.devnull, "w"))
+    in_process = serve("bench", [], ServerSettings(grace_seconds=0.0))
+    try:
+        for concurrency in arguments.concurrency:
+            run("serve() in-process", in_process.address, concurrency)
+    finally:
+        in_process.stop()
+
+    print(f"health Check, {arguments.requests} calls or {arguments.time_cap:g} s per row, "
+          f"one shared channel, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
+    print(format_table(results, reference=f"{REFERENCE} (c={arguments.concurrency[0]})"))
+
+
+if __name__ == "__main__":
+    main()
