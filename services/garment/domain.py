@@ -216,6 +216,10 @@ class GarmentDomain:
         """Install the models once they are loaded or trained."""
         self._models = models
 
+    def set_publisher(self, publish_registered: Callable[[Garment], None] | None) -> None:
+        """Install the GarmentRegistered publisher once the broker is reachable."""
+        self._publish_registered = publish_registered
+
     @property
     def models_ready(self) -> bool:
         """True once models are installed."""
@@ -304,9 +308,11 @@ class GarmentDomain:
             content_latent=encoding.latent,
             image_png=images.encode_png(levels),
         )
-        self._catalogue.add(garment)
+        # Published before it is stored: a broker failure then leaves nothing registered and the
+        # caller may simply retry.
         if self._publish_registered is not None:
             self._publish_registered(garment)
+        self._catalogue.add(garment)
         return garment
 
     def get(self, garment_id: str) -> Garment:

@@ -5,23 +5,23 @@ from __future__ import annotations
 from typing import Protocol
 
 from google.protobuf.message import Message
+from kafka.errors import KafkaError
 
 from tryon.services.garment.catalogue import Garment
 from tryon.services.garment.categories import category_to_proto
+from tryon.shared.errors import FailedPrecondition
+from tryon.shared.events import PublishError, new_event_id
 from tryon.shared.proto import common_pb2, events_pb2
+
+PUBLISH_TIMEOUT_SECONDS = 10.0
 
 
 class EventPublisher(Protocol):
     """What publishing needs of `tryon.shared.events.EventProducer`."""
 
-    def publish(self, event: Message, key: str) -> object: ...
+    def publish(self, event: Message, key: str) -> None: ...
 
-
-def new_event_id() -> str:
-    """A fresh event id (delegates to the shared event helpers)."""
-    from tryon.shared.events import new_event_id as shared_new_event_id
-
-    return shared_new_event_id()
+    def flush(self, timeout: float | None = None) -> None: ...
 
 
 def garment_registered(garment: Garment, event_id: str) -> events_pb2.GarmentRegistered:
@@ -39,11 +39,19 @@ def garment_registered(garment: Garment, event_id: str) -> events_pb2.GarmentReg
 
 
 class GarmentEventPublisher:
-    """Publishes GarmentRegistered for each registered garment, keyed by garment id."""
+    """Publishes GarmentRegistered for a garment, keyed by garment id, and waits for the broker's
+    acknowledgement, so that a registration the caller sees succeed is known to every consumer."""
 
-    def __init__(self, producer: EventPublisher) -> None:
+    def __init__(self, producer: EventPublisher, timeout_seconds: float = PUBLISH_TIMEOUT_SECONDS) -> None:
         self._producer = producer
+        self._timeout = timeout_seconds
 
     def __call__(self, garment: Garment) -> None:
-        """Publish the event of one garment."""
+        """Publish the event of one garment; FailedPrecondition when the broker does not acknowledge it."""
         self._producer.publish(garment_registered(garment, new_event_id()), key=garment.garment_id)
+        try:
+            self._producer.flush(timeout=self._timeout)
+        except (PublishError, KafkaError) as error:
+            raise FailedPrecondition(
+                f"the event broker did not accept GarmentRegistered ({error}); nothing was registered, retry later"
+            ) from None
