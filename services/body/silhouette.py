@@ -8,7 +8,7 @@ does not measure (chest level, hip level, ankle, head) follow common anthropomet
 proportions of stature and the measured landmarks.
 
 "left" and "right" are the body's own sides, so in this front view the body's left is on
-the picture's right. The picture is drawn four times larger and reduced, for smooth edges.
+the picture's right. The picture is drawn up to four times larger and reduced, for smooth edges.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from tryon.services.body.measurements import MEASUREMENTS
 from tryon.shared.errors import InvalidArgument
 
 MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 64, 2048, 256
 MIN_HEIGHT, MAX_HEIGHT, DEFAULT_HEIGHT = 128, 4096, 512
-SUPERSAMPLING = 4
+MAX_SUPERSAMPLING = 4
+# Pixels of the enlarged drawing at most; large pictures are drawn less enlarged to bound memory.
+SUPERSAMPLED_PIXEL_BUDGET = 4_000_000
 MARGIN_SHARE = 0.04
 BODY_COLOUR = (70, 90, 120, 255)
 
@@ -81,7 +84,7 @@ class _Figure:
 def render_silhouette(measurements: dict[str, float], width: int = 0, height: int = 0) -> Silhouette:
     """Render a front-view silhouette of a body given every catalogue measurement (mm)."""
     width, height = picture_size(width, height)
-    figure = _figure(measurements)
+    figure = _figure(_plausible(measurements))
     usable_width = width * (1 - 2 * MARGIN_SHARE)
     usable_height = height * (1 - 2 * MARGIN_SHARE)
     mm_per_pixel = max(figure.stature / usable_height, 2 * figure.half_span / usable_width)
@@ -92,7 +95,7 @@ def render_silhouette(measurements: dict[str, float], width: int = 0, height: in
         # Positive x is the body's left, drawn on the picture's right.
         return centre_x + x_mm / mm_per_pixel, floor_y - y_mm / mm_per_pixel
 
-    scale = SUPERSAMPLING
+    scale = max(1, min(MAX_SUPERSAMPLING, int(math.sqrt(SUPERSAMPLED_PIXEL_BUDGET / (width * height)))))
     canvas = Image.new("RGBA", (width * scale, height * scale), (0, 0, 0, 0))
     draw = ImageDraw.Draw(canvas)
     for polygon in figure.polygons:
@@ -106,6 +109,17 @@ def render_silhouette(measurements: dict[str, float], width: int = 0, height: in
     picture.save(buffer, format="PNG", optimize=False)
     keypoints = {name: to_pixels(x, y) for name, (x, y) in figure.keypoints.items()}
     return Silhouette(buffer.getvalue(), keypoints, mm_per_pixel, width, height)
+
+
+def _plausible(measurements: dict[str, float]) -> dict[str, float]:
+    """Every catalogue measurement within its human range, so any model output draws a body."""
+    plausible = {}
+    for measurement in MEASUREMENTS:
+        value = measurements[measurement.name]
+        if not math.isfinite(value):
+            value = (measurement.human_min + measurement.human_max) / 2
+        plausible[measurement.name] = min(max(value, measurement.human_min), measurement.human_max)
+    return plausible
 
 
 def _scaled(point: tuple[float, float], scale: int) -> tuple[float, float]:
