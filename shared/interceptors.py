@@ -126,6 +126,7 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
                         outcome = grpc.StatusCode.UNKNOWN
                         raise
                     finally:
+                        self._keep_request_id_trailer(context, request_id)
                         self._finish(level, method, request_id, status_name(context, outcome), started)
                         request_id_var.reset(token)
                 return logged_stream
@@ -140,6 +141,7 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
                     outcome = grpc.StatusCode.UNKNOWN
                     raise
                 finally:
+                    self._keep_request_id_trailer(context, request_id)
                     self._finish(level, method, request_id, status_name(context, outcome), started)
                     request_id_var.reset(token)
             return logged_unary
@@ -150,6 +152,13 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
     def _begin(context: grpc.ServicerContext, request_id: str):
         context.set_trailing_metadata(((REQUEST_ID_METADATA_KEY, request_id),))
         return request_id_var.set(request_id)
+
+    @staticmethod
+    def _keep_request_id_trailer(context: grpc.ServicerContext, request_id: str) -> None:
+        """Add the request id back if the handler replaced the trailing metadata."""
+        trailer = tuple(context.trailing_metadata() or ())
+        if all(key != REQUEST_ID_METADATA_KEY for key, _ in trailer):
+            context.set_trailing_metadata((*trailer, (REQUEST_ID_METADATA_KEY, request_id)))
 
     def _finish(self, level: int, method: str, request_id: str, code: str, started: float) -> None:
         if not _request_logger.isEnabledFor(level):

@@ -163,8 +163,8 @@ class RunningServer:
 
         The drain runs on its own thread so the handler returns at once; a second signal
         stops the server immediately, cancelling calls still in flight. Handlers still
-        running once their calls were cancelled cannot be stopped, so after `on_shutdown`
-        the process then exits with status 0 without waiting for them.
+        running once their calls were cancelled cannot be stopped, so in that case the
+        process exits with status 0 right after `on_shutdown`, and `wait()` never returns.
         """
 
         def handle(signal_number: int, _frame: object) -> None:
@@ -210,19 +210,27 @@ class RunningServer:
         if abandoned:
             _logger.warning("handlers still running after their calls were cancelled", extra={"handlers": abandoned})
         _logger.info("server stopped")
-        self._finished.set()
         if exit_process and abandoned:
             # Interpreter exit would join the handler threads and outlive the grace period.
             logging.shutdown()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
+        self._finished.set()
 
 
-def serve(service_name: str, registrations: Sequence[ServiceRegistration], settings: ServerSettings) -> RunningServer:
+def serve(
+    service_name: str,
+    registrations: Sequence[ServiceRegistration],
+    settings: ServerSettings,
+    *,
+    initially_serving: bool = True,
+) -> RunningServer:
     """Start a gRPC server hosting `registrations` with health, reflection and interceptors.
 
-    `service_name` tags log lines ("body", "garment", "recommendation"). Raises
+    `service_name` tags log lines ("body", "garment", "recommendation"). With
+    `initially_serving=False` health reports NOT_SERVING from the first call until
+    `set_serving(True)`, for a service that loads its model after binding. Raises
     RuntimeError when the address cannot be bound.
     """
     metrics = RpcMetrics()
@@ -278,7 +286,7 @@ def serve(service_name: str, registrations: Sequence[ServiceRegistration], setti
         metrics_endpoint=metrics_endpoint,
         grace_seconds=settings.grace_seconds,
     )
-    running.set_serving(True)
+    running.set_serving(initially_serving)
     server.start()
     _logger.info(
         "serving",

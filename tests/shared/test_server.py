@@ -45,6 +45,12 @@ def _echo(request: bytes, context: grpc.ServicerContext) -> bytes:
     return request
 
 
+def _tagged(request: bytes, context: grpc.ServicerContext) -> bytes:
+    """Answer with trailing metadata of the handler's own."""
+    context.set_trailing_metadata((("x-cache", "hit"),))
+    return request
+
+
 def _count_up(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
     """Stream three numbered replies, then raise the failure the request names, if any."""
     for index in range(3):
@@ -58,6 +64,7 @@ def _probe_registration() -> ServiceRegistration:
         PROBE_SERVICE,
         {
             "Echo": grpc.unary_unary_rpc_method_handler(_echo),
+            "Tagged": grpc.unary_unary_rpc_method_handler(_tagged),
             "CountUp": grpc.unary_stream_rpc_method_handler(_count_up),
         },
     )
@@ -135,6 +142,20 @@ def test_set_serving_switches_every_status(probe_server, channel):
     assert _health_status(channel, PROBE_SERVICE) == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_a_server_can_start_not_serving_until_it_is_ready():
+    running = serve("warming", [_probe_registration()], ServerSettings(), initially_serving=False)
+    try:
+        with grpc.insecure_channel(running.address) as warming:
+            before = [_health_status(warming, service) for service in ("", PROBE_SERVICE)]
+            running.set_serving(True)
+            after = [_health_status(warming, service) for service in ("", PROBE_SERVICE)]
+    finally:
+        running.stop(grace=0)
+
+    assert before == [health_pb2.HealthCheckResponse.NOT_SERVING] * 2
+    assert after == [health_pb2.HealthCheckResponse.SERVING] * 2
+
+
 def test_reflection_lists_registered_services_and_resolves_their_protos(channel):
     database = ProtoReflectionDescriptorDatabase(channel)
 
@@ -160,6 +181,7 @@ def test_a_call_logs_one_json_line_with_its_fields_and_no_payload(channel, log_l
     assert line["code"] == "OK"
     assert 0 <= line["latency_ms"] < 5000
     assert line["timestamp"].startswith(time.strftime("%Y-", time.gmtime()))
+    assert line["timestamp"].endswith("Z")
     assert "chest" not in log_lines.getvalue()
 
 
@@ -169,6 +191,16 @@ def test_a_request_id_is_generated_when_the_caller_sends_none(channel, log_lines
     echoed = dict((item.key, item.value) for item in call.trailing_metadata())["x-request-id"]
     assert len(echoed) == 32
     assert [record["request_id"] for record in _records(log_lines)] == [echoed]
+
+
+def test_the_request_id_survives_trailing_metadata_set_by_the_handler(channel):
+    _, call = channel.unary_unary(f"/{PROBE_SERVICE}/Tagged").with_call(
+        b"x", metadata=[("x-request-id", "req-7")], timeout=5
+    )
+
+    trailer = [(item.key, item.value) for item in call.trailing_metadata()]
+    assert ("x-cache", "hit") in trailer
+    assert ("x-request-id", "req-7") in trailer
 
 
 def test_health_probes_are_not_logged_at_info(channel, log_lines):
