@@ -1,0 +1,122 @@
+"""RecommendationService use cases: validate requests, ask the recommender, publish events.
+
+No grpc or kafka here: the servicer converts protobuf to these calls and maps the domain
+errors to status codes; the event publisher is injected (``InteractionPublisher``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from tryon.services.recommendation.catalogue import CATEGORY_NAMES
+from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.recommender import OutfitChoice, Recommendation, Recommender, ScoredItem
+from tryon.shared.errors import InvalidArgument, NotFound
+
+MAX_GARMENTS = 1000
+"""Largest k of RecommendGarments and SimilarGarments."""
+MAX_OUTFITS = 100
+"""Largest k of RecommendOutfits."""
+MAX_INTERACTIONS = 1000
+"""Most interactions in one RecordInteractions call."""
+MAX_ID_LENGTH = 256
+"""Longest user, garment or body id accepted."""
+
+
+@dataclass(frozen=True)
+class InteractionInput:
+    """One interaction to record, as a caller gave it."""
+
+    user_id: str
+    garment_id: str
+    kind: int
+    occurred_at: datetime | None = None
+
+
+class InteractionPublisher(Protocol):
+    """Where recorded interactions and deletions go (the Kafka topics, in the service)."""
+
+    def publish_interactions(self, interactions: Sequence[InteractionInput]) -> list[str]:
+        """Publish InteractionRecorded events (waiting for the broker) and return their event ids."""
+
+    def publish_user_deleted(self, user_id: str) -> str:
+        """Publish UserDeleted (waiting for the broker) and return its event id."""
+
+
+def check_id(value: str, field_name: str) -> str:
+    """An id that is non-empty and at most ``MAX_ID_LENGTH`` characters."""
+    if not value:
+        raise InvalidArgument(f"{field_name} is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidArgument(f"{field_name} must be at most {MAX_ID_LENGTH} characters; got {len(value)}")
+    return value
+
+
+def check_k(k: int, field_name: str, maximum: int) -> int:
+    """A result count in 1..maximum."""
+    if not 1 <= k <= maximum:
+        raise InvalidArgument(f"{field_name} must be between 1 and {maximum}; got {k}")
+    return k
+
+
+def check_categories(labels: Sequence[int]) -> frozenset[int]:
+    """Category labels in 0..9."""
+    for label in labels:
+        if not 0 <= label < len(CATEGORY_NAMES):
+            raise InvalidArgument(f"categories holds {label}, which is not a category label 0-{len(CATEGORY_NAMES) - 1}")
+    return frozenset(labels)
+
+
+class RecommendationDomain:
+    """The five use cases of RecommendationService over one recommender and one publisher."""
+
+    def __init__(self, recommender: Recommender, publisher: InteractionPublisher) -> None:
+        self.recommender = recommender
+        self.publisher = publisher
+
+    def recommend_garments(
+        self, user_id: str, k: int, categories: Sequence[int] = (), include_seen: bool = False
+    ) -> Recommendation:
+        """The shopper's best garments, from their history as it is now."""
+        check_id(user_id, "user_id")
+        check_k(k, "k", MAX_GARMENTS)
+        return self.recommender.recommend(user_id, k, check_categories(categories) or None, include_seen)
+
+    def recommend_outfits(self, user_id: str, k: int, body_id: str = "") -> tuple[list[OutfitChoice], bool]:
+        """The shopper's best outfits and whether they came from popularity."""
+        check_id(user_id, "user_id")
+        check_k(k, "k", MAX_OUTFITS)
+        if body_id:
+            check_id(body_id, "body_id")
+        return self.recommender.outfits(user_id, k, body_id)
+
+    def similar_garments(self, garment_id: str, k: int) -> list[ScoredItem]:
+        """Garments close to ``garment_id`` in the item space."""
+        check_id(garment_id, "garment_id")
+        check_k(k, "k", MAX_GARMENTS)
+        return self.recommender.similar(garment_id, k)
+
+    def record_interactions(self, interactions: Sequence[InteractionInput]) -> list[str]:
+        """Validate every interaction, then publish them all; nothing is published if one is invalid."""
+        if not 1 <= len(interactions) <= MAX_INTERACTIONS:
+            raise InvalidArgument(f"interactions must hold 1 to {MAX_INTERACTIONS} items; got {len(interactions)}")
+        for position, interaction in enumerate(interactions):
+            where = f"interactions[{position}]"
+            check_id(interaction.user_id, f"{where}.user_id")
+            check_id(interaction.garment_id, f"{where}.garment_id")
+            if interaction.kind not in set(InteractionKind):
+                accepted = ", ".join(f"{kind.value} ({kind.name})" for kind in InteractionKind)
+                raise InvalidArgument(f"{where}.type must be one of {accepted}; got {interaction.kind}")
+            if not self.recommender.has_garment(interaction.garment_id):
+                raise NotFound(f"{where}.garment_id {interaction.garment_id!r} is not in the catalogue")
+        return self.publisher.publish_interactions(interactions)
+
+    def delete_user(self, user_id: str) -> str:
+        """Forget the shopper here at once and publish UserDeleted for every consumer."""
+        check_id(user_id, "user_id")
+        event_id = self.publisher.publish_user_deleted(user_id)
+        self.recommender.histories.forget(user_id)
+        return event_id

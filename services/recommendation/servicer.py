@@ -1,0 +1,99 @@
+"""gRPC servicer of tryon.v1.RecommendationService: protobuf <-> domain calls, nothing more.
+
+Domain errors become status codes in the shared server's interceptor. Until the model is
+loaded (``attach``), every call answers FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+from datetime import timezone
+
+import grpc
+
+from tryon.services.recommendation.catalogue import CATEGORY_NAMES
+from tryon.services.recommendation.domain import InteractionInput, RecommendationDomain
+from tryon.services.recommendation.recommender import ScoredItem
+from tryon.shared.errors import FailedPrecondition, InvalidArgument
+from tryon.shared.proto import recommendation_service_pb2 as pb
+from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
+
+SERVICE_FULL_NAME = "tryon.v1.RecommendationService"
+
+_ACCEPTED_CATEGORIES = ", ".join(f"{label + 1} (GARMENT_CATEGORY_{name.upper()})" for label, name in enumerate(CATEGORY_NAMES))
+_MAX_TIMESTAMP_SECONDS = 253402300799  # 9999-12-31T23:59:59Z, the largest google.protobuf.Timestamp
+
+
+def _labels_of(categories) -> list[int]:
+    labels = []
+    for value in categories:
+        if not 1 <= value <= len(CATEGORY_NAMES):
+            raise InvalidArgument(f"categories must hold only {_ACCEPTED_CATEGORIES}; got {value}")
+        labels.append(value - 1)
+    return labels
+
+
+def _scored(item: ScoredItem) -> pb.ScoredGarment:
+    return pb.ScoredGarment(garment_id=item.garment_id, score=item.score, category=item.category + 1)
+
+
+def _interaction(position: int, message: pb.Interaction) -> InteractionInput:
+    occurred_at = None
+    if message.HasField("occurred_at"):
+        stamp = message.occurred_at
+        if not 0 <= stamp.seconds <= _MAX_TIMESTAMP_SECONDS or not 0 <= stamp.nanos <= 999_999_999:
+            raise InvalidArgument(
+                f"interactions[{position}].occurred_at must be between 1970-01-01 and 9999-12-31 with nanos in 0..999999999"
+            )
+        occurred_at = stamp.ToDatetime(tzinfo=timezone.utc)
+    return InteractionInput(message.user_id, message.garment_id, int(message.type), occurred_at)
+
+
+class RecommendationServicer(pb_grpc.RecommendationServiceServicer):
+    """Serves RecommendationService from a ``RecommendationDomain`` attached once it is ready."""
+
+    def __init__(self, domain: RecommendationDomain | None = None) -> None:
+        self._domain = domain
+
+    def attach(self, domain: RecommendationDomain) -> None:
+        """Start answering from ``domain``."""
+        self._domain = domain
+
+    @property
+    def domain(self) -> RecommendationDomain:
+        """The domain, or FAILED_PRECONDITION while the model is loading."""
+        if self._domain is None:
+            raise FailedPrecondition("the recommendation model is still loading; retry when health is SERVING")
+        return self._domain
+
+    def RecommendGarments(self, request: pb.RecommendGarmentsRequest, context: grpc.ServicerContext):
+        answer = self.domain.recommend_garments(
+            request.user_id, request.k, _labels_of(request.categories), request.include_seen
+        )
+        return pb.RecommendGarmentsResponse(
+            garments=[_scored(item) for item in answer.garments],
+            cold_start=answer.cold_start,
+            history_size=answer.history_size,
+        )
+
+    def RecommendOutfits(self, request: pb.RecommendOutfitsRequest, context: grpc.ServicerContext):
+        outfits, cold_start = self.domain.recommend_outfits(request.user_id, request.k, request.body_id)
+        return pb.RecommendOutfitsResponse(
+            outfits=[pb.Outfit(garments=[_scored(item) for item in o.garments], score=o.score) for o in outfits],
+            cold_start=cold_start,
+        )
+
+    def SimilarGarments(self, request: pb.SimilarGarmentsRequest, context: grpc.ServicerContext):
+        similar = self.domain.similar_garments(request.garment_id, request.k)
+        return pb.SimilarGarmentsResponse(garments=[_scored(item) for item in similar])
+
+    def RecordInteractions(self, request: pb.RecordInteractionsRequest, context: grpc.ServicerContext):
+        interactions = [_interaction(i, message) for i, message in enumerate(request.interactions)]
+        return pb.RecordInteractionsResponse(event_ids=self.domain.record_interactions(interactions))
+
+    def DeleteUser(self, request: pb.DeleteUserRequest, context: grpc.ServicerContext):
+        return pb.DeleteUserResponse(event_id=self.domain.delete_user(request.user_id))
+
+
+def add_to_server(servicer: RecommendationServicer):
+    """A callable that registers ``servicer`` on a grpc.Server (for ``ServiceRegistration``)."""
+    return lambda server: pb_grpc.add_RecommendationServiceServicer_to_server(servicer, server)

@@ -1,0 +1,48 @@
+"""RecommendationService settings, read from ``TRYON_RECOMMENDATION_*`` environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tryon.shared.settings import ServerSettings
+
+PREFIX = "TRYON_RECOMMENDATION_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecommendationSettings(ServerSettings):
+    """What RecommendationService needs beyond any gRPC server (``TRYON_RECOMMENDATION_<FIELD>``)."""
+
+    data_dir: Path = Path("var/recommendation")
+    """Folder of the trained artifacts (``artifacts/``) and the state snapshot (``snapshot.json``)."""
+    index_factory: str = "Flat"
+    """FAISS factory string of the index trained when none is found: "Flat", "IVF{n},Flat" or "HNSW32"."""
+    nprobe: int | None = field(default=None, metadata={"minimum": 1, "maximum": 65536})
+    """IVF lists searched per query; unset keeps the saved value (FAISS's default is 1)."""
+    ef_search: int | None = field(default=None, metadata={"minimum": 1, "maximum": 65536})
+    """HNSW search breadth; unset keeps the saved value (FAISS's default is 16)."""
+    snapshot_interval_seconds: float = field(default=5.0, metadata={"minimum": 0.0, "maximum": 86400.0})
+    """Least time between two state snapshots; 0 snapshots after every consumed batch."""
+    consumer_group: str = "tryon-recommendation"
+    """Kafka consumer group id; offsets are committed under it."""
+    catch_up_timeout_seconds: float = field(default=120.0, metadata={"minimum": 0.0, "maximum": 86400.0})
+    """How long start-up waits for the consumer to reach the end of the topics before SERVING anyway."""
+    demo_garments: int = field(default=2000, metadata={"minimum": 20, "maximum": 1_000_000})
+    """Garments of the simulated catalogue trained on when no artifacts are found."""
+    demo_shoppers: int = field(default=1000, metadata={"minimum": 10, "maximum": 1_000_000})
+    """Simulated shoppers of that training."""
+    train_epochs: int = field(default=40, metadata={"minimum": 1, "maximum": 10_000})
+    """Mult-VAE epochs of that training."""
+    train_seed: int = field(default=0, metadata={"minimum": 0})
+    """Seed of the simulated catalogue, the shoppers and the training."""
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Folder of the model, the catalogue and the FAISS indexes."""
+        return self.data_dir / "artifacts"
+
+    @property
+    def snapshot_path(self) -> Path:
+        """File of the last state snapshot with its consumer positions."""
+        return self.data_dir / "snapshot.json"
