@@ -96,6 +96,16 @@ def _usable_request_id(candidate: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def _forget_request_id(token) -> None:
+    """Restore the request id the thread had before the call."""
+    try:
+        request_id_var.reset(token)
+    except ValueError:
+        # A cancelled stream's generator may be closed from another thread's context,
+        # where this call's id was never set.
+        pass
+
+
 class RequestLogInterceptor(grpc.ServerInterceptor):
     """Gives each call a request id (echoed in trailing metadata) and logs one line when it ends.
 
@@ -128,7 +138,7 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
                     finally:
                         self._keep_request_id_trailer(context, request_id)
                         self._finish(level, method, request_id, status_name(context, outcome), started)
-                        request_id_var.reset(token)
+                        _forget_request_id(token)
                 return logged_stream
 
             def logged_unary(request: Any, context: grpc.ServicerContext) -> Any:
@@ -143,7 +153,7 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
                 finally:
                     self._keep_request_id_trailer(context, request_id)
                     self._finish(level, method, request_id, status_name(context, outcome), started)
-                    request_id_var.reset(token)
+                    _forget_request_id(token)
             return logged_unary
 
         return wrap_handler(continuation(handler_call_details), handler_call_details.method, wrapper)

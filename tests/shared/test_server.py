@@ -59,6 +59,13 @@ def _count_up(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         raise _FAILURES[request]
 
 
+def _forever(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+    """Stream until the caller goes away."""
+    while True:
+        yield request
+        time.sleep(0.01)
+
+
 def _probe_registration() -> ServiceRegistration:
     handler = grpc.method_handlers_generic_handler(
         PROBE_SERVICE,
@@ -66,6 +73,7 @@ def _probe_registration() -> ServiceRegistration:
             "Echo": grpc.unary_unary_rpc_method_handler(_echo),
             "Tagged": grpc.unary_unary_rpc_method_handler(_tagged),
             "CountUp": grpc.unary_stream_rpc_method_handler(_count_up),
+            "Forever": grpc.unary_stream_rpc_method_handler(_forever),
         },
     )
     return ServiceRegistration(PROBE_SERVICE, lambda server: server.add_generic_rpc_handlers((handler,)))
@@ -260,6 +268,19 @@ def test_server_streaming_calls_stream_and_map_errors_after_partial_results(chan
     assert received == [b"missing-0", b"missing-1", b"missing-2"]
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert raised.value.details() == "body 'b-1' does not exist"
+
+
+def test_a_stream_cancelled_by_the_caller_is_logged_as_cancelled(channel, log_lines):
+    stream = channel.unary_stream(f"/{PROBE_SERVICE}/Forever")(b"tick", metadata=[("x-request-id", "req-gone")])
+    assert [next(stream), next(stream)] == [b"tick", b"tick"]
+
+    stream.cancel()
+
+    deadline = time.monotonic() + 5
+    while not _records(log_lines) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [(record["request_id"], record["code"]) for record in _records(log_lines)] == [("req-gone", "CANCELLED")]
+    assert channel.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"next", timeout=5) == b"next"
 
 
 def test_the_metrics_endpoint_counts_calls_errors_and_latency(probe_server, channel):
