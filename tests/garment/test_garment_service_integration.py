@@ -1,0 +1,206 @@
+"""GarmentService with its real neighbours: the Kafka broker and BodyService, all on loopback.
+
+RegisterGarment must publish GarmentRegistered on tryon.garments.v1 carrying the same content
+latent that EncodeGarment gives for the same picture; RenderTryOn must fetch real silhouettes
+from a running BodyService and draw differently on bodies of different build.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import numpy as np
+import pytest
+
+from tryon.services.body.body_model import BodyModel, BodyModelConfig
+from tryon.services.body.cvae import CVAEConfig
+from tryon.services.body.dataset import load_subset
+from tryon.services.body.domain import BodyDomain
+from tryon.services.body.gan import GANConfig
+from tryon.services.body.servicer import SERVICE_FULL_NAME as BODY_SERVICE, BodyServicer, add_to_server
+from tryon.services.body.store import BodyStore
+from tryon.services.garment import images
+from tryon.services.garment.body_client import BodyServiceClient
+from tryon.services.garment.catalogue import Catalogue
+from tryon.services.garment.categories import label_from_name
+from tryon.services.garment.dataset import load_fashion_mnist
+from tryon.services.garment.domain import GarmentDomain
+from tryon.services.garment.events import GarmentEventPublisher
+from tryon.services.garment.servicer import registration
+from tryon.services.garment.tryon_render import decode_rgba_png
+from tryon.shared.broker import ensure_topics
+from tryon.shared.events import EventConsumer, EventProducer
+from tryon.shared.proto import (
+    body_service_pb2,
+    body_service_pb2_grpc,
+    common_pb2,
+    events_pb2,
+    garment_service_pb2 as pb,
+    garment_service_pb2_grpc,
+)
+from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.settings import ServerSettings
+from tryon.shared.topics import GARMENTS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def fashion_pictures() -> dict[str, bytes]:
+    """PNG bytes of real Fashion-MNIST test pictures by category name."""
+    pictures, labels = load_fashion_mnist("test")
+    return {
+        name: images.encode_png(pictures[np.flatnonzero(labels == label_from_name(name))[5]] / 255.0)
+        for name in ("t_shirt_top", "trouser", "sneaker", "coat")
+    }
+
+
+@pytest.fixture(scope="module")
+def body_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real BodyService on port 0 with a body model trained for seconds on 400 survey subjects."""
+    config = BodyModelConfig(
+        cvae=CVAEConfig(hidden=48, layers=2, latent_dim=4, batch_size=64, prediction_samples=16),
+        gan=GANConfig(hidden=48, layers=2, batch_size=64),
+    )
+    frame = load_subset().sample(n=400, random_state=7).reset_index(drop=True)
+    model = BodyModel.train(frame, config, epochs=8, seed=0, progress=False, gan_epochs=1)
+    servicer = BodyServicer(BodyDomain(model, BodyStore(tmp_path_factory.mktemp("bodies"))))
+    running = serve(
+        "body", [ServiceRegistration(BODY_SERVICE, lambda server: add_to_server(servicer, server))],
+        ServerSettings(port=0, grace_seconds=0.5),
+    )
+    try:
+        yield running.address
+    finally:
+        running.stop(0)
+
+
+@pytest.fixture(scope="module")
+def garment_stub(
+    trained_garment_models, kafka_bootstrap: str, body_address: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[garment_service_pb2_grpc.GarmentServiceStub]:
+    """GarmentService on port 0 publishing to the session's broker and drawing BodyService's bodies."""
+    ensure_topics(kafka_bootstrap, [GARMENTS])
+    producer = EventProducer(kafka_bootstrap, client_id="garment-integration-test")
+    body_client = BodyServiceClient(body_address, timeout_seconds=10.0)
+    domain = GarmentDomain(
+        Catalogue(tmp_path_factory.mktemp("catalogue")),
+        trained_garment_models,
+        GarmentEventPublisher(producer),
+        body_client,
+    )
+    running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
+    channel = grpc.insecure_channel(running.address)
+    try:
+        yield garment_service_pb2_grpc.GarmentServiceStub(channel)
+    finally:
+        channel.close()
+        running.stop(0)
+        body_client.close()
+        producer.close()
+
+
+def test_registered_garment_is_published_with_its_encoding(garment_stub, kafka_bootstrap, fashion_pictures) -> None:
+    png = fashion_pictures["coat"]
+    registered = garment_stub.RegisterGarment(
+        pb.RegisterGarmentRequest(
+            image=png, name="Wool coat", category=common_pb2.GARMENT_CATEGORY_COAT,
+            price=common_pb2.Money(currency_code="EUR", amount_minor=12900),
+        ),
+        timeout=30,
+    ).garment
+    encoded = garment_stub.EncodeGarment(
+        pb.EncodeGarmentRequest(image=png, category=common_pb2.GARMENT_CATEGORY_COAT), timeout=30
+    )
+
+    received: list[events_pb2.GarmentRegistered] = []
+    found = threading.Event()
+
+    def on_registered(event: events_pb2.GarmentRegistered) -> None:
+        received.append(event)
+        if event.garment_id == registered.garment_id:
+            found.set()
+
+    consumer = EventConsumer(
+        kafka_bootstrap, group_id=f"garment-test-{registered.garment_id}",
+        handlers={events_pb2.GarmentRegistered: on_registered},
+    )
+    consumer.start()
+    try:
+        assert found.wait(30), "GarmentRegistered did not arrive within 30 s"
+    finally:
+        consumer.stop()
+    event = next(e for e in received if e.garment_id == registered.garment_id)
+    assert event.event_id
+    assert event.category == common_pb2.GARMENT_CATEGORY_COAT
+    assert event.name == "Wool coat"
+    assert event.price.amount_minor == 12900 and event.price.currency_code == "EUR"
+    assert event.occurred_at.ToDatetime().year >= 2024
+    np.testing.assert_allclose(np.array(event.content_latent), np.array(encoded.latent), atol=1e-6)
+    np.testing.assert_allclose(np.array(event.content_latent), np.array(registered.content_latent), atol=1e-6)
+
+
+def create_body(body_address: str, weight: float, breadth: float) -> str:
+    """A body of 1.75 m whose shoulder, chest, waist and hip breadths scale with ``breadth``."""
+    with grpc.insecure_channel(body_address) as channel:
+        stub = body_service_pb2_grpc.BodyServiceStub(channel)
+        values = {
+            "stature": 1750.0, "weight": weight, "shoulder_breadth": 400.0 * breadth,
+            "chest_breadth": 300.0 * breadth, "waist_breadth": 310.0 * breadth, "hip_breadth": 340.0 * breadth,
+        }
+        request = body_service_pb2.CreateBodyRequest(
+            measurements=[common_pb2.MeasurementValue(name=k, value=v) for k, v in values.items()],
+            sex=common_pb2.SEX_MALE,
+        )
+        return stub.CreateBody(request, timeout=30).body.body_id
+
+
+def test_try_on_with_a_running_body_service(garment_stub, body_address, fashion_pictures) -> None:
+    def register(name: str, category: int) -> str:
+        request = pb.RegisterGarmentRequest(
+            image=fashion_pictures[name], name=name, category=category,
+            price=common_pb2.Money(currency_code="EUR", amount_minor=1000),
+        )
+        return garment_stub.RegisterGarment(request, timeout=30).garment.garment_id
+
+    top = register("t_shirt_top", common_pb2.GARMENT_CATEGORY_T_SHIRT_TOP)
+    trousers = register("trouser", common_pb2.GARMENT_CATEGORY_TROUSER)
+    slim = create_body(body_address, weight=62.0, breadth=0.9)
+    broad = create_body(body_address, weight=110.0, breadth=1.15)
+
+    def render(body_id: str, *garment_ids: str) -> np.ndarray:
+        request = pb.RenderTryOnRequest(body_id=body_id, garment_ids=garment_ids)
+        return decode_rgba_png(garment_stub.RenderTryOn(request, timeout=30).png)
+
+    def garment_area_per_stature_squared(body_id: str) -> float:
+        """Pixels the top covers, relative to the body's size on the picture (pictures are scaled to fit)."""
+        with grpc.insecure_channel(body_address) as channel:
+            silhouette = body_service_pb2_grpc.BodyServiceStub(channel).RenderSilhouette(
+                body_service_pb2.RenderSilhouetteRequest(body_id=body_id), timeout=30
+            )
+        keypoints = {point.name: point.y for point in silhouette.keypoints}
+        stature_pixels = keypoints["left_foot"] - keypoints["head_top"]
+        dressed = render(body_id, top)
+        changed = np.abs(dressed.astype(int) - decode_rgba_png(silhouette.png).astype(int)).max(axis=2) > 30
+        return changed.sum() / stature_pixels**2
+
+    slim_top = render(slim, top)
+    assert slim_top.shape == (512, 256, 4)
+    assert garment_area_per_stature_squared(broad) > 1.2 * garment_area_per_stature_squared(slim)
+    slim_outfit = render(slim, top, trousers)
+    changed = np.abs(slim_outfit.astype(int) - slim_top.astype(int)).max(axis=2) > 30
+    changed_rows = np.flatnonzero(changed.any(axis=1))
+    assert changed_rows.size > 100 and changed_rows.max() > 400
+
+    unknown = str(uuid.uuid4())
+    for body_id, code, words in (
+        (unknown, grpc.StatusCode.NOT_FOUND, unknown),
+        ("not-a-uuid", grpc.StatusCode.INVALID_ARGUMENT, "body_id"),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            garment_stub.RenderTryOn(pb.RenderTryOnRequest(body_id=body_id, garment_ids=[top]), timeout=30)
+        assert caught.value.code() == code
+        assert words in caught.value.details()
