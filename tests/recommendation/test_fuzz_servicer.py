@@ -1,0 +1,101 @@
+"""Hypothesis fuzzing of RecommendationService: no request yields INTERNAL (bounded run)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tryon.services.recommendation.catalogue import synthetic_catalogue
+from tryon.services.recommendation.domain import RecommendationDomain
+from tryon.services.recommendation.recommender import Recommender
+from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
+from tryon.services.recommendation.simulator import ShopperSimulator
+from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.shared.proto import recommendation_service_pb2 as pb
+from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
+from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.settings import ServerSettings
+
+CATALOGUE = synthetic_catalogue(120, latent_dim=4, seed=9)
+INT32 = st.integers(-(2**31), 2**31 - 1)
+IDS = st.one_of(st.sampled_from(CATALOGUE.garment_ids[:20]), st.text(max_size=300))
+USERS = st.one_of(st.sampled_from(["ann", "bob", ""]), st.text(max_size=300))
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+class CountingPublisher:
+    """Returns an event id per published item."""
+
+    def publish_interactions(self, interactions):
+        return [str(i) for i in range(len(interactions))]
+
+    def publish_user_deleted(self, user_id):
+        return "deleted"
+
+
+@pytest.fixture(scope="module")
+def stub():
+    simulator = ShopperSimulator(CATALOGUE, seed=0)
+    artifacts = train_artifacts(
+        simulator.interactions_table(simulator.make_shoppers(40), 10),
+        CATALOGUE,
+        replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=1),
+        progress=False,
+    )
+    servicer = RecommendationServicer(RecommendationDomain(Recommender(artifacts), CountingPublisher()))
+    running = serve("recommendation", [ServiceRegistration(SERVICE_FULL_NAME, add_to_server(servicer))], ServerSettings())
+    channel = grpc.insecure_channel(running.address)
+    yield pb_grpc.RecommendationServiceStub(channel)
+    channel.close()
+    running.stop(grace=0)
+
+
+def call_without_internal(call, request):
+    try:
+        call(request, timeout=10)
+    except grpc.RpcError as error:
+        assert error.code() in {
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.NOT_FOUND,
+            grpc.StatusCode.FAILED_PRECONDITION,
+        }, f"{error.code()}: {error.details()}"
+        assert error.details()
+
+
+@FUZZ
+@given(user_id=USERS, k=INT32, categories=st.lists(INT32 | st.integers(0, 11), max_size=4), include_seen=st.booleans())
+def test_recommend_garments(stub, user_id, k, categories, include_seen):
+    call_without_internal(stub.RecommendGarments, pb.RecommendGarmentsRequest(
+        user_id=user_id, k=k, categories=categories, include_seen=include_seen))
+
+
+@FUZZ
+@given(user_id=USERS, k=INT32 | st.integers(0, 101), body_id=st.text(max_size=20))
+def test_recommend_outfits(stub, user_id, k, body_id):
+    call_without_internal(stub.RecommendOutfits, pb.RecommendOutfitsRequest(user_id=user_id, k=k, body_id=body_id))
+
+
+@FUZZ
+@given(garment_id=IDS, k=INT32 | st.integers(0, 1001))
+def test_similar_garments(stub, garment_id, k):
+    call_without_internal(stub.SimilarGarments, pb.SimilarGarmentsRequest(garment_id=garment_id, k=k))
+
+
+INTERACTIONS = st.builds(
+    lambda user_id, garment_id, kind, seconds, nanos, stamped: pb.Interaction(
+        user_id=user_id, garment_id=garment_id, type=kind,
+        **({"occurred_at": {"seconds": seconds, "nanos": nanos}} if stamped else {}),
+    ),
+    USERS, IDS, st.integers(-3, 8), st.integers(-(2**62), 2**62), INT32, st.booleans(),
+)
+
+
+@FUZZ
+@given(interactions=st.lists(INTERACTIONS, max_size=5), user_id=USERS)
+def test_record_interactions_and_delete_user(stub, interactions, user_id):
+    call_without_internal(stub.RecordInteractions, pb.RecordInteractionsRequest(interactions=interactions))
+    call_without_internal(stub.DeleteUser, pb.DeleteUserRequest(user_id=user_id))
