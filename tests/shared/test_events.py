@@ -1,0 +1,367 @@
+"""Events through a real embedded broker: round trip, dead letters, retries, idempotency, restarts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from tryon.shared.broker import ensure_topics
+from tryon.shared.errors import InvalidEvent
+from tryon.shared.events import (
+    EVENT_TYPE_HEADER,
+    EventConsumer,
+    EventProducer,
+    RecentEventIds,
+    new_event_id,
+    read_dlq,
+    timestamp_now,
+)
+from tryon.shared.proto import common_pb2, events_pb2
+from tryon.shared.topics import BODIES, INTERACTIONS, USERS
+
+READY_TIMEOUT = 15.0
+DELIVERY_TIMEOUT = 15.0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = DELIVERY_TIMEOUT, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def interaction(user_id: str = "u1", garment_id: str = "g1", event_id: str | None = None) -> events_pb2.InteractionRecorded:
+    return events_pb2.InteractionRecorded(
+        event_id=event_id or new_event_id(),
+        occurred_at=timestamp_now(),
+        user_id=user_id,
+        garment_id=garment_id,
+        type=common_pb2.INTERACTION_TYPE_PURCHASE,
+    )
+
+
+class Recorder:
+    """A handler that records the events it was given, thread-safely."""
+
+    def __init__(self, fail_with: Callable[[object], Exception | None] = lambda event: None) -> None:
+        self.events: list = []
+        self.calls = 0
+        self._fail_with = fail_with
+        self._lock = threading.Lock()
+
+    def __call__(self, event) -> None:
+        with self._lock:
+            self.calls += 1
+        error = self._fail_with(event)
+        if error is not None:
+            raise error
+        with self._lock:
+            self.events.append(event)
+
+    def user_ids(self) -> list[str]:
+        with self._lock:
+            return [event.user_id for event in self.events]
+
+
+@pytest.fixture
+def kafka(fresh_kafka_bootstrap: str) -> str:
+    ensure_topics(fresh_kafka_bootstrap, [INTERACTIONS, BODIES, USERS], partitions=2)
+    return fresh_kafka_bootstrap
+
+
+@pytest.fixture
+def producer(kafka: str) -> Iterator[EventProducer]:
+    with EventProducer(kafka, client_id="test-producer") as event_producer:
+        yield event_producer
+
+
+@pytest.fixture
+def raw_producer(kafka: str) -> Iterator[KafkaProducer]:
+    plain = KafkaProducer(bootstrap_servers=kafka)
+    yield plain
+    plain.close()
+
+
+def started(consumer: EventConsumer, request: pytest.FixtureRequest) -> EventConsumer:
+    """Start ``consumer``, stop it at the end of the test, and wait until it holds its partitions."""
+    consumer.start()
+    request.addfinalizer(consumer.stop)
+    consumer.wait_until_ready(READY_TIMEOUT)
+    return consumer
+
+
+def publish(producer: EventProducer, *events: events_pb2.InteractionRecorded) -> None:
+    for event in events:
+        producer.publish(event, key=event.user_id)
+    producer.flush(timeout=10)
+
+
+pytestmark = pytest.mark.integration
+
+
+def test_round_trip_delivers_the_event_keyed_by_entity_with_its_type_header(
+    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+) -> None:
+    recorder = Recorder()
+    started(EventConsumer(kafka, "round-trip", {events_pb2.InteractionRecorded: recorder}), request)
+    sent = interaction(user_id="shopper-42", garment_id="g-7")
+    publish(producer, sent)
+
+    wait_for(lambda: len(recorder.events) == 1, what="delivery")
+    assert recorder.events[0] == sent
+
+    raw = KafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    partitions = [TopicPartition(INTERACTIONS, p) for p in raw.partitions_for_topic(INTERACTIONS)]
+    raw.assign(partitions)
+    raw.seek_to_beginning(*partitions)
+    records = []
+    wait_for(lambda: records.extend(r for batch in raw.poll(100).values() for r in batch) or records, what="raw read")
+    raw.close()
+    assert records[0].key == b"shopper-42"
+    assert dict(records[0].headers)[EVENT_TYPE_HEADER] == b"tryon.v1.InteractionRecorded"
+    assert events_pb2.InteractionRecorded.FromString(records[0].value) == sent
+
+
+def test_bad_records_go_to_the_dead_letter_topic_and_the_next_good_one_is_applied(
+    kafka: str, producer: EventProducer, raw_producer: KafkaProducer, request: pytest.FixtureRequest
+) -> None:
+    recorder = Recorder()
+    started(EventConsumer(kafka, "garbage", {events_pb2.InteractionRecorded: recorder}), request)
+    interaction_header = [(EVENT_TYPE_HEADER, b"tryon.v1.InteractionRecorded")]
+    # All on partition 0 so that their order, and thus their offsets, are known.
+    bad_records = [
+        (b"\xff\xfe not protobuf", interaction_header, "not a valid tryon.v1.InteractionRecorded"),
+        (interaction().SerializeToString(), [], "has no 'event-type' header"),
+        (interaction().SerializeToString(), [(EVENT_TYPE_HEADER, b"tryon.v1.Nope")], "'tryon.v1.Nope', which is not one of"),
+        (interaction(event_id="x").SerializeToString()[3:], interaction_header, "has no event_id"),
+    ]
+    for value, headers, _ in bad_records:
+        raw_producer.send(INTERACTIONS, value=value, key=b"bad", headers=headers, partition=0)
+    raw_producer.flush()
+    good = interaction(user_id="after-the-garbage")
+    publish(producer, good)
+
+    wait_for(lambda: recorder.user_ids() == ["after-the-garbage"], what="the good event")
+    letters = read_dlq(kafka, INTERACTIONS, timeout=10)
+    assert len(letters) == len(bad_records)
+    for letter, (value, _, reason) in zip(sorted(letters, key=lambda l: l.source_offset), bad_records):
+        assert reason in letter.reason
+        assert letter.value == value
+        assert letter.key == b"bad"
+        assert (letter.source_topic, letter.source_partition) == (INTERACTIONS, 0)
+    assert sorted(letter.source_offset for letter in letters) == [0, 1, 2, 3]
+
+
+def test_a_handler_raising_invalid_event_sends_it_to_the_dead_letter_topic(
+    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+) -> None:
+    def reject_unknown_garments(event):
+        return InvalidEvent("garment_id 'missing' is not in the catalogue") if event.garment_id == "missing" else None
+
+    recorder = Recorder(fail_with=reject_unknown_garments)
+    started(EventConsumer(kafka, "invalid", {events_pb2.InteractionRecorded: recorder}), request)
+    rejected = interaction(user_id="u1", garment_id="missing")
+    publish(producer, rejected, interaction(user_id="u1", garment_id="g1"))
+
+    wait_for(lambda: recorder.user_ids() == ["u1"], what="the valid event")
+    [letter] = read_dlq(kafka, INTERACTIONS, timeout=10)
+    assert "garment_id 'missing' is not in the catalogue" in letter.reason
+    assert letter.event_type == "tryon.v1.InteractionRecorded"
+    assert events_pb2.InteractionRecorded.FromString(letter.value) == rejected
+    assert recorder.calls == 2
+
+
+def test_a_transient_handler_failure_is_retried_and_a_persistent_one_dead_lettered(
+    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+) -> None:
+    failures = {"flaky": 1, "broken": 10}
+
+    def fail_a_few_times(event):
+        if failures.get(event.user_id, 0) > 0:
+            failures[event.user_id] -= 1
+            return ConnectionError(f"store unavailable for {event.user_id}")
+        return None
+
+    recorder = Recorder(fail_with=fail_a_few_times)
+    consumer = EventConsumer(
+        kafka, "retries", {events_pb2.InteractionRecorded: recorder}, handler_attempts=3, retry_backoff_s=0.01
+    )
+    started(consumer, request)
+    publish(producer, interaction(user_id="flaky"), interaction(user_id="broken"))
+
+    wait_for(lambda: recorder.calls == 2 + 3, what="all attempts")
+    assert recorder.user_ids() == ["flaky"]
+    [letter] = read_dlq(kafka, INTERACTIONS, timeout=10)
+    assert "failed 3 times" in letter.reason and "ConnectionError: store unavailable for broken" in letter.reason
+
+
+def test_a_duplicate_event_id_is_applied_once(
+    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+) -> None:
+    recorder = Recorder()
+    consumer = started(EventConsumer(kafka, "dupes", {events_pb2.InteractionRecorded: recorder}), request)
+    first = interaction(user_id="u1", event_id="event-1")
+    publish(producer, first, first, interaction(user_id="u1", garment_id="g2"))
+
+    wait_for(lambda: sum(consumer.positions().values()) == 3, what="three records consumed")
+    assert [event.garment_id for event in recorder.events] == ["g1", "g2"]
+    assert "event-1" in consumer.applied_event_ids()
+
+
+def test_a_consumer_restarted_from_reported_positions_continues_without_loss_or_duplicate(
+    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+) -> None:
+    checkpoints = []
+    first_recorder = Recorder()
+    first = EventConsumer(
+        kafka, "snapshot-a", {events_pb2.InteractionRecorded: first_recorder}, on_checkpoint=checkpoints.append
+    )
+    started(first, request)
+    publish(producer, *(interaction(user_id=f"before-{n}") for n in range(4)))
+    wait_for(lambda: len(first_recorder.events) == 4, what="the first four events")
+    wait_for(lambda: checkpoints and sum(checkpoints[-1].positions.values()) == 4, what="a checkpoint")
+    first.stop()
+    snapshot = checkpoints[-1]
+
+    later = [interaction(user_id=f"after-{n}") for n in range(3)]
+    replayed = interaction(user_id="before-replayed", event_id=snapshot.applied_event_ids[0])
+    publish(producer, *later, replayed)
+
+    # Another group id: nothing committed helps it, so it can only resume from the snapshot.
+    second_recorder = Recorder()
+    second = EventConsumer(
+        kafka,
+        "snapshot-b",
+        {events_pb2.InteractionRecorded: second_recorder},
+        start_positions=snapshot.positions,
+        applied_event_ids=snapshot.applied_event_ids,
+    )
+    started(second, request)
+    wait_for(lambda: sum(second.positions().values()) == 8, what="the rest of the topic")
+    assert sorted(second_recorder.user_ids()) == sorted(event.user_id for event in later)
+
+    # Positions alone, without the remembered ids: nothing before the snapshot is applied again.
+    positions_only = Recorder()
+    third = EventConsumer(
+        kafka, "snapshot-c", {events_pb2.InteractionRecorded: positions_only}, start_positions=snapshot.positions
+    )
+    started(third, request)
+    wait_for(lambda: sum(third.positions().values()) == 8, what="the rest of the topic")
+    assert sorted(positions_only.user_ids()) == sorted([event.user_id for event in later] + ["before-replayed"])
+
+
+def test_a_consumer_of_the_same_group_resumes_from_the_committed_offsets(
+    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+) -> None:
+    first_recorder = Recorder()
+    first = started(EventConsumer(kafka, "committed", {events_pb2.InteractionRecorded: first_recorder}), request)
+    publish(producer, interaction(user_id="one"), interaction(user_id="two"))
+    wait_for(lambda: len(first_recorder.events) == 2, what="the first events")
+    first.stop()
+    publish(producer, interaction(user_id="three"))
+
+    second_recorder = Recorder()
+    started(EventConsumer(kafka, "committed", {events_pb2.InteractionRecorded: second_recorder}), request)
+    wait_for(lambda: second_recorder.user_ids() == ["three"], what="the new event")
+
+
+def test_an_event_whose_handler_failed_before_the_commit_is_delivered_again_after_restart(
+    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+) -> None:
+    failing = Recorder(fail_with=lambda event: OSError("disk full"))
+    first = EventConsumer(
+        kafka, "redeliver", {events_pb2.InteractionRecorded: failing}, handler_attempts=1000, retry_backoff_s=0.01
+    )
+    started(first, request)
+    sent = interaction(user_id="u-retry")
+    publish(producer, sent)
+    wait_for(lambda: failing.calls >= 2, what="the retries")
+    positions_before_stop = first.positions()
+    first.stop()
+    assert sum(positions_before_stop.values()) == 0
+    assert sum(first.positions().values()) == 0
+
+    working = Recorder()
+    started(EventConsumer(kafka, "redeliver", {events_pb2.InteractionRecorded: working}), request)
+    wait_for(lambda: working.events == [sent], what="the redelivery")
+    assert read_dlq(kafka, INTERACTIONS, timeout=10) == []
+
+
+def test_a_known_event_type_without_a_handler_is_skipped(
+    kafka: str, request: pytest.FixtureRequest
+) -> None:
+    deleted = Recorder()
+    consumer = started(EventConsumer(kafka, "bodies", {events_pb2.BodyDeleted: deleted}), request)
+    with EventProducer(kafka, client_id="bodies-producer") as producer:
+        update = events_pb2.BodyUpdated(event_id=new_event_id(), body_id="b1", body_latent=[0.1, 0.2])
+        deletion = events_pb2.BodyDeleted(event_id=new_event_id(), body_id="b1")
+        producer.publish(update, key="b1")
+        producer.publish(deletion, key="b1")
+        producer.flush(timeout=10)
+    wait_for(lambda: sum(consumer.positions().values()) == 2, what="both records consumed")
+    assert deleted.events == [deletion]
+    assert read_dlq(kafka, BODIES, timeout=10) == []
+
+
+def test_group_mode_receives_partitions_from_the_group_protocol(
+    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+) -> None:
+    recorder = Recorder()
+    consumer = EventConsumer(
+        kafka, "group-mode", {events_pb2.UserDeleted: recorder}, assignment="group", session_timeout_ms=2_000
+    )
+    started(consumer, request)
+    deletion = events_pb2.UserDeleted(event_id=new_event_id(), user_id="u9")
+    producer.publish(deletion, key="u9")
+    producer.flush(timeout=10)
+    wait_for(lambda: recorder.events == [deletion], what="delivery in group mode")
+
+
+def test_a_missing_topic_keeps_the_consumer_from_being_ready(fresh_kafka_bootstrap: str) -> None:
+    consumer = EventConsumer(fresh_kafka_bootstrap, "no-topic", {events_pb2.UserDeleted: Recorder()}).start()
+    try:
+        with pytest.raises(TimeoutError, match="tryon.users.v1 does not exist"):
+            consumer.wait_until_ready(2.0)
+        ensure_topics(fresh_kafka_bootstrap, [USERS])
+        consumer.wait_until_ready(READY_TIMEOUT)
+    finally:
+        consumer.stop()
+
+
+def test_read_dlq_of_a_topic_without_dead_letters(fresh_kafka_bootstrap: str) -> None:
+    assert read_dlq(fresh_kafka_bootstrap, INTERACTIONS, timeout=5) == []
+    ensure_topics(fresh_kafka_bootstrap, [INTERACTIONS])
+    assert read_dlq(fresh_kafka_bootstrap, INTERACTIONS, timeout=5) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "key", "message"),
+    [
+        (events_pb2.UserDeleted(user_id="u1"), "u1", "needs an event_id"),
+        (events_pb2.UserDeleted(event_id="e1", user_id="u1"), "", "non-empty key"),
+        (common_pb2.Money(), "k", "is not an event of tryon.v1"),
+    ],
+)
+def test_the_producer_refuses_events_it_cannot_route(kafka: str, producer: EventProducer, event, key, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        producer.publish(event, key=key)
+
+
+def test_the_consumer_refuses_handlers_that_are_not_for_events(kafka: str) -> None:
+    with pytest.raises(ValueError, match="not a tryon.v1 event type"):
+        EventConsumer(kafka, "bad", {common_pb2.Money: Recorder()})
+
+
+def test_recent_event_ids_forget_the_oldest_beyond_capacity() -> None:
+    remembered = RecentEventIds(capacity=3, initial=["a", "b"])
+    for event_id in ["c", "d", "b"]:
+        remembered.add(event_id)
+    assert remembered.snapshot() == ("c", "d", "b")
+    assert "a" not in remembered
+    assert RecentEventIds(3, remembered.snapshot()).snapshot() == ("c", "d", "b")
