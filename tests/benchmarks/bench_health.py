@@ -13,12 +13,14 @@ share the GIL, and the figure would mix the cost of both sides. Rows:
 - ``serve() in-process``: the project's server in the client's own interpreter, to show what
   sharing the GIL costs.
 
-Each row runs until --requests calls are made or --time-cap seconds pass.
+Each row runs until --requests calls are made or --time-cap seconds pass; the rows are
+measured in --rounds interleaved rounds and each shows its median-QPS round.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import LoadResult, format_table, health_baseline  # noqa: E402
+from loadgen import LoadResult, format_table, health_baseline, median_run  # noqa: E402
 
 REFERENCE = "bare grpc.server"
 
@@ -88,43 +90,47 @@ class _ServerProcess:
 def main() -> None:
     """Measure the health Check against each kind of server and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000, help="calls per row")
-    parser.add_argument("--time-cap", type=float, default=5.0, help="seconds per row at most")
+    parser.add_argument("--requests", type=int, default=2000, help="calls per row and round")
+    parser.add_argument("--time-cap", type=float, default=3.0, help="seconds per row and round at most")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="client threads, one row each")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each row shows its median-QPS round")
     parser.add_argument("--serve", choices=["bare", "serve", "serve-debug"], help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
         _serve_in_this_process(arguments.serve)
         return
 
-    results: dict[str, LoadResult] = {}
-
-    def run(label: str, address: str, concurrency: int) -> None:
-        result = health_baseline(address, arguments.requests, concurrency, arguments.time_cap)
-        results[f"{label} (c={concurrency})"] = result
-        if result.errors:
-            print(f"{label}: {result.errors} errors, first {result.first_error}", file=sys.stderr)
-
-    for mode, label in (("bare", REFERENCE), ("serve", "serve()"), ("serve-debug", "serve(), every call logged")):
-        with _ServerProcess(mode) as server:
-            for concurrency in arguments.concurrency:
-                run(label, server.address, concurrency)
-
     from tryon.shared.logs import configure_logging
     from tryon.shared.server import serve
     from tryon.shared.settings import ServerSettings
 
     configure_logging("bench", "INFO", stream=open(os.devnull, "w"))
-    in_process = serve("bench", [], ServerSettings(grace_seconds=0.0))
-    try:
-        for concurrency in arguments.concurrency:
-            run("serve() in-process", in_process.address, concurrency)
-    finally:
-        in_process.stop()
+    runs: dict[str, list[LoadResult]] = {}
+    with contextlib.ExitStack() as servers:
+        addresses = {
+            label: servers.enter_context(_ServerProcess(mode)).address
+            for mode, label in (("bare", REFERENCE), ("serve", "serve()"), ("serve-debug", "serve(), every call logged"))
+        }
+        in_process = serve("bench", [], ServerSettings(grace_seconds=0.0))
+        servers.callback(in_process.stop)
+        addresses["serve() in-process"] = in_process.address
+        # Rounds interleave the servers, so a burst of load from elsewhere hits all rows alike.
+        for _ in range(arguments.rounds):
+            for label, address in addresses.items():
+                for concurrency in arguments.concurrency:
+                    result = health_baseline(address, arguments.requests, concurrency, arguments.time_cap)
+                    runs.setdefault(f"{label} (c={concurrency})", []).append(result)
+                    if result.errors:
+                        print(f"{label}: {result.errors} errors, first {result.first_error}", file=sys.stderr)
 
-    print(f"health Check, {arguments.requests} calls or {arguments.time_cap:g} s per row, "
-          f"one shared channel, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
-    print(format_table(results, reference=f"{REFERENCE} (c={arguments.concurrency[0]})"))
+    print(f"health Check, {arguments.requests} calls or {arguments.time_cap:g} s per row, median of "
+          f"{arguments.rounds} interleaved rounds, one shared channel, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
+    print(format_table({label: median_run(results) for label, results in runs.items()},
+                       reference=f"{REFERENCE} (c={arguments.concurrency[0]})"))
+    print("QPS of every round:")
+    for label, results in runs.items():
+        print(f"  {label:<44} " + " ".join(f"{result.qps:>7.0f}" for result in results))
 
 
 if __name__ == "__main__":

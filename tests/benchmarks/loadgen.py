@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -121,6 +121,13 @@ def health_baseline(
     finally:
         for channel in opened:
             channel.close()
+
+
+def median_run(runs: Sequence[LoadResult]) -> LoadResult:
+    """The run with the median QPS of repeated runs of one configuration (the lower middle one of an even count)."""
+    if not runs:
+        raise ValueError("median_run needs at least one run")
+    return sorted(runs, key=lambda run: run.qps)[(len(runs) - 1) // 2]
 
 
 def require_loopback(address: str) -> None:

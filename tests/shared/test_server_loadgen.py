@@ -79,3 +79,15 @@ def test_health_baseline_loads_a_real_server(per_thread_channels):
     assert (result.completed, result.errors, result.stopped_by) == (200, 0, "count")
     table = loadgen.format_table({"health": result, "again": result}, reference="health")
     assert "1.00" in table.splitlines()[-2]
+
+
+def test_median_run_picks_the_middle_qps():
+    def run(qps: float):
+        return loadgen.LoadResult(
+            completed=1, errors=0, seconds=1.0, concurrency=1, stopped_by="count", qps=qps, p50_ms=1, p90_ms=1, p99_ms=1
+        )
+
+    assert loadgen.median_run([run(300), run(100), run(200)]).qps == 200
+    assert loadgen.median_run([run(300), run(100), run(200), run(400)]).qps == 200
+    with pytest.raises(ValueError):
+        loadgen.median_run([])
