@@ -199,7 +199,7 @@ def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = 
         key=lambda size_range: (marginals[best][size_range.measurement], _relative_margin(size_range, means)),
     )
     fits = tuple(SizeFit(s.label, p) for s, p in zip(chart.sizes, probabilities, strict=True))
-    explanation = _explain(chart, best, probabilities, deciding, means[deciding.measurement])
+    explanation = _explain(chart, best, probabilities, deciding, samples[:, column[deciding.measurement]])
     return SizeAdvice(size.label, fits, deciding.measurement, explanation)
 
 
@@ -224,23 +224,45 @@ def _readable(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _explain(chart: SizeChart, best: int, probabilities: list[float], deciding: SizeRange, mean: float) -> str:
-    """One sentence or two a shopper can read; it names no measurement value."""
+def _percent(probability: float) -> str:
+    """A probability as a shopper reads it; a rare but possible outcome is not shown as 0%."""
+    if 0.0 < probability < 0.005:
+        return "under 1%"
+    if 0.995 <= probability < 1.0:
+        return "over 99%"
+    return f"{probability:.0%}"
+
+
+def _explain(
+    chart: SizeChart, best: int, probabilities: list[float], deciding: SizeRange, deciding_values: np.ndarray
+) -> str:
+    """Two short sentences a shopper can read; they name no measurement value."""
     label = chart.sizes[best].label
     measurement = _readable(deciding.measurement)
+    below = float((deciding_values < deciding.minimum).mean())
+    above = float((deciding_values > deciding.maximum).mean())
     if probabilities[best] == 0.0:
-        side = "above" if mean > deciding.maximum else "below"
+        side = "above" if above >= below else "below"
         return (
             f"No size of this chart is made for this body; {label} is the closest, and your {measurement} "
             f"is {side} its range."
         )
-    sentence = f"Size {label} fits with a probability of {probabilities[best]:.0%}; your {measurement} decides."
-    center = (deciding.minimum + deciding.maximum) / 2
-    neighbour = best + 1 if mean > center else best - 1
-    if 0 <= neighbour < len(chart.sizes) and probabilities[neighbour] > 0.0:
-        closer = "larger" if neighbour > best else "smaller"
+    sentence = f"Size {label} fits with a probability of {_percent(probabilities[best])}"
+    if above == 0.0 and below == 0.0:
+        sentence += f"; your {measurement} is the closest to the edge of its range."
+    else:
+        direction, share = ("larger", above) if above >= below else ("smaller", below)
         sentence += (
-            f" It is nearer the {closer} size {chart.sizes[neighbour].label}, which fits with a probability of "
-            f"{probabilities[neighbour]:.0%}."
+            f"; your {measurement} decides: it may be {direction} than this size is made for "
+            f"(probability {_percent(share)})."
+        )
+    runner_up = max(
+        (index for index in range(len(chart.sizes)) if index != best),
+        key=lambda index: probabilities[index],
+        default=None,
+    )
+    if runner_up is not None and probabilities[runner_up] > 0.0:
+        sentence += (
+            f" Next most likely: size {chart.sizes[runner_up].label} ({_percent(probabilities[runner_up])})."
         )
     return sentence

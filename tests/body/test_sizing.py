@@ -49,7 +49,10 @@ def test_probability_of_fit_follows_the_normal_distribution_of_the_measurement()
     assert advice.recommended_size == "M"
     assert advice.deciding_measurement == "chest_circumference"
     assert [fit.label for fit in advice.fits] == [size.label for size in shipped_charts()["en13402_mens_tops"].sizes]
-    assert "M" in advice.explanation and "L" in advice.explanation
+    assert advice.explanation == (
+        "Size M fits with a probability of 84%; your chest circumference decides: it may be larger than this "
+        "size is made for (probability 16%). Next most likely: size L (16%)."
+    )
 
 
 def test_deciding_measurement_is_the_one_that_limits_the_fit():
@@ -71,6 +74,19 @@ def test_exact_observed_value_gives_certain_fit():
     samples = body_samples(100, chest_circumference=(960.0, 0.0))
     advice = advise_size(shipped_charts()["en13402_mens_tops"], samples)
     assert {fit.label: fit.probability for fit in advice.fits}["M"] == 1.0
+    assert advice.explanation == (
+        "Size M fits with a probability of 100%; your chest circumference is the closest to the edge of its range."
+    )
+
+
+def test_a_rare_fit_is_not_shown_as_zero_percent():
+    # P(chest < 860) = Phi(-2.7) = 0.35%: size S fits with 99.65%, XS with 0.35%.
+    samples = body_samples(40_000, chest_circumference=(870.0, 3.7))
+    advice = advise_size(shipped_charts()["en13402_mens_tops"], samples)
+    assert advice.recommended_size == "S"
+    assert advice.explanation.startswith("Size S fits with a probability of over 99%")
+    assert "smaller than this size is made for (probability under 1%)" in advice.explanation
+    assert "Next most likely: size XS (under 1%)" in advice.explanation
 
 
 def test_body_outside_every_size_gets_the_closest_size_and_says_so():
