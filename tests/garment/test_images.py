@@ -120,3 +120,15 @@ def test_largest_accepted_side_decodes() -> None:
 def test_flat_picture_has_no_garment() -> None:
     with pytest.raises(InvalidArgument, match="no garment"):
         images.model_input_from_bytes(_png(Image.new("RGB", (64, 64), (128, 128, 128))))
+
+
+def test_large_photo_of_a_fashion_mnist_garment_converts_back_to_it() -> None:
+    from tryon.services.garment.dataset import load_fashion_mnist
+
+    pictures, _ = load_fashion_mnist("test")
+    original = pictures[0].astype(np.float32) / 255.0
+    enlarged = Image.fromarray(np.uint8(255 - pictures[0]), mode="L").resize((900, 900), Image.Resampling.BICUBIC)
+    photo = Image.new("RGB", (1400, 1200), "white")
+    photo.paste(enlarged.convert("RGB"), (300, 150))
+    converted = images.model_input_from_bytes(_jpeg(photo))
+    assert np.abs(converted - original).mean() < 0.08
