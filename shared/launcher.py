@@ -1,0 +1,160 @@
+"""Run the suite on one machine: a broker and the three services as separate processes.
+
+When ``KAFKA_BOOTSTRAP_SERVERS`` is set the services use that Kafka; otherwise an embedded
+Tansu broker is started on a free loopback port. Each service runs as
+``python -m tryon.services.<name>`` with its own data folder and log file, and counts as
+started once its gRPC health service answers SERVING. Stopping sends SIGTERM, which lets
+each service drain its calls, and kills only a process that outlives the grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tryon.shared.broker import EmbeddedBroker, free_loopback_port
+from tryon.shared.healthcheck import check
+from tryon.shared.settings import KAFKA_BOOTSTRAP_VARIABLE
+
+SERVICE_NAMES = {
+    "body": "tryon.v1.BodyService",
+    "garment": "tryon.v1.GarmentService",
+    "recommendation": "tryon.v1.RecommendationService",
+}
+
+
+class ServiceFailedToStart(RuntimeError):
+    """A service exited or did not become SERVING in time; the message ends with its log tail."""
+
+
+@dataclass
+class ServiceProcess:
+    """One running service: its name, gRPC address, process and log file."""
+
+    name: str
+    address: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def grpc_service(self) -> str:
+        return SERVICE_NAMES[self.name]
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines the service wrote, for error messages."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, grace_s: float) -> int:
+        """SIGTERM, wait up to grace_s, then SIGKILL; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@dataclass
+class LocalSuite:
+    """The broker and a chosen set of services, started together and stopped together."""
+
+    data_dir: Path
+    services: Sequence[str] = tuple(SERVICE_NAMES)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    startup_timeout_s: float = 900.0
+    grace_s: float = 15.0
+    bootstrap_servers: str = ""
+    broker: EmbeddedBroker | None = None
+    running: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def __enter__(self) -> LocalSuite:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the broker if needed, then every service, and wait until all are SERVING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.bootstrap_servers = os.environ.get(KAFKA_BOOTSTRAP_VARIABLE, "")
+        if not self.bootstrap_servers:
+            self.broker = EmbeddedBroker(log_path=self.data_dir / "broker.log")
+            self.broker.start()
+            self.bootstrap_servers = self.broker.bootstrap_servers
+        addresses = {name: f"127.0.0.1:{free_loopback_port()}" for name in self.services}
+        for name in self.services:
+            self.running[name] = self._spawn(name, addresses)
+        for name in self.services:
+            self.wait_until_serving(name)
+
+    def _spawn(self, name: str, addresses: Mapping[str, str]) -> ServiceProcess:
+        prefix = f"TRYON_{name.upper()}_"
+        env = dict(os.environ)
+        env.update(
+            {
+                KAFKA_BOOTSTRAP_VARIABLE: self.bootstrap_servers,
+                prefix + "PORT": addresses[name].rsplit(":", 1)[1],
+                prefix + "DATA_DIR": str(self.data_dir / name),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if "body" in addresses:
+            env["TRYON_GARMENT_BODY_SERVICE_ADDRESS"] = addresses["body"]
+        env.update(self.extra_env)
+        log_path = self.data_dir / f"{name}.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"tryon.services.{name}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return ServiceProcess(name, addresses[name], process, log_path)
+
+    def wait_until_serving(self, name: str) -> float:
+        """Poll the service's health until SERVING; fail early if its process exits."""
+        service = self.running[name]
+        started = time.monotonic()
+        while not check(service.address, service.grpc_service, timeout=1.0):
+            if service.process.poll() is not None:
+                raise ServiceFailedToStart(
+                    f"{name} exited with status {service.process.returncode} while starting; "
+                    f"its log {service.log_path} ends with:\n{service.log_tail()}"
+                )
+            if time.monotonic() - started > self.startup_timeout_s:
+                raise ServiceFailedToStart(
+                    f"{name} was not SERVING after {self.startup_timeout_s:.0f} s; "
+                    f"its log {service.log_path} ends with:\n{service.log_tail()}"
+                )
+            time.sleep(0.2)
+        return time.monotonic() - started
+
+    def address(self, name: str) -> str:
+        """host:port of a running service."""
+        return self.running[name].address
+
+    def stop(self) -> dict[str, int]:
+        """Stop the services in reverse start order, then the broker; returns exit statuses."""
+        statuses = {}
+        for name in reversed(list(self.running)):
+            statuses[name] = self.running.pop(name).stop(self.grace_s)
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        return statuses
