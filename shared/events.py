@@ -188,16 +188,38 @@ class RecentEventIds:
         return tuple(self._ids)
 
 
-@dataclass(frozen=True)
 class ConsumerCheckpoint:
     """What a service stores with its state snapshot to resume exactly where it was.
 
     ``positions`` maps (topic, partition) to the next offset to apply; ``applied_event_ids``
-    are the recently applied event ids, oldest first.
+    are the recently applied event ids, oldest first. A checkpoint handed to ``on_checkpoint``
+    copies the ids only when they are read (a copy of many ids costs milliseconds, and most
+    callbacks snapshot only now and then), so read them inside the callback; afterwards they
+    are gone, since later handlers have changed them.
     """
 
-    positions: Mapping[TopicPartitionKey, int]
-    applied_event_ids: tuple[str, ...]
+    def __init__(
+        self,
+        positions: Mapping[TopicPartitionKey, int],
+        applied_event_ids: tuple[str, ...] | None = None,
+        *,
+        live_ids: RecentEventIds | None = None,
+    ) -> None:
+        self.positions: Mapping[TopicPartitionKey, int] = positions
+        self._applied_event_ids = applied_event_ids
+        self._live_ids = live_ids
+
+    @property
+    def applied_event_ids(self) -> tuple[str, ...]:
+        """The recently applied event ids, oldest first."""
+        if self._applied_event_ids is None:
+            if self._live_ids is None:
+                raise RuntimeError("read applied_event_ids inside on_checkpoint; later handlers have changed them")
+            self._applied_event_ids = self._live_ids.snapshot()
+        return self._applied_event_ids
+
+    def _expire(self) -> None:
+        self._live_ids = None
 
 
 class _Undeliverable(Exception):
@@ -313,7 +335,7 @@ class EventConsumer:
             return self._applied.snapshot()
 
     def checkpoint(self) -> ConsumerCheckpoint:
-        """Positions and applied event ids taken together."""
+        """Positions and applied event ids taken together (a copy, valid at any later time)."""
         with self._state_lock:
             return ConsumerCheckpoint(dict(self._positions), self._applied.snapshot())
 
@@ -431,10 +453,14 @@ class EventConsumer:
         if applied_any:
             self._commit(consumer)
             if self._on_checkpoint is not None:
+                with self._state_lock:
+                    checkpoint = ConsumerCheckpoint(dict(self._positions), live_ids=self._applied)
                 try:
-                    self._on_checkpoint(self.checkpoint())
+                    self._on_checkpoint(checkpoint)
                 except Exception:  # noqa: BLE001 - a failed snapshot is retried after the next batch
                     logger.exception("checkpoint callback of event consumer %s failed", self._group_id)
+                finally:
+                    checkpoint._expire()
 
     def _rewind(self, consumer: KafkaConsumer, partition: TopicPartition) -> None:
         with self._state_lock:

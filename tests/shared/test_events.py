@@ -12,6 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from tryon.shared.broker import ensure_topics
 from tryon.shared.errors import InvalidEvent
 from tryon.shared.events import (
+    ConsumerCheckpoint,
     EVENT_TYPE_HEADER,
     EventConsumer,
     EventProducer,
@@ -218,9 +219,13 @@ def test_a_consumer_restarted_from_reported_positions_continues_without_loss_or_
     kafka: str, producer: EventProducer, request: pytest.FixtureRequest
 ) -> None:
     checkpoints = []
+
+    def take_snapshot(checkpoint: ConsumerCheckpoint) -> None:
+        checkpoints.append(ConsumerCheckpoint(checkpoint.positions, checkpoint.applied_event_ids))
+
     first_recorder = Recorder()
     first = EventConsumer(
-        kafka, "snapshot-a", {events_pb2.InteractionRecorded: first_recorder}, on_checkpoint=checkpoints.append
+        kafka, "snapshot-a", {events_pb2.InteractionRecorded: first_recorder}, on_checkpoint=take_snapshot
     )
     started(first, request)
     publish(producer, *(interaction(user_id=f"before-{n}") for n in range(4)))
@@ -228,6 +233,7 @@ def test_a_consumer_restarted_from_reported_positions_continues_without_loss_or_
     wait_for(lambda: checkpoints and sum(checkpoints[-1].positions.values()) == 4, what="a checkpoint")
     first.stop()
     snapshot = checkpoints[-1]
+    assert len(snapshot.applied_event_ids) == 4
 
     later = [interaction(user_id=f"after-{n}") for n in range(3)]
     replayed = interaction(user_id="before-replayed", event_id=snapshot.applied_event_ids[0])
@@ -365,3 +371,16 @@ def test_recent_event_ids_forget_the_oldest_beyond_capacity() -> None:
     assert remembered.snapshot() == ("c", "d", "b")
     assert "a" not in remembered
     assert RecentEventIds(3, remembered.snapshot()).snapshot() == ("c", "d", "b")
+
+
+def test_a_checkpoint_copies_the_ids_read_inside_the_callback_and_refuses_them_later() -> None:
+    live = RecentEventIds(capacity=10, initial=["a"])
+    read_inside = ConsumerCheckpoint({(INTERACTIONS, 0): 1}, live_ids=live)
+    unread = ConsumerCheckpoint({(INTERACTIONS, 0): 1}, live_ids=live)
+    assert read_inside.applied_event_ids == ("a",)
+    read_inside._expire()
+    unread._expire()
+    live.add("b")
+    assert read_inside.applied_event_ids == ("a",)
+    with pytest.raises(RuntimeError, match="inside on_checkpoint"):
+        unread.applied_event_ids
