@@ -1,0 +1,129 @@
+"""FAISS approximate indexes against exact Flat search: speed-up and recall@10 at 100k and 1M garments.
+
+Run: ``python tests/benchmarks/bench_faiss.py [--sizes 100000 1000000] [--queries 300] [--build-budget 240]``
+
+Vectors have the shape of the recommender's item vectors: d = 64 + 1 (W_i and the bias b_i),
+clustered like learned embeddings (1,000 clusters, varied norms); queries are [h, 1] near
+cluster directions. Searches are one query at a time on one thread, as a RecommendGarments
+call makes them; the per-query time of each index is divided into Flat's, measured in the
+same run on the same queries. An index whose build exceeds --build-budget seconds is
+reported as skipped, so the run stays bounded in time; memory stays under a few GiB at 1M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tryon.services.recommendation.index import ItemIndex  # noqa: E402
+
+DIM = 65
+K = 10
+
+
+def make_vectors(n_items: int, n_queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Clustered item vectors [W, b] and user queries [h, 1]."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(1000, DIM - 1)).astype(np.float32)
+    items = np.empty((n_items, DIM), dtype=np.float32)
+    for start in range(0, n_items, 100_000):
+        stop = min(n_items, start + 100_000)
+        labels = rng.integers(0, len(centres), stop - start)
+        scale = rng.lognormal(0.0, 0.25, size=(stop - start, 1)).astype(np.float32)
+        items[start:stop, :-1] = scale * (centres[labels] + 1.0 * rng.normal(size=(stop - start, DIM - 1)))
+        items[start:stop, -1] = rng.normal(-1.0, 0.5, size=stop - start)
+    labels = rng.integers(0, len(centres), n_queries)
+    queries = np.tanh(0.3 * (centres[labels] + 0.6 * rng.normal(size=(n_queries, DIM - 1)))).astype(np.float32)
+    return items, np.hstack([queries, np.ones((n_queries, 1), dtype=np.float32)])
+
+
+def per_query_search(index, queries: np.ndarray) -> tuple[np.ndarray, float]:
+    """Top-K ids of each query, searched one at a time, and the median milliseconds per query.
+
+    The median, not the mean: on a shared machine a few searches are descheduled mid-way.
+    """
+    found = np.empty((len(queries), K), dtype=np.int64)
+    times = np.empty(len(queries))
+    for row, query in enumerate(queries):
+        started = time.perf_counter()
+        found[row] = index.search(query[None, :], K)[1][0]
+        times[row] = time.perf_counter() - started
+    return found, float(np.median(times)) * 1000
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the exact top-K found."""
+    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth)]))
+
+
+def build_bounded(factory: str, items: np.ndarray, budget_s: float) -> tuple[faiss.Index | None, float]:
+    """The index built through ItemIndex's factory path, or None when the build ran over budget."""
+    started = time.perf_counter()
+    index = ItemIndex(DIM, factory, use_gpu=False)._cpu
+    if not index.is_trained:
+        sample = items[np.random.default_rng(1).choice(len(items), min(len(items), 64 * 1024), replace=False)]
+        index.train(sample)
+    chunk = 50_000
+    for start in range(0, len(items), chunk):
+        index.add_with_ids(items[start : start + chunk], np.arange(start, min(len(items), start + chunk), dtype=np.int64))
+        if time.perf_counter() - started > budget_s and start + chunk < len(items):
+            return None, time.perf_counter() - started
+    return index, time.perf_counter() - started
+
+
+def set_parameter(index, name: str, value: int) -> None:
+    """Set nprobe or efSearch through FAISS's ParameterSpace (works through the id map)."""
+    faiss.ParameterSpace().set_index_parameter(index, name, value)
+
+
+def bench_size(n_items: int, n_queries: int, budget_s: float) -> list[tuple]:
+    items, queries = make_vectors(n_items, n_queries)
+    faiss.omp_set_num_threads(2)
+    flat, flat_build = build_bounded("Flat", items, budget_s)
+    faiss.omp_set_num_threads(1)
+    truth, flat_ms = per_query_search(flat, queries)
+    rows = [(n_items, "Flat", "-", flat_build, flat_ms, 1.0, 1.0)]
+    del flat
+    nlist = 1024 if n_items <= 200_000 else 4096
+    plans = [
+        (f"IVF{nlist},Flat", "nprobe", [4, 8, 16, 32, 64, 128]),
+        ("HNSW32", "efSearch", [16, 32, 64, 128, 256]),
+    ]
+    for factory, parameter, values in plans:
+        faiss.omp_set_num_threads(2)
+        index, build_s = build_bounded(factory, items, budget_s)
+        faiss.omp_set_num_threads(1)
+        if index is None:
+            rows.append((n_items, factory, "skipped: build over budget", build_s, float("nan"), float("nan"), float("nan")))
+            continue
+        for value in values:
+            set_parameter(index, parameter, value)
+            found, ms = per_query_search(index, queries)
+            rows.append((n_items, factory, f"{parameter}={value}", build_s, ms, flat_ms / ms, recall(found, truth)))
+        del index
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--build-budget", type=float, default=240.0, help="seconds per index build before it is skipped")
+    args = parser.parse_args()
+    print(f"{'garments':>9} {'index':<16} {'setting':<26} {'build s':>8} {'ms/query':>9} {'speed-up':>9} {'recall@10':>9}")
+    for size in args.sizes:
+        for n, factory, setting, build_s, ms, speedup, rec in bench_size(size, args.queries, args.build_budget):
+            print(f"{n:>9} {factory:<16} {setting:<26} {build_s:>8.1f} {ms:>9.3f} {speedup:>9.1f} {rec:>9.3f}", flush=True)
+    print("speed-up = Flat median ms/query / index median ms/query, same queries, same run; one query per search, one thread.")
+    print("goal: speed-up >= 10 at recall@10 >= 0.95. Timings on a shared 2-core machine are noisy.")
+
+
+if __name__ == "__main__":
+    main()
