@@ -185,6 +185,7 @@ class RecommendationRuntime:
                     applied_event_ids=applied,
                     on_checkpoint=self.snapshotter.on_checkpoint,
                     remembered_event_ids=100_000,
+                    fetch_max_wait_ms=settings.fetch_max_wait_ms,
                 ).start()
             self.consumer.wait_until_ready(timeout=30.0)
             if not wait_until_caught_up(self.consumer, targets, settings.catch_up_timeout_seconds):

@@ -26,6 +26,8 @@ class RecommendationSettings(ServerSettings):
     """Least time between two state snapshots; 0 snapshots after every consumed batch."""
     consumer_group: str = "tryon-recommendation"
     """Kafka consumer group id; offsets are committed under it."""
+    fetch_max_wait_ms: int = field(default=20, metadata={"minimum": 1, "maximum": 10_000})
+    """Longest a Kafka fetch waits for new records: the floor of event-to-answer freshness when idle."""
     catch_up_timeout_seconds: float = field(default=120.0, metadata={"minimum": 0.0, "maximum": 86400.0})
     """How long start-up waits for the consumer to reach the end of the topics before SERVING anyway."""
     demo_garments: int = field(default=2000, metadata={"minimum": 20, "maximum": 1_000_000})
