@@ -139,7 +139,6 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
     garments = CATALOGUE.garment_ids + LATE_GARMENTS
 
     phase_one = 1500
-    stop_producing = threading.Event()
 
     def produce_phase_one():
         for number in range(phase_one):
@@ -151,7 +150,6 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
                 producer.flush()
                 time.sleep(0.02)
         producer.flush()
-        stop_producing.set()
 
     producing = threading.Thread(target=produce_phase_one)
     producing.start()
