@@ -25,7 +25,7 @@ from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.servicer import registration
 from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
 from tryon.shared.errors import NotFound
-from tryon.shared.launcher import free_port
+from tryon.shared.broker import free_loopback_port as free_port
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
