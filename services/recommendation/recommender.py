@@ -48,7 +48,7 @@ CATALOGUE_FILE = "catalogue.parquet"
 ITEM_INDEX_FILE = "items.faiss"
 SIMILAR_INDEX_FILE = "similar.faiss"
 
-APPLIED_EVENT_MEMORY = 1_000_000
+APPLIED_EVENT_MEMORY = 100_000
 """How many applied event ids are remembered to skip duplicates (oldest forgotten first)."""
 
 OUTFIT_CANDIDATES_PER_ROLE = 12
@@ -213,6 +213,7 @@ class Recommender:
         self._bodies: dict[str, dict] = {}
         self._applied: OrderedDict[str, None] = OrderedDict()
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
+        self._trained_vectors = self.model.item_embeddings()
         self._sort_popularity()
 
     # ---- lookups -------------------------------------------------------------------------
@@ -334,13 +335,8 @@ class Recommender:
     def _item_vector(self, garment_id: str) -> np.ndarray:
         position = self._model_position.get(garment_id)
         if position is not None:
-            return self._trained_vectors()[position : position + 1]
+            return self._trained_vectors[position : position + 1]
         return self.cold_start_map(self.garment(garment_id).content_latent)
-
-    def _trained_vectors(self) -> np.ndarray:
-        if not hasattr(self, "_trained_vectors_cache"):
-            self._trained_vectors_cache = self.model.item_embeddings()
-        return self._trained_vectors_cache
 
     def outfits(self, user_id: str, k: int, body_id: str = "") -> tuple[list[OutfitChoice], bool]:
         """The ``k`` best outfits for a shopper, and whether they came from popularity.

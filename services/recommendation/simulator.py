@@ -10,18 +10,25 @@ with how well the garment matches the shopper's taste:
          -> PURCHASE (60%) -> RETURN (35% - 25% x match)
 
 which gives the few-percent conversion and the 20-30% return rate typical of online fashion.
-The simulator writes training tables and is the load generator of benchmarks and the demo.
+The simulator writes training tables and is the load generator of benchmarks and the demo:
+
+    python -m tryon.services.recommendation.simulator --out var/recommendation/simulated \
+        [--garments 2000] [--shoppers 1000] [--views 30] [--latent-dim 16] [--seed 0]
+
+writes ``catalogue.parquet`` and ``interactions.parquet`` for the train command.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tryon.services.recommendation.catalogue import CATEGORY_NAMES, Catalogue
+from tryon.services.recommendation.catalogue import CATEGORY_NAMES, Catalogue, synthetic_catalogue, write_table
 from tryon.services.recommendation.history import InteractionKind
 
 INTERACTION_COLUMNS = ("user_id", "garment_id", "type", "occurred_at")
@@ -130,3 +137,28 @@ class ShopperSimulator:
         start = start if start is not None else pd.Timestamp("2026-01-01", tz="UTC")
         frame["occurred_at"] = start + pd.to_timedelta(np.arange(len(frame)), unit="s")
         return frame
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point: write a simulated catalogue and interactions table."""
+    parser = argparse.ArgumentParser(description="Simulate a catalogue and its shoppers' interactions.")
+    parser.add_argument("--out", type=Path, required=True, help="folder for catalogue.parquet and interactions.parquet")
+    parser.add_argument("--garments", type=int, default=2000)
+    parser.add_argument("--shoppers", type=int, default=1000)
+    parser.add_argument("--views", type=int, default=30, help="garment views per shopper")
+    parser.add_argument("--latent-dim", type=int, default=16, help="size of the simulated content latents")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    catalogue = synthetic_catalogue(args.garments, args.latent_dim, seed=args.seed)
+    simulator = ShopperSimulator(catalogue, seed=args.seed)
+    interactions = simulator.interactions_table(simulator.make_shoppers(args.shoppers), args.views)
+    args.out.mkdir(parents=True, exist_ok=True)
+    catalogue.save(args.out / "catalogue.parquet")
+    write_table(interactions, args.out / "interactions.parquet")
+    counts = interactions["type"].value_counts()
+    print(f"{len(catalogue)} garments, {args.shoppers} shoppers, {len(interactions)} interactions -> {args.out}")
+    print(", ".join(f"{name} {counts.get(name, 0)}" for name in ("VIEW", "TRY_ON", "ADD_TO_CART", "PURCHASE", "RETURN")))
+
+
+if __name__ == "__main__":
+    main()

@@ -51,3 +51,12 @@ def test_catalogue_round_trips_through_files(tmp_path, catalogue, suffix):
     assert np.array_equal(loaded.categories, catalogue.categories)
     np.testing.assert_allclose(loaded.latents, catalogue.latents, rtol=1e-6)
     assert loaded[catalogue.garment_ids[0]].price_minor == catalogue.garments[0].price_minor
+
+
+def test_command_writes_tables_the_train_command_reads(tmp_path):
+    from tryon.services.recommendation.simulator import main
+    from tryon.services.recommendation.train import read_interactions
+
+    main(["--out", str(tmp_path), "--garments", "50", "--shoppers", "5", "--views", "4"])
+    assert len(Catalogue.load(tmp_path / "catalogue.parquet")) == 50
+    assert (read_interactions(tmp_path / "interactions.parquet")["type"] == "VIEW").sum() == 20
