@@ -7,13 +7,19 @@ from a running BodyService and draw differently on bodies of different build.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tryon.services.body.body_model import BodyModel, BodyModelConfig
 from tryon.services.body.cvae import CVAEConfig
@@ -31,7 +37,7 @@ from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.servicer import registration
 from tryon.services.garment.tryon_render import decode_rgba_png
-from tryon.shared.broker import ensure_topics
+from tryon.shared.broker import ensure_topics, free_loopback_port
 from tryon.shared.events import EventConsumer, EventProducer
 from tryon.shared.proto import (
     body_service_pb2,
@@ -204,3 +210,59 @@ def test_try_on_with_a_running_body_service(garment_stub, body_address, fashion_
             garment_stub.RenderTryOn(pb.RenderTryOnRequest(body_id=body_id, garment_ids=[top]), timeout=30)
         assert caught.value.code() == code
         assert words in caught.value.details()
+
+
+def health_status(address: str) -> str | None:
+    """The GarmentService health status name, or None while nothing answers."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="tryon.v1.GarmentService"), timeout=1.0
+            )
+        except grpc.RpcError:
+            return None
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def test_process_trains_missing_models_then_serves_and_drains_on_sigterm(tmp_path, kafka_bootstrap) -> None:
+    address = f"127.0.0.1:{free_loopback_port()}"
+    environment = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        TRYON_GARMENT_PORT=address.rsplit(":", 1)[1],
+        TRYON_GARMENT_DATA_DIR=str(tmp_path),
+        TRYON_GARMENT_TRAINING_EPOCHS="1",
+        TRYON_GARMENT_TRAINING_IMAGES="300",
+        TRYON_GARMENT_GRACE_SECONDS="2",
+        OMP_NUM_THREADS="1",
+    )
+    log_path = tmp_path / "garment.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tryon.services.garment"], env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        statuses: list[str] = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and process.poll() is None:
+            status = health_status(address)
+            if status is not None and (not statuses or statuses[-1] != status):
+                statuses.append(status)
+            if status == "SERVING":
+                break
+            time.sleep(0.1)
+        assert statuses and statuses[-1] == "SERVING", log_path.read_text()[-3000:]
+        assert statuses[0] == "NOT_SERVING"
+        assert (tmp_path / "models" / "config.json").is_file()
+        with grpc.insecure_channel(address) as channel:
+            stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
+            generated = stub.GenerateGarments(
+                pb.GenerateGarmentsRequest(category=common_pb2.GARMENT_CATEGORY_BAG, count=2, seed=5), timeout=30
+            )
+            assert len(generated.garments) == 2
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
