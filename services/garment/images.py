@@ -25,7 +25,8 @@ MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_IMAGE_SIDE = 4096
 """Largest accepted width or height, checked from the header before any pixel is decoded."""
 
-ACCEPTED_FORMATS = ("PNG", "JPEG")
+ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO")
+"""Decoders tried; MPO is the JPEG variant many cameras write (its first picture is used)."""
 
 _BORDER_LIGHT_THRESHOLD = 0.5
 """A picture whose border is brighter than this (in [0, 1]) shows a dark garment on a light background."""
@@ -69,7 +70,7 @@ def decode_image(data: bytes, field: str = "image", at_least: int | None = None)
         raise InvalidArgument(
             f"{field} is {width} x {height} pixels; width and height must be 1 to {MAX_IMAGE_SIDE}"
         )
-    if at_least is not None and image.format == "JPEG":
+    if at_least is not None and image.format in ("JPEG", "MPO"):
         image.draft(image.mode, (at_least, at_least))
     try:
         with warnings.catch_warnings():
