@@ -31,6 +31,8 @@ FORMAT_VERSION = 1
 GENERATORS = ("vae", "gan")
 # Two-sided 90% interval of a normal distribution: mean +- 1.645 standard deviations.
 Z_90 = 1.6448536269514722
+# The circumferences shoppers most often know besides height and weight.
+SHOPPER_CIRCUMFERENCES = ("chest_circumference", "waist_circumference", "hip_circumference")
 # Calibration rows: one per sex state (female, male, unknown), one column per measurement.
 UNKNOWN_SEX_ROW = len(SEXES)
 
@@ -47,8 +49,11 @@ class BodyModelConfig:
     calibration_fraction: float = 0.15
     # Seed of the latent draws behind infer(), so the same question always gets the same answer.
     inference_seed: int = 0
-    # Random masks per held-out subject used to fit the interval scales.
+    # Questions per held-out subject used to fit the interval scales: the required measurements alone,
+    # the required ones with chest, waist and hips (what shoppers give), then random training masks.
     calibration_masks: int = 4
+    # GAN epochs per CVAE epoch when train() is not told the GAN's epochs.
+    gan_epoch_share: float = 0.2
 
     def to_json(self) -> dict:
         """Plain-data form for the saved config."""
@@ -134,7 +139,7 @@ class BodyModel:
 
         The interval scales are fitted on ``validation`` or, when it is None, on a seeded
         ``calibration_fraction`` of ``frame`` that is then left out of fitting. ``gan_epochs``
-        defaults to ``epochs``.
+        defaults to ``gan_epoch_share`` of ``epochs``.
         """
         config = config or BodyModelConfig()
         _check_frame(frame)
@@ -155,7 +160,9 @@ class BodyModel:
         validation_tensors = model._tensors(validation)
         required = [NAMES.index(name) for name in REQUIRED]
         history = train_cvae(cvae, train_tensors, validation_tensors, required, epochs, seed, progress)
-        gan_history = train_gan(gan, train_tensors, epochs if gan_epochs is None else gan_epochs, seed, progress)
+        if gan_epochs is None:
+            gan_epochs = max(1, round(epochs * config.gan_epoch_share))
+        gan_history = train_gan(gan, train_tensors, gan_epochs, seed, progress)
         model.history = {**history.curves, **gan_history.curves}
         model.interval_scale = model._fit_interval_scale(validation_tensors, seed)
         return model
@@ -168,9 +175,9 @@ class BodyModel:
     def _fit_interval_scale(self, held_out: BodyTensors, seed: int) -> np.ndarray:
         """Per sex state and measurement, the factor on the predictive stddev giving 90% coverage.
 
-        Each held-out subject is asked several times with random masks from the training distribution
-        (never the empty mask), with its sex known and hidden; the factor is the 90th percentile of
-        |error| / (1.645 * stddev) over the answers where the measurement was not observed.
+        Each held-out subject is asked ``calibration_masks`` questions (see BodyModelConfig), with its
+        sex known and hidden; the factor is the 90th percentile of |error| / (1.645 * stddev) over the
+        answers where the measurement was not observed.
         """
         generator = torch.Generator().manual_seed(seed + 2)
         required = [NAMES.index(name) for name in REQUIRED]
@@ -180,6 +187,10 @@ class BodyModel:
         sex = held_out.sex.repeat(repeats, 1)
         no_empty = CVAEConfig(**{**asdict(cvae_config), "empty_mask_rate": 0.0})
         mask = random_masks(x.shape[0], len(NAMES), required, no_empty, generator)
+        subjects = held_out.x.shape[0]
+        for question, names in enumerate((REQUIRED, (*REQUIRED, *SHOPPER_CIRCUMFERENCES))[: repeats]):
+            mask[question * subjects : (question + 1) * subjects] = 0.0
+            mask[question * subjects : (question + 1) * subjects, [NAMES.index(name) for name in names]] = 1.0
         factors = np.ones((len(SEXES) + 1, len(NAMES)))
         for row, sex_condition in enumerate([sex, sex, torch.zeros_like(sex)]):
             members = sex[:, row].bool() if row < len(SEXES) else torch.ones(x.shape[0], dtype=torch.bool)

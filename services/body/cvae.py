@@ -25,6 +25,8 @@ from torch import nn
 # Keep log-variances in a range where exp() neither underflows nor explodes early in training.
 LOGVAR_MIN = -9.0
 LOGVAR_MAX = 4.0
+# Added to the diagonal of the fitted covariances so every observed block stays invertible.
+GAUSSIAN_RIDGE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -74,15 +76,51 @@ class MaskedCVAE(nn.Module):
     def __init__(self, config: CVAEConfig) -> None:
         super().__init__()
         self.config = config
-        condition = 2 * config.features + config.sexes
+        features = config.features
+        # Observed values, mask, sex one-hot, and the Gaussian conditional's mean and log-variance.
+        condition = 4 * features + config.sexes
         self.prior_net = _mlp(condition, config.hidden, config.layers, 2 * config.latent_dim)
-        self.recognition_net = _mlp(condition + config.features, config.hidden, config.layers, 2 * config.latent_dim)
-        self.decoder = _mlp(condition + config.latent_dim, config.hidden, config.layers, 2 * config.features)
+        self.recognition_net = _mlp(condition + features, config.hidden, config.layers, 2 * config.latent_dim)
+        self.decoder = _mlp(condition + config.latent_dim, config.hidden, config.layers, 2 * features)
+        # Per sex (then pooled, for an unknown sex): mean and covariance of the training vectors.
+        self.register_buffer("gaussian_mean", torch.zeros(config.sexes + 1, features))
+        self.register_buffer("gaussian_covariance", torch.eye(features).repeat(config.sexes + 1, 1, 1))
 
-    @staticmethod
-    def condition(x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
-        """The condition vector: observed values (zero elsewhere), the mask and the sex one-hot."""
-        return torch.cat([x * mask, mask, sex], dim=-1)
+    @torch.no_grad()
+    def fit_gaussian(self, x: torch.Tensor, sex: torch.Tensor) -> None:
+        """Fit the per-sex and pooled Gaussians the decoder starts from (maximum likelihood)."""
+        groups = [sex[:, index].bool() for index in range(self.config.sexes)] + [torch.ones(len(x), dtype=torch.bool)]
+        for index, rows in enumerate(groups):
+            members = x[rows]
+            self.gaussian_mean[index] = members.mean(dim=0)
+            centred = members - members.mean(dim=0)
+            ridge = GAUSSIAN_RIDGE * torch.eye(x.shape[1])
+            self.gaussian_covariance[index] = centred.T @ centred / max(len(members), 1) + ridge
+
+    def gaussian_conditional(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of the fitted Gaussian given the observed entries (per row).
+
+        For a multivariate Gaussian this is exactly the linear regression of the unobserved entries
+        on the observed ones, for whatever subset is observed; observed entries return themselves.
+        """
+        weights = torch.cat([sex, 1.0 - sex.sum(dim=-1, keepdim=True)], dim=-1)
+        mean = weights @ self.gaussian_mean
+        covariance = torch.einsum("bs,sij->bij", weights, self.gaussian_covariance)
+        outer = mask.unsqueeze(-1) * mask.unsqueeze(-2)
+        observed_block = covariance * outer + torch.diag_embed(1.0 - mask)
+        right = torch.cat([((x - mean) * mask).unsqueeze(-1), mask.unsqueeze(-1) * covariance], dim=-1)
+        solved = torch.linalg.solve(observed_block, right)
+        conditional_mean = mean + (covariance @ solved[..., :1]).squeeze(-1)
+        explained = (right[..., 1:] * solved[..., 1:]).sum(dim=-2)
+        variance = (torch.diagonal(covariance, dim1=-2, dim2=-1) - explained).clamp_min(math.exp(LOGVAR_MIN))
+        return conditional_mean, variance.log()
+
+    def condition(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
+        """The condition vector: observed values (zero elsewhere), mask, sex one-hot, Gaussian conditional."""
+        gaussian_mean, gaussian_logvar = self.gaussian_conditional(x, mask, sex)
+        return torch.cat([x * mask, mask, sex, gaussian_mean, gaussian_logvar], dim=-1)
 
     def prior(self, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the conditional prior p(z | condition)."""
@@ -90,9 +128,12 @@ class MaskedCVAE(nn.Module):
         return mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def decode(self, z: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of p(x | z, condition) per measurement."""
-        mean, logvar = self.decoder(torch.cat([z, condition], dim=-1)).chunk(2, dim=-1)
-        return mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        """Mean and log-variance of p(x | z, condition): the Gaussian conditional plus learnt corrections."""
+        features = self.config.features
+        gaussian_mean = condition[..., -2 * features : -features]
+        gaussian_logvar = condition[..., -features:]
+        mean_correction, logvar_correction = self.decoder(torch.cat([z, condition], dim=-1)).chunk(2, dim=-1)
+        return gaussian_mean + mean_correction, (gaussian_logvar + logvar_correction).clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def loss(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
         """Mean negative ELBO per subject: Gaussian NLL of the unobserved values plus KL(q || prior)."""

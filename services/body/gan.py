@@ -7,7 +7,8 @@ Wasserstein GANs", NeurIPS 2017 (the gradient penalty that keeps the critic 1-Li
 weight clipping; no batch normalisation in the critic, Adam with beta1 = 0.5, beta2 = 0.9).
 
 Both networks are small MLPs: the generator maps noise and the sex one-hot to a standardized
-measurement vector; the critic scores a vector given the sex.
+measurement vector, as a per-sex affine map of the noise (started at the data's Gaussian) plus an MLP
+correction; the critic scores a vector given the sex.
 """
 
 from __future__ import annotations
@@ -26,20 +27,26 @@ class GANConfig:
     features: int = 22
     # Number of sex categories in the one-hot condition (len(SEXES)).
     sexes: int = 2
-    # Size of the generator's noise input.
-    noise_dim: int = 16
+    # Size of the generator's noise input (at least ``features``: the affine part reads the first ones).
+    noise_dim: int = 32
     # Width of every hidden layer of both networks.
     hidden: int = 192
     # Number of hidden layers of each network.
     layers: int = 3
-    # Adam learning rate of both networks.
-    learning_rate: float = 2e-4
-    # Real vectors per critic step.
-    batch_size: int = 128
+    # Adam learning rate of the critic.
+    critic_learning_rate: float = 2e-4
+    # Adam learning rate of the generator: lower than the critic's (two time-scale updates, Heusel et
+    # al., NeurIPS 2017), so the generator follows a critic that has caught up rather than its noise.
+    generator_learning_rate: float = 2e-5
+    # Real vectors per critic step (large batches keep the critic's estimate from being mostly noise).
+    batch_size: int = 256
     # Critic steps per generator step.
     critic_steps: int = 5
     # Weight of the gradient penalty.
     gradient_penalty: float = 10.0
+    # Epochs of critic-only training first, so the generator's first gradients come from a critic
+    # that already tells the data from the starting Gaussian.
+    critic_warmup_epochs: int = 5
 
 
 def _mlp(inputs: int, hidden: int, layers: int, outputs: int) -> nn.Sequential:
@@ -53,18 +60,55 @@ def _mlp(inputs: int, hidden: int, layers: int, outputs: int) -> nn.Sequential:
     return nn.Sequential(*modules)
 
 
+class _Generator(nn.Module):
+    """Noise and sex to a vector: a per-sex affine map of the noise plus an MLP's correction.
+
+    The affine part starts at the training data's per-sex Gaussian (mean and Cholesky factor) and the
+    MLP's last layer starts at zero, so training begins from the maximum-likelihood Gaussian and the
+    adversarial game only has to learn how the bodies depart from it. Both parts keep training.
+    """
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.features = config.features
+        self.mlp = _mlp(config.noise_dim + config.sexes, config.hidden, config.layers, config.features)
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+        self.mean = nn.Parameter(torch.zeros(config.sexes, config.features))
+        self.cholesky = nn.Parameter(torch.eye(config.features).repeat(config.sexes, 1, 1))
+
+    def forward(self, noise: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
+        """Standardized vectors for noise [n, noise_dim] and sex one-hot [n, sexes]."""
+        affine = sex @ self.mean + torch.einsum("bs,sij,bj->bi", sex, self.cholesky, noise[:, : self.features])
+        return affine + self.mlp(torch.cat([noise, sex], dim=-1))
+
+
 class ConditionalWGAN(nn.Module):
     """Generator and critic of a sex-conditional WGAN-GP; see the module docstring."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
+        if config.noise_dim < config.features:
+            raise ValueError("GANConfig.noise_dim must be at least the number of features")
         self.config = config
-        self.generator = _mlp(config.noise_dim + config.sexes, config.hidden, config.layers, config.features)
+        self.generator = _Generator(config)
         self.critic = _mlp(config.features + config.sexes, config.hidden, config.layers, 1)
+
+    @torch.no_grad()
+    def fit_gaussian(self, x: torch.Tensor, sex: torch.Tensor) -> None:
+        """Start the generator's affine part at each sex's mean and covariance Cholesky factor."""
+        for index in range(self.config.sexes):
+            members = x[sex[:, index].bool()]
+            if len(members) < 2:
+                continue
+            centred = members - members.mean(dim=0)
+            covariance = centred.T @ centred / len(members) + 1e-4 * torch.eye(x.shape[1])
+            self.generator.mean[index] = members.mean(dim=0)
+            self.generator.cholesky[index] = torch.linalg.cholesky(covariance)
 
     def generate(self, noise: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
         """Standardized measurement vectors for the given noise and sex one-hot."""
-        return self.generator(torch.cat([noise, sex], dim=-1))
+        return self.generator(noise, sex)
 
     def score(self, x: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:
         """The critic's score per vector (higher = more like the real data)."""

@@ -62,6 +62,7 @@ def train_cvae(
     config = model.config
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    model.fit_gaussian(train.x, train.sex)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, -(-train.x.shape[0] // config.batch_size))
     scheduler = _cosine_scheduler(optimizer, epochs * steps_per_epoch)
@@ -102,19 +103,23 @@ def train_gan(
 ) -> History:
     """Fit the conditional WGAN-GP; returns the critic's Wasserstein estimate and losses per epoch.
 
-    One epoch is one pass of the training vectors through the critic; the generator takes one step
-    after every ``critic_steps`` critic batches.
+    One epoch is one pass of the training vectors through the critic; after the first
+    ``critic_warmup_epochs`` the generator takes one step after every ``critic_steps`` critic batches.
     """
     config = model.config
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    critic_optimizer = torch.optim.Adam(model.critic.parameters(), lr=config.learning_rate, betas=(0.5, 0.9))
-    generator_optimizer = torch.optim.Adam(model.generator.parameters(), lr=config.learning_rate, betas=(0.5, 0.9))
+    model.fit_gaussian(train.x, train.sex)
+    critic_optimizer = torch.optim.Adam(model.critic.parameters(), lr=config.critic_learning_rate, betas=(0.5, 0.9))
+    generator_optimizer = torch.optim.Adam(
+        model.generator.parameters(), lr=config.generator_learning_rate, betas=(0.5, 0.9)
+    )
     history = History()
     critic_batches = 0
     bar = tqdm(range(epochs), desc="gan", unit="epoch", disable=not progress, leave=False)
-    for _ in bar:
+    for epoch in bar:
         model.train()
+        warming_up = epoch < config.critic_warmup_epochs
         order = torch.randperm(train.x.shape[0], generator=generator)
         wasserstein_sum, critic_sum, generator_sum, batches, generator_steps = 0.0, 0.0, 0.0, 0, 0
         for start in range(0, len(order), config.batch_size):
@@ -128,7 +133,7 @@ def train_gan(
             critic_sum += critic_loss.item()
             batches += 1
             critic_batches += 1
-            if critic_batches % config.critic_steps == 0:
+            if not warming_up and critic_batches % config.critic_steps == 0:
                 noise = torch.randn(len(rows), config.noise_dim, generator=generator)
                 generator_loss = model.generator_loss(train.sex[rows], noise)
                 generator_optimizer.zero_grad(set_to_none=True)
