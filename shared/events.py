@@ -10,17 +10,20 @@ How a consumer takes its partitions, and why
 With kafka-python against Tansu, a consumer that joins a consumer group with ``subscribe()``
 gets its first record only seconds after it starts: the broker answers the first JoinGroup
 late. ``tests/benchmarks/bench_group_join.py`` measures it. The delay was reported to follow
-the rebalance timeout (``max_poll_interval_ms``); measured, it does not: it is half the
-session timeout (about 3 s at ``session_timeout_ms=6000``, 10 s at 20000, 23 s at
-kafka-python's default 45000) whatever ``max_poll_interval_ms`` is, while a partition taken
-with ``assign()`` yields its first record in about 20 ms. So, by default, ``EventConsumer`` assigns itself every
-partition of its topics (partition count from the broker's metadata) and keeps its positions
-itself. It still commits offsets under its group id, so that on start it resumes from, in this
-order: positions given explicitly (restored from a service snapshot), else the group's committed
-offset, else the earliest offset. A deployment that scales one service out over several
-replicas against a real Kafka cluster sets ``assignment="group"``: partitions are then shared
-out by the group protocol (``session_timeout_ms`` bounds the join delay on Tansu), and explicit
-start positions apply to the partitions it receives.
+the rebalance timeout (``max_poll_interval_ms``); measured, it does not: it comes in steps
+of half the session timeout, one step and now and then two (3 or 6 s at
+``session_timeout_ms=6000``, 5 s at 10000, 10 s at 20000, 23 s at kafka-python's default
+45000) whatever ``max_poll_interval_ms`` is (1 to 300 s tried), while a partition taken with
+``assign()`` yields its first record within about 20 ms. So, by default, ``EventConsumer``
+assigns itself every partition of its topics (partition count from the broker's metadata,
+read once at start: partitions added later are read after a restart) and keeps its positions
+itself. It still commits offsets under its group id, so that on start it resumes from, in
+this order: positions given explicitly (restored from a service snapshot), else the group's
+committed offset, else the earliest offset. Two replicas in this mode would each read
+everything, so a deployment that scales one service out over several replicas sets
+``assignment="group"``: partitions are then shared out by the group protocol
+(``session_timeout_ms`` bounds the join delay on Tansu), and explicit start positions apply
+to the partitions it receives.
 
 Delivery guarantees
 -------------------
@@ -235,7 +238,17 @@ class EventConsumer:
 
     ``handlers`` maps event classes (``events_pb2.InteractionRecorded``...) to callables taking
     the decoded event; the consumer reads every topic those events are published to. See the
-    module docstring for positions, commits, retries and dead letters.
+    module docstring for positions, commits, retries and dead letters. Options:
+
+    - ``start_positions``: next offset per (topic, partition), from a snapshot; wins over commits.
+    - ``applied_event_ids``: ids restored from the same snapshot, treated as already applied.
+    - ``on_checkpoint``: called in the consumer thread after each batch with a ``ConsumerCheckpoint``.
+    - ``remembered_event_ids``: how many recent ids are kept for skipping duplicates.
+    - ``handler_attempts`` / ``retry_backoff_s``: calls of a failing handler before the record
+      goes to the dead-letter topic, and the first wait between them (doubling each time).
+    - ``assignment``: ``"manual"`` (every partition, no group join) or ``"group"`` (subscribe).
+    - ``max_poll_interval_ms`` / ``session_timeout_ms``: group-membership timeouts (group mode).
+    - ``poll_timeout_ms`` / ``fetch_max_wait_ms``: how long one poll, and the broker, wait for records.
     """
 
     def __init__(
@@ -496,7 +509,7 @@ class EventConsumer:
 
     def _decode(self, record) -> tuple[type[Message], Message]:
         header = dict(record.headers or []).get(EVENT_TYPE_HEADER)
-        if header is None:
+        if not header:
             raise _Undeliverable(f"the record has no {EVENT_TYPE_HEADER!r} header naming its event type")
         type_name = header.decode("utf-8", errors="replace")
         event_type = EVENT_TYPES_BY_NAME.get(type_name)
@@ -509,7 +522,8 @@ class EventConsumer:
             raise _Undeliverable(f"{type_name} belongs on {topic_of(event_type)}, not on {record.topic}")
         try:
             event = event_type.FromString(record.value or b"")
-        except DecodeError as error:
+        except (DecodeError, ValueError, TypeError) as error:
+            # Protobuf reports most garbage as DecodeError, some (bad UTF-8 in a string) as ValueError.
             raise _Undeliverable(f"the payload is not a valid {type_name}: {error}") from None
         if not event.event_id:
             raise _Undeliverable(f"the {type_name} has no event_id")
