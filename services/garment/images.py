@@ -25,8 +25,8 @@ MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_IMAGE_SIDE = 4096
 """Largest accepted width or height, checked from the header before any pixel is decoded."""
 
-ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO")
-"""Decoders tried; MPO is the JPEG variant many cameras write (its first picture is used)."""
+ACCEPTED_FORMATS = ("PNG", "JPEG")
+"""Decoders tried; the JPEG decoder also opens MPO, the JPEG variant many cameras write."""
 
 _BORDER_LIGHT_THRESHOLD = 0.5
 """A picture whose border is brighter than this (in [0, 1]) shows a dark garment on a light background."""
