@@ -112,29 +112,41 @@ class EventProducer:
     ``PublishError`` when any event queued since the previous flush was not written.
     """
 
-    def __init__(self, bootstrap_servers: str, client_id: str, *, linger_ms: int = 0) -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str, *, linger_ms: int = 0, max_block_ms: int = 10_000
+    ) -> None:
+        # max_block_ms bounds how long publish() waits for metadata when the broker is away
+        # (kafka-python's default is a minute, longer than any caller would wait).
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
             acks="all",
             linger_ms=linger_ms,
+            max_block_ms=max_block_ms,
         )
         self._failures: list[str] = []
         self._failures_lock = threading.Lock()
 
     def publish(self, event: Message, key: str) -> None:
-        """Queue ``event`` for its topic with ``key`` (the entity id it is about)."""
+        """Queue ``event`` for its topic with ``key`` (the entity id it is about).
+
+        Raises ``ValueError`` for an event that cannot be routed, and ``PublishError`` when the
+        broker cannot take it (no metadata within ``max_block_ms``, buffer full).
+        """
         topic = topic_of(type(event))
         if not getattr(event, "event_id", ""):
             raise ValueError(f"{event.DESCRIPTOR.full_name} needs an event_id; set it with new_event_id()")
         if not key:
             raise ValueError(f"{event.DESCRIPTOR.full_name} needs a non-empty key (the entity id)")
-        future = self._producer.send(
-            topic,
-            value=event.SerializeToString(),
-            key=key.encode("utf-8"),
-            headers=[(EVENT_TYPE_HEADER, event.DESCRIPTOR.full_name.encode("utf-8"))],
-        )
+        try:
+            future = self._producer.send(
+                topic,
+                value=event.SerializeToString(),
+                key=key.encode("utf-8"),
+                headers=[(EVENT_TYPE_HEADER, event.DESCRIPTOR.full_name.encode("utf-8"))],
+            )
+        except KafkaError as error:
+            raise PublishError(f"{event.DESCRIPTOR.full_name} was not published to {topic}: {error}") from error
         future.add_errback(self._record_failure, topic)
         EVENTS_PUBLISHED.labels(topic).inc()
 
@@ -144,8 +156,12 @@ class EventProducer:
             self._failures.append(f"{topic}: {error}")
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every queued event is acknowledged; raise ``PublishError`` on any failure."""
-        self._producer.flush(timeout=timeout)
+        """Wait until every queued event is acknowledged; raise ``PublishError`` on any failure
+        or when ``timeout`` s pass first."""
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaError as error:
+            raise PublishError(f"queued events were not acknowledged in time: {error}") from error
         with self._failures_lock:
             failures, self._failures = self._failures, []
         if failures:
@@ -389,6 +405,9 @@ class EventConsumer:
             bootstrap_servers=self._bootstrap_servers,
             client_id=f"{self._client_id}-dlq",
             acks="all",
+            # A cluster that does not create topics on first use blocks a send to a missing
+            # dead-letter topic; give up after 10 s and retry the record rather than hang a minute.
+            max_block_ms=10_000,
         )
         if self._assignment == "group":
             consumer.subscribe(self._topics, listener=_RebalanceListener(self))

@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterator
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from tryon.shared.broker import ensure_topics
+from tryon.shared.broker import EmbeddedBroker, ensure_topics
 from tryon.shared.errors import InvalidEvent
 from tryon.shared.events import (
     ConsumerCheckpoint,
     EVENT_TYPE_HEADER,
     EventConsumer,
     EventProducer,
+    PublishError,
     RecentEventIds,
     new_event_id,
     read_dlq,
@@ -359,6 +360,20 @@ def test_read_dlq_of_a_topic_without_dead_letters(fresh_kafka_bootstrap: str) ->
 def test_the_producer_refuses_events_it_cannot_route(kafka: str, producer: EventProducer, event, key, message) -> None:
     with pytest.raises(ValueError, match=message):
         producer.publish(event, key=key)
+
+
+def test_publishing_to_a_stopped_broker_fails_within_the_bound(tmp_path) -> None:
+    broker = EmbeddedBroker(log_path=tmp_path / "broker.log").start()
+    producer = EventProducer(broker.bootstrap_servers, client_id="orphan", max_block_ms=1_000)
+    broker.stop()
+    started_at = time.monotonic()
+    try:
+        with pytest.raises(PublishError):
+            producer.publish(events_pb2.UserDeleted(event_id=new_event_id(), user_id="u1"), key="u1")
+            producer.flush(timeout=2)
+        assert time.monotonic() - started_at < 5
+    finally:
+        producer.close(timeout=1)
 
 
 def test_the_consumer_refuses_handlers_that_are_not_for_events(kafka: str) -> None:
