@@ -97,8 +97,8 @@ class EmbeddedBroker:
     """A Tansu broker with memory storage on a free loopback port, owned by this process.
 
     Use as a context manager, or call ``start()`` and ``stop()``. ``bootstrap_servers`` is
-    the address clients connect to. Everything the broker prints goes to ``log_path``
-    (a temporary file unless given).
+    the address clients connect to. Everything the broker prints goes to ``log_path``; when
+    none is given, a temporary file that a clean ``stop()`` removes (a failed start keeps it).
     """
 
     def __init__(
@@ -110,6 +110,7 @@ class EmbeddedBroker:
         port_attempts: int = 3,
     ) -> None:
         self._log_path = log_path
+        self._owns_log = log_path is None
         self._startup_timeout = startup_timeout
         self._stop_grace = stop_grace
         self._port_attempts = port_attempts
@@ -193,6 +194,8 @@ class EmbeddedBroker:
         atexit.unregister(self.stop)
         _terminate(process, self._stop_grace)
         logger.info("embedded broker stopped", extra={"exit_status": process.returncode})
+        if self._owns_log and self._log_path is not None:
+            self._log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

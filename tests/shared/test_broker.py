@@ -96,5 +96,8 @@ def test_resolve_bootstrap_starts_an_embedded_broker_when_none_is_configured() -
         assert started is not None
         assert address == started.bootstrap_servers
         assert _accepts_connections(address)
+        temporary_log = started.log_path
+        assert temporary_log.exists()
     finally:
         started.stop()
+    assert not temporary_log.exists()
