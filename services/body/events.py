@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from tryon.shared.events import EventProducer, new_event_id, timestamp_now
 from tryon.shared.proto import common_pb2, events_pb2
 
+# How long DeleteBody waits for the broker to acknowledge BodyDeleted before reporting a failure.
+DELETE_FLUSH_TIMEOUT_S = 10.0
 SEX_TO_PROTO = {None: common_pb2.SEX_UNSPECIFIED, "female": common_pb2.SEX_FEMALE, "male": common_pb2.SEX_MALE}
 
 
@@ -37,7 +39,7 @@ class KafkaBodyEvents:
         """Publish BodyDeleted and wait until the broker has it."""
         event = events_pb2.BodyDeleted(event_id=new_event_id(), occurred_at=timestamp_now(), body_id=body_id)
         self._producer.publish(event, key=body_id)
-        self._producer.flush()
+        self._producer.flush(timeout=DELETE_FLUSH_TIMEOUT_S)
 
     def close(self) -> None:
         """Send what is pending and close the producer."""

@@ -256,3 +256,17 @@ def test_no_measurement_value_reaches_the_logs(service):
     for value in [*given.values(), 177.5, *inferred]:
         for spelling in {f"{value:g}", repr(value), f"{value:.1f}", str(int(value))}:
             assert not re.search(rf"(?<![\w.]){re.escape(spelling)}(?![\w])", text), spelling
+
+
+def test_calls_before_the_model_is_ready_are_failed_precondition():
+    servicer = BodyServicer()
+    running = serve("body", [ServiceRegistration(SERVICE_FULL_NAME, lambda s: add_to_server(servicer, s))],
+                    ServerSettings(port=0, max_workers=2))
+    try:
+        with grpc.insecure_channel(running.address) as channel:
+            stub = body_service_pb2_grpc.BodyServiceStub(channel)
+            error = error_of(stub.GetBody, pb.GetBodyRequest(body_id=str(uuid.uuid4())))
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "still loading" in error.details()
+    finally:
+        running.stop(grace=0)
