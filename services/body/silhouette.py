@@ -62,7 +62,9 @@ def picture_size(width: int, height: int) -> tuple[int, int]:
     width = width or DEFAULT_WIDTH
     height = height or DEFAULT_HEIGHT
     if not MIN_WIDTH <= width <= MAX_WIDTH:
-        raise InvalidArgument(f"width must be 0 (default {DEFAULT_WIDTH}) or {MIN_WIDTH}-{MAX_WIDTH} pixels; got {width}")
+        raise InvalidArgument(
+            f"width must be 0 (default {DEFAULT_WIDTH}) or {MIN_WIDTH}-{MAX_WIDTH} pixels; got {width}"
+        )
     if not MIN_HEIGHT <= height <= MAX_HEIGHT:
         raise InvalidArgument(
             f"height must be 0 (default {DEFAULT_HEIGHT}) or {MIN_HEIGHT}-{MAX_HEIGHT} pixels; got {height}"
@@ -182,7 +184,10 @@ def _figure(m: dict[str, float]) -> _Figure:
 
     def across(point: tuple[float, float], radius: float) -> list[tuple[float, float]]:
         # Two points on either side of the arm's centre line, perpendicular to it.
-        return [(point[0] - radius * cosine, point[1] - radius * sine), (point[0] + radius * cosine, point[1] + radius * sine)]
+        return [
+            (point[0] - radius * cosine, point[1] - radius * sine),
+            (point[0] + radius * cosine, point[1] + radius * sine),
+        ]
 
     shoulder_top = (arm_start_x, shoulder_y)
     upper = across(shoulder_top, arm_radius_top)

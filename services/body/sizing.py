@@ -102,7 +102,9 @@ def resolve_chart(chart_id: str, sizes: tuple[Size, ...]) -> SizeChart:
     if chart_id:
         charts = shipped_charts()
         if chart_id not in charts:
-            raise NotFound(f"size_chart.chart_id {chart_id!r} is not a shipped chart; known charts: {', '.join(charts)}")
+            raise NotFound(
+                f"size_chart.chart_id {chart_id!r} is not a shipped chart; known charts: {', '.join(charts)}"
+            )
         return charts[chart_id]
     if not sizes:
         raise InvalidArgument(

@@ -92,12 +92,16 @@ def test_create_body_infers_every_measurement_with_uncertainty(service):
     [
         ([("stature", 175.0), ("weight", 70.0)],
          "stature is in millimetres: got 175, expected 1200-2300 (that looks like centimetres)"),
-        ([("stature", 1.75), ("weight", 70.0)], "stature is in millimetres: got 1.75, expected 1200-2300 (that looks like metres)"),
-        ([("stature", 1750.0), ("weight", 170000.0)], "weight is in kilograms: got 170000, expected 30-250 (that looks like grams)"),
-        ([("stature", 1750.0), ("weight", 400.0)], "weight is in kilograms: got 400, expected 30-250 (that looks like pounds)"),
+        ([("stature", 1.75), ("weight", 70.0)],
+         "stature is in millimetres: got 1.75, expected 1200-2300 (that looks like metres)"),
+        ([("stature", 1750.0), ("weight", 170000.0)],
+         "weight is in kilograms: got 170000, expected 30-250 (that looks like grams)"),
+        ([("stature", 1750.0), ("weight", 400.0)],
+         "weight is in kilograms: got 400, expected 30-250 (that looks like pounds)"),
         ([("stature", float("nan")), ("weight", 70.0)], "stature must be a finite number; expected 1200-2300 mm"),
         ([("stature", 1750.0), ("weight", float("inf"))], "weight must be a finite number"),
-        ([("stature", 1750.0), ("weight", 70.0), ("bust", 900.0)], "'bust' is not a known measurement; known measurements: stature, weight, chest_circumference"),
+        ([("stature", 1750.0), ("weight", 70.0), ("bust", 900.0)],
+         "'bust' is not a known measurement; known measurements: stature, weight, chest_circumference"),
         ([("stature", 1750.0), ("stature", 1760.0), ("weight", 70.0)], "measurements[1].name 'stature' is given twice"),
         ([("stature", 1750.0)], "measurements lacks weight (30-250 kg)"),
         ([], "measurements is empty: give at least stature (1200-2300 mm) and weight (30-250 kg)"),
@@ -194,8 +198,10 @@ def test_advise_size_with_a_shipped_chart_and_an_inline_chart(service):
     assert all(0.0 <= p <= 1.0 for p in probabilities) and max(probabilities) < 1.0
     assert trousers.deciding_measurement in ("waist_circumference", "inseam")
     inline = common_pb2.SizeChart(sizes=[
-        common_pb2.SizeChartSize(label="short", ranges=[common_pb2.MeasurementRange(measurement="stature", min=1200, max=1750)]),
-        common_pb2.SizeChartSize(label="tall", ranges=[common_pb2.MeasurementRange(measurement="stature", min=1750, max=2300)]),
+        common_pb2.SizeChartSize(
+            label="short", ranges=[common_pb2.MeasurementRange(measurement="stature", min=1200, max=1750)]),
+        common_pb2.SizeChartSize(
+            label="tall", ranges=[common_pb2.MeasurementRange(measurement="stature", min=1750, max=2300)]),
     ])
     advice = stub.AdviseSize(pb.AdviseSizeRequest(body_id=body.body_id, size_chart=inline))
     assert advice.recommended_size == "tall" and [f.probability for f in advice.fits] == [0.0, 1.0]
