@@ -19,7 +19,7 @@ class BodySettings(ServerSettings):
     train_epochs: int = field(default=300, metadata={"minimum": 1, "maximum": 100_000})
     """Epochs of the CVAE when no model is found under data_dir and the default one is trained."""
     gan_epochs: int | None = field(default=None, metadata={"minimum": 1, "maximum": 100_000})
-    """Epochs of the GAN for that training; unset means train_epochs."""
+    """Epochs of the GAN for that training; unset lets the body model derive them from train_epochs."""
     train_seed: int = field(default=0, metadata={"minimum": 0})
     """Seed of that training, so two fresh installations train the same model."""
     advice_samples: int = field(default=2000, metadata={"minimum": 100, "maximum": 100_000})
