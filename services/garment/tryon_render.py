@@ -38,8 +38,13 @@ _PALETTE = (
 )
 """Garment colours, chosen for contrast against each other and a grey silhouette."""
 
-_GARMENT_THRESHOLD = 0.06
-"""Grey level above which a pixel of a 28 x 28 garment belongs to the garment (for its extent)."""
+_GARMENT_THRESHOLD = 0.15
+"""Share of the brightest level above which a pixel of a 28 x 28 garment belongs to the garment
+(for its extent); generated pictures often have a faint haze around the garment."""
+
+_OPAQUE_FROM, _OPAQUE_AT = 0.08, 0.45
+"""Garment levels map to opacity linearly from 0 at the first to 1 at the second: fabric is
+opaque, while the faint haze and the anti-aliased rim stay see-through."""
 
 _SHOE_LENGTH_MM = 230.0
 _BAG_WIDTH_MM = 320.0
@@ -288,7 +293,7 @@ def render_try_on(body: BodyPicture, layers: Sequence[GarmentLayer]) -> np.ndarr
             # Only the garment's bounding box is blended, in floats; the rest stays as it is.
             rows, columns = slice(y0, y0 + levels.shape[0]), slice(x0, x0 + levels.shape[1])
             under = canvas[rows, columns].astype(np.float32) / 255.0
-            alpha = np.clip(levels * 1.8, 0.0, 1.0)[..., None]
+            alpha = np.clip((levels - _OPAQUE_FROM) / (_OPAQUE_AT - _OPAQUE_FROM), 0.0, 1.0)[..., None]
             shade = colour * (0.35 + 0.65 * levels[..., None])
             out_alpha = alpha + under[..., 3:] * (1.0 - alpha)
             blended = shade * alpha + under[..., :3] * under[..., 3:] * (1.0 - alpha)
