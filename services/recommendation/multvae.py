@@ -225,11 +225,14 @@ def _write_atomically(path: Path, write) -> None:
         raise
 
 
-def save_model(model: MultVAE, directory: str | os.PathLike) -> Path:
-    """Write ``model.pt`` (state_dict) and ``config.json`` into ``directory``, each atomically."""
+def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
+    """Write ``model.pt`` (state_dict) and ``config.json`` into ``directory``, each atomically.
+
+    Works for ``MultVAE`` and ``recvae.RecVAE``; the JSON names the class.
+    """
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    config = {"model": "MultVAE", "n_items": model.n_items, "config": model.config.to_json_dict()}
+    config = {"model": type(model).__name__, "n_items": model.n_items, "config": model.config.to_json_dict()}
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     _write_atomically(target / WEIGHTS_FILE, lambda p: torch.save(state, p))
 
@@ -240,14 +243,27 @@ def save_model(model: MultVAE, directory: str | os.PathLike) -> Path:
     return target
 
 
-def load_model(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> MultVAE:
-    """Load a model saved by ``save_model`` (weights only, no pickled objects), in eval mode."""
+def load_model(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Load a model saved by ``save_model`` (weights only, no pickled objects), in eval mode.
+
+    Returns a ``MultVAE`` or a ``recvae.RecVAE``, as named in ``config.json``; both offer
+    ``score``, ``item_embeddings`` and ``user_queries``.
+    """
     source = Path(directory)
     config_path = source / CONFIG_FILE
     if not config_path.is_file():
-        raise FileNotFoundError(f"no Mult-VAE config at {config_path}")
+        raise FileNotFoundError(f"no model config at {config_path}")
     saved = json.loads(config_path.read_text())
-    model = MultVAE(int(saved["n_items"]), MultVAEConfig.from_json_dict(saved["config"]))
+    kind = saved.get("model", "MultVAE")
+    if kind == "MultVAE":
+        model = MultVAE(int(saved["n_items"]), MultVAEConfig.from_json_dict(saved["config"]))
+    elif kind == "RecVAE":
+        # Imported here because recvae imports this module.
+        from tryon.services.recommendation.recvae import RecVAE, RecVAEConfig
+
+        model = RecVAE(int(saved["n_items"]), RecVAEConfig.from_json_dict(saved["config"]))
+    else:
+        raise ValueError(f"{config_path} names an unknown model {kind!r}; expected MultVAE or RecVAE")
     state = torch.load(source / WEIGHTS_FILE, map_location=map_location, weights_only=True)
     model.load_state_dict(state)
     model.eval()

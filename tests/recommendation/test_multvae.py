@@ -10,7 +10,8 @@ import torch
 from scipy import sparse
 
 from tryon.services.recommendation.multvae import MultVAE, MultVAEConfig, load_model, save_model
-from tryon.services.recommendation.trainer import train_multvae
+from tryon.services.recommendation.recvae import RecVAE, RecVAEConfig
+from tryon.services.recommendation.trainer import train_multvae, train_recvae
 
 
 def clustered_interactions(n_users: int = 96, n_items: int = 120, seed: int = 0) -> sparse.csr_matrix:
@@ -83,3 +84,26 @@ def test_save_and_load_round_trip(tmp_path):
 def test_config_rejects_impossible_values():
     with pytest.raises(ValueError, match="dropout"):
         MultVAEConfig(dropout=1.0)
+
+
+def test_recvae_loss_falls_and_keeps_the_mips_form(tmp_path):
+    matrix = clustered_interactions()
+    config = RecVAEConfig(hidden_dim=24, encoder_layers=2, latent_dim=8, batch_size=16, epochs=2, lr=5e-3)
+    torch.manual_seed(1)
+    untrained = RecVAE(matrix.shape[1], config)
+    model, history = train_recvae(matrix, config, seed=1, progress=False)
+    assert np.all(np.isfinite(history.loss)) and len(history.loss) == 2
+    x = matrix[:9].toarray()
+    untrained.eval()
+    model.eval()
+    with torch.no_grad():
+        before = float(untrained.loss(torch.from_numpy(x), dropout=0.0))
+        after = float(model.loss(torch.from_numpy(x), dropout=0.0))
+    assert after < before
+    np.testing.assert_allclose(
+        model.user_queries(x) @ model.item_embeddings().T, model.score(torch.from_numpy(x)).numpy(), atol=1e-4
+    )
+    save_model(model, tmp_path / "recvae")
+    loaded = load_model(tmp_path / "recvae")
+    assert isinstance(loaded, RecVAE) and loaded.config == config
+    torch.testing.assert_close(loaded.score(torch.from_numpy(x)), model.score(torch.from_numpy(x)))
