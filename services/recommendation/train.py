@@ -1,13 +1,17 @@
 """Train command: interactions + catalogue -> Mult-VAE, cold-start map and FAISS indexes.
 
     python -m tryon.services.recommendation.train --interactions FILE --catalogue FILE --out DIR \
-        [--index-factory Flat|IVF256,Flat|HNSW32] [--epochs N] [--seed N]
+        [--index-factory Flat|IVF256,Flat|HNSW32] [--epochs N] [--seed N] [--evaluate-shoppers N]
 
 Interactions are read with pandas from Parquet or CSV (columns user_id, garment_id, type;
 type is VIEW, TRY_ON, ADD_TO_CART, PURCHASE or RETURN) and summed per shopper and garment
 with ``history.INTERACTION_WEIGHTS``. Mult-VAE learns a vector for every garment with at
 least one interaction; a ridge map from content latents to those vectors gives one to every
-other garment of the catalogue, and to garments registered later.
+other garment of the catalogue, and to garments registered later. The training curve is
+drawn to ``DIR/training_loss.png``. With ``--evaluate-shoppers N`` (simulated catalogues only)
+N fresh simulated shoppers, unseen in training, are served from their first session and
+judged on their next one: recall@20 of what they then put in the cart or bought, and the
+mean hidden-taste match of the 20 garments shown, against popularity and random picks.
 """
 
 from __future__ import annotations
@@ -51,8 +55,10 @@ def weighted_matrix(
         logger.warning("dropped %d interactions with garments outside the catalogue", dropped)
     if known.empty:
         raise ValueError("no interaction names a garment of the catalogue")
-    weights = known["type"].map(lambda name: INTERACTION_WEIGHTS[kind_from_name(name)])
-    garments = [g for g in catalogue.garment_ids if g in set(known["garment_id"])]
+    weight_of = {name: INTERACTION_WEIGHTS[kind_from_name(name)] for name in known["type"].unique()}
+    weights = known["type"].map(weight_of)
+    interacted = set(known["garment_id"])
+    garments = [g for g in catalogue.garment_ids if g in interacted]
     users = sorted(known["user_id"].unique())
     column = {g: i for i, g in enumerate(garments)}
     row = {u: i for i, u in enumerate(users)}
@@ -62,6 +68,63 @@ def weighted_matrix(
     ).tocsr()
     matrix.sum_duplicates()
     return matrix, users, garments
+
+
+def plot_training_loss(loss: list[float], path: Path) -> None:
+    """Draw the per-epoch training loss to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    axes.plot(range(1, len(loss) + 1), loss, marker="o", markersize=3)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("negative annealed ELBO per shopper")
+    axes.set_title("Mult-VAE training on the weighted interaction matrix")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def evaluate_on_fresh_shoppers(
+    artifacts: ModelArtifacts, catalogue: Catalogue, n_shoppers: int, seed: int = 0, k: int = 20
+) -> dict[str, dict[str, float]]:
+    """Serve fresh simulated shoppers from one session and judge the answer on their next session.
+
+    Returns, per method (Mult-VAE fold-in, popularity, random), the mean recall@k of the
+    garments the shopper then carted or bought (seen ones excluded) and the mean hidden
+    taste match in [0, 1] of the k garments shown.
+    """
+    from tryon.services.recommendation.history import InteractionKind
+    from tryon.services.recommendation.recommender import Recommender
+    from tryon.services.recommendation.simulator import ShopperSimulator
+
+    simulator = ShopperSimulator(catalogue, seed=seed + 1_000_003)
+    recommender = Recommender(artifacts)
+    rng = np.random.default_rng(seed)
+    wanted = {InteractionKind.ADD_TO_CART, InteractionKind.PURCHASE}
+    figures: dict[str, dict[str, list[float]]] = {m: {"recall": [], "match": []} for m in ("Mult-VAE", "popularity", "random")}
+    for shopper in simulator.make_shoppers(n_shoppers, id_prefix="evaluation-shopper-"):
+        past = list(simulator.session(shopper, 15))
+        future = list(simulator.session(shopper, 30))
+        seen = {event.garment_id for event in past}
+        positives = {event.garment_id for event in future if event.kind in wanted} - seen
+        for event in past:
+            recommender.histories.record(shopper.user_id, event.garment_id, event.kind)
+        match = simulator.match(shopper)
+        unseen = [g for g in catalogue.garment_ids if g not in seen]
+        answers = {
+            "Mult-VAE": [item.garment_id for item in recommender.recommend(shopper.user_id, k).garments],
+            "popularity": [item.garment_id for item in recommender._popular(k, lambda g: g not in seen)],
+            "random": list(rng.choice(unseen, size=k, replace=False)),
+        }
+        for method, shown in answers.items():
+            figures[method]["match"].append(float(np.mean([match[catalogue.position[g]] for g in shown])))
+            if positives:
+                figures[method]["recall"].append(len(set(shown) & positives) / min(k, len(positives)))
+    return {m: {name: float(np.mean(values)) for name, values in f.items()} for m, f in figures.items()}
 
 
 def train_artifacts(
@@ -74,13 +137,28 @@ def train_artifacts(
     ridge_l2: float = 1.0,
 ) -> ModelArtifacts:
     """Train everything the service serves from an interactions table and a catalogue."""
+    artifacts, _ = train_artifacts_with_history(interactions, catalogue, config, index_factory, seed, progress, ridge_l2)
+    return artifacts
+
+
+def train_artifacts_with_history(
+    interactions: pd.DataFrame,
+    catalogue: Catalogue,
+    config: MultVAEConfig = SERVING_CONFIG,
+    index_factory: str = "Flat",
+    seed: int = 0,
+    progress: bool = True,
+    ridge_l2: float = 1.0,
+):
+    """``train_artifacts`` and the Mult-VAE training history (per-epoch loss)."""
     matrix, _, model_items = weighted_matrix(interactions, catalogue)
     model, history = train_multvae(matrix, config, seed=seed, progress=progress)
     logger.info("trained Mult-VAE on %d shoppers x %d garments, final loss %.3f", *matrix.shape, history.loss[-1])
     trained_vectors = model.item_embeddings()
     trained_latents = catalogue.latents[[catalogue.position[g] for g in model_items]]
     cold_start_map = ColdStartMap.fit(trained_latents, trained_vectors, l2=ridge_l2)
-    untrained = [g for g in catalogue.garment_ids if g not in set(model_items)]
+    trained = set(model_items)
+    untrained = [g for g in catalogue.garment_ids if g not in trained]
     vectors = trained_vectors
     if untrained:
         cold_vectors = cold_start_map(catalogue.latents[[catalogue.position[g] for g in untrained]])
@@ -89,7 +167,7 @@ def train_artifacts(
     positive = matrix.maximum(0)
     counts = np.asarray((positive > 0).sum(axis=0)).ravel()
     popularity = {g: float(c) for g, c in zip(model_items, counts)} | {g: 0.0 for g in untrained}
-    return ModelArtifacts(
+    artifacts = ModelArtifacts(
         model=model,
         model_items=model_items,
         catalogue=catalogue,
@@ -98,6 +176,7 @@ def train_artifacts(
         item_index=ItemIndex.build(garment_ids, vectors, index_factory),
         similar_index=ItemIndex.build(garment_ids, similarity_vectors(vectors), index_factory),
     )
+    return artifacts, history
 
 
 def read_interactions(path: Path) -> pd.DataFrame:
@@ -118,18 +197,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index-factory", default="Flat", help='FAISS factory string, e.g. "Flat", "IVF256,Flat", "HNSW32"')
     parser.add_argument("--epochs", type=int, default=SERVING_CONFIG.epochs)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--evaluate-shoppers", type=int, default=0,
+                        help="judge the model on this many fresh simulated shoppers (simulated catalogues only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     started = time.perf_counter()
     interactions = read_interactions(args.interactions)
     catalogue = Catalogue.load(args.catalogue)
     config = replace(SERVING_CONFIG, epochs=args.epochs)
-    artifacts = train_artifacts(interactions, catalogue, config, args.index_factory, args.seed)
+    artifacts, history = train_artifacts_with_history(interactions, catalogue, config, args.index_factory, args.seed)
     artifacts.save(args.out)
+    plot_training_loss(history.loss, args.out / "training_loss.png")
     print(
         f"trained on {len(interactions)} interactions, {len(artifacts.model_items)} garments with interactions, "
         f"{len(artifacts.item_index)} indexed ({args.index_factory}) in {time.perf_counter() - started:.1f}s -> {args.out}"
     )
+    if args.evaluate_shoppers:
+        results = evaluate_on_fresh_shoppers(artifacts, catalogue, args.evaluate_shoppers, seed=args.seed)
+        print(f"\n{args.evaluate_shoppers} fresh simulated shoppers, top-20 after one 15-view session")
+        print(f"{'method':<12} {'recall@20 of next carts/buys':>30} {'mean taste match@20':>20}")
+        for method, figures in results.items():
+            print(f"{method:<12} {figures['recall']:>30.3f} {figures['match']:>20.3f}")
 
 
 if __name__ == "__main__":
