@@ -198,7 +198,13 @@ def summarise(results: list[SplitResult]) -> tuple[str, dict]:
         cells.append(f"{difference.mean():+.2f} ± {spread:.2f}")
         cells.append(f"{ratio.mean():.2f}x")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    lines += ["", "Cells: mean ± sample std [min, max] over splits.", "", "Per split (test NDCG@100, choices made on validation users):", ""]
+    lines += [
+        "",
+        "Cells: mean ± sample std [min, max] over splits; the paired difference is computed per split.",
+        "",
+        "Per split (test NDCG@100, choices made on validation users):",
+        "",
+    ]
     choice_names = list(results[0].choices)
     lines.append("| seed | " + " | ".join(models) + " | " + " | ".join(choice_names) + " |")
     lines.append("| --- " * (1 + len(models) + len(choice_names)) + "|")
@@ -206,8 +212,9 @@ def summarise(results: list[SplitResult]) -> tuple[str, dict]:
         figures = " | ".join(f"{r.test[m]['ndcg@100']:.4f}" for m in models)
         choices = " | ".join(f"{r.choices[c]:.4g}" for c in choice_names)
         lines.append(f"| {r.seed} | {figures} | {choices} |")
-    seconds = {m: float(np.mean([r.seconds[m] for r in results])) for m in models}
-    lines += ["", "Mean training + selection seconds per split: " + ", ".join(f"{m} {s:.1f}" for m, s in seconds.items())]
+    seconds = {m: float(np.mean([r.seconds[m] for r in results])) for m in results[0].seconds}
+    timing = ", ".join(f"{m} {s:.1f}" for m, s in seconds.items())
+    lines += ["", f"Mean training + selection seconds per split: {timing}"]
     return "\n".join(lines) + "\n", summary
 
 
@@ -228,10 +235,11 @@ def plot_curves(results: list[SplitResult], path: Path) -> None:
             axes[1, column].plot(epochs, history["validation_ndcg"], label=f"seed {r.seed}")
             best = history["best_epoch"]
             axes[1, column].scatter([best + 1], [history["validation_ndcg"][best]], s=15)
-        axes[0, column].set_title(f"{name}: training loss (negative annealed ELBO)")
-        axes[1, column].set_title(f"{name}: validation NDCG@100 (dot = chosen epoch)")
-        axes[1, column].set_xlabel("epoch")
+        axes[0, column].set_title(name)
+        axes[1, column].set_xlabel("epoch (dot = chosen epoch)")
         axes[0, column].legend(fontsize=7)
+    axes[0, 0].set_ylabel("training loss (negative ELBO)")
+    axes[1, 0].set_ylabel("validation NDCG@100")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +54,12 @@ def main() -> None:
     ease = EASE(300.0).fit(split.train)
     ease_fit = time.perf_counter() - started
 
-    config = ML100K_MULTVAE.__class__(**{**ML100K_MULTVAE.to_json_dict(), "epochs": args.epochs})
+    config = replace(ML100K_MULTVAE, epochs=args.epochs)
     _, history = train_multvae(split.train, config, seed=0, progress=False)
     _, with_validation = train_multvae(
-        split.train, config.__class__(**{**config.to_json_dict(), "epochs": min(args.epochs, 10)}),
-        seed=0, progress=False, validation=split.validation,
+        split.train, replace(config, epochs=min(args.epochs, 10)), seed=0, progress=False, validation=split.validation
     )
-    model, _ = train_multvae(split.train, config.__class__(**{**config.to_json_dict(), "epochs": 1}), seed=0,
-                             progress=False)
+    model, _ = train_multvae(split.train, replace(config, epochs=1), seed=0, progress=False)
     per_epoch = np.array(history.epoch_seconds[1:] or history.epoch_seconds)
     per_epoch_validated = np.array(with_validation.epoch_seconds[1:] or with_validation.epoch_seconds)
 
@@ -80,7 +79,8 @@ def main() -> None:
     print(f"| training s/epoch incl. validation NDCG@100 | {np.median(per_epoch_validated):.3f} | | |")
     for batch_size, vae, linear in results:
         print(f"| fold-in scoring users/s, batch {batch_size} | {vae:,.0f} | {linear:,.0f} | {vae / linear:.2f}x |")
-    print(f"\nFigures on a shared machine are noisy; epoch times min/max {per_epoch.min():.3f}/{per_epoch.max():.3f} s.")
+    spread = f"{per_epoch.min():.3f}/{per_epoch.max():.3f}"
+    print(f"\nFigures on a shared machine are noisy; epoch times min/max {spread} s.")
 
 
 if __name__ == "__main__":

@@ -130,3 +130,27 @@ def test_extract_ml100k_takes_only_the_interaction_file(tmp_path):
     assert frame.iloc[0].tolist() == [196, 242, 3.0, 881250949.0]
     with pytest.raises(FileNotFoundError, match="recbole"):
         extract_ml100k(tmp_path / "data", tmp_path / "elsewhere")
+
+
+def test_summary_reports_the_paired_difference_to_ease_per_split():
+    from tryon.services.recommendation.evaluate import SplitResult, summarise
+
+    def figures(ndcg: float) -> dict[str, float]:
+        return {"recall@20": ndcg, "recall@50": ndcg, "ndcg@100": ndcg}
+
+    def result(seed: int, ease: float, vae: float) -> SplitResult:
+        return SplitResult(
+            seed=seed,
+            n_train_users=10,
+            n_items=5,
+            test={"Popularity": figures(0.2), "EASE": figures(ease), "Mult-VAE": figures(vae)},
+            choices={"EASE l2": 100.0},
+        )
+
+    report, summary = summarise([result(0, 0.40, 0.38), result(1, 0.50, 0.51)])
+    # per split: -5% and +2%, so mean -1.5% and sample std sqrt(((-3.5)^2 + 3.5^2) / 1)
+    assert summary["Mult-VAE"]["ndcg@100 vs EASE %"]["mean"] == pytest.approx(-1.5)
+    assert summary["Mult-VAE"]["ndcg@100 vs EASE %"]["std"] == pytest.approx(np.sqrt(24.5))
+    assert summary["Mult-VAE"]["ndcg@100 / popularity"] == pytest.approx((0.38 / 0.2 + 0.51 / 0.2) / 2)
+    assert summary["EASE"]["ndcg@100"]["min"] == 0.40 and summary["EASE"]["ndcg@100"]["max"] == 0.50
+    assert "| Mult-VAE |" in report and "-1.50 ± 4.95" in report
