@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,12 +24,14 @@ from tryon.services.body import sizing
 from tryon.services.body.measurements import BY_NAME, NAMES, REQUIRED, SEXES
 from tryon.services.body.silhouette import Silhouette, picture_size, render_silhouette
 from tryon.services.body.store import BodyRecord, BodyStore, MeasurementEstimate, new_body_id
-from tryon.shared.errors import InvalidArgument
+from tryon.shared.errors import InvalidArgument, NotFound
 
 MAX_SAMPLE_COUNT = 10_000
 SAMPLE_CHUNK = 500
 GENERATORS = ("vae", "gan")
 DEFAULT_ADVICE_SAMPLES = 2_000
+# Bodies whose posterior samples are kept, so the advice for a second chart is quick.
+CACHED_SAMPLE_SETS = 128
 POUNDS_PER_KILOGRAM = 2.20462
 
 # Landmark heights that must come in this order from the floor up when given together.
@@ -154,6 +158,8 @@ class BodyDomain:
         self.store = store
         self.events = events
         self.advice_samples = advice_samples
+        self._samples: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._samples_lock = threading.Lock()
 
     def create_body(self, measurements: Sequence[tuple[str, float]], sex: str | None) -> BodyRecord:
         """Validate, infer every measurement, store the body and publish BodyUpdated."""
@@ -193,6 +199,8 @@ class BodyDomain:
         """Delete the body from memory and disk, then publish BodyDeleted; returns the id."""
         record = self.store.get(body_id)
         self.store.delete(record.body_id)
+        with self._samples_lock:
+            self._samples.pop(record.body_id, None)
         if self.events is not None:
             self.events.body_deleted(record.body_id)
         logger.info("body deleted", extra={"body_id": record.body_id})
@@ -231,13 +239,35 @@ class BodyDomain:
         """Fit probabilities of every size of the chart for a stored body, by Monte Carlo."""
         record = self.store.get(body_id)
         chart = sizing.resolve_chart(chart_id, sizes)
+        return sizing.advise_size(chart, self._posterior_samples(record))
+
+    def _posterior_samples(self, record: BodyRecord) -> np.ndarray:
+        """Posterior samples of a stored body, drawn once (seeded by its id) and kept for the next chart."""
+        with self._samples_lock:
+            if record.body_id in self._samples:
+                self._samples.move_to_end(record.body_id)
+                return self._samples[record.body_id]
         samples = self.model.posterior_samples(
             record.observed, record.sex, self.advice_samples, _seed_of(record.body_id)
         )
         for name, value in record.observed.items():
             # Exact, whatever rounding the model's float32 arithmetic did to an observed value.
             samples[:, NAMES.index(name)] = value
-        return sizing.advise_size(chart, samples)
+        samples.setflags(write=False)
+        with self._samples_lock:
+            if self._is_stored(record.body_id):
+                self._samples[record.body_id] = samples
+                while len(self._samples) > CACHED_SAMPLE_SETS:
+                    self._samples.popitem(last=False)
+        return samples
+
+    def _is_stored(self, body_id: str) -> bool:
+        """Whether a body is still stored (a deletion may have raced with a request)."""
+        try:
+            self.store.get(body_id)
+        except NotFound:
+            return False
+        return True
 
     def render_silhouette(self, body_id: str, width: int, height: int) -> Silhouette:
         """A front-view PNG of a stored body with its keypoints."""

@@ -276,3 +276,30 @@ def test_calls_before_the_model_is_ready_are_failed_precondition():
             assert "still loading" in error.details()
     finally:
         running.stop(grace=0)
+
+
+class CountingModel:
+    """The tiny model, counting posterior draws."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+        self.posterior_calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def posterior_samples(self, *args, **kwargs):
+        self.posterior_calls += 1
+        return self._model.posterior_samples(*args, **kwargs)
+
+
+def test_posterior_samples_are_drawn_once_per_body_and_forgotten_on_delete(trained_body_model):
+    model = CountingModel(trained_body_model)
+    domain = BodyDomain(model, BodyStore(None), advice_samples=300)
+    body = domain.create_body([("stature", 1690.0), ("weight", 66.0)], "female")
+    first = domain.advise_size(body.body_id, "en13402_womens_tops", ())
+    domain.advise_size(body.body_id, "eu_womens_trousers", ())
+    assert domain.advise_size(body.body_id, "en13402_womens_tops", ()) == first
+    assert model.posterior_calls == 1
+    domain.delete_body(body.body_id)
+    assert body.body_id not in domain._samples
