@@ -8,7 +8,8 @@ server do not share a GIL. Its model is loaded from ``<data-dir>/body/model``; w
 the service trains one for ``--train-epochs`` epochs on start (saved for the next run).
 A CreateBody does the CVAE inference, the latent code, an fsync'ed file write and a Kafka
 publish. For each concurrency the table shows the health Check of the same server (the
-reference), CreateBody with three measurements, then GetBody and AdviseSize on created bodies.
+reference), CreateBody with three measurements, then GetBody and AdviseSize on created bodies:
+once drawing a body's posterior samples, once reusing the samples kept from an earlier call.
 """
 
 from __future__ import annotations
@@ -26,9 +27,13 @@ from loadgen import format_table, health_baseline, measure_unary, require_loopba
 
 import grpc  # noqa: E402
 
+from tryon.services.body.domain import CACHED_SAMPLE_SETS  # noqa: E402
 from tryon.shared.launcher import LocalSuite  # noqa: E402
 from tryon.shared.proto import body_service_pb2 as pb  # noqa: E402
 from tryon.shared.proto import body_service_pb2_grpc, common_pb2  # noqa: E402
+
+
+UNCACHED_BODIES = 2 * CACHED_SAMPLE_SETS
 
 
 def create_request(index: int) -> pb.CreateBodyRequest:
@@ -62,12 +67,16 @@ def main() -> None:
         with grpc.insecure_channel(address) as channel:
             stub = body_service_pb2_grpc.BodyServiceStub(channel)
             counter = itertools.count()
-            created = [stub.CreateBody(create_request(i)).body.body_id for i in range(50)]
-            get_requests = itertools.cycle([pb.GetBodyRequest(body_id=body_id) for body_id in created])
-            advise_requests = itertools.cycle([
-                pb.AdviseSizeRequest(body_id=body_id, size_chart=common_pb2.SizeChart(chart_id="us_mens_trousers"))
-                for body_id in created
-            ])
+            created = [stub.CreateBody(create_request(i)).body.body_id for i in range(50 + UNCACHED_BODIES)]
+            get_requests = itertools.cycle([pb.GetBodyRequest(body_id=body_id) for body_id in created[:50]])
+            chart = common_pb2.SizeChart(chart_id="us_mens_trousers")
+            cached_advice = itertools.cycle(
+                [pb.AdviseSizeRequest(body_id=body_id, size_chart=chart) for body_id in created[:50]]
+            )
+            # Cycling over more bodies than the service keeps samples for: every call draws afresh.
+            fresh_advice = itertools.cycle(
+                [pb.AdviseSizeRequest(body_id=body_id, size_chart=chart) for body_id in created[50:]]
+            )
             for concurrency in arguments.concurrency:
                 results = {
                     "health Check": health_baseline(address, arguments.requests, concurrency, arguments.time_cap),
@@ -79,8 +88,12 @@ def main() -> None:
                         lambda: stub.GetBody(next(get_requests), timeout=30),
                         arguments.requests, concurrency, arguments.time_cap,
                     ),
-                    "AdviseSize (2000 posterior samples)": measure_unary(
-                        lambda: stub.AdviseSize(next(advise_requests), timeout=30),
+                    "AdviseSize, samples drawn (2000)": measure_unary(
+                        lambda: stub.AdviseSize(next(fresh_advice), timeout=30),
+                        arguments.requests, concurrency, arguments.time_cap,
+                    ),
+                    "AdviseSize, samples kept from a previous call": measure_unary(
+                        lambda: stub.AdviseSize(next(cached_advice), timeout=30),
                         arguments.requests, concurrency, arguments.time_cap,
                     ),
                 }
