@@ -34,7 +34,7 @@ class ClassifierConfig:
     """AdamW weight decay."""
     batch_size: int = 128
     """Images per optimisation step."""
-    epochs: int = 6
+    epochs: int = 4
     """Passes over the training images."""
 
 

@@ -33,9 +33,9 @@ class GANConfig:
     """Size of the generator's noise vector (the GAN latent)."""
     label_embedding_dim: int = 32
     """Size of the class embedding appended to the noise."""
-    generator_channels: int = 64
+    generator_channels: int = 48
     """Channels of the generator's last hidden layer; the first has twice as many."""
-    discriminator_channels: int = 64
+    discriminator_channels: int = 48
     """Channels of the discriminator's first convolution; the second has twice as many."""
     discriminator_hidden: int = 256
     """Width of the discriminator feature vector used by the projection and the class head."""
@@ -53,7 +53,7 @@ class GANConfig:
     """Decay of the generator weight average used for sampling."""
     batch_size: int = 128
     """Real images per step (the discriminator also sees as many generated images)."""
-    epochs: int = 10
+    epochs: int = 5
     """Passes over the training images."""
 
 

@@ -8,6 +8,7 @@ draws as training curves.
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from tryon.services.garment.gan import (  # noqa: E402
     generator_loss,
 )
 from tryon.services.garment.vae import ConditionalVAE, VAEConfig  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,12 +95,19 @@ class _MetricWindow:
             self.history.metrics.setdefault(name, []).append(float(np.mean(values)))
         self._window = {}
 
-    def end_epoch(self) -> dict[str, float]:
+    def end_epoch(self, started: float) -> dict[str, float]:
         means = {name: float(np.mean(values)) for name, values in self._epoch.items()}
         for name, value in means.items():
             self.history.epoch_metrics.setdefault(name, []).append(value)
         self._epoch = {}
         self.history.epochs += 1
+        logger.info(
+            "%s epoch %d done after %.0f s: %s",
+            self.history.model,
+            self.history.epochs,
+            time.perf_counter() - started,
+            ", ".join(f"{name} {value:.4g}" for name, value in means.items()),
+        )
         return means
 
     def finish(self) -> None:
@@ -168,7 +178,7 @@ def train_classifier(
             window.add(losses)
             history.images_seen += batch.shape[0]
             bar.set_postfix(loss=f"{losses['loss'].item():.3f}", acc=f"{losses['accuracy'].item():.3f}")
-        window.end_epoch()
+        window.end_epoch(started)
     window.finish()
     history.seconds = time.perf_counter() - started
     model.eval()
@@ -212,7 +222,7 @@ def train_vae(
             window.add(losses)
             history.images_seen += batch.shape[0]
             bar.set_postfix(loss=f"{losses['loss'].item():.1f}", kl=f"{losses['kl'].item():.1f}")
-        window.end_epoch()
+        window.end_epoch(started)
     window.finish()
     history.seconds = time.perf_counter() - started
     model.eval()
@@ -324,7 +334,7 @@ def train_gan(
             )
             history.images_seen += real.shape[0]
             bar.set_postfix(d=f"{d_losses['loss'].item():.3f}", g=f"{g_losses['loss'].item():.3f}")
-        window.end_epoch()
+        window.end_epoch(started)
     window.finish()
     recalibrate_batch_norm(average, seed=seed)
     history.seconds = time.perf_counter() - started

@@ -39,7 +39,7 @@ class VAEConfig:
     """Adam step size."""
     batch_size: int = 128
     """Images per optimisation step."""
-    epochs: int = 10
+    epochs: int = 8
     """Passes over the training images."""
 
 
