@@ -7,9 +7,14 @@ Autoencoder with Arbitrary Conditioning", ICLR 2019 (VAEAC: the condition is the
 features given by a mask, trained with random masks).
 
 The model works on standardized measurement vectors. The condition is ``(x * mask, mask, sex)`` where
-``sex`` is one-hot over ``SEXES`` or all zeros when unknown. A prior network ``p(z | condition)``, a
-recognition network ``q(z | x, condition)`` used only in training, and a decoder
-``p(x | z, condition)`` that outputs a mean and a log-variance per measurement (Gaussian likelihood).
+``sex`` is one-hot over ``SEXES`` or all zeros when unknown, extended with the conditional mean and
+log-variance of a per-sex multivariate Gaussian fitted to the training data (for an unknown sex, one
+fitted to both). A prior network ``p(z | condition)``, a recognition network ``q(z | x, condition)``
+used only in training, and a decoder ``p(x | z, condition)`` that outputs a mean and a log-variance per
+measurement (Gaussian likelihood) as corrections to the Gaussian conditional. The Gaussian conditional
+is the linear regression of the unobserved measurements on whichever ones are observed, so the
+networks only learn how bodies depart from linear-Gaussian; without it an MLP has to learn a different
+regression for every mask from about 4,000 subjects and ends up slightly worse than linear regression.
 The loss is the negative ELBO on the unobserved measurements only. Prediction combines the spread of
 the latent posterior (Monte Carlo over ``z`` from the prior network) and the decoder variance.
 """

@@ -30,3 +30,21 @@ def test_masks_always_observe_the_required_measurements_unless_empty():
     assert (masks[~empty][:, :2] == 1).all()
     required_only = masks.sum(dim=1) == 2
     assert 0.25 < required_only.float().mean() < 0.4
+
+
+def test_gaussian_conditional_is_the_per_sex_linear_regression(tiny_body_tensors):
+    model = MaskedCVAE(CVAEConfig())
+    model.fit_gaussian(tiny_body_tensors.x, tiny_body_tensors.sex)
+    female = tiny_body_tensors.sex[:, 0].bool()
+    x, sex = tiny_body_tensors.x[female].double(), tiny_body_tensors.sex[female]
+    observed = [0, 1, 3]
+    design = torch.cat([x[:, observed], torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
+    coefficients = torch.linalg.lstsq(design, x).solution
+    mask = torch.zeros(len(x), x.shape[1])
+    mask[:, observed] = 1.0
+    mean, logvar = model.gaussian_conditional(x.float(), mask, sex)
+    torch.testing.assert_close(mean, (design @ coefficients).float(), atol=2e-3, rtol=0)
+    torch.testing.assert_close(mean[:, observed], x[:, observed].float())
+    residual_variance = ((x - design @ coefficients) ** 2).mean(dim=0).float()
+    hidden = [column for column in range(x.shape[1]) if column not in observed]
+    torch.testing.assert_close(logvar[0, hidden].exp(), residual_variance[hidden], atol=2e-3, rtol=0.02)
