@@ -131,3 +131,15 @@ def test_inputs_are_checked() -> None:
         models.interpolate(np.zeros(models.latent_dim), 0, np.zeros(models.latent_dim), 1, 1)
     with pytest.raises(InvalidArgument, match="label_b"):
         models.interpolate(np.zeros(models.latent_dim), 0, np.zeros(models.latent_dim), 11, 3)
+
+
+def test_frechet_distance_matches_the_closed_form() -> None:
+    from tryon.services.garment.quality import frechet_distance
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(20_000, 4))
+    assert frechet_distance(base, rng.normal(size=(20_000, 4))) < 0.01
+    shifted = rng.normal(size=(20_000, 4)) + np.array([1.0, 0.0, 0.0, 0.0])
+    assert frechet_distance(base, shifted) == pytest.approx(1.0, abs=0.05)
+    # N(0, I) against N(0, 4I) in 4 dimensions: trace(I + 4I - 2 * 2I) = 4.
+    assert frechet_distance(base, 2.0 * rng.normal(size=(20_000, 4))) == pytest.approx(4.0, abs=0.15)
