@@ -66,7 +66,11 @@ class ServiceProcess:
 
 @dataclass
 class LocalSuite:
-    """The broker and a chosen set of services, started together and stopped together."""
+    """The broker and a chosen set of services, started together and stopped together.
+
+    A given ``bootstrap_servers`` is used as it is; otherwise ``KAFKA_BOOTSTRAP_SERVERS``, else an
+    embedded broker that ``stop()`` stops too.
+    """
 
     data_dir: Path
     services: Sequence[str] = tuple(SERVICE_NAMES)
@@ -91,7 +95,7 @@ class LocalSuite:
     def start(self) -> None:
         """Start the broker if needed, then every service, and wait until all are SERVING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.bootstrap_servers = os.environ.get(KAFKA_BOOTSTRAP_VARIABLE, "")
+        self.bootstrap_servers = self.bootstrap_servers or os.environ.get(KAFKA_BOOTSTRAP_VARIABLE, "")
         if not self.bootstrap_servers:
             self.broker = EmbeddedBroker(log_path=self.data_dir / "broker.log")
             self.broker.start()
