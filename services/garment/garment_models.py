@@ -58,11 +58,11 @@ class GarmentModelsConfig:
     @classmethod
     def from_dict(cls, data: dict) -> GarmentModelsConfig:
         """Rebuild a config from ``to_dict`` output; unknown keys are an error."""
-        parts = {}
-        for part in fields(cls):
-            part_type = {"vae": VAEConfig, "gan": GANConfig, "classifier": ClassifierConfig}[part.name]
-            parts[part.name] = part_type(**data.get(part.name, {}))
-        return cls(**parts)
+        part_types = {"vae": VAEConfig, "gan": GANConfig, "classifier": ClassifierConfig}
+        unknown = set(data) - {part.name for part in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown garment model config sections: {', '.join(sorted(unknown))}")
+        return cls(**{name: part_type(**data.get(name, {})) for name, part_type in part_types.items()})
 
 
 def default_device() -> str:
