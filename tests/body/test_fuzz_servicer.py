@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tryon.services.body.domain import BodyDomain
+from tryon.services.body.domain import HEIGHT_ORDER, BodyDomain
 from tryon.services.body.measurements import BY_NAME, NAMES
 from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
 from tryon.services.body.sizing import shipped_charts
@@ -42,7 +42,9 @@ def create_requests(draw):
     # Mostly plausible bodies (every value within its human range), sometimes anything at all.
     pairs = draw(st.lists(st.tuples(names, numbers), max_size=6))
     if draw(st.booleans()):
-        chosen = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=6))
+        # Landmark heights are left out here: random ones are mostly in an impossible order.
+        girths = [name for name in NAMES if name not in HEIGHT_ORDER]
+        chosen = draw(st.lists(st.sampled_from(girths), unique=True, max_size=6))
         pairs = [(name, draw(st.floats(BY_NAME[name].human_min, BY_NAME[name].human_max)))
                  for name in ("stature", "weight", *[n for n in chosen if n not in ("stature", "weight")])]
     return pb.CreateBodyRequest(
@@ -98,7 +100,7 @@ def outcome(call) -> grpc.StatusCode:
 @given(data=st.data())
 def test_random_requests_never_fail_the_service(running_service, data):
     stub, _, known = running_service
-    body_ids = st.one_of(st.just(known), st.just(str(uuid.uuid4())), text)
+    body_ids = st.one_of(st.just(known), st.just(known), st.just(str(uuid.uuid4())), text)
     kind = data.draw(st.sampled_from(["create", "get", "delete", "sample", "advise", "render"]))
     if kind == "create":
         request = data.draw(create_requests())
