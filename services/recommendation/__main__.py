@@ -168,7 +168,13 @@ class RecommendationRuntime:
             recommender = Recommender(load_or_train_artifacts(settings))
             positions, applied = restore_snapshot(recommender, settings.snapshot_path)
             if bootstrap_servers is None:
-                bootstrap_servers, self.broker = resolve_bootstrap()
+                bootstrap_servers, broker = resolve_bootstrap()
+                with self._lock:
+                    self.broker = broker
+                    if self.closed:
+                        if broker is not None:
+                            broker.stop()
+                        return
             ensure_topics(bootstrap_servers, CONSUMED_TOPICS)
             targets = end_offsets(bootstrap_servers, CONSUMED_TOPICS, timeout=10.0)
             with self._lock:

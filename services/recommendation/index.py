@@ -44,6 +44,38 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+class _ReadWriteLock:
+    """Many readers or one writer: CPU FAISS searches may run together, but not beside an add or remove."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    def acquire_read(self) -> None:
+        with self._condition:
+            while self._writer:
+                self._condition.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._condition:
+            self._readers -= 1
+            if self._readers == 0:
+                self._condition.notify_all()
+
+    def acquire_write(self) -> None:
+        with self._condition:
+            while self._writer or self._readers:
+                self._condition.wait()
+            self._writer = True
+
+    def release_write(self) -> None:
+        with self._condition:
+            self._writer = False
+            self._condition.notify_all()
+
+
 class ItemIndex:
     """Inner-product search over garment vectors, with add, remove, run-time tuning and save/load."""
 
@@ -65,7 +97,10 @@ class ItemIndex:
         except RuntimeError as error:
             raise ValueError(f"index factory {factory!r} is not a FAISS factory string: {error}") from None
         self._cpu = _with_ids(inner)
+        # Guards the id maps and mutations (re-entrant: add calls remove). Searches on the CPU
+        # index share `_search_lock` for reading; mutations take it for writing.
         self._lock = threading.RLock()
+        self._search_lock = _ReadWriteLock()
         self._garment_ids: list[str | None] = []
         self._int_ids: dict[str, int] = {}
         self._tombstones: set[int] = set()
@@ -152,8 +187,12 @@ class ItemIndex:
             self.remove([g for g in garment_ids if g in self._int_ids])
             start = len(self._garment_ids)
             int_ids = np.arange(start, start + len(garment_ids), dtype=np.int64)
-            self._cpu.add_with_ids(vectors, int_ids)
-            self._garment_ids.extend(garment_ids)
+            self._search_lock.acquire_write()
+            try:
+                self._cpu.add_with_ids(vectors, int_ids)
+                self._garment_ids.extend(garment_ids)
+            finally:
+                self._search_lock.release_write()
             for garment_id, int_id in zip(garment_ids, int_ids.tolist()):
                 self._int_ids[garment_id] = int_id
             if self._gpu_index is not None and not self._gpu_stale:
@@ -165,6 +204,7 @@ class ItemIndex:
             int_ids = [self._int_ids.pop(g) for g in garment_ids if g in self._int_ids]
             if not int_ids:
                 return 0
+            self._search_lock.acquire_write()
             try:
                 self._cpu.remove_ids(np.asarray(int_ids, dtype=np.int64))
                 for int_id in int_ids:
@@ -172,6 +212,8 @@ class ItemIndex:
             except RuntimeError:
                 # HNSW graphs cannot drop nodes: hide them from results instead.
                 self._tombstones.update(int_ids)
+            finally:
+                self._search_lock.release_write()
             self._gpu_stale = True
             return len(int_ids)
 
@@ -198,44 +240,62 @@ class ItemIndex:
         queries: np.ndarray,
         k: int,
         keep: Callable[[str], bool] | None = None,
+        keep_rate: float = 1.0,
+        skip: int = 0,
     ) -> list[list[tuple[str, float]]]:
         """The ``k`` best garments by inner product for each query row, best first.
 
         ``keep`` filters garments (for example by category or to leave out seen ones); the
         search over-fetches and widens until it has ``k`` kept garments or has seen them all.
+        ``keep_rate`` (the expected share of garments kept) and ``skip`` (how many garments are
+        known to be dropped, such as seen ones) size the first fetch so one search usually suffices.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if k <= 0:
             raise ValueError(f"k must be positive; got {k}")
-        with self._lock:
-            total = self._cpu.ntotal
-            if total == 0:
-                return [[] for _ in range(len(queries))]
-            searcher = self._searcher()
-            limit = min(total, GPU_MAX_K) if searcher is not self._cpu else total
-            fetch = min(limit, k + len(self._tombstones) if keep is None else 2 * k + 16 + len(self._tombstones))
-            pending = list(range(len(queries)))
-            results: list[list[tuple[str, float]]] = [[] for _ in range(len(queries))]
-            while pending:
-                scores, ids = searcher.search(queries[pending], fetch)
-                still_short = []
-                for row, query_number in enumerate(pending):
-                    kept = []
-                    for int_id, score in zip(ids[row].tolist(), scores[row].tolist()):
-                        if int_id < 0 or int_id in self._tombstones:
-                            continue
-                        garment_id = self._garment_ids[int_id]
-                        if garment_id is None or (keep is not None and not keep(garment_id)):
-                            continue
-                        kept.append((garment_id, score))
-                        if len(kept) == k:
-                            break
-                    results[query_number] = kept
-                    if len(kept) < k and fetch < limit:
-                        still_short.append(query_number)
-                pending = still_short
-                fetch = min(limit, fetch * 4)
-            return results
+        if self._want_gpu:
+            # GPU indexes are not safe for concurrent searches.
+            with self._lock:
+                return self._search(queries, k, keep, keep_rate, skip)
+        self._search_lock.acquire_read()
+        try:
+            return self._search(queries, k, keep, keep_rate, skip)
+        finally:
+            self._search_lock.release_read()
+
+    def _search(self, queries, k, keep, keep_rate, skip) -> list[list[tuple[str, float]]]:
+        total = self._cpu.ntotal
+        if total == 0:
+            return [[] for _ in range(len(queries))]
+        searcher = self._searcher()
+        limit = min(total, GPU_MAX_K) if searcher is not self._cpu else total
+        if keep is None:
+            fetch = min(limit, k + len(self._tombstones))
+        else:
+            wanted = (k + skip) / min(1.0, max(keep_rate, 1e-3))
+            fetch = min(limit, int(1.5 * wanted) + 16 + len(self._tombstones))
+        pending = list(range(len(queries)))
+        results: list[list[tuple[str, float]]] = [[] for _ in range(len(queries))]
+        while pending:
+            scores, ids = searcher.search(queries[pending], fetch)
+            still_short = []
+            for row, query_number in enumerate(pending):
+                kept = []
+                for int_id, score in zip(ids[row].tolist(), scores[row].tolist()):
+                    if int_id < 0 or int_id in self._tombstones:
+                        continue
+                    garment_id = self._garment_ids[int_id]
+                    if garment_id is None or (keep is not None and not keep(garment_id)):
+                        continue
+                    kept.append((garment_id, score))
+                    if len(kept) == k:
+                        break
+                results[query_number] = kept
+                if len(kept) < k and fetch < limit:
+                    still_short.append(query_number)
+            pending = still_short
+            fetch = min(limit, fetch * 4)
+        return results
 
     def save(self, path: Path) -> None:
         """Write the index to ``path`` (FAISS format) and its id map beside it, each atomically."""

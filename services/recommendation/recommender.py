@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,9 @@ SIMILAR_INDEX_FILE = "similar.faiss"
 
 APPLIED_EVENT_MEMORY = 100_000
 """How many applied event ids are remembered to skip duplicates (oldest forgotten first)."""
+
+QUERY_CACHE_SIZE = 200_000
+"""Shoppers whose query vectors are kept between requests (the cache starts over when full)."""
 
 OUTFIT_CANDIDATES_PER_ROLE = 12
 """Garments per outfit role (top, bottom, dress, shoes) combined into outfits."""
@@ -214,6 +217,7 @@ class Recommender:
         self._applied: OrderedDict[str, None] = OrderedDict()
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._trained_vectors = self.model.item_embeddings()
+        self._category_counts = Counter(int(label) for label in artifacts.catalogue.categories)
         self._sort_popularity()
 
     # ---- lookups -------------------------------------------------------------------------
@@ -279,6 +283,8 @@ class Recommender:
             if vectors is not None:
                 mean = np.average(vectors[:, :-1], axis=0, weights=[w for _, w in outside])
                 query = np.append(mean, 1.0).astype(np.float32)
+        if len(self._query_cache) >= QUERY_CACHE_SIZE:
+            self._query_cache.clear()
         self._query_cache[user_id] = (version, query)
         return query
 
@@ -308,9 +314,18 @@ class Recommender:
         query = self.user_query(user_id)
         if query is None:
             return Recommendation(self._popular(k, keep), cold_start=True, history_size=history.interaction_count)
-        found = self.item_index.search(query[None, :], k, keep=keep)[0]
+        found = self.item_index.search(query[None, :], k, keep=keep, keep_rate=self._share_of(wanted), skip=len(seen))[0]
         items = [ScoredItem(g, s, self._category(g)) for g, s in found]
         return Recommendation(items, cold_start=False, history_size=history.interaction_count)
+
+    def _share_of(self, categories: frozenset[int] | None) -> float:
+        """The share of garments in ``categories`` (1 for all), to size filtered searches."""
+        if categories is None:
+            return 1.0
+        with self._lock:
+            counts = self._category_counts
+            total = sum(counts.values())
+        return sum(counts.get(label, 0) for label in categories) / max(total, 1)
 
     def _popular(self, k: int, keep) -> list[ScoredItem]:
         with self._lock:
@@ -362,7 +377,10 @@ class Recommender:
             if cold:
                 candidates[role] = self._popular(OUTFIT_CANDIDATES_PER_ROLE, keep)
             else:
-                found = self.item_index.search(query[None, :], OUTFIT_CANDIDATES_PER_ROLE, keep=keep)[0]
+                found = self.item_index.search(
+                    query[None, :], OUTFIT_CANDIDATES_PER_ROLE, keep=keep, keep_rate=self._share_of(allowed),
+                    skip=len(disliked),
+                )[0]
                 candidates[role] = [ScoredItem(g, s, self._category(g)) for g, s in found]
         return self._combine_outfits(candidates, k), cold
 
@@ -458,14 +476,18 @@ class Recommender:
             return True
 
     def _add_registered(self, garment: Garment) -> None:
+        if self.garment(garment.garment_id) is None:
+            self._category_counts[garment.category] += 1
         self._registered[garment.garment_id] = garment
         if garment.garment_id in self._model_position:
             return
         vector = self.cold_start_map(garment.content_latent)
         self.item_index.add([garment.garment_id], vector)
         self.similar_index.add([garment.garment_id], similarity_vectors(vector))
-        self._popularity.setdefault(garment.garment_id, 0.0)
-        self._sort_popularity()
+        if garment.garment_id not in self._popularity:
+            # No interactions yet: it ranks last by popularity, so appending keeps the order sorted.
+            self._popularity[garment.garment_id] = 0.0
+            self._popular_order = [*self._popular_order, garment.garment_id]
 
     def set_body(self, event_id: str, body_id: str, sex: int, latent: list[float]) -> bool:
         """Keep a body's latent code; False for a duplicate event."""
