@@ -6,7 +6,8 @@ Run: ``python -m tryon.services.garment.showcase --garment-address HOST:PORT
 Writes under ``--out``: ``generated_vae.png`` and ``generated_gan.png`` (GenerateGarments, one
 row per category), ``interpolation.png`` (InterpolateGarments between two generated garments)
 and, when BodyService is given, ``tryon.png``: two shoppers' bodies (CreateBody) wearing
-outfits of garments registered with RegisterGarment, drawn by RenderTryOn. Prints one line per file.
+outfits of catalogue garments (Fashion-MNIST test pictures registered with RegisterGarment),
+drawn by RenderTryOn. Prints one line per file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from tryon.services.garment import images  # noqa: E402
 from tryon.services.garment.categories import CATEGORIES  # noqa: E402
+from tryon.services.garment.dataset import load_fashion_mnist  # noqa: E402
 from tryon.shared.proto import (  # noqa: E402
     body_service_pb2,
     body_service_pb2_grpc,
@@ -85,6 +88,12 @@ def interpolation_strip(stub: garment_service_pb2_grpc.GarmentServiceStub, start
     plt.close(figure)
 
 
+def catalogue_pictures(fashion_mnist_dir: Path | None) -> dict[str, bytes]:
+    """PNG bytes of the first Fashion-MNIST test picture of each category, as a shop would upload them."""
+    pictures, labels = load_fashion_mnist("test", fashion_mnist_dir)
+    return {name: images.encode_png(pictures[np.flatnonzero(labels == label)[0]] / 255.0) for label, name in enumerate(CATEGORIES)}
+
+
 def try_on_grid(
     garments: garment_service_pb2_grpc.GarmentServiceStub,
     bodies: body_service_pb2_grpc.BodyServiceStub,
@@ -136,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("var/showcase"), help="output folder")
     parser.add_argument("--count", type=int, default=8, help="garments per category in the grids")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated garments")
+    parser.add_argument("--fashion-mnist-dir", type=Path, help="Fashion-MNIST folder for the catalogue garments")
     arguments = parser.parse_args(argv)
     arguments.out.mkdir(parents=True, exist_ok=True)
     with grpc.insecure_channel(arguments.garment_address) as channel:
@@ -151,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.body_address:
             with grpc.insecure_channel(arguments.body_address) as body_channel:
                 path = arguments.out / "tryon.png"
-                try_on_grid(garments, body_service_pb2_grpc.BodyServiceStub(body_channel), firsts["vae"], path)
+                pictures = catalogue_pictures(arguments.fashion_mnist_dir)
+                try_on_grid(garments, body_service_pb2_grpc.BodyServiceStub(body_channel), pictures, path)
                 print(f"{path}  RenderTryOn, {len(SHOPPERS)} shoppers x {len(OUTFITS)} outfits")
     return 0
 

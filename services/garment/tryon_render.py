@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from tryon.services.garment.categories import region_of
 from tryon.shared.errors import FailedPrecondition
@@ -132,6 +133,7 @@ class _Anatomy:
     ankle_right: tuple[float, float]
     hands: tuple[tuple[float, float], ...]
     mm_per_pixel: float
+    picture_width: int
 
 
 def _anatomy(body: BodyPicture) -> _Anatomy:
@@ -182,6 +184,7 @@ def _anatomy(body: BodyPicture) -> _Anatomy:
         ankle_right=ankles[1],
         hands=hands,
         mm_per_pixel=mm_per_pixel,
+        picture_width=alpha.shape[1],
     )
 
 
@@ -247,16 +250,31 @@ def _placements(layer: GarmentLayer, body: _Anatomy) -> list[tuple[np.ndarray, b
     height = width * aspect
     if body.hands:
         # Hanging from the hand on the picture's right, its handle at the wrist.
-        hand_x, hand_y = max(body.hands)
-        return [(_box(hand_x, hand_y, width, height), False)]
-    beside_x = body.hips_span[1] + 0.3 * shoulder_width + width / 2
-    return [(_box(beside_x, body.hips_y, width, height), False)]
+        centre_x, top = max(body.hands)
+    else:
+        centre_x, top = body.hips_span[1] + 0.3 * shoulder_width + width / 2, body.hips_y
+    # Kept inside the picture when it fits: a bag cut by the frame looks like an error.
+    centre_x = min(centre_x, max(body.picture_width - width / 2, body.centre_x))
+    return [(_box(centre_x, top, width, height), False)]
 
 
-def _warp(levels: np.ndarray, quad: np.ndarray, mirrored: bool, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """Warp a garment's extent onto ``quad``; returns the levels over the quad's bounding box
-    (clipped to the canvas ``size`` = (width, height)) and that box's top-left corner."""
-    left, top, right, bottom = _garment_extent(levels)
+def _opacity(levels: np.ndarray) -> np.ndarray:
+    """Opacity of a 28 x 28 garment: its outline filled in is opaque, whatever the fabric's shade
+    (a dark coat in Fashion-MNIST is dim inside a bright rim), and the rest ramps with the level."""
+    ramp = np.clip((levels - _OPAQUE_FROM) / (_OPAQUE_AT - _OPAQUE_FROM), 0.0, 1.0)
+    outline = ndimage.binary_fill_holes(levels > _GARMENT_THRESHOLD * max(float(levels.max()), 1e-6))
+    # Eroded by a pixel and softened, so that upscaling the 28-pixel mask leaves no staircase.
+    inside = ndimage.gaussian_filter(ndimage.binary_erosion(outline).astype(np.float32), sigma=0.7)
+    return np.maximum(ramp, np.clip(inside * 1.5, 0.0, 1.0))
+
+
+def _warp(
+    channels: np.ndarray, extent: tuple[int, int, int, int], quad: np.ndarray, mirrored: bool, size: tuple[int, int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Warp the ``extent`` of 28 x 28 garment channels [c, 28, 28] onto ``quad``; returns the channels
+    over the quad's bounding box (clipped to the canvas ``size`` = (width, height)) and that box's
+    top-left corner."""
+    left, top, right, bottom = extent
     source = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float64)
     if mirrored:
         source = source[[1, 0, 3, 2]]
@@ -266,11 +284,18 @@ def _warp(levels: np.ndarray, quad: np.ndarray, mirrored: bool, size: tuple[int,
     x1 = int(np.clip(np.ceil(quad[:, 0].max()), 0, width))
     y1 = int(np.clip(np.ceil(quad[:, 1].max()), 0, height))
     if x1 <= x0 or y1 <= y0:
-        return np.zeros((0, 0), dtype=np.float32), (x0, y0)
+        return np.zeros((len(channels), 0, 0), dtype=np.float32), (x0, y0)
     coefficients = _perspective_coefficients(quad - np.array([x0, y0]), source)
-    picture = Image.fromarray(np.asarray(levels, dtype=np.float32), mode="F")
-    warped = picture.transform((x1 - x0, y1 - y0), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(warped, dtype=np.float32), 0.0, 1.0), (x0, y0)
+    warped = [
+        np.asarray(
+            Image.fromarray(np.asarray(channel, dtype=np.float32), mode="F").transform(
+                (x1 - x0, y1 - y0), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR
+            ),
+            dtype=np.float32,
+        )
+        for channel in channels
+    ]
+    return np.clip(np.stack(warped), 0.0, 1.0), (x0, y0)
 
 
 def render_try_on(body: BodyPicture, layers: Sequence[GarmentLayer]) -> np.ndarray:
@@ -286,14 +311,16 @@ def render_try_on(body: BodyPicture, layers: Sequence[GarmentLayer]) -> np.ndarr
     canvas = rgba.copy()
     for layer in layers:
         colour = np.asarray(layer.colour, dtype=np.float32) / 255.0
+        channels = np.stack([layer.levels, _opacity(layer.levels)])
+        extent = _garment_extent(layer.levels)
         for quad, mirrored in _placements(layer, anatomy):
-            levels, (x0, y0) = _warp(layer.levels, quad, mirrored, (width, height))
+            (levels, opacity), (x0, y0) = _warp(channels, extent, quad, mirrored, (width, height))
             if levels.size == 0:
                 continue
             # Only the garment's bounding box is blended, in floats; the rest stays as it is.
             rows, columns = slice(y0, y0 + levels.shape[0]), slice(x0, x0 + levels.shape[1])
             under = canvas[rows, columns].astype(np.float32) / 255.0
-            alpha = np.clip((levels - _OPAQUE_FROM) / (_OPAQUE_AT - _OPAQUE_FROM), 0.0, 1.0)[..., None]
+            alpha = opacity[..., None]
             shade = colour * (0.35 + 0.65 * levels[..., None])
             out_alpha = alpha + under[..., 3:] * (1.0 - alpha)
             blended = shade * alpha + under[..., :3] * under[..., 3:] * (1.0 - alpha)
