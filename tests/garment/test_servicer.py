@@ -22,9 +22,11 @@ from tryon.services.garment.catalogue import Catalogue, Garment
 from tryon.services.garment.categories import category_to_proto, label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.domain import GarmentDomain
+from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.servicer import registration
 from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
 from tryon.shared.errors import NotFound
+from tryon.shared.events import PublishError
 from tryon.shared.broker import free_loopback_port as free_port
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import serve
@@ -355,6 +357,39 @@ def test_model_rpcs_wait_for_the_models_and_the_catalogue_does_not(tmp_path: Pat
             stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
             code, details = status_of(stub.GenerateGarments, pb.GenerateGarmentsRequest(category=TOP, count=1))
             assert code == grpc.StatusCode.FAILED_PRECONDITION and "models" in details
+            assert list(stub.ListGarments(pb.ListGarmentsRequest(), timeout=10).garments) == []
+    finally:
+        running.stop(0)
+
+
+class RefusingProducer:
+    """An event producer whose broker never acknowledges (a stand-in for a broker that is down)."""
+
+    def __init__(self) -> None:
+        self.published = []
+
+    def publish(self, event, key: str) -> None:
+        self.published.append((event, key))
+
+    def flush(self, timeout: float | None = None) -> None:
+        raise PublishError("1 event(s) were not published, first: tryon.garments.v1: broker down")
+
+
+def test_registration_the_broker_refuses_stores_nothing(tmp_path: Path, trained_garment_models, fashion_test_images) -> None:
+    producer = RefusingProducer()
+    domain = GarmentDomain(Catalogue(tmp_path), trained_garment_models, GarmentEventPublisher(producer))
+    running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
+    try:
+        with grpc.insecure_channel(running.address) as channel:
+            stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
+            request = pb.RegisterGarmentRequest(
+                image=png_of(fashion_test_images["bag"][0]), name="tote", category=common_pb2.GARMENT_CATEGORY_BAG,
+                price=common_pb2.Money(currency_code="EUR", amount_minor=4500),
+            )
+            code, details = status_of(stub.RegisterGarment, request)
+            assert code == grpc.StatusCode.FAILED_PRECONDITION and "retry" in details
+            event, key = producer.published[0]
+            assert key == event.garment_id and event.name == "tote"
             assert list(stub.ListGarments(pb.ListGarmentsRequest(), timeout=10).garments) == []
     finally:
         running.stop(0)
