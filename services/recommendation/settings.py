@@ -19,9 +19,9 @@ class RecommendationSettings(ServerSettings):
     index_factory: str = "Flat"
     """FAISS factory string of the index trained when none is found: "Flat", "IVF{n},Flat" or "HNSW32"."""
     nprobe: int | None = field(default=None, metadata={"minimum": 1, "maximum": 65536})
-    """IVF lists searched per query; unset keeps the saved value (FAISS's default is 1)."""
+    """IVF lists searched per query; unset keeps the value saved with the index (64 unless tuned)."""
     ef_search: int | None = field(default=None, metadata={"minimum": 1, "maximum": 65536})
-    """HNSW search breadth; unset keeps the saved value (FAISS's default is 16)."""
+    """HNSW search breadth; unset keeps the value saved with the index (128 unless tuned)."""
     snapshot_interval_seconds: float = field(default=5.0, metadata={"minimum": 0.0, "maximum": 86400.0})
     """Least time between two state snapshots; 0 snapshots after every consumed batch."""
     consumer_group: str = "tryon-recommendation"
