@@ -88,7 +88,7 @@ def body_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def garment_stub(
     trained_garment_models, kafka_bootstrap: str, body_address: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[garment_service_pb2_grpc.GarmentServiceStub]:
-    """GarmentService on port 0 publishing to the session's broker and drawing BodyService's bodies."""
+    """GarmentService on port 0 publishing to the suite's shared broker and drawing BodyService's bodies."""
     ensure_topics(kafka_bootstrap, [GARMENTS])
     producer = EventProducer(kafka_bootstrap, client_id="garment-integration-test")
     body_client = BodyServiceClient(body_address, timeout_seconds=10.0)
