@@ -43,7 +43,7 @@ class CVAEConfig:
     # Number of sex categories in the one-hot condition (len(SEXES)); all zeros means unknown.
     sexes: int = 2
     # Size of the latent body code published in BodyUpdated.
-    latent_dim: int = 8
+    latent_dim: int = 16
     # Width of every hidden layer of the three networks.
     hidden: int = 192
     # Number of hidden layers of each network.
@@ -53,7 +53,7 @@ class CVAEConfig:
     # Subjects per training step.
     batch_size: int = 128
     # Adam weight decay (L2), a mild regulariser for about 4,000 training subjects.
-    weight_decay: float = 1e-5
+    weight_decay: float = 1e-4
     # Probability that a training example hides the sex, so the model also answers without it.
     sex_dropout: float = 0.25
     # Probability that a training example observes nothing (pure generation from the sex prior).
