@@ -113,6 +113,9 @@ class MaskedCVAE(nn.Module):
         weights = torch.cat([sex, 1.0 - sex.sum(dim=-1, keepdim=True)], dim=-1)
         mean = weights @ self.gaussian_mean
         covariance = torch.einsum("bs,sij->bij", weights, self.gaussian_covariance)
+        if not mask.any():
+            # Nothing observed (sampling from the prior): the marginals, without a batched solve.
+            return mean, torch.diagonal(covariance, dim1=-2, dim2=-1).clamp_min(math.exp(LOGVAR_MIN)).log()
         outer = mask.unsqueeze(-1) * mask.unsqueeze(-2)
         observed_block = covariance * outer + torch.diag_embed(1.0 - mask)
         right = torch.cat([((x - mean) * mask).unsqueeze(-1), mask.unsqueeze(-1) * covariance], dim=-1)

@@ -48,3 +48,16 @@ def test_gaussian_conditional_is_the_per_sex_linear_regression(tiny_body_tensors
     residual_variance = ((x - design @ coefficients) ** 2).mean(dim=0).float()
     hidden = [column for column in range(x.shape[1]) if column not in observed]
     torch.testing.assert_close(logvar[0, hidden].exp(), residual_variance[hidden], atol=2e-3, rtol=0.02)
+
+
+def test_gaussian_conditional_without_observations_is_the_marginal(tiny_body_tensors):
+    model = MaskedCVAE(CVAEConfig())
+    model.fit_gaussian(tiny_body_tensors.x, tiny_body_tensors.sex)
+    x, sex = tiny_body_tensors.x[:20], tiny_body_tensors.sex[:20]
+    empty = torch.zeros_like(x)
+    one_observed = empty.clone()
+    one_observed[0, 0] = 1.0
+    fast_mean, fast_logvar = model.gaussian_conditional(x, empty, sex)
+    general_mean, general_logvar = model.gaussian_conditional(x, one_observed, sex)
+    torch.testing.assert_close(fast_mean[1:], general_mean[1:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast_logvar[1:], general_logvar[1:], atol=1e-4, rtol=0)
