@@ -73,4 +73,6 @@ def configure_logging(service_name: str, level: str | int = "INFO", stream: IO[s
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # kafka-python narrates every connection and rebalance at INFO; keep its warnings only.
+    logging.getLogger("kafka").setLevel(max(root.level, logging.WARNING))
     logging.captureWarnings(True)

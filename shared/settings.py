@@ -57,6 +57,8 @@ class ServerSettings:
     """Threads that run handlers, hence the number of calls served at once."""
     log_level: str = field(default="INFO", metadata={"choices": _LOG_LEVELS})
     """Lowest severity written to the log."""
+    max_message_bytes: int = field(default=9 * 1024 * 1024, metadata={"minimum": 1024, "maximum": 1 << 30})
+    """Largest message received or sent; the default leaves room for an 8 MiB garment picture."""
 
 
 def load_settings(

@@ -369,6 +369,21 @@ def test_auth_accepts_the_right_token_and_leaves_health_and_reflection_open(guar
     assert PROBE_SERVICE in services
 
 
+def test_messages_up_to_the_configured_size_pass_and_larger_ones_are_refused():
+    running = serve("sized", [_probe_registration()], ServerSettings(max_message_bytes=6 * 1024 * 1024))
+    options = [("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+    try:
+        with grpc.insecure_channel(running.address, options=options) as sized_channel:
+            echo = sized_channel.unary_unary(f"/{PROBE_SERVICE}/Echo")
+            five_mib = b"x" * (5 * 1024 * 1024)
+            assert echo(five_mib, timeout=10) == five_mib
+            with pytest.raises(grpc.RpcError) as refused:
+                echo(b"x" * (7 * 1024 * 1024), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        running.stop(grace=0)
+
+
 def test_a_port_already_in_use_fails_with_the_address(probe_server):
     with pytest.raises(RuntimeError, match=f"cannot bind the gRPC server to 127.0.0.1:{probe_server.port}"):
         serve("clash", [_probe_registration()], ServerSettings(port=probe_server.port))

@@ -87,3 +87,10 @@ def test_configuring_again_replaces_the_handler(stream):
 
     assert stream.getvalue() == ""
     assert len(_lines(second)) == 1
+
+
+def test_kafka_client_chatter_is_kept_to_warnings(stream):
+    logging.getLogger("kafka.conn").info("connecting to 127.0.0.1:9092")
+    logging.getLogger("kafka.conn").warning("connection to 127.0.0.1:9092 lost")
+
+    assert [line["message"] for line in _lines(stream)] == ["connection to 127.0.0.1:9092 lost"]
