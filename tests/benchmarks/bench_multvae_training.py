@@ -1,4 +1,4 @@
-"""Mult-VAE training seconds per epoch and fold-in scoring throughput on MovieLens-100K.
+"""Mult-VAE (and RecVAE) training seconds per epoch and fold-in scoring throughput on MovieLens-100K.
 
 Reference measured in the same run: EASE (closed-form fit, and scoring by one matrix
 product), so the ratios stay meaningful on a busy machine.
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from tryon.services.recommendation.ease import EASE
-from tryon.services.recommendation.evaluate import ML100K_MULTVAE
+from tryon.services.recommendation.evaluate import ML100K_MULTVAE, ML100K_RECVAE
 from tryon.services.recommendation.movielens import DEFAULT_DATA_PATH, load_ml100k
 from tryon.services.recommendation.protocol import positives_from_ratings, strong_generalization_split
-from tryon.services.recommendation.trainer import train_multvae
+from tryon.services.recommendation.trainer import train_multvae, train_recvae
 
 MAX_SECONDS_PER_MEASURE = 30.0
 
@@ -60,7 +60,9 @@ def main() -> None:
         split.train, replace(config, epochs=min(args.epochs, 10)), seed=0, progress=False, validation=split.validation
     )
     model, _ = train_multvae(split.train, replace(config, epochs=1), seed=0, progress=False)
+    _, recvae_history = train_recvae(split.train, replace(ML100K_RECVAE, epochs=4), seed=0, progress=False)
     per_epoch = np.array(history.epoch_seconds[1:] or history.epoch_seconds)
+    recvae_per_epoch = np.median(recvae_history.epoch_seconds[1:])
     per_epoch_validated = np.array(with_validation.epoch_seconds[1:] or with_validation.epoch_seconds)
 
     rows = split.test.fold_in.toarray().astype(np.float32)
@@ -77,6 +79,8 @@ def main() -> None:
     print(f"| training s/epoch (median of {len(per_epoch)}) | {np.median(per_epoch):.3f} "
           f"| fit {ease_fit:.3f} s | epoch = {np.median(per_epoch) / ease_fit:.2f}x EASE fit |")
     print(f"| training s/epoch incl. validation NDCG@100 | {np.median(per_epoch_validated):.3f} | | |")
+    print(f"| RecVAE (ML-100K config) s/outer epoch | {recvae_per_epoch:.3f} | | "
+          f"{recvae_per_epoch / np.median(per_epoch):.1f}x a Mult-VAE epoch |")
     for batch_size, vae, linear in results:
         print(f"| fold-in scoring users/s, batch {batch_size} | {vae:,.0f} | {linear:,.0f} | {vae / linear:.2f}x |")
     spread = f"{per_epoch.min():.3f}/{per_epoch.max():.3f}"
