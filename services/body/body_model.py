@@ -2,8 +2,10 @@
 
 Pure numpy and Python types in and out; torch stays inside. It bundles the masked conditional VAE
 (``cvae.py``: inference with uncertainty, and prior samples) and the conditional WGAN-GP (``gan.py``:
-samples), the standardization they share, and a per-sex, per-measurement scale of the predictive
-standard deviation fitted on held-out subjects so the 90% intervals cover 90% of them.
+samples), the standardization they share, and two things fitted on held-out subjects after training:
+per measurement, how much of the CVAE's correction of the Gaussian conditional mean to keep
+(stacking), and per sex and measurement a scale of the predictive standard deviation so the 90%
+intervals cover 90% of them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ FORMAT_VERSION = 1
 GENERATORS = ("vae", "gan")
 # Two-sided 90% interval of a normal distribution: mean +- 1.645 standard deviations.
 Z_90 = 1.6448536269514722
+# Candidate weights on the CVAE's correction of the Gaussian conditional mean.
+CORRECTION_WEIGHTS = tuple(step / 10 for step in range(11))
 # The circumferences shoppers most often know besides height and weight.
 SHOPPER_CIRCUMFERENCES = ("chest_circumference", "waist_circumference", "hip_circumference")
 # Calibration rows: one per sex state (female, male, unknown), one column per measurement.
@@ -107,6 +111,7 @@ class BodyModel:
         interval_scale: np.ndarray,
         female_share: float,
         history: dict[str, list[float]],
+        correction_weight: np.ndarray | None = None,
     ) -> None:
         self.config = config
         self.cvae = cvae.eval()
@@ -116,6 +121,11 @@ class BodyModel:
         self.interval_scale = np.asarray(interval_scale, dtype=np.float64)
         self.female_share = float(female_share)
         self.history = history
+        # Per measurement, the share of the CVAE's departure from the Gaussian conditional mean kept
+        # in predictions (1 = the CVAE's own mean).
+        self.correction_weight = (
+            np.ones(len(NAMES)) if correction_weight is None else np.asarray(correction_weight, dtype=np.float64)
+        )
 
     @property
     def latent_dim(self) -> int:
@@ -137,7 +147,7 @@ class BodyModel:
     ) -> BodyModel:
         """Train the CVAE and the GAN on ``frame`` (columns ``sex`` and every measurement).
 
-        The interval scales are fitted on ``validation`` or, when it is None, on a seeded
+        The correction weights and interval scales are fitted on ``validation`` or, when it is None, on a seeded
         ``calibration_fraction`` of ``frame`` that is then left out of fitting. ``gan_epochs``
         defaults to ``gan_epoch_share`` of ``epochs``.
         """
@@ -164,7 +174,9 @@ class BodyModel:
             gan_epochs = max(1, round(epochs * config.gan_epoch_share))
         gan_history = train_gan(gan, train_tensors, gan_epochs, seed, progress)
         model.history = {**history.curves, **gan_history.curves}
-        model.interval_scale = model._fit_interval_scale(validation_tensors, seed)
+        x, mask, sex = model._calibration_questions(validation_tensors, seed)
+        model.correction_weight = model._fit_correction_weight(x, mask, sex, seed)
+        model.interval_scale = model._fit_interval_scale(x, mask, sex, seed)
         return model
 
     def _tensors(self, frame: pd.DataFrame) -> BodyTensors:
@@ -172,31 +184,67 @@ class BodyModel:
         x = (frame[list(NAMES)].to_numpy(np.float64) - self.mean) / self.scale
         return BodyTensors(torch.as_tensor(x, dtype=torch.float32), _sex_one_hot(frame["sex"].tolist()))
 
-    def _fit_interval_scale(self, held_out: BodyTensors, seed: int) -> np.ndarray:
-        """Per sex state and measurement, the factor on the predictive stddev giving 90% coverage.
+    def _calibration_questions(self, held_out: BodyTensors, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Held-out subjects asked ``calibration_masks`` questions each: (x, mask, sex) tensors.
 
-        Each held-out subject is asked ``calibration_masks`` questions (see BodyModelConfig), with its
-        sex known and hidden; the factor is the 90th percentile of |error| / (1.645 * stddev) over the
-        answers where the measurement was not observed.
+        The questions are the required measurements alone, the required ones with chest, waist and
+        hips (what shoppers give), then random masks from the training distribution (never empty).
         """
         generator = torch.Generator().manual_seed(seed + 2)
         required = [NAMES.index(name) for name in REQUIRED]
-        cvae_config = self.cvae.config
         repeats = self.config.calibration_masks
         x = held_out.x.repeat(repeats, 1)
         sex = held_out.sex.repeat(repeats, 1)
-        no_empty = CVAEConfig(**{**asdict(cvae_config), "empty_mask_rate": 0.0})
+        no_empty = CVAEConfig(**{**asdict(self.cvae.config), "empty_mask_rate": 0.0})
         mask = random_masks(x.shape[0], len(NAMES), required, no_empty, generator)
         subjects = held_out.x.shape[0]
-        for question, names in enumerate((REQUIRED, (*REQUIRED, *SHOPPER_CIRCUMFERENCES))[: repeats]):
+        for question, names in enumerate((REQUIRED, (*REQUIRED, *SHOPPER_CIRCUMFERENCES))[:repeats]):
             mask[question * subjects : (question + 1) * subjects] = 0.0
             mask[question * subjects : (question + 1) * subjects, [NAMES.index(name) for name in names]] = 1.0
+        return x, mask, sex
+
+    def _predict_standardized(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, seed: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Standardized CVAE mean, Gaussian conditional mean and CVAE stddev."""
+        mean, stddev = self.cvae.predict(x, mask, sex, torch.Generator().manual_seed(seed))
+        gaussian_mean, _ = self.cvae.gaussian_conditional(x, mask, sex)
+        return mean, gaussian_mean, stddev
+
+    def _fit_correction_weight(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, seed: int) -> np.ndarray:
+        """Per measurement, the weight in [0, 1] on the CVAE's correction that minimises held-out MAE.
+
+        Where the relation to the observed measurements is linear (lengths from stature), the
+        network's correction of the Gaussian conditional only adds variance; stacking on held-out
+        subjects keeps it only where it helps.
+        """
+        mean, gaussian_mean, _ = self._predict_standardized(x, mask, sex, seed + 3)
+        hidden = (mask == 0).numpy()
+        weights = np.ones(len(NAMES))
+        for column in range(len(NAMES)):
+            rows = hidden[:, column]
+            if rows.sum() < 20:
+                continue
+            truth, base = x[rows, column].numpy(), gaussian_mean[rows, column].numpy()
+            correction = mean[rows, column].numpy() - base
+            errors = [np.abs(base + weight * correction - truth).mean() for weight in CORRECTION_WEIGHTS]
+            weights[column] = CORRECTION_WEIGHTS[int(np.argmin(errors))]
+        return weights
+
+    def _fit_interval_scale(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, seed: int) -> np.ndarray:
+        """Per sex state and measurement, the factor on the predictive stddev giving 90% coverage.
+
+        Asked with the sex known and hidden, the factor is the 90th percentile of
+        |error| / (1.645 * stddev) over the answers where the measurement was not observed.
+        """
         factors = np.ones((len(SEXES) + 1, len(NAMES)))
+        weight = torch.as_tensor(self.correction_weight, dtype=torch.float32)
         for row, sex_condition in enumerate([sex, sex, torch.zeros_like(sex)]):
             members = sex[:, row].bool() if row < len(SEXES) else torch.ones(x.shape[0], dtype=torch.bool)
-            mean, stddev = self.cvae.predict(
-                x[members], mask[members], sex_condition[members], torch.Generator().manual_seed(seed + 3)
+            mean, gaussian_mean, stddev = self._predict_standardized(
+                x[members], mask[members], sex_condition[members], seed + 3
             )
+            mean = gaussian_mean + weight * (mean - gaussian_mean)
             ratio = ((x[members] - mean).abs() / (Z_90 * stddev)).numpy()
             hidden = (mask[members] == 0).numpy()
             for column in range(len(NAMES)):
@@ -242,13 +290,20 @@ class BodyModel:
         standardized = np.where(mask > 0, (values - self.mean) / self.scale, 0.0)
         x = torch.as_tensor(standardized, dtype=torch.float32)
         mask_tensor = torch.as_tensor(mask, dtype=torch.float32)
-        generator = torch.Generator().manual_seed(self.config.inference_seed)
-        mean, stddev = self.cvae.predict(x, mask_tensor, _sex_one_hot(sexes), generator)
+        mean, stddev = self._predict_mean_stddev(x, mask_tensor, _sex_one_hot(sexes))
         factors = np.stack([self._interval_scale_row(sex) for sex in sexes])
         mean_units = mean.double().numpy() * self.scale + self.mean
         stddev_units = stddev.double().numpy() * self.scale * factors
         observed = mask.astype(bool)
         return np.where(observed, values, mean_units), np.where(observed, 0.0, stddev_units)
+
+    def _predict_mean_stddev(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardized prediction: Gaussian conditional plus the weighted CVAE correction, and stddev."""
+        mean, gaussian_mean, stddev = self._predict_standardized(x, mask, sex, self.config.inference_seed)
+        weight = torch.as_tensor(self.correction_weight, dtype=torch.float32)
+        return gaussian_mean + weight * (mean - gaussian_mean), stddev
 
     def infer(self, observed: dict[str, float], sex: str | None) -> dict[str, Estimate]:
         """Every measurement given the observed ones: value, stddev and 90% interval.
@@ -282,11 +337,14 @@ class BodyModel:
         if count < 1:
             raise InvalidArgument(f"count must be at least 1, got {count}")
         x, mask, sex_one_hot = self._condition(observed, sex)
-        mean, _ = self.cvae.predict(x, mask, sex_one_hot, torch.Generator().manual_seed(self.config.inference_seed))
+        cvae_mean, _ = self.cvae.predict(
+            x, mask, sex_one_hot, torch.Generator().manual_seed(self.config.inference_seed)
+        )
+        mean, _ = self._predict_mean_stddev(x, mask, sex_one_hot)
         generator = torch.Generator().manual_seed(seed)
         draws = self.cvae.sample(x.expand(count, -1), mask.expand(count, -1), sex_one_hot.expand(count, -1), generator)
         factors = torch.as_tensor(self._interval_scale_row(sex), dtype=torch.float32)
-        draws = mean + factors * (draws - mean)
+        draws = mean + factors * (draws - cvae_mean)
         draws = torch.where(mask.bool(), x, draws)
         return draws.double().numpy() * self.scale + self.mean
 
@@ -345,6 +403,7 @@ class BodyModel:
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "interval_scale": self.interval_scale.tolist(),
+            "correction_weight": self.correction_weight.tolist(),
             "female_share": self.female_share,
             "history": self.history,
         }
@@ -373,6 +432,7 @@ class BodyModel:
             np.array(document["interval_scale"]),
             document["female_share"],
             document["history"],
+            np.array(document["correction_weight"]),
         )
 
 

@@ -81,4 +81,6 @@ def test_save_load_round_trip_gives_identical_outputs(trained_body_model, tmp_pa
     for generator in ("vae", "gan"):
         assert loaded.sample(7, 11, "male", generator) == trained_body_model.sample(7, 11, "male", generator)
     assert loaded.history == trained_body_model.history
+    np.testing.assert_array_equal(loaded.correction_weight, trained_body_model.correction_weight)
+    assert ((loaded.correction_weight >= 0) & (loaded.correction_weight <= 1)).all()
     assert sorted(path.name for path in (tmp_path / "model").iterdir()) == ["body_model.json", "cvae.pt", "gan.pt"]
