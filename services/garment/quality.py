@@ -40,7 +40,7 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     mean_a, mean_b = features_a.mean(axis=0), features_b.mean(axis=0)
     covariance_a = np.cov(features_a, rowvar=False)
     covariance_b = np.cov(features_b, rowvar=False)
-    root, _ = linalg.sqrtm(covariance_a @ covariance_b, disp=False)
+    root = linalg.sqrtm(covariance_a @ covariance_b)
     if not np.all(np.isfinite(root)):
         # Near-singular covariances: regularise both, as the reference FID implementation does.
         offset = np.eye(covariance_a.shape[0]) * 1e-6
