@@ -11,15 +11,15 @@ unset, to an embedded broker owned by this process. SIGTERM drains in-flight cal
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from tryon.services.body.domain import BodyDomain
+from tryon.services.body.events import KafkaBodyEvents
 from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
 from tryon.services.body.settings import PREFIX, BodySettings
 from tryon.services.body.store import BodyStore
-from tryon.shared.logs import configure_logging
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.lifecycle import Resources, connect_kafka, event_producer, run_service
+from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import BODIES
 
@@ -53,84 +53,24 @@ def load_or_train_model(settings: BodySettings):
     return model
 
 
-class _Resources:
-    """What start-up acquires and shutdown must release: the event producer and the broker."""
-
-    def __init__(self) -> None:
-        self.events = None
-        self.broker = None
-        self.closed = False
-        self.failed = False
-        self._lock = threading.Lock()
-
-    def adopt(self, events=None, broker=None) -> bool:
-        """Keep what start-up acquired; False (and release it) when shutdown came first."""
-        with self._lock:
-            self.events = events or self.events
-            self.broker = broker or self.broker
-            closed = self.closed
-        if closed:
-            self.close()
-        return not closed
-
-    def close(self) -> None:
-        """Flush and close the producer, then stop the embedded broker; safe to call twice."""
-        with self._lock:
-            self.closed = True
-            events, broker = self.events, self.broker
-            self.events = self.broker = None
-        if events is not None:
-            events.close()
-        if broker is not None:
-            broker.stop()
-
-
-def _prepare(settings: BodySettings, servicer: BodyServicer, running, resources: _Resources) -> None:
-    """Load the model, open the store and the publisher, then report SERVING."""
-    try:
-        model = load_or_train_model(settings)
-        events = None
-        if settings.publish_events:
-            from tryon.services.body.events import KafkaBodyEvents
-            from tryon.shared.broker import ensure_topics, resolve_bootstrap
-            from tryon.shared.events import EventProducer
-
-            bootstrap, broker = resolve_bootstrap()
-            if not resources.adopt(broker=broker):
-                return
-            ensure_topics(bootstrap, [BODIES])
-            events = KafkaBodyEvents(EventProducer(bootstrap, client_id="tryon-body"))
-            if not resources.adopt(events=events):
-                return
-        store = BodyStore(settings.bodies_dir)
-        servicer.attach(BodyDomain(model, store, events, advice_samples=settings.advice_samples))
-        if resources.closed:
-            return
-        running.set_serving(True)
-        logger.info("body service ready", extra={"bodies": len(store)})
-    except Exception:
-        logger.exception("body service failed to start; stopping")
-        resources.failed = True
-        running.stop(grace=0)
+def _prepare(settings: BodySettings, servicer: BodyServicer, resources: Resources) -> None:
+    """Load the model, open the store and the publisher, and hand them to the servicer."""
+    model = load_or_train_model(settings)
+    events = None
+    if settings.publish_events:
+        bootstrap_servers = connect_kafka(resources, [BODIES])
+        events = KafkaBodyEvents(event_producer(resources, bootstrap_servers, client_id="tryon-body"))
+    store = BodyStore(settings.bodies_dir)
+    servicer.attach(BodyDomain(model, store, events, advice_samples=settings.advice_samples))
+    logger.info("body service ready", extra={"bodies": len(store)})
 
 
 def main() -> int:
     """Start the service and block until SIGTERM/SIGINT has drained it."""
     settings = settings_or_exit(BodySettings, PREFIX)
-    configure_logging("body", settings.log_level)
     servicer = BodyServicer()
-    running = serve("body", [ServiceRegistration(SERVICE_FULL_NAME, lambda server: add_to_server(servicer, server))],
-                    settings)
-    running.set_serving(False)
-    resources = _Resources()
-    running.install_signal_handlers(on_shutdown=resources.close)
-    # Training can take minutes; doing it off the main thread keeps SIGTERM prompt meanwhile.
-    threading.Thread(
-        target=_prepare, args=(settings, servicer, running, resources), name="body-startup", daemon=True
-    ).start()
-    running.wait()
-    resources.close()
-    return 1 if resources.failed else 0
+    registration = ServiceRegistration(SERVICE_FULL_NAME, lambda server: add_to_server(servicer, server))
+    return run_service("body", [registration], settings, lambda resources: _prepare(settings, servicer, resources))
 
 
 if __name__ == "__main__":

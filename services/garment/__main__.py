@@ -12,18 +12,18 @@ calls and exits.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tryon.services.garment.body_client import BodyServiceClient
 from tryon.services.garment.catalogue import Catalogue
 from tryon.services.garment.domain import GarmentDomain
+from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.servicer import registration
 from tryon.services.garment.settings import ENV_PREFIX, GarmentSettings
-from tryon.shared.logs import configure_logging
-from tryon.shared.server import serve
+from tryon.shared.lifecycle import Resources, connect_kafka, event_producer, run_service
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import GARMENTS
 
@@ -72,89 +72,30 @@ def load_or_train_models(settings: GarmentSettings):
     return models
 
 
-class _Resources:
-    """What start-up acquires and shutdown must release: the event producer and the broker."""
-
-    def __init__(self) -> None:
-        self.producer = None
-        self.broker = None
-        self.closed = False
-        self.failed = False
-        self._lock = threading.Lock()
-
-    def adopt(self, producer=None, broker=None) -> bool:
-        """Keep what start-up acquired; False (and release it) when shutdown came first."""
-        with self._lock:
-            self.producer = producer or self.producer
-            self.broker = broker or self.broker
-            closed = self.closed
-        if closed:
-            self.close()
-        return not closed
-
-    def close(self) -> None:
-        """Close the producer (flushing it), then stop the embedded broker; safe to call twice."""
-        with self._lock:
-            self.closed = True
-            producer, broker = self.producer, self.broker
-            self.producer = self.broker = None
-        if producer is not None:
-            producer.close()
-        if broker is not None:
-            broker.stop()
-
-
-def _prepare(settings: GarmentSettings, domain: GarmentDomain, running, resources: _Resources) -> None:
-    """Connect the publisher, load or train the models, then report SERVING."""
-    try:
-        from tryon.services.garment.events import GarmentEventPublisher
-        from tryon.shared.broker import ensure_topics, resolve_bootstrap
-        from tryon.shared.events import EventProducer
-
-        bootstrap, broker = resolve_bootstrap()
-        if not resources.adopt(broker=broker):
-            return
-        ensure_topics(bootstrap, [GARMENTS])
-        producer = EventProducer(bootstrap, client_id="tryon-garment")
-        if not resources.adopt(producer=producer):
-            return
-        domain.set_publisher(GarmentEventPublisher(producer))
-        domain.set_models(load_or_train_models(settings))
-        if resources.closed:
-            return
-        running.set_serving(True)
-        logger.info("garment service ready", extra={"bootstrap_servers": bootstrap})
-    except Exception:
-        logger.exception("garment service failed to start; stopping")
-        resources.failed = True
-        running.stop(grace=0)
+def _prepare(settings: GarmentSettings, domain: GarmentDomain, resources: Resources) -> None:
+    """Connect the publisher, then load or train the models and hand them to the domain."""
+    bootstrap_servers = connect_kafka(resources, [GARMENTS])
+    producer = event_producer(resources, bootstrap_servers, client_id="tryon-garment")
+    domain.set_publisher(GarmentEventPublisher(producer))
+    domain.set_models(load_or_train_models(settings))
+    logger.info("garment service ready", extra={"bootstrap_servers": bootstrap_servers})
 
 
 def main() -> int:
     """Start the service and block until SIGTERM/SIGINT has drained it."""
     settings = settings_or_exit(GarmentSettings, ENV_PREFIX)
-    configure_logging("garment", settings.log_level)
     silhouettes = None
     if settings.body_service_address:
-        from tryon.services.garment.body_client import BodyServiceClient
-
         silhouettes = BodyServiceClient(
             settings.body_service_address, settings.body_service_timeout_seconds, settings.body_service_auth_token
         )
     domain = GarmentDomain(Catalogue(settings.data_dir), silhouettes=silhouettes)
-    running = serve("garment", [registration(domain)], settings)
-    running.set_serving(False)
-    resources = _Resources()
-    running.install_signal_handlers(on_shutdown=resources.close)
-    # Training can take minutes; doing it off the main thread keeps SIGTERM prompt meanwhile.
-    threading.Thread(
-        target=_prepare, args=(settings, domain, running, resources), name="garment-startup", daemon=True
-    ).start()
-    running.wait()
-    resources.close()
+    status = run_service(
+        "garment", [registration(domain)], settings, lambda resources: _prepare(settings, domain, resources)
+    )
     if silhouettes is not None:
         silhouettes.close()
-    return 1 if resources.failed else 0
+    return status
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ from tryon.services.recommendation.handlers import KafkaInteractionPublisher, ev
 from tryon.services.recommendation.recommender import ModelArtifacts, Recommender, read_snapshot, write_snapshot
 from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
 from tryon.services.recommendation.settings import PREFIX, RecommendationSettings
-from tryon.shared.events import ConsumerCheckpoint, EventConsumer, EventProducer
-from tryon.shared.logs import configure_logging
-from tryon.shared.server import RunningServer, ServiceRegistration, serve
+from tryon.shared.broker import ensure_topics
+from tryon.shared.events import ConsumerCheckpoint, EventConsumer
+from tryon.shared.lifecycle import Resources, connect_kafka, event_producer, run_service
+from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
 
@@ -145,97 +146,63 @@ def wait_until_caught_up(consumer: EventConsumer, targets: dict[tuple[str, int],
     return False
 
 
-class RecommendationRuntime:
-    """Everything the running service holds besides the gRPC server; ``close`` releases it in order."""
+def prepare(
+    settings: RecommendationSettings,
+    servicer: RecommendationServicer,
+    resources: Resources,
+    bootstrap_servers: str | None = None,
+) -> Recommender:
+    """Load, restore, consume and catch up, then hand the domain to the servicer.
 
-    def __init__(self) -> None:
-        self.broker = None
-        self.producer: EventProducer | None = None
-        self.consumer: EventConsumer | None = None
-        self.snapshotter: Snapshotter | None = None
-        self.recommender: Recommender | None = None
-        self.closed = False
-        self.failed = False
-        self._lock = threading.Lock()
+    At shutdown the consumer stops and a last snapshot is written before the producer
+    and an embedded broker are released.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    recommender = Recommender(load_or_train_artifacts(settings))
+    positions, applied = restore_snapshot(recommender, settings.snapshot_path)
+    if bootstrap_servers is None:
+        bootstrap_servers = connect_kafka(resources, CONSUMED_TOPICS)
+    else:
+        ensure_topics(bootstrap_servers, CONSUMED_TOPICS)
+    targets = end_offsets(bootstrap_servers, CONSUMED_TOPICS, timeout=10.0)
+    producer = event_producer(resources, bootstrap_servers, client_id="tryon-recommendation")
+    snapshotter = Snapshotter(recommender, settings.snapshot_path, settings.snapshot_interval_seconds)
+    consumer = EventConsumer(
+        bootstrap_servers,
+        settings.consumer_group,
+        event_handlers(recommender),
+        start_positions=positions,
+        applied_event_ids=applied,
+        on_checkpoint=snapshotter.on_checkpoint,
+        remembered_event_ids=100_000,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
 
-    def start(self, settings: RecommendationSettings, servicer: RecommendationServicer, running: RunningServer,
-              bootstrap_servers: str | None = None) -> None:
-        """Load, restore, consume, catch up, then report SERVING (stops the server on failure)."""
-        try:
-            from tryon.shared.broker import ensure_topics, resolve_bootstrap
+    def stop_consuming() -> None:
+        consumer.stop()
+        snapshotter.write(consumer.checkpoint())
+        logger.info("final state snapshot written")
 
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            recommender = Recommender(load_or_train_artifacts(settings))
-            positions, applied = restore_snapshot(recommender, settings.snapshot_path)
-            if bootstrap_servers is None:
-                bootstrap_servers, broker = resolve_bootstrap()
-                with self._lock:
-                    self.broker = broker
-                    if self.closed:
-                        if broker is not None:
-                            broker.stop()
-                        return
-            ensure_topics(bootstrap_servers, CONSUMED_TOPICS)
-            targets = end_offsets(bootstrap_servers, CONSUMED_TOPICS, timeout=10.0)
-            with self._lock:
-                if self.closed:
-                    return
-                self.recommender = recommender
-                self.producer = EventProducer(bootstrap_servers, client_id="tryon-recommendation")
-                self.snapshotter = Snapshotter(recommender, settings.snapshot_path, settings.snapshot_interval_seconds)
-                self.consumer = EventConsumer(
-                    bootstrap_servers,
-                    settings.consumer_group,
-                    event_handlers(recommender),
-                    start_positions=positions,
-                    applied_event_ids=applied,
-                    on_checkpoint=self.snapshotter.on_checkpoint,
-                    remembered_event_ids=100_000,
-                    fetch_max_wait_ms=settings.fetch_max_wait_ms,
-                ).start()
-            self.consumer.wait_until_ready(timeout=30.0)
-            if not wait_until_caught_up(self.consumer, targets, settings.catch_up_timeout_seconds):
-                logger.warning("consumer did not catch up within the timeout; serving anyway")
-            servicer.attach(RecommendationDomain(recommender, KafkaInteractionPublisher(self.producer)))
-            if self.closed:
-                return
-            running.set_serving(True)
-            logger.info("recommendation service ready", extra={"garments": recommender.garment_count,
-                                                                 "shoppers": len(recommender.histories)})
-        except Exception:
-            logger.exception("recommendation service failed to start; stopping")
-            self.failed = True
-            running.stop(grace=0)
-
-    def close(self) -> None:
-        """Stop consuming, write the last snapshot, close the producer, stop an embedded broker."""
-        with self._lock:
-            if self.closed:
-                return
-            self.closed = True
-        if self.consumer is not None:
-            self.consumer.stop()
-            self.snapshotter.write(self.consumer.checkpoint())
-            logger.info("final state snapshot written")
-        if self.producer is not None:
-            self.producer.close()
-        if self.broker is not None:
-            self.broker.stop()
+    resources.adopt(consumer.start(), stop_consuming)
+    consumer.wait_until_ready(timeout=30.0)
+    if not wait_until_caught_up(consumer, targets, settings.catch_up_timeout_seconds):
+        logger.warning("consumer did not catch up within the timeout; serving anyway")
+    servicer.attach(RecommendationDomain(recommender, KafkaInteractionPublisher(producer)))
+    logger.info(
+        "recommendation service ready",
+        extra={"garments": recommender.garment_count, "shoppers": len(recommender.histories)},
+    )
+    return recommender
 
 
 def main() -> int:
     """Start the service and block until SIGTERM/SIGINT has drained it."""
     settings = settings_or_exit(RecommendationSettings, PREFIX)
-    configure_logging("recommendation", settings.log_level)
     servicer = RecommendationServicer()
-    running = serve("recommendation", [ServiceRegistration(SERVICE_FULL_NAME, add_to_server(servicer))], settings)
-    running.set_serving(False)
-    logger.info("recommendation service listening", extra={"address": running.address})
-    runtime = RecommendationRuntime()
-    running.install_signal_handlers(on_shutdown=runtime.close)
-    threading.Thread(target=runtime.start, args=(settings, servicer, running), name="startup", daemon=True).start()
-    running.wait()
-    return 1 if runtime.failed else 0
+    registration = ServiceRegistration(SERVICE_FULL_NAME, add_to_server(servicer))
+    return run_service(
+        "recommendation", [registration], settings, lambda resources: prepare(settings, servicer, resources)
+    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tryon.services.recommendation"], env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
-        self.address = self._wait_for_line('"recommendation service listening"', timeout)["address"]
+        self.address = self._wait_for_line('"listening"', timeout)["address"]
         self._wait_for_line('"recommendation service ready"', timeout)
 
     def _wait_for_line(self, marker: str, timeout: float) -> dict:

@@ -70,7 +70,7 @@ class ServiceUnderTest:
             with open(log_path, "rb") as handle:
                 handle.seek(start)
                 for line in handle.read().decode("utf-8", errors="replace").splitlines():
-                    if '"recommendation service listening"' in line:
+                    if '"listening"' in line:
                         return json.loads(line)["address"]
             assert self.process.poll() is None, "the service exited before listening"
             time.sleep(0.1)

@@ -9,13 +9,14 @@ import grpc
 import numpy as np
 import pytest
 
-from tryon.services.recommendation.__main__ import RecommendationRuntime
+from tryon.services.recommendation.__main__ import prepare
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 from tryon.shared.events import EventProducer, new_event_id, read_dlq, timestamp_now
+from tryon.shared.lifecycle import Resources
 from tryon.shared.proto import common_pb2, events_pb2
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
@@ -45,16 +46,15 @@ def service(artifacts_dir, fresh_kafka_bootstrap, tmp_path):
     settings = RecommendationSettings(data_dir=tmp_path, snapshot_interval_seconds=0.5)
     servicer = RecommendationServicer()
     running = serve("recommendation", [ServiceRegistration(SERVICE_FULL_NAME, add_to_server(servicer))], settings)
-    runtime = RecommendationRuntime()
-    runtime.start(settings, servicer, running, bootstrap_servers=fresh_kafka_bootstrap)
-    assert not runtime.failed
+    resources = Resources()
+    prepare(settings, servicer, resources, bootstrap_servers=fresh_kafka_bootstrap)
     channel = grpc.insecure_channel(running.address)
     producer = EventProducer(fresh_kafka_bootstrap, client_id="test-live")
     yield pb_grpc.RecommendationServiceStub(channel), producer, fresh_kafka_bootstrap
     producer.close()
     channel.close()
     running.stop(grace=0)
-    runtime.close()
+    resources.close()
 
 
 def wait_for(condition, timeout=15.0):
