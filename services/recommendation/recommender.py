@@ -29,6 +29,7 @@ import torch
 
 from tryon.services.recommendation.catalogue import (
     BOTTOM_CATEGORIES,
+    CATEGORY_NAMES,
     DRESS_CATEGORIES,
     SHOE_CATEGORIES,
     TOP_CATEGORIES,
@@ -87,7 +88,11 @@ class OutfitChoice:
 
 
 class ColdStartMap:
-    """Ridge least squares from ``[content_latent, 1]`` to item vectors ``[W_i, b_i]``."""
+    """Ridge least squares from ``[content_latent, one_hot(category), 1]`` to item vectors ``[W_i, b_i]``.
+
+    The category is part of the input because the garment VAE is class-conditional: its content
+    latent describes style given the category, not the category itself.
+    """
 
     def __init__(self, coefficients: np.ndarray) -> None:
         self.coefficients = np.asarray(coefficients, dtype=np.float64)
@@ -95,21 +100,25 @@ class ColdStartMap:
     @property
     def latent_dim(self) -> int:
         """Size of the content latents the map takes."""
-        return self.coefficients.shape[0] - 1
+        return self.coefficients.shape[0] - len(CATEGORY_NAMES) - 1
+
+    @staticmethod
+    def _design(latents: np.ndarray, categories: np.ndarray) -> np.ndarray:
+        latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
+        one_hot = np.eye(len(CATEGORY_NAMES))[np.asarray(categories, dtype=np.int64).reshape(-1)]
+        return np.hstack([latents, one_hot, np.ones((len(latents), 1))])
 
     @classmethod
-    def fit(cls, latents: np.ndarray, item_vectors: np.ndarray, l2: float = 1.0) -> ColdStartMap:
-        """Solve (X^T X + l2 I) B = X^T Y with X = [latents, 1] (the intercept is not penalised)."""
-        design = np.hstack([latents, np.ones((len(latents), 1))]).astype(np.float64)
+    def fit(cls, latents: np.ndarray, categories: np.ndarray, item_vectors: np.ndarray, l2: float = 1.0) -> ColdStartMap:
+        """Solve (X^T X + l2 I) B = X^T Y for the design X (the intercept is not penalised)."""
+        design = cls._design(latents, categories)
         penalty = l2 * np.eye(design.shape[1])
         penalty[-1, -1] = 0.0
         coefficients = np.linalg.solve(design.T @ design + penalty, design.T @ item_vectors.astype(np.float64))
         return cls(coefficients)
 
-    def __call__(self, latents: np.ndarray) -> np.ndarray:
-        latents = np.atleast_2d(np.asarray(latents, dtype=np.float64))
-        design = np.hstack([latents, np.ones((len(latents), 1))])
-        return (design @ self.coefficients).astype(np.float32)
+    def __call__(self, latents: np.ndarray, categories: np.ndarray) -> np.ndarray:
+        return (self._design(latents, categories) @ self.coefficients).astype(np.float32)
 
 
 def similarity_vectors(item_vectors: np.ndarray) -> np.ndarray:
@@ -291,8 +300,10 @@ class Recommender:
     def _vectors_of(self, garment_ids: list[str]) -> np.ndarray | None:
         with self._lock:
             garments = [self.garment(g) for g in garment_ids]
-        latents = [g.content_latent for g in garments if g is not None]
-        return self.cold_start_map(np.stack(latents)) if latents else None
+        known = [g for g in garments if g is not None]
+        if not known:
+            return None
+        return self.cold_start_map(np.stack([g.content_latent for g in known]), [g.category for g in known])
 
     def recommend(
         self,
@@ -351,7 +362,8 @@ class Recommender:
         position = self._model_position.get(garment_id)
         if position is not None:
             return self._trained_vectors[position : position + 1]
-        return self.cold_start_map(self.garment(garment_id).content_latent)
+        garment = self.garment(garment_id)
+        return self.cold_start_map(garment.content_latent, [garment.category])
 
     def outfits(self, user_id: str, k: int, body_id: str = "") -> tuple[list[OutfitChoice], bool]:
         """The ``k`` best outfits for a shopper, and whether they came from popularity.
@@ -481,7 +493,7 @@ class Recommender:
         self._registered[garment.garment_id] = garment
         if garment.garment_id in self._model_position:
             return
-        vector = self.cold_start_map(garment.content_latent)
+        vector = self.cold_start_map(garment.content_latent, [garment.category])
         self.item_index.add([garment.garment_id], vector)
         self.similar_index.add([garment.garment_id], similarity_vectors(vector))
         if garment.garment_id not in self._popularity:

@@ -155,13 +155,16 @@ def train_artifacts_with_history(
     model, history = train_multvae(matrix, config, seed=seed, progress=progress)
     logger.info("trained Mult-VAE on %d shoppers x %d garments, final loss %.3f", *matrix.shape, history.loss[-1])
     trained_vectors = model.item_embeddings()
-    trained_latents = catalogue.latents[[catalogue.position[g] for g in model_items]]
-    cold_start_map = ColdStartMap.fit(trained_latents, trained_vectors, l2=ridge_l2)
+    trained_rows = [catalogue.position[g] for g in model_items]
+    cold_start_map = ColdStartMap.fit(
+        catalogue.latents[trained_rows], catalogue.categories[trained_rows], trained_vectors, l2=ridge_l2
+    )
     trained = set(model_items)
     untrained = [g for g in catalogue.garment_ids if g not in trained]
     vectors = trained_vectors
     if untrained:
-        cold_vectors = cold_start_map(catalogue.latents[[catalogue.position[g] for g in untrained]])
+        untrained_rows = [catalogue.position[g] for g in untrained]
+        cold_vectors = cold_start_map(catalogue.latents[untrained_rows], catalogue.categories[untrained_rows])
         vectors = np.vstack([trained_vectors, cold_vectors])
     garment_ids = [*model_items, *untrained]
     positive = matrix.maximum(0)

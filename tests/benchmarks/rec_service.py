@@ -36,7 +36,7 @@ def untrained_artifacts(n_garments: int, factory: str, directory: Path, seed: in
         model=model,
         model_items=catalogue.garment_ids,
         catalogue=catalogue,
-        cold_start_map=ColdStartMap.fit(catalogue.latents, vectors),
+        cold_start_map=ColdStartMap.fit(catalogue.latents, catalogue.categories, vectors),
         popularity={g: float(c) for g, c in zip(catalogue.garment_ids, rng.poisson(5.0, n_garments))},
         item_index=ItemIndex.build(catalogue.garment_ids, vectors, factory),
         similar_index=ItemIndex.build(catalogue.garment_ids, similarity_vectors(vectors), factory),

@@ -189,13 +189,17 @@ def test_snapshot_restores_the_same_answers(tmp_path, saved_artifacts, recommend
     assert read_snapshot(tmp_path / "absent.json") is None
 
 
-def test_cold_start_map_recovers_a_linear_map():
+def test_cold_start_map_recovers_a_linear_map_of_latent_and_category():
     rng = np.random.default_rng(0)
-    latents = rng.normal(size=(200, 4))
-    truth = rng.normal(size=(5, 3))
-    vectors = np.hstack([latents, np.ones((200, 1))]) @ truth
-    fitted = ColdStartMap.fit(latents, vectors, l2=1e-6)
-    np.testing.assert_allclose(fitted(latents[:3]), vectors[:3], atol=1e-3)
+    latents = rng.normal(size=(400, 4))
+    categories = rng.integers(0, 10, size=400)
+    truth = rng.normal(size=(4 + 10, 3))
+    vectors = np.hstack([latents, np.eye(10)[categories]]) @ truth
+    fitted = ColdStartMap.fit(latents, categories, vectors, l2=1e-6)
+    assert fitted.latent_dim == 4
+    np.testing.assert_allclose(fitted(latents[:3], categories[:3]), vectors[:3], atol=1e-3)
+    other_category = (categories[:1] + 1) % 10
+    assert not np.allclose(fitted(latents[:1], other_category), vectors[:1], atol=1e-2)
 
 
 def test_train_command_writes_loadable_artifacts(tmp_path, catalogue, interactions):
