@@ -2,13 +2,16 @@
 
 Usage: python -m tryon.shared.demo [--out var/demo]
 
-Starts the broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set) and the three services as separate
-processes, which train their default models on first start (kept under ``<out>/state`` for the
-next run). Then a shopper gives three numbers and gets a whole body with uncertainty, a size
-advice and a silhouette; the garment models draw samples; a small catalogue is registered; the
-shopper's recommendations are shown before and after a few interaction events travel
-RecordInteractions -> Kafka -> RecommendationService; and the shopper's body is dressed in the
-recommended outfit. Everything is shut down with SIGTERM at the end.
+Starts the broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), then BodyService and
+GarmentService as separate processes, which train compact default models on their first
+start (kept under ``<out>/state`` for the next run). A shopper gives three numbers and gets
+a whole body with uncertainty, a size advice and a silhouette; both garment generators draw
+samples; a catalogue is registered; RecommendationService is trained on that live catalogue
+with simulated shoppers and started; new garments registered afterwards become
+recommendable through their content latent; the shopper's recommendations are shown before
+and after a few interactions travel RecordInteractions -> Kafka -> RecommendationService;
+and the shopper's body is dressed in the first recommended outfit. Everything is shut down
+with SIGTERM at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from PIL import Image
 
 from tryon.services.garment.categories import CATEGORIES
 from tryon.services.garment.dataset import load_fashion_mnist
+from tryon.services.recommendation.live_catalogue import train_on_live_catalogue
+from tryon.services.recommendation.recommender import ModelArtifacts
 from tryon.shared.launcher import LocalSuite
 from tryon.shared.proto import (
     body_service_pb2 as body_pb,
@@ -39,15 +44,17 @@ from tryon.shared.proto import (
 )
 
 SHOPPER = "demo-shopper"
-CATALOGUE_PER_CATEGORY = 6
+CATALOGUE_PER_CATEGORY = 30
+NEW_ARRIVALS = 3
+LIVE_CATALOGUE_SHOPPERS = 800
+LIVE_CATALOGUE_EPOCHS = 30
 SAMPLES_PER_CATEGORY = 8
 EVENT_DEADLINE_S = 30.0
-TOP_ROLES = ("t_shirt_top", "pullover", "shirt")
-BOTTOM_ROLES = ("trouser",)
-SHOE_ROLES = ("sneaker", "sandal", "ankle_boot")
 DEMO_TRAINING = {
+    # Compact first-run models, trained in minutes on two cores; `make evaluate` trains the full ones.
+    "TRYON_BODY_TRAIN_EPOCHS": "120",
     "TRYON_GARMENT_TRAINING_EPOCHS": "3",
-    "TRYON_GARMENT_TRAINING_IMAGES": "20000",
+    "TRYON_GARMENT_TRAINING_IMAGES": "12000",
 }
 
 
@@ -110,8 +117,8 @@ def body_part(channel: grpc.Channel, out: Path) -> str:
     return created.body_id
 
 
-def garment_part(channel: grpc.Channel, out: Path) -> dict[str, str]:
-    """Draw samples of both generators and register a small catalogue; returns id -> category."""
+def samples_part(channel: grpc.Channel, out: Path) -> None:
+    """Draw a grid of samples from each generator, one row per category."""
     garments = garment_service_pb2_grpc.GarmentServiceStub(channel)
     say("\n== GarmentService: samples of each generator, one row per category")
     for generator, label in ((common_pb2.GENERATOR_VAE, "vae"), (common_pb2.GENERATOR_GAN, "gan")):
@@ -126,24 +133,52 @@ def garment_part(channel: grpc.Channel, out: Path) -> dict[str, str]:
         path = out / f"samples_{label}.png"
         png_grid(pngs, SAMPLES_PER_CATEGORY).save(path)
         say(f"  {label.upper()}: {len(pngs)} garments -> {path}")
-    images, labels = load_fashion_mnist("test")
+
+
+def register(garments, images: np.ndarray, labels: np.ndarray, positions) -> dict[str, str]:
+    """Register Fashion-MNIST test pictures, enlarged as a shop photo would be; returns id -> category."""
     registered = {}
-    for label in range(len(CATEGORIES)):
-        for position in np.flatnonzero(labels == label)[:CATALOGUE_PER_CATEGORY]:
-            picture = Image.fromarray(images[position]).resize((112, 112), Image.BILINEAR)
-            buffer = io.BytesIO()
-            picture.save(buffer, format="PNG")
-            reply = garments.RegisterGarment(
-                garment_pb.RegisterGarmentRequest(
-                    image=buffer.getvalue(),
-                    name=f"{CATEGORIES[label].replace('_', ' ')} no. {position}",
-                    category=label + 1,
-                    price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),
-                )
+    for position in positions:
+        label = int(labels[position])
+        picture = Image.fromarray(images[position]).resize((112, 112), Image.BILINEAR)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        reply = garments.RegisterGarment(
+            garment_pb.RegisterGarmentRequest(
+                image=buffer.getvalue(),
+                name=f"{CATEGORIES[label].replace('_', ' ')} no. {position}",
+                category=label + 1,
+                price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),
             )
-            registered[reply.garment.garment_id] = CATEGORIES[label]
-    say(f"  registered {len(registered)} catalogue garments; each published GarmentRegistered on Kafka")
+        )
+        registered[reply.garment.garment_id] = CATEGORIES[label]
     return registered
+
+
+def catalogue_part(channel: grpc.Channel) -> dict[str, str]:
+    """The shop's catalogue: registered once, kept by GarmentService across runs; returns id -> category."""
+    garments = garment_service_pb2_grpc.GarmentServiceStub(channel)
+    listed = garments.ListGarments(garment_pb.ListGarmentsRequest(page_size=1000))
+    if listed.garments:
+        say(f"\n== GarmentService: the catalogue already holds {len(listed.garments)} garments")
+        return {g.garment_id: category_name(g.category) for g in listed.garments}
+    images, labels = load_fashion_mnist("test")
+    positions = [p for label in range(len(CATEGORIES)) for p in np.flatnonzero(labels == label)[:CATALOGUE_PER_CATEGORY]]
+    registered = register(garments, images, labels, positions)
+    say(f"\n== GarmentService: registered a catalogue of {len(registered)} garments "
+        "(Fashion-MNIST test pictures, enlarged); each published GarmentRegistered on Kafka")
+    return registered
+
+
+def new_arrivals_part(channel: grpc.Channel, catalogue: dict[str, str]) -> dict[str, str]:
+    """Register a few new garments now, after the recommender was trained; returns id -> category."""
+    garments = garment_service_pb2_grpc.GarmentServiceStub(channel)
+    images, labels = load_fashion_mnist("test")
+    offset = CATALOGUE_PER_CATEGORY + len(catalogue) // len(CATEGORIES)
+    dresses = np.flatnonzero(labels == CATEGORIES.index("dress"))[offset : offset + NEW_ARRIVALS]
+    arrivals = register(garments, images, labels, dresses)
+    say(f"\n== GarmentService: {len(arrivals)} new dresses registered now, after the recommender was trained")
+    return arrivals
 
 
 def categories_of(reply: rec_pb.RecommendGarmentsResponse) -> str:
@@ -163,22 +198,36 @@ def wait_for_history(recommendations, size: int) -> float:
         time.sleep(0.05)
 
 
-def recommendation_part(channel: grpc.Channel, registered: dict[str, str]) -> list[str]:
-    """Recommendations before and after a few events; returns registered garments for the try-on."""
+def ranking(recommendations, user_id: str) -> list[str]:
+    """Every garment in the shopper's order (up to 1000)."""
+    reply = recommendations.RecommendGarments(rec_pb.RecommendGarmentsRequest(user_id=user_id, k=1000))
+    return [garment.garment_id for garment in reply.garments]
+
+
+def wait_until_recommendable(recommendations, garment_ids: list[str]) -> float:
+    """Poll until the recommender has taken the GarmentRegistered events in; returns the seconds it took."""
+    started = time.monotonic()
+    while not set(garment_ids) <= set(ranking(recommendations, "demo-catalogue-check")):
+        if time.monotonic() - started > EVENT_DEADLINE_S:
+            raise TimeoutError("the recommender did not take the new garments in time")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def recommendation_part(channel: grpc.Channel, catalogue: dict[str, str], arrivals: dict[str, str]) -> list[str]:
+    """Recommendations before and after a few events, new arrivals, outfits; returns outfit 1's garments."""
     recommendations = recommendation_service_pb2_grpc.RecommendationServiceStub(channel)
+    waited = wait_until_recommendable(recommendations, list(arrivals))
+    say(f"  the recommender took their GarmentRegistered events in within {waited * 1000:.0f} ms")
     say(f"\n== RecommendationService: shopper {SHOPPER}")
     before = recommendations.RecommendGarments(rec_pb.RecommendGarmentsRequest(user_id=SHOPPER, k=10))
     say(f"  before any event (cold start: {before.cold_start}): {categories_of(before)}")
-    dresses = recommendations.RecommendGarments(
-        rec_pb.RecommendGarmentsRequest(user_id="demo-catalogue-browser", k=4, categories=[category_value("dress")])
-    )
-    sandals = recommendations.RecommendGarments(
-        rec_pb.RecommendGarmentsRequest(user_id="demo-catalogue-browser", k=2, categories=[category_value("sandal")])
-    )
-    session = [(g.garment_id, common_pb2.INTERACTION_TYPE_VIEW) for g in dresses.garments]
-    session += [(dresses.garments[0].garment_id, common_pb2.INTERACTION_TYPE_TRY_ON)]
-    session += [(dresses.garments[0].garment_id, common_pb2.INTERACTION_TYPE_PURCHASE)]
-    session += [(g.garment_id, common_pb2.INTERACTION_TYPE_ADD_TO_CART) for g in sandals.garments]
+    dresses = [garment_id for garment_id, name in catalogue.items() if name == "dress"][:4]
+    sandals = [garment_id for garment_id, name in catalogue.items() if name == "sandal"][:2]
+    session = [(garment_id, common_pb2.INTERACTION_TYPE_VIEW) for garment_id in dresses]
+    session += [(dresses[0], common_pb2.INTERACTION_TYPE_TRY_ON), (dresses[0], common_pb2.INTERACTION_TYPE_PURCHASE)]
+    session += [(garment_id, common_pb2.INTERACTION_TYPE_ADD_TO_CART) for garment_id in sandals]
+    history_before = before.history_size
     sent = time.monotonic()
     recorded = recommendations.RecordInteractions(
         rec_pb.RecordInteractionsRequest(
@@ -189,36 +238,51 @@ def recommendation_part(channel: grpc.Channel, registered: dict[str, str]) -> li
     )
     say(f"  RecordInteractions published {len(recorded.event_ids)} InteractionRecorded events "
         "(views, a try-on and a purchase of dresses, sandals in the cart)")
-    waited = wait_for_history(recommendations, len(session))
-    say(f"  consumed from Kafka and folded in {waited * 1000:.0f} ms after publishing "
-        f"({(time.monotonic() - sent) * 1000:.0f} ms round trip)")
+    wait_for_history(recommendations, history_before + len(session))
+    say(f"  consumed from Kafka and folded in: {(time.monotonic() - sent) * 1000:.0f} ms from the call to the "
+        "changed answer, no retraining")
     after = recommendations.RecommendGarments(rec_pb.RecommendGarmentsRequest(user_id=SHOPPER, k=10))
     say(f"  after the events (cold start: {after.cold_start}, history {after.history_size}): {categories_of(after)}")
-    changed = [g.garment_id for g in before.garments] != [g.garment_id for g in after.garments]
-    say(f"  the answer {'changed' if changed else 'did not change'} without retraining")
-    wide = recommendations.RecommendGarments(rec_pb.RecommendGarmentsRequest(user_id=SHOPPER, k=1000))
-    newcomers = [g for g in wide.garments if g.garment_id in registered]
-    say(f"  {len(newcomers)} of the {len(registered)} garments registered minutes ago are among the shopper's "
-        f"top 1000 with no interaction yet (cold start through their content latent)")
+    order = ranking(recommendations, SHOPPER)
+    ranks = sorted(order.index(garment_id) + 1 for garment_id in arrivals)
+    say(f"  the {len(arrivals)} new dresses rank {', '.join(map(str, ranks))} of {len(order)} for this shopper, "
+        "with no interaction yet (cold start through their content latent and category)")
     outfits = recommendations.RecommendOutfits(rec_pb.RecommendOutfitsRequest(user_id=SHOPPER, k=3))
     for rank, outfit in enumerate(outfits.outfits, start=1):
         pieces = " + ".join(category_name(g.category) for g in outfit.garments)
         say(f"  outfit {rank}: {pieces} (score {outfit.score:.2f})")
-    ranked = [g.garment_id for g in newcomers]
-
-    def best_registered(roles: tuple[str, ...]) -> str:
-        candidates = ranked + list(registered)
-        return next(garment_id for garment_id in candidates if registered[garment_id] in roles)
-
-    return [best_registered(roles) for roles in (BOTTOM_ROLES, TOP_ROLES, SHOE_ROLES)]
+    return [garment.garment_id for garment in outfits.outfits[0].garments]
 
 
 def tryon_part(channel: grpc.Channel, body_id: str, garment_ids: list[str], out: Path) -> None:
     garments = garment_service_pb2_grpc.GarmentServiceStub(channel)
-    say("\n== GarmentService: try-on of the shopper's best-ranked registered trousers, top and shoes")
+    say("\n== GarmentService: the shopper's body wearing outfit 1")
     picture = garments.RenderTryOn(garment_pb.RenderTryOnRequest(body_id=body_id, garment_ids=garment_ids))
     (out / "tryon.png").write_bytes(picture.png)
     say(f"  -> {out / 'tryon.png'}")
+
+
+def recommender_part(suite: LocalSuite) -> None:
+    """Train the recommender on the live catalogue unless a model exists, then start it."""
+    state = suite.data_dir / "recommendation"
+    if ModelArtifacts.exists(state / "artifacts"):
+        say("\n== RecommendationService: reusing the model trained on this catalogue before")
+    else:
+        say(f"\n== RecommendationService: training a Mult-VAE on the live catalogue with "
+            f"{LIVE_CATALOGUE_SHOPPERS} simulated shoppers")
+        trained = time.monotonic()
+        train_on_live_catalogue(
+            suite.address("garment"), state / "artifacts", LIVE_CATALOGUE_SHOPPERS, LIVE_CATALOGUE_EPOCHS,
+            progress=False,
+        )
+        say(f"  trained in {time.monotonic() - trained:.0f} s")
+    if suite.broker is not None:
+        # The embedded broker keeps its log in memory: offsets saved by an earlier run point nowhere now.
+        (state / "snapshot.json").unlink(missing_ok=True)
+    started = time.monotonic()
+    service = suite.add("recommendation")
+    say(f"  {service.grpc_service} at {service.address} SERVING after {time.monotonic() - started:.0f} s "
+        "(model loaded, Kafka topics replayed)")
 
 
 def main() -> int:
@@ -230,18 +294,25 @@ def main() -> int:
     out = options.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    say("== Starting the broker and the three services (first start trains the default models)")
-    with LocalSuite(out / "state", extra_env=DEMO_TRAINING) as suite:
-        say(f"  Kafka at {suite.bootstrap_servers}"
-            f"{' (embedded Tansu)' if suite.broker else ''}; all SERVING after {time.monotonic() - started:.0f} s")
-        for name, service in suite.running.items():
-            say(f"  {service.grpc_service} at {service.address}, log {service.log_path}")
+    say("== Starting the broker and BodyService, then GarmentService (a first start trains their models)")
+    with LocalSuite(out / "state", services=("body",), extra_env=DEMO_TRAINING) as suite:
+        say(f"  Kafka at {suite.bootstrap_servers}{' (embedded Tansu)' if suite.broker else ''}")
+        say(f"  {suite.running['body'].grpc_service} at {suite.address('body')} SERVING after "
+            f"{time.monotonic() - started:.0f} s")
+        garment_started = time.monotonic()
+        suite.add("garment")
+        say(f"  {suite.running['garment'].grpc_service} at {suite.address('garment')} SERVING after "
+            f"{time.monotonic() - garment_started:.0f} s; logs in {suite.data_dir}")
         with grpc.insecure_channel(suite.address("body")) as body_channel, grpc.insecure_channel(
             suite.address("garment")
-        ) as garment_channel, grpc.insecure_channel(suite.address("recommendation")) as rec_channel:
+        ) as garment_channel:
             body_id = body_part(body_channel, out)
-            registered = garment_part(garment_channel, out)
-            outfit = recommendation_part(rec_channel, registered)
+            samples_part(garment_channel, out)
+            catalogue = catalogue_part(garment_channel)
+            recommender_part(suite)
+            arrivals = new_arrivals_part(garment_channel, catalogue)
+            with grpc.insecure_channel(suite.address("recommendation")) as rec_channel:
+                outfit = recommendation_part(rec_channel, catalogue, arrivals)
             tryon_part(garment_channel, body_id, outfit, out)
         say("\n== Shutting down with SIGTERM")
         statuses = suite.stop()

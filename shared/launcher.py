@@ -100,25 +100,31 @@ class LocalSuite:
             self.broker = EmbeddedBroker(log_path=self.data_dir / "broker.log")
             self.broker.start()
             self.bootstrap_servers = self.broker.bootstrap_servers
-        addresses = {name: f"127.0.0.1:{free_loopback_port()}" for name in self.services}
         for name in self.services:
-            self.running[name] = self._spawn(name, addresses)
+            self.running[name] = self._spawn(name)
         for name in self.services:
             self.wait_until_serving(name)
 
-    def _spawn(self, name: str, addresses: Mapping[str, str]) -> ServiceProcess:
+    def add(self, name: str) -> ServiceProcess:
+        """Start one more service and wait until it is SERVING (e.g. once what it trains on exists)."""
+        self.running[name] = self._spawn(name)
+        self.wait_until_serving(name)
+        return self.running[name]
+
+    def _spawn(self, name: str) -> ServiceProcess:
+        address = f"127.0.0.1:{free_loopback_port()}"
         prefix = f"TRYON_{name.upper()}_"
         env = dict(os.environ)
         env.update(
             {
                 KAFKA_BOOTSTRAP_VARIABLE: self.bootstrap_servers,
-                prefix + "PORT": addresses[name].rsplit(":", 1)[1],
+                prefix + "PORT": address.rsplit(":", 1)[1],
                 prefix + "DATA_DIR": str(self.data_dir / name),
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        if "body" in addresses:
-            env["TRYON_GARMENT_BODY_SERVICE_ADDRESS"] = addresses["body"]
+        if "body" in self.running:
+            env["TRYON_GARMENT_BODY_SERVICE_ADDRESS"] = self.running["body"].address
         env.update(self.extra_env)
         log_path = self.data_dir / f"{name}.log"
         with log_path.open("ab") as log:
@@ -129,7 +135,7 @@ class LocalSuite:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        return ServiceProcess(name, addresses[name], process, log_path)
+        return ServiceProcess(name, address, process, log_path)
 
     def wait_until_serving(self, name: str) -> float:
         """Poll the service's health until SERVING; fail early if its process exits."""

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
+import torch
+
 from tryon.shared.broker import ensure_topics, resolve_bootstrap
 from tryon.shared.events import EventProducer
 from tryon.shared.logs import configure_logging
@@ -88,6 +90,7 @@ def run_service(
 ) -> int:
     """Serve until SIGTERM/SIGINT has drained the server; returns the process exit status."""
     configure_logging(service_name, settings.log_level)
+    torch.set_num_threads(settings.torch_threads)
     running = serve(service_name, registrations, settings, initially_serving=False)
     logger.info("listening", extra={"address": running.address})
     resources = Resources()

@@ -33,3 +33,10 @@ def fresh_kafka_bootstrap(tmp_path: Path) -> Iterator[str]:
     """Address of an embedded broker of this test alone (empty topics; starts in well under a second)."""
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         yield broker.bootstrap_servers
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Train the tests' small models on one torch thread, as the services do (see ServerSettings)."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -30,3 +30,5 @@ class GarmentSettings(ServerSettings):
     """Fashion-MNIST training images used for the default models; 0 means all 60,000."""
     training_seed: int = field(default=0, metadata={"minimum": 0})
     """Seed of the default models' training."""
+    torch_threads: int = field(default=2, metadata={"minimum": 1, "maximum": 256})
+    """Threads torch uses inside one operation; the convolutional models train 1.6x faster on two."""
