@@ -48,7 +48,7 @@ protos: $(VENV)/.installed
 
 evaluate: setup data
 	$(PY) -m tryon.services.body.evaluate --out var/eval/body
-	$(PY) -m tryon.services.garment.quality --out var/eval/garment
+	$(PY) -m tryon.services.garment.quality --out var/eval/garment --threads 1
 	$(PY) -m tryon.services.recommendation.evaluate --seeds 5 --data $(ML100K) --out var/eval/recommendation
 
 bench: setup
