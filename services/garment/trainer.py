@@ -293,6 +293,7 @@ def train_gan(
     history = TrainingHistory(model="gan")
     window = _MetricWindow(history, _log_every(steps_per_epoch))
     started = time.perf_counter()
+    updates = 0
     for epoch in range(epochs):
         bar = tqdm(
             _batches(images.shape[0], config.batch_size, shuffle),
@@ -319,7 +320,10 @@ def train_gan(
             g_losses["loss"].backward()
             generator_optimizer.step()
             discriminator.requires_grad_(True)
-            _update_average(average, generator, config.ema_decay if history.images_seen else 0.0)
+            updates += 1
+            # Warm-up: the decay grows with the number of updates, so a short training is not
+            # averaged with the untrained initial weights (decay 0.999 remembers ~1000 steps).
+            _update_average(average, generator, min(config.ema_decay, (updates - 1) / (updates + 9)))
 
             window.add(
                 {
