@@ -107,8 +107,9 @@ def body_part(channel: grpc.Channel, out: Path) -> str:
     advice = bodies.AdviseSize(
         body_pb.AdviseSizeRequest(body_id=created.body_id, size_chart=common_pb2.SizeChart(chart_id="eu_womens_tops"))
     )
-    fits = ", ".join(f"{fit.label} {fit.probability:.2f}" for fit in advice.fits if fit.probability >= 0.01)
-    say(f"  size advice (eu_womens_tops): {advice.recommended_size}; fit probabilities {fits}")
+    likeliest = sorted(advice.fits, key=lambda fit: fit.probability, reverse=True)[:3]
+    fits = ", ".join(f"{fit.label} {fit.probability:.2f}" for fit in likeliest)
+    say(f"  size advice (eu_womens_tops): {advice.recommended_size}; likeliest fits {fits}")
     say(f"  decided by {advice.deciding_measurement}: {advice.explanation}")
     silhouette = bodies.RenderSilhouette(body_pb.RenderSilhouetteRequest(body_id=created.body_id))
     (out / "silhouette.png").write_bytes(silhouette.png)
