@@ -86,6 +86,10 @@ class _HandlerPool(futures.ThreadPoolExecutor):
         return self.running_tasks() == 0
 
 
+SIGNAL_POLL_SECONDS = 0.2
+"""How often a waiting main thread wakes up to run pending signal handlers."""
+
+
 @dataclass(frozen=True)
 class ServiceRegistration:
     """A service to host: its full proto name (``tryon.v1.BodyService``) and how to add it."""
@@ -122,6 +126,7 @@ class RunningServer:
         self._grace_seconds = grace_seconds
         self._lock = threading.Lock()
         self._shutdown_started = False
+        self._abort_drain = threading.Event()
         self._finished = threading.Event()
 
     @property
@@ -155,8 +160,16 @@ class RunningServer:
         self._shut_down(grace, on_shutdown=None, exit_process=False)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until shutdown has completed (including `on_shutdown`); False on timeout."""
-        return self._finished.wait(timeout)
+        """Block until shutdown has completed (including `on_shutdown`); False on timeout.
+
+        The wait wakes every fraction of a second: the kernel may deliver SIGTERM to any of
+        grpc's threads, and Python runs the handler only once the main thread wakes up.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._finished.wait(SIGNAL_POLL_SECONDS):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
 
     def install_signal_handlers(self, on_shutdown: Callable[[], None] | None = None) -> None:
         """Shut down on SIGTERM or SIGINT, then run `on_shutdown`; call from the main thread.
@@ -173,7 +186,10 @@ class RunningServer:
             if already_stopping:
                 _logger.warning("second %s: stopping without waiting for in-flight calls",
                                 signal.Signals(signal_number).name)
-                self._server.stop(None)
+                self._abort_drain.set()
+                # stop(None) blocks until grpc's core has shut down, which a handler still
+                # running can delay: never block inside a signal handler.
+                threading.Thread(target=self._server.stop, args=(None,), name="grpc-abort", daemon=True).start()
                 return
             _logger.info("received %s, shutting down", signal.Signals(signal_number).name)
             threading.Thread(
@@ -196,7 +212,9 @@ class RunningServer:
         grace = self._grace_seconds if grace is None else grace
         self._health.enter_graceful_shutdown()
         _logger.info("draining in-flight calls", extra={"grace_seconds": grace})
-        self._server.stop(grace).wait()
+        stopped = self._server.stop(grace)
+        while not (stopped.wait(timeout=0.1) or self._abort_drain.is_set()):
+            continue
         # A finished call's task may still be returning; a moment tells it from a stuck one.
         abandoned = 0 if self._handler_pool.wait_idle(timeout=0.5) else self._handler_pool.running_tasks()
         self._handler_pool.shutdown(wait=False)
