@@ -9,20 +9,10 @@ from __future__ import annotations
 import operator
 from typing import Literal
 
+from tryon.shared.categories import CATEGORY_NAMES
 from tryon.shared.errors import InvalidArgument
 
-CATEGORIES: tuple[str, ...] = (
-    "t_shirt_top",
-    "trouser",
-    "pullover",
-    "dress",
-    "coat",
-    "sandal",
-    "shirt",
-    "sneaker",
-    "bag",
-    "ankle_boot",
-)
+CATEGORIES: tuple[str, ...] = CATEGORY_NAMES
 """Fashion-MNIST class names in label order."""
 
 NUM_CATEGORIES = len(CATEGORIES)

@@ -16,19 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CATEGORY_NAMES: tuple[str, ...] = (
-    "t_shirt_top",
-    "trouser",
-    "pullover",
-    "dress",
-    "coat",
-    "sandal",
-    "shirt",
-    "sneaker",
-    "bag",
-    "ankle_boot",
-)
-"""Fashion-MNIST class names; a garment's category is the position of its name here."""
+from tryon.shared.categories import CATEGORY_NAMES
 
 TOP_CATEGORIES = frozenset({0, 2, 4, 6})
 """Worn on the upper body: t_shirt_top, pullover, coat, shirt."""
