@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import format_table, health_baseline, measure_unary, require_loopback  # noqa: E402
+from loadgen import health_baseline, measure_unary, print_report, require_loopback  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -97,12 +96,7 @@ def main() -> None:
                         arguments.requests, concurrency, arguments.time_cap,
                     ),
                 }
-                for label, result in results.items():
-                    if result.errors:
-                        print(f"{label}: {result.errors} errors, first {result.first_error}", file=sys.stderr)
-                print(f"\nconcurrency {concurrency}, {arguments.requests} calls or {arguments.time_cap:g} s per row, "
-                      f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
-                print(format_table(results, reference="health Check"))
+                print_report(results, "health Check", concurrency, arguments.requests, arguments.time_cap)
         statuses = suite.stop()
     print(f"\nservice exit status after SIGTERM: {statuses['body']}")
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import format_table, health_baseline, measure_unary, require_loopback  # noqa: E402
+from loadgen import health_baseline, measure_unary, print_report, require_loopback  # noqa: E402
 
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
@@ -124,12 +123,7 @@ def main() -> None:
                     "RenderTryOn 3 garments, 256x512": measure(lambda: try_on([trousers, top, shoes])),
                     "RenderTryOn 3 garments, 1024x2048": measure(lambda: try_on([trousers, top, shoes], 1024, 2048)),
                 }
-                for label, result in results.items():
-                    if result.errors:
-                        print(f"{label}: {result.errors} errors, first {result.first_error}", file=sys.stderr)
-                print(f"\nconcurrency {concurrency}, {arguments.requests} calls or {arguments.time_cap:g} s per row, "
-                      f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
-                print(format_table(results, reference="health Check (GarmentService)"))
+                print_report(results, "health Check (GarmentService)", concurrency, arguments.requests, arguments.time_cap)
         statuses = suite.stop()
     print(f"\nexit statuses after SIGTERM: {statuses}")
 

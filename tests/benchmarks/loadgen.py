@@ -20,6 +20,8 @@ Only loopback addresses are accepted: a benchmark never loads another machine.
 from __future__ import annotations
 
 import ipaddress
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -156,6 +158,17 @@ def format_table(results: Mapping[str, LoadResult], reference: str) -> str:
     lines.append(f"(x ref: QPS divided by the QPS of '{reference}' measured in the same run)")
     return "\n".join(lines)
 
+
+
+def print_report(results: Mapping[str, LoadResult], reference: str, concurrency: int, requests: int,
+                 time_cap_s: float) -> None:
+    """Print each run's errors to stderr, then a headed table of the runs against `reference`."""
+    for label, result in results.items():
+        if result.errors:
+            print(f"{label}: {result.errors} errors, first {result.first_error}", file=sys.stderr)
+    print(f"\nconcurrency {concurrency}, {requests} calls or {time_cap_s:g} s per row, "
+          f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
+    print(format_table(results, reference=reference))
 
 def _closed_loop(call: Callable[[], object], requests: int, concurrency: int, time_cap_s: float) -> LoadResult:
     lock = threading.Lock()
