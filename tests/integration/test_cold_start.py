@@ -33,11 +33,6 @@ from tryon.shared.proto import (
 
 pytestmark = pytest.mark.integration
 
-TINY_TRAINING = {
-    "TRYON_BODY_TRAIN_EPOCHS": "2",
-    "TRYON_GARMENT_TRAINING_EPOCHS": "1",
-    "TRYON_GARMENT_TRAINING_IMAGES": "600",
-}
 CATALOGUE_PER_CATEGORY = 12
 DEADLINE_S = 20.0
 
@@ -80,11 +75,11 @@ def buy(recommendations, user_id: str, garment_ids: list[str]) -> None:
         time.sleep(0.05)
 
 
-def test_a_new_dress_reaches_a_dress_lover_before_any_interaction(tmp_path):
+def test_a_new_dress_reaches_a_dress_lover_before_any_interaction(tmp_path, tiny_training):
     images, labels = load_fashion_mnist("test")
     positions = {label: np.flatnonzero(labels == label) for label in range(len(CATEGORIES))}
     dress, sneaker = CATEGORIES.index("dress"), CATEGORIES.index("sneaker")
-    with LocalSuite(tmp_path, services=("body", "garment"), extra_env=TINY_TRAINING, startup_timeout_s=600) as suite:
+    with LocalSuite(tmp_path, services=("body", "garment"), extra_env=tiny_training, startup_timeout_s=600) as suite:
         with grpc.insecure_channel(suite.address("garment")) as garment_channel:
             garments = garment_service_pb2_grpc.GarmentServiceStub(garment_channel)
             catalogue = {

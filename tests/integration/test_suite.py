@@ -42,14 +42,6 @@ from tryon.shared.proto import (
 
 pytestmark = pytest.mark.integration
 
-TINY_TRAINING = {
-    "TRYON_BODY_TRAIN_EPOCHS": "2",
-    "TRYON_GARMENT_TRAINING_EPOCHS": "1",
-    "TRYON_GARMENT_TRAINING_IMAGES": "600",
-    "TRYON_RECOMMENDATION_DEMO_GARMENTS": "100",
-    "TRYON_RECOMMENDATION_DEMO_SHOPPERS": "40",
-    "TRYON_RECOMMENDATION_TRAIN_EPOCHS": "2",
-}
 CLEAR_STATUSES = {
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.NOT_FOUND,
@@ -61,10 +53,10 @@ EVENT_DEADLINE_S = 20.0
 
 
 @pytest.fixture(scope="module")
-def suite(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory):
+def suite(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, tiny_training: dict[str, str]):
     data_dir = tmp_path_factory.mktemp("suite")
     with LocalSuite(
-        data_dir, extra_env=TINY_TRAINING, bootstrap_servers=kafka_bootstrap, startup_timeout_s=600
+        data_dir, extra_env=tiny_training, bootstrap_servers=kafka_bootstrap, startup_timeout_s=600
     ) as running:
         yield running
 
