@@ -22,6 +22,9 @@ class RecommendationSettings(ServerSettings):
     """IVF lists searched per query; unset keeps the value saved with the index (64 unless tuned)."""
     ef_search: int | None = field(default=None, metadata={"minimum": 1, "maximum": 65536})
     """HNSW search breadth; unset keeps the value saved with the index (128 unless tuned)."""
+    faiss_threads: int = field(default=1, metadata={"minimum": 1, "maximum": 256})
+    """OpenMP threads of one FAISS search (see ``index.set_search_threads``): one, because each call
+    searches one query and gRPC already runs calls in parallel."""
     snapshot_interval_seconds: float = field(default=5.0, metadata={"minimum": 0.0, "maximum": 86400.0})
     """Least time between two state snapshots; 0 snapshots after every consumed batch."""
     consumer_group: str = "tryon-recommendation"
