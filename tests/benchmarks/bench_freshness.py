@@ -2,9 +2,9 @@
 
 Run: ``python tests/benchmarks/bench_freshness.py [--events 200] [--garments 10000]``
 
-An embedded broker runs in this process and the service as a subprocess (untrained
-serving-size Mult-VAE, Flat index). For each trial the clock starts just before the event
-is handed to the producer (acks=all, flushed) and stops at the first RecommendGarments
+An embedded broker runs in this process and the service as a subprocess (a serving-size
+Mult-VAE with learned-shape item vectors, Flat index). For each trial the clock starts just
+before the event is handed to the producer (acks=all, flushed) and stops at the first RecommendGarments
 answer (polled back to back) whose history_size includes the event and whose garments
 changed. Half the trials are shoppers' first events (cold start -> personalised), half add
 an event to a shopper with history. The polling resolution is one RPC (about a millisecond).
@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rec_service import ServiceProcess, untrained_artifacts  # noqa: E402
+from rec_service import ServiceProcess, serving_shaped_artifacts  # noqa: E402
 
 from tryon.shared.broker import EmbeddedBroker  # noqa: E402
 from tryon.shared.events import EventProducer, new_event_id  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> None:
     width = len(str(args.garments - 1))
     with tempfile.TemporaryDirectory(prefix="bench-freshness-") as folder, EmbeddedBroker() as broker:
         data_dir = Path(folder)
-        untrained_artifacts(args.garments, "Flat", data_dir)
+        serving_shaped_artifacts(args.garments, "Flat", data_dir)
         service = ServiceProcess(data_dir, {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers})
         producer = EventProducer(broker.bootstrap_servers, client_id="bench-freshness")
         channel = grpc.insecure_channel(service.address)

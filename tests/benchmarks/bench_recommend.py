@@ -2,12 +2,14 @@
 
 Run: ``python tests/benchmarks/bench_recommend.py [--sizes 10000 100000] [--requests 3000] [--time-cap 10]``
 
-For each size the service runs as a subprocess (own embedded broker) over an untrained
-serving-size Mult-VAE (serving cost does not depend on training); 500 shoppers get 20
-interactions each through RecordInteractions (so through Kafka) before the load starts.
-Rows: the health Check of the same server (reference), RecommendGarments k=10 for random
-known shoppers, the same with a category filter, and SimilarGarments k=10. At 100k garments
-both Flat (exact) and HNSW32 (efSearch 64) indexes are measured.
+For each size the service runs as a subprocess (own embedded broker) over serving-shaped
+artifacts (``rec_service.py``: serving-size Mult-VAE, item vectors of learned-embedding
+shape); 500 shoppers get 20 interactions each through RecordInteractions (so through Kafka)
+before the load starts. Rows: the health Check of the same server (reference),
+RecommendGarments k=10 for random known shoppers, the same with a category filter, and
+SimilarGarments k=10. At 100k garments Flat (exact) and approximate indexes are measured;
+for each, the served top 10 of 200 shoppers is compared with exact search over the same
+vectors and histories (recall@10), so speed is never bought with wrong answers unseen.
 Goal: >= 0.5 of the health Check's QPS and p99 <= 10 ms at 100k garments on 2 cores.
 """
 
@@ -26,26 +28,39 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import format_table, health_baseline, measure_unary, require_loopback  # noqa: E402
-from rec_service import ServiceProcess, untrained_artifacts  # noqa: E402
+from rec_service import ServiceProcess, serving_shaped_artifacts  # noqa: E402
+
+from tryon.services.recommendation.history import InteractionKind  # noqa: E402
+from tryon.services.recommendation.index import ItemIndex  # noqa: E402
+from tryon.services.recommendation.recommender import ModelArtifacts, Recommender  # noqa: E402
 
 from tryon.shared.proto import recommendation_service_pb2 as pb  # noqa: E402
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc  # noqa: E402
 
 SHOPPERS = 500
 INTERACTIONS_PER_SHOPPER = 20
+CHECKED_SHOPPERS = 200
 
 
-def seed_histories(stub, n_garments: int) -> None:
-    """Record SHOPPERS x INTERACTIONS_PER_SHOPPER interactions and wait until they are applied."""
+def shopper_interactions(n_garments: int) -> list[pb.Interaction]:
+    """SHOPPERS x INTERACTIONS_PER_SHOPPER seeded interactions (views to purchases) with random garments."""
     rng = random.Random(0)
-    batch = []
-    for shopper in range(SHOPPERS):
-        for _ in range(INTERACTIONS_PER_SHOPPER):
-            garment = f"g{rng.randrange(n_garments):0{len(str(n_garments - 1))}d}"
-            batch.append(pb.Interaction(user_id=f"shopper-{shopper}", garment_id=garment, type=rng.randint(1, 4)))
-            if len(batch) == 1000:
-                stub.RecordInteractions(pb.RecordInteractionsRequest(interactions=batch), timeout=30)
-                batch = []
+    return [
+        pb.Interaction(
+            user_id=f"shopper-{shopper}",
+            garment_id=f"g{rng.randrange(n_garments):0{len(str(n_garments - 1))}d}",
+            type=rng.randint(1, 4),
+        )
+        for shopper in range(SHOPPERS)
+        for _ in range(INTERACTIONS_PER_SHOPPER)
+    ]
+
+
+def seed_histories(stub, interactions: list[pb.Interaction]) -> None:
+    """Record the interactions through the service and wait until they are applied."""
+    for start in range(0, len(interactions), 1000):
+        batch = interactions[start : start + 1000]
+        stub.RecordInteractions(pb.RecordInteractionsRequest(interactions=batch), timeout=30)
     deadline = time.monotonic() + 60
     last = pb.RecommendGarmentsRequest(user_id=f"shopper-{SHOPPERS - 1}", k=1)
     while stub.RecommendGarments(last, timeout=10).history_size < INTERACTIONS_PER_SHOPPER:
@@ -54,16 +69,33 @@ def seed_histories(stub, n_garments: int) -> None:
         time.sleep(0.1)
 
 
-def run_size(n_garments: int, factory: str, args, extra_env: dict[str, str]) -> dict:
+def exact_recall(stub, artifacts_dir: Path, interactions: list[pb.Interaction]) -> float:
+    """Mean recall@10 of the service's answers against exact search over the same vectors and histories."""
+    artifacts = ModelArtifacts.load(artifacts_dir)
+    exact = Recommender(artifacts)
+    exact.item_index = ItemIndex.build(artifacts.model_items, artifacts.model.item_embeddings(), "Flat")
+    for interaction in interactions:
+        exact.histories.record(interaction.user_id, interaction.garment_id, InteractionKind(interaction.type))
+    recalls = []
+    for shopper in range(CHECKED_SHOPPERS):
+        user = f"shopper-{shopper}"
+        served = stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id=user, k=10), timeout=10)
+        truth = {item.garment_id for item in exact.recommend(user, 10).garments}
+        recalls.append(len(truth & {g.garment_id for g in served.garments}) / len(truth))
+    return sum(recalls) / len(recalls)
+
+
+def run_size(n_garments: int, factory: str, args, extra_env: dict[str, str]) -> tuple[dict, float]:
     with tempfile.TemporaryDirectory(prefix="bench-recommend-") as folder:
         data_dir = Path(folder)
-        untrained_artifacts(n_garments, factory, data_dir)
+        serving_shaped_artifacts(n_garments, factory, data_dir)
         service = ServiceProcess(data_dir, extra_env)
         try:
             require_loopback(service.address)
             channel = grpc.insecure_channel(service.address)
             stub = pb_grpc.RecommendationServiceStub(channel)
-            seed_histories(stub, n_garments)
+            interactions = shopper_interactions(n_garments)
+            seed_histories(stub, interactions)
             local = threading.local()
 
             def rng() -> random.Random:
@@ -88,8 +120,9 @@ def run_size(n_garments: int, factory: str, args, extra_env: dict[str, str]) -> 
             for name, call in (("RecommendGarments k=10", recommend), ("RecommendGarments trousers", recommend_trousers),
                                ("SimilarGarments k=10", similar)):
                 results[f"{label}: {name}"] = measure_unary(call, args.requests, args.concurrency, args.time_cap)
+            recall = exact_recall(stub, data_dir / "artifacts", interactions)
             channel.close()
-            return results
+            return results, recall
         finally:
             service.stop()
 
@@ -107,9 +140,9 @@ def main() -> None:
         if size >= 100_000:
             plans.append((size, "HNSW32", {"TRYON_RECOMMENDATION_EF_SEARCH": "64"}))
     for size, factory, env in plans:
-        results = run_size(size, factory, args, env)
-        print(format_table(results, reference=next(iter(results))), flush=True)
-        print()
+        results, recall = run_size(size, factory, args, env)
+        print(format_table(results, reference=next(iter(results))))
+        print(f"recall@10 of RecommendGarments against exact search, {CHECKED_SHOPPERS} shoppers: {recall:.3f}\n", flush=True)
     print("Client and server share the machine's 2 cores; figures are noisy.")
 
 
