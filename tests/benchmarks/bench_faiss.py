@@ -30,29 +30,30 @@ from tryon.services.recommendation.index import LARGE_NORM_SHARE, ItemIndex  # n
 from tryon.services.recommendation.train import SERVING_CONFIG  # noqa: E402
 
 DIM = SERVING_CONFIG.hidden_dims[0] + 1
+RANK = 32
+"""Intrinsic rank of the item vectors and queries."""
 K = 10
 
 
-def make_vectors(n_items: int, n_queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_vectors(n_items: int, n_queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Item vectors [W, b] and user queries [h, 1] of low intrinsic rank, as learned embeddings are.
 
-    Items are a rank-32 Gaussian map into 200 dimensions plus noise, with log-normal norms
-    and a popularity bias; queries are tanh features of the same rank. Not clustered, so
-    approximate indexes get no easy partition.
+    Items are a rank-32 Gaussian map (the returned ``basis`` [32, 200]) into 200 dimensions plus
+    noise, with log-normal norms and a popularity bias; queries are tanh features of the same
+    rank, tanh(N(0, 1) @ basis). Not clustered, so approximate indexes get no easy partition.
     """
     rng = np.random.default_rng(seed)
-    rank = 32
-    basis = rng.normal(size=(rank, DIM - 1)).astype(np.float32) / np.sqrt(rank)
+    basis = rng.normal(size=(RANK, DIM - 1)).astype(np.float32) / np.sqrt(RANK)
     items = np.empty((n_items, DIM), dtype=np.float32)
     for start in range(0, n_items, 100_000):
         stop = min(n_items, start + 100_000)
-        factors = rng.normal(size=(stop - start, rank)).astype(np.float32)
+        factors = rng.normal(size=(stop - start, RANK)).astype(np.float32)
         scale = rng.lognormal(0.0, 0.25, size=(stop - start, 1)).astype(np.float32)
         noise = 0.1 * rng.normal(size=(stop - start, DIM - 1)).astype(np.float32)
         items[start:stop, :-1] = scale * (factors @ basis + noise)
         items[start:stop, -1] = rng.normal(-1.0, 0.5, size=stop - start)
-    queries = np.tanh(rng.normal(size=(n_queries, rank)).astype(np.float32) @ basis)
-    return items, np.hstack([queries, np.ones((n_queries, 1), dtype=np.float32)])
+    queries = np.tanh(rng.normal(size=(n_queries, RANK)).astype(np.float32) @ basis)
+    return items, np.hstack([queries, np.ones((n_queries, 1), dtype=np.float32)]), basis
 
 
 def per_query_search(index: ItemIndex, queries: np.ndarray) -> tuple[np.ndarray, float]:
@@ -108,7 +109,7 @@ def bench_size(
     families: tuple[str, ...] = ("ivf", "hnsw"),
     large_norm_share: float = LARGE_NORM_SHARE,
 ) -> list[tuple]:
-    items, queries = make_vectors(n_items, n_queries)
+    items, queries, _ = make_vectors(n_items, n_queries)
     faiss.omp_set_num_threads(2)
     flat, flat_build = build_bounded("Flat", items, budget_s)
     faiss.omp_set_num_threads(1)

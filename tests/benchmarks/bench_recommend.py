@@ -7,7 +7,8 @@ artifacts (``rec_service.py``: serving-size Mult-VAE, item vectors of learned-em
 shape); 500 shoppers get 20 interactions each through RecordInteractions (so through Kafka)
 before the load starts. Rows: the health Check of the same server (reference),
 RecommendGarments k=10 for random known shoppers, the same with a category filter, and
-SimilarGarments k=10. At 100k garments Flat (exact) and approximate indexes are measured;
+SimilarGarments k=10. At 100k garments Flat (exact), HNSW32 (efSearch 64) and IVF (lists
+as in bench_faiss, the default nprobe) are measured;
 for each, the served top 10 of 200 shoppers is compared with exact search over the same
 vectors and histories (recall@10), so speed is never bought with wrong answers unseen.
 Goal: >= 0.5 of the health Check's QPS and p99 <= 10 ms at 100k garments on 2 cores.
@@ -28,6 +29,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import format_table, health_baseline, measure_unary, require_loopback  # noqa: E402
+from bench_faiss import collection_nlist  # noqa: E402
 from rec_service import ServiceProcess, serving_shaped_artifacts  # noqa: E402
 
 from tryon.services.recommendation.history import InteractionKind  # noqa: E402
@@ -133,12 +135,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--time-cap", type=float, default=10.0)
+    parser.add_argument("--indexes", nargs="+", choices=("Flat", "HNSW", "IVF"), default=["Flat", "HNSW", "IVF"],
+                        help="index families to measure (HNSW and IVF only at 100k garments and more)")
     args = parser.parse_args()
     plans = []
     for size in args.sizes:
-        plans.append((size, "Flat", {}))
-        if size >= 100_000:
+        if "Flat" in args.indexes:
+            plans.append((size, "Flat", {}))
+        if size >= 100_000 and "HNSW" in args.indexes:
             plans.append((size, "HNSW32", {"TRYON_RECOMMENDATION_EF_SEARCH": "64"}))
+        if size >= 100_000 and "IVF" in args.indexes:
+            plans.append((size, f"IVF{collection_nlist(size)},Flat", {}))
     for size, factory, env in plans:
         results, recall = run_size(size, factory, args, env)
         print(format_table(results, reference=next(iter(results))))
