@@ -5,7 +5,10 @@ Pure numpy and Python types in and out; torch stays inside. It bundles the maske
 samples), the standardization they share, and two things fitted on held-out subjects after training:
 per measurement, how much of the CVAE's correction of the Gaussian conditional mean to keep
 (stacking), and per sex and measurement a scale of the predictive standard deviation so the 90%
-intervals cover 90% of them.
+intervals cover 90% of subjects, for each kind of question (see ``QUESTION_KINDS``). The scales come
+from the validation subjects' answers together with out-of-fold answers for the training subjects
+(cross-fitting), because a 90th percentile per sex and measurement from a few hundred subjects alone
+is too noisy to hold each cell within 85-95%.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from tryon.shared.errors import InvalidArgument
 CONFIG_FILE = "body_model.json"
 CVAE_FILE = "cvae.pt"
 GAN_FILE = "gan.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 GENERATORS = ("vae", "gan")
 # Two-sided 90% interval of a normal distribution: mean +- 1.645 standard deviations.
 Z_90 = 1.6448536269514722
@@ -39,6 +42,11 @@ CORRECTION_WEIGHTS = tuple(step / 10 for step in range(11))
 SHOPPER_CIRCUMFERENCES = ("chest_circumference", "waist_circumference", "hip_circumference")
 # Calibration rows: one per sex state (female, male, unknown), one column per measurement.
 UNKNOWN_SEX_ROW = len(SEXES)
+# Interval scales are fitted per kind of question, because how far the CVAE's spread is off depends
+# on what was observed: the required measurements alone, those with chest, waist and hips (the two
+# questions shoppers answer), or any other subset (fitted on random masks).
+QUESTION_KINDS = ("required", "required+circumferences", "other")
+MIN_CALIBRATION_ANSWERS = 20
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,10 @@ class BodyModelConfig:
     calibration_masks: int = 4
     # GAN epochs per CVAE epoch when train() is not told the GAN's epochs.
     gan_epoch_share: float = 0.2
+    # Folds of the training subjects for the interval scales: a CVAE is trained on all folds but one,
+    # answers for the one left out, and those out-of-fold answers join the validation subjects' ones.
+    # 1 uses the validation subjects alone; each fold costs about (folds - 1) / folds of a CVAE training.
+    calibration_folds: int = 3
 
     def to_json(self) -> dict:
         """Plain-data form for the saved config."""
@@ -147,11 +159,14 @@ class BodyModel:
     ) -> BodyModel:
         """Train the CVAE and the GAN on ``frame`` (columns ``sex`` and every measurement).
 
-        The correction weights and interval scales are fitted on ``validation`` or, when it is None, on a seeded
-        ``calibration_fraction`` of ``frame`` that is then left out of fitting. ``gan_epochs``
-        defaults to ``gan_epoch_share`` of ``epochs``.
+        The correction weights are fitted on ``validation`` or, when it is None, on a seeded
+        ``calibration_fraction`` of ``frame`` that is then left out of fitting. The interval scales are
+        fitted on the validation subjects and, with ``config.calibration_folds`` > 1, on out-of-fold
+        answers for the training subjects as well. ``gan_epochs`` defaults to ``gan_epoch_share`` of ``epochs``.
         """
         config = config or BodyModelConfig()
+        if config.calibration_folds < 1:
+            raise ValueError(f"calibration_folds must be at least 1, got {config.calibration_folds}")
         _check_frame(frame)
         if validation is None:
             order = np.random.default_rng(seed).permutation(len(frame))
@@ -165,7 +180,8 @@ class BodyModel:
         cvae = MaskedCVAE(config.cvae)
         gan = ConditionalWGAN(config.gan)
         female_share = float((frame["sex"] == "female").mean())
-        model = cls(config, cvae, gan, mean, scale, np.ones((len(SEXES) + 1, len(NAMES))), female_share, {})
+        unit_scales = np.ones((len(QUESTION_KINDS), len(SEXES) + 1, len(NAMES)))
+        model = cls(config, cvae, gan, mean, scale, unit_scales, female_share, {})
         train_tensors = model._tensors(frame)
         validation_tensors = model._tensors(validation)
         required = [NAMES.index(name) for name in REQUIRED]
@@ -176,8 +192,32 @@ class BodyModel:
         model.history = {**history.curves, **gan_history.curves}
         x, mask, sex = model._calibration_questions(validation_tensors, seed)
         model.correction_weight = model._fit_correction_weight(x, mask, sex, seed)
-        model.interval_scale = model._fit_interval_scale(x, mask, sex, seed)
+        answers = [model._interval_ratios(x, mask, sex, seed)]
+        answers += model._out_of_fold_ratios(train_tensors, epochs, seed, progress)
+        model.interval_scale = _interval_scales(answers)
         return model
+
+    def _out_of_fold_ratios(self, train: BodyTensors, epochs: int, seed: int, progress: bool) -> list[list[tuple]]:
+        """``_interval_ratios`` of each training subject, answered by a CVAE trained without its fold."""
+        folds = self.config.calibration_folds
+        if folds < 2:
+            return []
+        fold_of = torch.randperm(train.x.shape[0], generator=torch.Generator().manual_seed(seed + 4)) % folds
+        required = [NAMES.index(name) for name in REQUIRED]
+        answers = []
+        for fold in range(folds):
+            fold_seed = seed + 10 * (fold + 1)
+            fit, held_out = fold_of != fold, fold_of == fold
+            torch.manual_seed(fold_seed)
+            cvae = MaskedCVAE(self.config.cvae)
+            train_cvae(cvae, BodyTensors(train.x[fit], train.sex[fit]), None, required, epochs, fold_seed, progress)
+            fold_model = BodyModel(
+                self.config, cvae, self.gan, self.mean, self.scale, self.interval_scale, self.female_share, {},
+                self.correction_weight,
+            )
+            questions = fold_model._calibration_questions(BodyTensors(train.x[held_out], train.sex[held_out]), fold_seed)
+            answers.append(fold_model._interval_ratios(*questions, seed))
+        return answers
 
     def _tensors(self, frame: pd.DataFrame) -> BodyTensors:
         """Standardized tensors of a frame."""
@@ -212,11 +252,13 @@ class BodyModel:
         return mean, gaussian_mean, stddev
 
     def _fit_correction_weight(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, seed: int) -> np.ndarray:
-        """Per measurement, the weight in [0, 1] on the CVAE's correction that minimises held-out MAE.
+        """Per measurement, the weight in [0, 1] on the CVAE's correction, chosen on held-out subjects.
 
         Where the relation to the observed measurements is linear (lengths from stature), the
-        network's correction of the Gaussian conditional only adds variance; stacking on held-out
-        subjects keeps it only where it helps.
+        network's correction of the Gaussian conditional (a per-sex linear regression) only adds
+        variance; stacking on held-out subjects keeps it only where it helps. The weight is the
+        smallest whose held-out MAE is within one paired standard error of the best weight's
+        (the one-standard-error rule), so a correction that does not clearly help is left out.
         """
         mean, gaussian_mean, _ = self._predict_standardized(x, mask, sex, seed + 3)
         hidden = (mask == 0).numpy()
@@ -227,18 +269,25 @@ class BodyModel:
                 continue
             truth, base = x[rows, column].numpy(), gaussian_mean[rows, column].numpy()
             correction = mean[rows, column].numpy() - base
-            errors = [np.abs(base + weight * correction - truth).mean() for weight in CORRECTION_WEIGHTS]
-            weights[column] = CORRECTION_WEIGHTS[int(np.argmin(errors))]
+            errors = np.stack([np.abs(base + weight * correction - truth) for weight in CORRECTION_WEIGHTS])
+            best = errors[int(np.argmin(errors.mean(axis=1)))]
+            for weight, error in zip(CORRECTION_WEIGHTS, errors):
+                excess = error - best
+                if excess.mean() <= excess.std() / np.sqrt(len(excess)):
+                    weights[column] = weight
+                    break
         return weights
 
-    def _fit_interval_scale(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, seed: int) -> np.ndarray:
-        """Per sex state and measurement, the factor on the predictive stddev giving 90% coverage.
+    def _interval_ratios(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, seed: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per sex state (female, male, sex hidden), the answers' ratios and hidden flags [answers, features]
+        and question kinds [answers].
 
-        Asked with the sex known and hidden, the factor is the 90th percentile of
-        |error| / (1.645 * stddev) over the answers where the measurement was not observed.
+        A ratio is |error| / (1.645 * stddev); it counts only where the measurement was hidden.
         """
-        factors = np.ones((len(SEXES) + 1, len(NAMES)))
         weight = torch.as_tensor(self.correction_weight, dtype=torch.float32)
+        ratios = []
         for row, sex_condition in enumerate([sex, sex, torch.zeros_like(sex)]):
             members = sex[:, row].bool() if row < len(SEXES) else torch.ones(x.shape[0], dtype=torch.bool)
             mean, gaussian_mean, stddev = self._predict_standardized(
@@ -247,11 +296,8 @@ class BodyModel:
             mean = gaussian_mean + weight * (mean - gaussian_mean)
             ratio = ((x[members] - mean).abs() / (Z_90 * stddev)).numpy()
             hidden = (mask[members] == 0).numpy()
-            for column in range(len(NAMES)):
-                ratios = ratio[hidden[:, column], column]
-                if len(ratios) >= 20:
-                    factors[row, column] = float(np.quantile(ratios, 0.9))
-        return factors
+            ratios.append((ratio, hidden, question_kinds(~hidden)))
+        return ratios
 
     # Inference ----------------------------------------------------------------------------------
 
@@ -274,9 +320,10 @@ class BodyModel:
             _sex_one_hot([sex]),
         )
 
-    def _interval_scale_row(self, sex: str | None) -> np.ndarray:
-        """Calibration factors for a sex state."""
-        return self.interval_scale[UNKNOWN_SEX_ROW if sex is None else SEXES.index(sex)]
+    def _interval_scale_rows(self, sexes: list[str | None], mask: np.ndarray) -> np.ndarray:
+        """Calibration factors [n, features] for each row's sex state and question kind."""
+        states = [UNKNOWN_SEX_ROW if sex is None else SEXES.index(sex) for sex in sexes]
+        return self.interval_scale[question_kinds(np.asarray(mask) > 0), states]
 
     def predict_arrays(
         self, values: np.ndarray, mask: np.ndarray, sexes: list[str | None]
@@ -291,7 +338,7 @@ class BodyModel:
         x = torch.as_tensor(standardized, dtype=torch.float32)
         mask_tensor = torch.as_tensor(mask, dtype=torch.float32)
         mean, stddev = self._predict_mean_stddev(x, mask_tensor, _sex_one_hot(sexes))
-        factors = np.stack([self._interval_scale_row(sex) for sex in sexes])
+        factors = self._interval_scale_rows(sexes, mask)
         mean_units = mean.double().numpy() * self.scale + self.mean
         stddev_units = stddev.double().numpy() * self.scale * factors
         observed = mask.astype(bool)
@@ -343,7 +390,7 @@ class BodyModel:
         mean, _ = self._predict_mean_stddev(x, mask, sex_one_hot)
         generator = torch.Generator().manual_seed(seed)
         draws = self.cvae.sample(x.expand(count, -1), mask.expand(count, -1), sex_one_hot.expand(count, -1), generator)
-        factors = torch.as_tensor(self._interval_scale_row(sex), dtype=torch.float32)
+        factors = torch.as_tensor(self._interval_scale_rows([sex], mask.numpy()), dtype=torch.float32)
         draws = mean + factors * (draws - cvae_mean)
         draws = torch.where(mask.bool(), x, draws)
         return draws.double().numpy() * self.scale + self.mean
@@ -416,6 +463,11 @@ class BodyModel:
         """Read a model written by save(); fails if it was trained on other measurements."""
         directory = pathlib.Path(directory)
         document = json.loads((directory / CONFIG_FILE).read_text())
+        if document.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{directory} holds a body model of format {document.get('format_version')}, this version reads "
+                f"format {FORMAT_VERSION}; delete the folder to train a new one"
+            )
         if document["measurements"] != list(NAMES) or document["sexes"] != list(SEXES):
             raise ValueError(f"{directory} holds a body model for other measurements or sexes")
         config = BodyModelConfig.from_json(document["config"])
@@ -434,6 +486,39 @@ class BodyModel:
             document["history"],
             np.array(document["correction_weight"]),
         )
+
+
+def question_kinds(observed: np.ndarray) -> np.ndarray:
+    """Index into QUESTION_KINDS of each row of ``observed`` [n, features] (True where given)."""
+    required = np.isin(np.array(NAMES), REQUIRED)
+    with_circumferences = required | np.isin(np.array(NAMES), SHOPPER_CIRCUMFERENCES)
+    kinds = np.full(len(observed), QUESTION_KINDS.index("other"))
+    kinds[(observed == with_circumferences).all(axis=1)] = QUESTION_KINDS.index("required+circumferences")
+    kinds[(observed == required).all(axis=1)] = QUESTION_KINDS.index("required")
+    return kinds
+
+
+def _interval_scales(answers: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> np.ndarray:
+    """Per question kind, sex state and measurement, the factor on the predictive stddev giving 90% coverage.
+
+    ``answers`` holds ``_interval_ratios`` of several groups of subjects; the factor is the 90th
+    percentile of the pooled ratios where the measurement was hidden. A cell with fewer than
+    MIN_CALIBRATION_ANSWERS answers takes the factor of all kinds together (1 if that is short too).
+    """
+    factors = np.ones((len(QUESTION_KINDS), len(SEXES) + 1, len(NAMES)))
+    for row in range(len(SEXES) + 1):
+        ratio = np.concatenate([group[row][0] for group in answers])
+        hidden = np.concatenate([group[row][1] for group in answers])
+        kinds = np.concatenate([group[row][2] for group in answers])
+        for column in range(len(NAMES)):
+            pooled = ratio[hidden[:, column], column]
+            fallback = float(np.quantile(pooled, 0.9)) if len(pooled) >= MIN_CALIBRATION_ANSWERS else 1.0
+            for kind in range(len(QUESTION_KINDS)):
+                cell = ratio[hidden[:, column] & (kinds == kind), column]
+                factors[kind, row, column] = (
+                    float(np.quantile(cell, 0.9)) if len(cell) >= MIN_CALIBRATION_ANSWERS else fallback
+                )
+    return factors
 
 
 def _check_frame(frame: pd.DataFrame) -> None:

@@ -1,12 +1,20 @@
 """The body model facade: inference contract, sampling reproducibility, save/load round trip."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from tryon.services.body.body_model import BodyModel, Estimate
-from tryon.services.body.measurements import NAMES
+from tryon.services.body.body_model import (
+    QUESTION_KINDS,
+    BodyModel,
+    BodyModelConfig,
+    Estimate,
+    _interval_scales,
+    question_kinds,
+)
+from tryon.services.body.measurements import NAMES, SEXES
 from tryon.shared.errors import InvalidArgument
 
 OBSERVED = {"stature": 1750.0, "weight": 78.0, "waist_circumference": 900.0}
@@ -84,3 +92,77 @@ def test_save_load_round_trip_gives_identical_outputs(trained_body_model, tmp_pa
     np.testing.assert_array_equal(loaded.correction_weight, trained_body_model.correction_weight)
     assert ((loaded.correction_weight >= 0) & (loaded.correction_weight <= 1)).all()
     assert sorted(path.name for path in (tmp_path / "model").iterdir()) == ["body_model.json", "cvae.pt", "gan.pt"]
+
+
+def test_interval_scales_take_the_90th_percentile_per_question_kind_pooled_over_groups():
+    rng = np.random.default_rng(0)
+    required, other = QUESTION_KINDS.index("required"), QUESTION_KINDS.index("other")
+    groups, pooled = [], {required: [], other: []}
+    for answers in (300, 700):
+        ratios = rng.exponential(size=(answers, len(NAMES)))
+        kinds = np.where(np.arange(answers) % 2 == 0, required, other)
+        ratios[kinds == other] *= 2.0
+        hidden = np.ones_like(ratios, dtype=bool)
+        hidden[:, 0] = False
+        groups.append([(ratios, hidden, kinds)] * 3)
+        for kind in pooled:
+            pooled[kind].append(ratios[kinds == kind])
+    scales = _interval_scales(groups)
+    assert scales.shape == (len(QUESTION_KINDS), 3, len(NAMES))
+    for kind, parts in pooled.items():
+        expected = np.quantile(np.concatenate(parts), 0.9, axis=0)
+        np.testing.assert_allclose(scales[kind, :, 1:], np.broadcast_to(expected[1:], (3, len(NAMES) - 1)))
+    # No answers of the third kind: it falls back to all kinds together; never-hidden columns stay 1.
+    everything = np.concatenate(pooled[required] + pooled[other])
+    np.testing.assert_allclose(scales[QUESTION_KINDS.index("required+circumferences"), 0, 1:],
+                               np.quantile(everything, 0.9, axis=0)[1:])
+    np.testing.assert_array_equal(scales[:, :, 0], 1.0)
+
+
+def test_question_kinds_tell_the_shoppers_questions_from_other_subsets():
+    def observed(names):
+        return np.isin(np.array(NAMES), names)
+
+    rows = np.stack([
+        observed(["stature", "weight"]),
+        observed(["stature", "weight", "chest_circumference", "waist_circumference", "hip_circumference"]),
+        observed(["stature", "weight", "chest_circumference"]),
+    ])
+    assert [QUESTION_KINDS[kind] for kind in question_kinds(rows)] == ["required", "required+circumferences", "other"]
+
+
+def test_intervals_use_the_scale_of_the_question_asked(trained_body_model):
+    model = BodyModel(
+        trained_body_model.config, trained_body_model.cvae, trained_body_model.gan, trained_body_model.mean,
+        trained_body_model.scale, np.ones_like(trained_body_model.interval_scale), trained_body_model.female_share,
+        {}, trained_body_model.correction_weight,
+    )
+    question = {"stature": 1700.0, "weight": 70.0}
+    before = model.infer(question, "female")["chest_circumference"].stddev
+    model.interval_scale[QUESTION_KINDS.index("required")] = 2.0
+    assert model.infer(question, "female")["chest_circumference"].stddev == pytest.approx(2 * before)
+    longer = {**question, "neck_circumference": 330.0}
+    unscaled = model.infer(longer, "female")["chest_circumference"].stddev
+    model.interval_scale[QUESTION_KINDS.index("other")] = 3.0
+    assert model.infer(longer, "female")["chest_circumference"].stddev == pytest.approx(3 * unscaled)
+
+
+def test_out_of_fold_answers_cover_every_training_subject_once_per_question(trained_body_model, tiny_body_frame):
+    config = replace(trained_body_model.config, calibration_folds=2)
+    model = BodyModel(
+        config, trained_body_model.cvae, trained_body_model.gan, trained_body_model.mean, trained_body_model.scale,
+        trained_body_model.interval_scale, trained_body_model.female_share, {}, trained_body_model.correction_weight,
+    )
+    tensors = model._tensors(tiny_body_frame)
+    folds = model._out_of_fold_ratios(tensors, epochs=2, seed=0, progress=False)
+    assert len(folds) == 2
+    questions = config.calibration_masks
+    for row, sex in enumerate(SEXES):
+        assert sum(len(fold[row][0]) for fold in folds) == questions * int((tiny_body_frame["sex"] == sex).sum())
+    assert sum(len(fold[len(SEXES)][0]) for fold in folds) == questions * len(tiny_body_frame)
+    assert all(np.isfinite(ratio).all() and (ratio >= 0).all() for fold in folds for ratio, _, _ in fold)
+
+
+def test_train_rejects_fewer_than_one_calibration_fold(tiny_body_frame):
+    with pytest.raises(ValueError, match="calibration_folds"):
+        BodyModel.train(tiny_body_frame, BodyModelConfig(calibration_folds=0), epochs=1, progress=False)
