@@ -49,6 +49,10 @@ QUESTION_KINDS = ("required", "required+circumferences", "other")
 MIN_CALIBRATION_ANSWERS = 20
 
 
+class ModelFormatError(ValueError):
+    """A saved body model was written in another format than this version reads."""
+
+
 @dataclass(frozen=True)
 class BodyModelConfig:
     """Hyperparameters of the body model; defaults are the ones the evaluation reports."""
@@ -464,7 +468,7 @@ class BodyModel:
         directory = pathlib.Path(directory)
         document = json.loads((directory / CONFIG_FILE).read_text())
         if document.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
+            raise ModelFormatError(
                 f"{directory} holds a body model of format {document.get('format_version')}, this version reads "
                 f"format {FORMAT_VERSION}; delete the folder to train a new one"
             )

@@ -1,5 +1,6 @@
 """The body model facade: inference contract, sampling reproducibility, save/load round trip."""
 
+import json
 import math
 from dataclasses import replace
 
@@ -11,10 +12,13 @@ from tryon.services.body.body_model import (
     BodyModel,
     BodyModelConfig,
     Estimate,
+    ModelFormatError,
     _interval_scales,
     question_kinds,
 )
+from tryon.services.body.__main__ import load_or_train_model
 from tryon.services.body.measurements import NAMES, SEXES
+from tryon.services.body.settings import BodySettings
 from tryon.shared.errors import InvalidArgument
 
 OBSERVED = {"stature": 1750.0, "weight": 78.0, "waist_circumference": 900.0}
@@ -92,6 +96,19 @@ def test_save_load_round_trip_gives_identical_outputs(trained_body_model, tmp_pa
     np.testing.assert_array_equal(loaded.correction_weight, trained_body_model.correction_weight)
     assert ((loaded.correction_weight >= 0) & (loaded.correction_weight <= 1)).all()
     assert sorted(path.name for path in (tmp_path / "model").iterdir()) == ["body_model.json", "cvae.pt", "gan.pt"]
+
+
+def test_a_model_of_an_older_format_is_refused_on_load_and_retrained_by_the_service(trained_body_model, tmp_path):
+    settings = BodySettings(data_dir=tmp_path, train_epochs=1, gan_epochs=1)
+    trained_body_model.save(settings.model_dir)
+    document_path = settings.model_dir / "body_model.json"
+    document = json.loads(document_path.read_text())
+    document["format_version"] = 1
+    document_path.write_text(json.dumps(document))
+    with pytest.raises(ModelFormatError, match="format 1"):
+        BodyModel.load(settings.model_dir)
+    load_or_train_model(settings)
+    assert BodyModel.load(settings.model_dir).interval_scale.shape == (len(QUESTION_KINDS), 3, len(NAMES))
 
 
 def test_interval_scales_take_the_90th_percentile_per_question_kind_pooled_over_groups():
