@@ -492,13 +492,15 @@ class BodyModel:
         )
 
 
+_ASKED_REQUIRED = np.isin(np.array(NAMES), REQUIRED)
+_ASKED_WITH_CIRCUMFERENCES = _ASKED_REQUIRED | np.isin(np.array(NAMES), SHOPPER_CIRCUMFERENCES)
+
+
 def question_kinds(observed: np.ndarray) -> np.ndarray:
     """Index into QUESTION_KINDS of each row of ``observed`` [n, features] (True where given)."""
-    required = np.isin(np.array(NAMES), REQUIRED)
-    with_circumferences = required | np.isin(np.array(NAMES), SHOPPER_CIRCUMFERENCES)
     kinds = np.full(len(observed), QUESTION_KINDS.index("other"))
-    kinds[(observed == with_circumferences).all(axis=1)] = QUESTION_KINDS.index("required+circumferences")
-    kinds[(observed == required).all(axis=1)] = QUESTION_KINDS.index("required")
+    kinds[(observed == _ASKED_WITH_CIRCUMFERENCES).all(axis=1)] = QUESTION_KINDS.index("required+circumferences")
+    kinds[(observed == _ASKED_REQUIRED).all(axis=1)] = QUESTION_KINDS.index("required")
     return kinds
 
 
