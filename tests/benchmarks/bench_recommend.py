@@ -6,9 +6,11 @@ For each size the service runs as a subprocess (own embedded broker) over servin
 artifacts (``rec_service.py``: serving-size Mult-VAE, item vectors of learned-embedding
 shape); 500 shoppers get 20 interactions each through RecordInteractions (so through Kafka)
 before the load starts. Rows: the health Check of the same server (reference),
-RecommendGarments k=10 for random known shoppers, the same with a category filter, and
-SimilarGarments k=10. At 100k garments Flat (exact), HNSW32 (efSearch 64) and IVF (lists
-as in bench_faiss, the default nprobe) are measured;
+RecommendGarments k=10 for random known shoppers, the same with a category filter, the
+same for unknown shoppers (a popularity answer: the same call without the fold-in and the
+index search, so it shows what the search costs), and SimilarGarments k=10. At 100k
+garments Flat (exact), HNSW32 (efSearch 64) and IVF (lists as in bench_faiss, the default
+nprobe) are measured;
 for each, the served top 10 of 200 shoppers is compared with exact search over the same
 vectors and histories (recall@10), so speed is never bought with wrong answers unseen.
 Goal: >= 0.5 of the health Check's QPS and p99 <= 10 ms at 100k garments on 2 cores.
@@ -109,6 +111,10 @@ def run_size(n_garments: int, factory: str, args, extra_env: dict[str, str]) -> 
                 user = f"shopper-{rng().randrange(SHOPPERS)}"
                 return stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id=user, k=10), timeout=10)
 
+            def recommend_unknown_shopper():
+                visitor = f"visitor-{rng().randrange(SHOPPERS)}"
+                return stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id=visitor, k=10), timeout=10)
+
             def recommend_trousers():
                 user = f"shopper-{rng().randrange(SHOPPERS)}"
                 return stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id=user, k=10, categories=[2]), timeout=10)
@@ -120,7 +126,7 @@ def run_size(n_garments: int, factory: str, args, extra_env: dict[str, str]) -> 
             label = f"{n_garments // 1000}k {factory}"
             results = {f"{label}: health Check": health_baseline(service.address, args.requests, args.concurrency, args.time_cap)}
             for name, call in (("RecommendGarments k=10", recommend), ("RecommendGarments trousers", recommend_trousers),
-                               ("SimilarGarments k=10", similar)):
+                               ("RecommendGarments unknown", recommend_unknown_shopper), ("SimilarGarments k=10", similar)):
                 results[f"{label}: {name}"] = measure_unary(call, args.requests, args.concurrency, args.time_cap)
             recall = exact_recall(stub, data_dir / "artifacts", interactions)
             channel.close()
