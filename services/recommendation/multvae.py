@@ -54,6 +54,9 @@ class MultVAEConfig:
             with the best validation NDCG@100 when validation users are given.
         beta_per_input: RecVAE's rule, off in the paper: the KL weight of a user is
             multiplied by the number of items in the user's input.
+        weight_average_decay: when in (0, 1), the trainer validates and returns an
+            exponential moving average of the weights, updated after every gradient update
+            with this decay, instead of the current weights; 0 (the paper) keeps them.
     """
 
     hidden_dims: tuple[int, ...] = (600,)
@@ -66,6 +69,7 @@ class MultVAEConfig:
     batch_size: int = 500
     epochs: int = 200
     beta_per_input: bool = False
+    weight_average_decay: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_dims", tuple(int(d) for d in self.hidden_dims))
@@ -77,6 +81,8 @@ class MultVAEConfig:
             raise ValueError("beta_cap must be >= 0 and total_anneal_steps >= 1")
         if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0.0:
             raise ValueError("batch_size and epochs must be >= 1 and lr > 0")
+        if not 0.0 <= self.weight_average_decay < 1.0:
+            raise ValueError(f"weight_average_decay must be in [0, 1), got {self.weight_average_decay}")
 
     def to_json_dict(self) -> dict:
         """The config as plain JSON types."""

@@ -1,10 +1,11 @@
 """Training loops for Mult-VAE (Liang et al., WWW 2018) and RecVAE (Shenbin et al., WSDM 2020).
 
 Mult-VAE: Adam; beta rises linearly by 1 / ``total_anneal_steps`` per gradient update and
-stops at ``beta_cap``. RecVAE: alternating encoder epochs (with input dropout, then the
-prior is refreshed) and decoder epochs (without dropout), each with its own Adam. When
-validation users are given, NDCG@100 on them is measured after every epoch and the
-returned model is the one from the best epoch, as in both papers.
+stops at ``beta_cap``; with ``weight_average_decay`` set, an exponential moving average of the
+weights is what is validated and returned. RecVAE: alternating encoder epochs (with input
+dropout, then the prior is refreshed) and decoder epochs (without dropout), each with its
+own Adam. When validation users are given, NDCG@100 on them is measured after every epoch
+and the returned model is the one from the best epoch, as in both papers.
 """
 
 from __future__ import annotations
@@ -99,6 +100,36 @@ class _BestEpoch:
         return self.model.cpu().eval()
 
 
+class _WeightAverage:
+    """Exponential moving average of a model's parameters, corrected for its start at zero.
+
+    After t updates with decay d the average is sum_k (1 - d) d^(t - k) w_k / (1 - d^t) over
+    the weights w_k after each update k, so early averages are not pulled towards zero (the
+    same correction as Adam's moment estimates). ``averaged`` is a copy of the model that
+    ``refresh`` loads with the current average.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.parameters = list(model.parameters())
+        self.sums = [torch.zeros_like(parameter) for parameter in self.parameters]
+        self.updates = 0
+        self.averaged = copy.deepcopy(model)
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        for total, parameter in zip(self.sums, self.parameters):
+            total.mul_(self.decay).add_(parameter, alpha=1.0 - self.decay)
+
+    @torch.no_grad()
+    def refresh(self) -> None:
+        # Called after an epoch, so after at least one update: the correction is positive.
+        correction = 1.0 - self.decay**self.updates
+        for target, total in zip(self.averaged.parameters(), self.sums):
+            target.copy_(total / correction)
+
+
 def _check_matrix(matrix: sparse.spmatrix) -> sparse.csr_matrix:
     matrix = sparse.csr_matrix(matrix, dtype=np.float32)
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
@@ -128,7 +159,8 @@ def train_multvae(
 
     Returns:
         The model (in eval mode, on CPU) from the best validation epoch, or the last epoch
-        without validation, and the per-epoch history.
+        without validation, and the per-epoch history. With ``config.weight_average_decay``
+        set, the moving average of the weights is validated after each epoch and returned.
     """
     config = config or MultVAEConfig()
     matrix = _check_matrix(matrix)
@@ -139,7 +171,8 @@ def train_multvae(
     model = MultVAE(n_items, config).to(target)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history = TrainingHistory()
-    selector = _BestEpoch(model, validation, history)
+    average = _WeightAverage(model, config.weight_average_decay) if config.weight_average_decay > 0 else None
+    selector = _BestEpoch(average.averaged if average is not None else model, validation, history)
     update_count = 0
 
     bar = tqdm(range(config.epochs), desc="Mult-VAE", unit="epoch", disable=not progress)
@@ -157,12 +190,16 @@ def train_multvae(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                average.update()
             update_count += 1
             total_loss += float(loss.detach()) * len(batch_rows)
         history.loss.append(total_loss / n_users)
         history.beta.append(beta)
         history.epoch_seconds.append(time.perf_counter() - started)
         postfix = {"loss": f"{history.loss[-1]:.2f}", "beta": f"{beta:.3f}"}
+        if average is not None:
+            average.refresh()
         selector.after_epoch(epoch, postfix)
         bar.set_postfix(postfix)
         if selector.should_stop(patience):
