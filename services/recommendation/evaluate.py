@@ -5,9 +5,10 @@ than 5 positives are dropped; per seeded split, 100 users are validation users, 
 test users and the rest (~740) are training users; items are those liked by some
 training user; each held-out user folds in 80% of their items and the other 20% are
 ranked among all items not folded in. Every model is trained on the same split in the
-same run; every choice (EASE's l2, Mult-VAE's latent size, epoch and KL cap) is made on
-validation users only. Mult-VAE's cap follows the paper: a first run anneals beta up to 1,
-the beta reached at its best validation epoch becomes the cap of a second run.
+same run; every choice (EASE's l2, Mult-VAE's latent size, weight-average decay, epoch and KL
+cap) is made on validation users only. Mult-VAE's cap follows the paper: a first run anneals
+beta up to 1, the beta reached at its best validation epoch becomes the cap of a second run.
+Both runs validate and return a moving average of the weights, not the last update's.
 
 RecVAE (Shenbin et al., WSDM 2020) is reported as a separate, named row: composite prior,
 alternating encoder/decoder epochs and a KL weight proportional to the input size.
@@ -47,7 +48,9 @@ EASE_L2_GRID = (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0)
 # Adam 1e-3) except a latent size of 50 instead of 200, which ~740 training users support
 # better (chosen on validation users, see MULTVAE_TUNING); batches of 100 users because ~740
 # training users would give under two updates an epoch at the paper's 500; beta reaches 1
-# after 1,200 updates (~160 epochs) in the first run.
+# after 1,200 updates (~160 epochs) in the first run. The weights validated and returned are
+# an exponential moving average with decay 0.995 per update (a window of ~200 updates, ~25
+# epochs), which evens out the epoch-to-epoch noise of the raw weights (see MULTVAE_TUNING).
 ML100K_MULTVAE = MultVAEConfig(
     hidden_dims=(600,),
     latent_dim=50,
@@ -57,6 +60,7 @@ ML100K_MULTVAE = MultVAEConfig(
     lr=1e-3,
     batch_size=100,
     epochs=160,
+    weight_average_decay=0.995,
 )
 
 # How the departures of ML100K_MULTVAE from the paper were chosen; stated in the report.
@@ -66,7 +70,17 @@ MULTVAE_TUNING = (
     "on validation users and not kept, as no gain exceeded the spread between training seeds: latent 150, "
     "hidden width 300/400/1000, dropout 0.3/0.4/0.7, Adam L2 weight decay 1e-4 to 1e-1 (1e-2 and above "
     "clearly worse), batch 25/50/200, learning rate 3e-4/5e-4/3e-3, annealing over 600/2400 updates, "
-    "fixed caps 0.1/0.2"
+    "fixed caps 0.1/0.2. Weight averaging (the weights validated and returned are a bias-corrected "
+    "moving average over updates): decay chosen from {0.9, 0.97, 0.99, 0.995, 0.998} and a uniform "
+    "average from the update at which beta reaches the cap, by the NDCG@100 of the epoch chosen on one half of "
+    "the validation users measured on the other half (20 random halvings, both ways), since the best epoch's "
+    "own figure favours the noisiest curve. Over the five splits and two training seeds this gap to EASE was "
+    "-1.17 +- 1.96% with raw weights, -0.59 for decay 0.97, -0.41 for 0.99 and -0.32 +- 2.62% for 0.995 "
+    "(kept); with one training seed 0.9, 0.998 and the uniform average were -0.87, -0.96 and -1.08 against "
+    "-1.42 raw and -0.71 for 0.995. The best-epoch validation figure itself ranks raw weights first "
+    "(+0.83% vs +0.14%), the selection effect that averaging removes. Test NDCG@100 gap to EASE over the "
+    "same runs: -4.73 +- 1.61% raw, -3.33 +- 2.46% with decay 0.995; the choice among decays 0.97-0.995 "
+    "is within the spread between training seeds"
 )
 
 # RecVAE on ML-100K: the paper's values except batches of 100 users (as for Mult-VAE) and
@@ -308,6 +322,7 @@ def protocol_notes(data: dict) -> str:
         f"{list(EASE_L2_GRID)}; Mult-VAE {ML100K_MULTVAE.hidden_dims[0]}-{ML100K_MULTVAE.latent_dim} tanh "
         f"({MULTVAE_TUNING}), "
         f"dropout {ML100K_MULTVAE.dropout}, batch {ML100K_MULTVAE.batch_size}, Adam {ML100K_MULTVAE.lr}, "
+        f"moving average of the weights with decay {ML100K_MULTVAE.weight_average_decay} per update, "
         f"beta annealed to 1 over {ML100K_MULTVAE.total_anneal_steps} updates, then retrained with the cap "
         "= beta at the best validation epoch (the paper's procedure), returned epoch = best validation "
         f"epoch; RecVAE {ML100K_RECVAE.encoder_layers} dense swish layers of {ML100K_RECVAE.hidden_dim}, "
