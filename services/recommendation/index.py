@@ -1,13 +1,13 @@
 """FAISS maximum-inner-product index over garment vectors, keyed by garment id.
 
 The index is described by a FAISS factory string: "Flat" (exact, the default for small
-catalogues), "IVF{n},Flat" or "HNSW32" (approximate, for large catalogues). Flat and HNSW use
-``METRIC_INNER_PRODUCT``. IVF indexes search by L2 after the reduction of maximum inner product
-to nearest neighbours (see ``_L2Reduction``): inner-product IVF assigns and probes lists by the
-inner product with their centroids, which favours large-norm cells and loses neighbours. Results
-come back as int64 ids (through ``IndexIDMap2``, or the IVF lists' own ids), which the index maps
-to garment-id strings; scores are always inner products. ``nprobe`` (IVF) and ``efSearch`` (HNSW)
-trade recall for speed and can be changed while serving.
+catalogues), "IVF{n},Flat" or "HNSW32" (approximate, for large catalogues). All three score by
+``METRIC_INNER_PRODUCT``. IVF lists are clustered and probed as in the reduction of maximum
+inner product to nearest neighbours (see ``_L2Reduction``): plain inner-product IVF assigns and
+probes lists by the inner product with their centroids, which favours large-norm cells and
+loses neighbours. Results come back as int64 ids (through ``IndexIDMap2``, or the IVF lists' own
+ids), which the index maps to garment-id strings; scores are always exact inner products.
+``nprobe`` (IVF) and ``efSearch`` (HNSW) trade recall for speed and can be changed while serving.
 
 When the installed FAISS has GPU support and a CUDA device is present, searches run on a GPU
 copy behind a lock (GPU indexes are not safe for concurrent searches); the CPU index stays
@@ -36,7 +36,7 @@ DEFAULT_NPROBE = 128
 100k item vectors and 0.991 (74x) with 4096 lists at 1M in tests/benchmarks/bench_faiss.py, where
 64 reaches 0.917 at 100k (FAISS's own default of 1 loses most neighbours)."""
 LARGE_NORM_SHARE = 0.01
-"""Share of an IVF index's training vectors, the largest by norm, searched exactly beside its lists.
+"""Share of an IVF index's training vectors, the largest by norm, kept in a list that every search scans.
 
 Inner-product top lists are dominated by large-norm vectors: in tests/benchmarks/bench_faiss.py
 the largest 1% hold 69% of the exact top 10 at 100k item vectors and 95% at 1M. Searching them
@@ -141,13 +141,16 @@ class ItemIndex:
         self.factory = factory
         try:
             inner = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-            self._reduction = _L2Reduction(dim, large_norm_share) if isinstance(inner, faiss.IndexIVF) else None
-            if self._reduction is not None:
-                inner = faiss.index_factory(dim + 1, factory, faiss.METRIC_L2)
-                # Stored vectors are looked up by id to score candidates by exact inner product.
-                inner.set_direct_map_type(faiss.DirectMap.Hashtable)
         except RuntimeError as error:
             raise ValueError(f"index factory {factory!r} is not a FAISS factory string: {error}") from None
+        self._reduction = None
+        if isinstance(inner, faiss.IndexIVF):
+            if not isinstance(inner, faiss.IndexIVFFlat) or not isinstance(faiss.downcast_index(inner.quantizer), faiss.IndexFlat):
+                raise ValueError(f"IVF index factories must read 'IVF{{n}},Flat'; got {factory!r}")
+            if inner.nlist < 2:
+                raise ValueError(f"an IVF index needs at least 2 lists (one holds the largest norms); got {factory!r}")
+            self._reduction = _L2Reduction(dim, large_norm_share)
+            inner = faiss.index_factory(dim + 1, factory, faiss.METRIC_INNER_PRODUCT)
         self._cpu = _with_ids(inner)
         # Guards the id maps and mutations (re-entrant: add calls remove). Searches on the CPU
         # index share `_search_lock` for reading; mutations take it for writing.
@@ -186,7 +189,10 @@ class ItemIndex:
         with self._lock:
             if self._cpu.is_trained:
                 raise ValueError(f"index {self.factory!r} is already trained")
-            self._cpu.train(vectors if self._reduction is None else self._reduction.fit(vectors))
+            if self._reduction is None:
+                self._cpu.train(vectors)
+            else:
+                self._reduction.train(self._cpu, vectors)
 
     @property
     def is_trained(self) -> bool:
@@ -203,9 +209,8 @@ class ItemIndex:
             return len(self._int_ids)
 
     def _stored_count(self) -> int:
-        """Vectors held by the FAISS indexes, removed HNSW entries included."""
-        extra = self._reduction.large_norms.ntotal if self._reduction is not None else 0
-        return int(self._cpu.ntotal) + extra
+        """Vectors held by the FAISS index, removed HNSW entries included."""
+        return int(self._cpu.ntotal)
 
     def __contains__(self, garment_id: object) -> bool:
         with self._lock:
@@ -220,7 +225,8 @@ class ItemIndex:
         space = faiss.GpuParameterSpace() if index is not self._cpu and hasattr(faiss, "GpuParameterSpace") else faiss.ParameterSpace()
         inner = _base_index(self._cpu)
         if self._nprobe is not None and hasattr(inner, "nprobe"):
-            space.set_index_parameter(index, "nprobe", int(self._nprobe))
+            # The largest-norm list is always probed on top of the nprobe nearest ones.
+            space.set_index_parameter(index, "nprobe", int(self._nprobe) + 1)
         if self._ef_search is not None and hasattr(inner, "hnsw"):
             space.set_index_parameter(index, "efSearch", int(self._ef_search))
 
@@ -256,16 +262,18 @@ class ItemIndex:
             try:
                 if self._reduction is None:
                     self._cpu.add_with_ids(vectors, int_ids)
-                    listed = vectors, int_ids
                 else:
-                    listed = self._reduction.add(self._cpu, vectors, int_ids)
+                    self._reduction.add(self._cpu, vectors, int_ids)
                 self._garment_ids.extend(garment_ids)
             finally:
                 self._search_lock.release_write()
             for garment_id, int_id in zip(garment_ids, int_ids.tolist()):
                 self._int_ids[garment_id] = int_id
-            if self._gpu_index is not None and not self._gpu_stale and len(listed[1]):
-                self._gpu_index.add_with_ids(*listed)
+            if self._reduction is not None:
+                # A GPU index would assign the lists by its own quantizer: copy it afresh instead.
+                self._gpu_stale = True
+            elif self._gpu_index is not None and not self._gpu_stale:
+                self._gpu_index.add_with_ids(vectors, int_ids)
 
     def remove(self, garment_ids: Iterable[str]) -> int:
         """Remove garments (unknown ids are ignored); returns how many were removed."""
@@ -275,10 +283,7 @@ class ItemIndex:
                 return 0
             self._search_lock.acquire_write()
             try:
-                removed = np.asarray(int_ids, dtype=np.int64)
-                if self._reduction is not None:
-                    self._reduction.large_norms.remove_ids(removed)
-                self._cpu.remove_ids(removed)
+                self._cpu.remove_ids(np.asarray(int_ids, dtype=np.int64))
                 for int_id in int_ids:
                     self._garment_ids[int_id] = None
             except RuntimeError:
@@ -349,11 +354,10 @@ class ItemIndex:
             fetch = min(limit, int(1.5 * wanted) + 16 + len(self._tombstones))
         pending = list(range(len(queries)))
         results: list[list[tuple[str, float]]] = [[] for _ in range(len(queries))]
+        if self._reduction is not None:
+            queries = self._reduction.query_form(queries)
         while pending:
-            if self._reduction is None:
-                scores, ids = searcher.search(queries[pending], fetch)
-            else:
-                scores, ids = self._reduction.search(searcher, self._cpu, queries[pending], fetch)
+            scores, ids = searcher.search(queries[pending], fetch)
             still_short = []
             for row, query_number in enumerate(pending):
                 kept = []
@@ -389,10 +393,7 @@ class ItemIndex:
             }
             if self._reduction is not None:
                 mapping["max_norm"] = self._reduction.max_norm
-                mapping["large_norms_ntotal"] = int(self._reduction.large_norms.ntotal)
-                large_norms_temporary = path.with_name(_large_norms_path(path).name + ".tmp")
-                faiss.write_index(self._reduction.large_norms, str(large_norms_temporary))
-                os.replace(large_norms_temporary, _large_norms_path(path))
+                mapping["ivf_layout"] = _IVF_LAYOUT
             temporary = path.with_name(path.name + ".tmp")
             faiss.write_index(self._cpu, str(temporary))
             _atomic_write_text(_ids_path(path), json.dumps(mapping))
@@ -416,16 +417,9 @@ class ItemIndex:
         if not isinstance(cpu, (faiss.IndexIDMap2, faiss.IndexIVF)):
             raise ValueError(f"{path} is not an index written by ItemIndex.save")
         if index._reduction is not None:
-            if "max_norm" not in mapping:
-                raise ValueError(f"{path} holds an inner-product IVF index without its L2 reduction; rebuild it")
-            large_norms = faiss.read_index(str(_large_norms_path(path)))
-            if large_norms.ntotal != mapping["large_norms_ntotal"]:
-                raise ValueError(
-                    f"{_large_norms_path(path)} holds {large_norms.ntotal} vectors but its id map "
-                    f"expects {mapping['large_norms_ntotal']}"
-                )
+            if mapping.get("ivf_layout") != _IVF_LAYOUT:
+                raise ValueError(f"{path} holds an IVF index in an older layout; rebuild it with the train command")
             index._reduction.max_norm = mapping["max_norm"]
-            index._reduction.large_norms = large_norms
         index._cpu = cpu
         index._garment_ids = mapping["garment_ids"]
         index._tombstones = set(mapping["tombstones"])
@@ -440,67 +434,86 @@ class ItemIndex:
         return index
 
 
-class _L2Reduction:
-    """Maximum inner product as L2 nearest-neighbour search (Bachrach et al. 2014), for IVF indexes.
+_IVF_LAYOUT = "inner-product lists by L2 reduction, largest norms in the last list"
+"""Marks IVF files written in ``_L2Reduction``'s layout; files without it must be rebuilt."""
 
-    A vector x with |x| <= M is listed as [x, sqrt(M^2 - |x|^2)] and a query q is searched as
-    [q, 0], so |x' - q'|^2 = M^2 + |q|^2 - 2 x.q: the L2 order is the inner-product order, and
-    the lists are clustered and probed by a distance that does not favour large-norm cells.
-    Vectors longer than M have no such coordinate; they are kept in ``large_norms``, an exact
-    inner-product index searched beside the lists. M is set at training so that the largest
-    ``large_norm_share`` of the training vectors lie above it, and garments added later with a
-    larger norm land there too, so they are always found. Candidates from the lists are scored
-    by exact inner product with their stored vectors, not from the L2 distance, whose float32
-    rounding grows with M^2.
+_ALWAYS_PROBED = 1e30
+"""Inner product of every query with the largest-norm list's centroid: that list always comes first."""
+
+
+class _L2Reduction:
+    """IVF lists clustered and probed as in the reduction of maximum inner product to L2 (Bachrach et al. 2014).
+
+    Under the reduction a vector x with |x| <= M is [x, sqrt(M^2 - |x|^2)] and a query q is
+    [q, 0], so |x' - q'|^2 = M^2 + |q|^2 - 2 x.q: L2 order is inner-product order, and k-means
+    on the reduced vectors gives lists that do not favour large-norm cells. The index itself
+    scores by inner product in d + 1 dimensions so that one FAISS search does everything and
+    returns exact inner products: a garment is stored as [x, 0] and a query is [q, 1]; a reduced
+    centroid C = [c, e] becomes [c, -|C|^2 / 2], whose inner product with [q, 1] ranks the
+    lists exactly as the L2 distance between [q, 0] and C does. Vectors longer than M have no
+    reduced form; they go to the last list, whose centroid [0, 1e30] puts it first for every
+    query, so they are always scanned. M is set at training so that the largest
+    ``large_norm_share`` of the training vectors lie above it; garments added later with a
+    larger norm land in that list too. Lists are assigned by the L2 distance of the reduced
+    vector to C, not by the inner-product quantizer, so adds go through ``add``.
     """
 
     def __init__(self, dim: int, large_norm_share: float) -> None:
         self.dim = dim
         self.large_norm_share = large_norm_share
         self.max_norm: float | None = None
-        self.large_norms = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._assigner: faiss.IndexFlatL2 | None = None
 
-    def fit(self, vectors: np.ndarray) -> np.ndarray:
-        """Set M from training vectors; returns the listed form of those not above it, to train the lists on."""
-        squared_norms = _squared_norms(vectors)
-        self.max_norm = float(np.sqrt(np.quantile(squared_norms, 1.0 - self.large_norm_share)))
-        below = squared_norms <= self.max_norm**2
-        return self._listed(vectors[below], squared_norms[below])
-
-    def _listed(self, vectors: np.ndarray, squared_norms: np.ndarray) -> np.ndarray:
+    def _reduced(self, vectors: np.ndarray, squared_norms: np.ndarray) -> np.ndarray:
         extra = np.sqrt(np.maximum(self.max_norm**2 - squared_norms, 0.0)).astype(np.float32)
         return np.hstack([vectors, extra[:, None]])
 
-    def add(self, lists, vectors: np.ndarray, int_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Add vectors to the lists or, above M, to ``large_norms``; returns what went to the lists."""
+    def train(self, lists: faiss.IndexIVFFlat, vectors: np.ndarray) -> None:
+        """Set M, cluster the reduced vectors below it into all lists but the last, and fill the quantizer."""
+        squared_norms = _squared_norms(vectors)
+        self.max_norm = float(np.sqrt(np.quantile(squared_norms, 1.0 - self.large_norm_share)))
+        below = squared_norms <= self.max_norm**2
+        clustering = faiss.index_factory(self.dim + 1, f"IVF{lists.nlist - 1},Flat", faiss.METRIC_L2)
+        clustering.train(self._reduced(vectors[below], squared_norms[below]))
+        reduced_centroids = clustering.quantizer.reconstruct_n(0, lists.nlist - 1)
+        centroids = np.zeros((lists.nlist, self.dim + 1), dtype=np.float32)
+        centroids[:-1, : self.dim] = reduced_centroids[:, : self.dim]
+        centroids[:-1, self.dim] = -0.5 * _squared_norms(reduced_centroids)
+        centroids[-1, self.dim] = _ALWAYS_PROBED
+        lists.quantizer.add(centroids)
+        # With its quantizer full, IndexIVFFlat.train only marks the index trained.
+        lists.train(self.stored_form(vectors[:1]))
+        self._assigner = None
+
+    def _list_assigner(self, lists: faiss.IndexIVFFlat) -> faiss.IndexFlatL2:
+        """The reduced centroids C, recovered from the quantizer: e^2 = -2 b - |c|^2."""
+        if self._assigner is None:
+            centroids = lists.quantizer.reconstruct_n(0, lists.nlist - 1)
+            directions = centroids[:, : self.dim]
+            extra = np.sqrt(np.maximum(-2.0 * centroids[:, self.dim] - _squared_norms(directions), 0.0))
+            self._assigner = faiss.IndexFlatL2(self.dim + 1)
+            self._assigner.add(np.hstack([directions, extra[:, None].astype(np.float32)]))
+        return self._assigner
+
+    def add(self, lists: faiss.IndexIVFFlat, vectors: np.ndarray, int_ids: np.ndarray) -> None:
+        """Add vectors to their nearest reduced list or, above M, to the last list."""
         squared_norms = _squared_norms(vectors)
         large = squared_norms > self.max_norm**2
-        if large.any():
-            self.large_norms.add_with_ids(vectors[large], int_ids[large])
-        listed_vectors = self._listed(vectors[~large], squared_norms[~large])
-        listed_ids = np.ascontiguousarray(int_ids[~large])
-        if len(listed_ids):
-            lists.add_with_ids(listed_vectors, listed_ids)
-        return listed_vectors, listed_ids
+        assigned = np.full(len(vectors), lists.nlist - 1, dtype=np.int64)
+        if not large.all():
+            _, nearest = self._list_assigner(lists).search(self._reduced(vectors[~large], squared_norms[~large]), 1)
+            assigned[~large] = nearest[:, 0]
+        stored = self.stored_form(vectors)
+        int_ids = np.ascontiguousarray(int_ids, dtype=np.int64)
+        lists.add_core(len(stored), faiss.swig_ptr(stored), faiss.swig_ptr(int_ids), faiss.swig_ptr(assigned))
 
-    def search(self, searcher, lists, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``fetch`` best ids per query by exact inner product, from the lists and ``large_norms``.
+    def stored_form(self, vectors: np.ndarray) -> np.ndarray:
+        """[x, 0]: the inner product with a query's [q, 1] is x.q."""
+        return np.ascontiguousarray(np.hstack([vectors, np.zeros((len(vectors), 1), dtype=np.float32)]))
 
-        ``searcher`` is ``lists`` or its GPU copy; stored vectors are read from ``lists``.
-        """
-        listed_queries = np.hstack([queries, np.zeros((len(queries), 1), dtype=np.float32)])
-        _, ids = searcher.search(listed_queries, fetch)
-        scores = np.full(ids.shape, -np.inf, dtype=np.float32)
-        found = ids >= 0
-        if found.any():
-            stored = lists.reconstruct_batch(np.ascontiguousarray(ids[found]))[:, : self.dim]
-            scores[found] = np.einsum("ij,ij->i", stored, queries[np.nonzero(found)[0]])
-        if self.large_norms.ntotal:
-            large_scores, large_ids = self.large_norms.search(queries, min(fetch, self.large_norms.ntotal))
-            scores = np.hstack([scores, large_scores])
-            ids = np.hstack([ids, large_ids])
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :fetch]
-        return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
+    def query_form(self, queries: np.ndarray) -> np.ndarray:
+        """[q, 1]: the inner product with a centroid [c, -|C|^2 / 2] ranks lists as the reduction does."""
+        return np.ascontiguousarray(np.hstack([queries, np.ones((len(queries), 1), dtype=np.float32)]))
 
 
 def _squared_norms(vectors: np.ndarray) -> np.ndarray:
@@ -527,7 +540,3 @@ def _base_index(index):
 
 def _ids_path(path: Path) -> Path:
     return path.with_name(path.name + ".ids.json")
-
-
-def _large_norms_path(path: Path) -> Path:
-    return path.with_name(path.name + ".large-norms.faiss")
