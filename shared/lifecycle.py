@@ -89,7 +89,7 @@ def run_service(
     prepare: Callable[[Resources], None],
 ) -> int:
     """Serve until SIGTERM/SIGINT has drained the server; returns the process exit status."""
-    configure_logging(service_name, settings.log_level)
+    configure_logging(service_name, settings.log_level, flush_seconds=settings.log_flush_seconds)
     torch.set_num_threads(settings.torch_threads)
     running = serve(service_name, registrations, settings, initially_serving=False)
     logger.info("listening", extra={"address": running.address})

@@ -8,7 +8,7 @@ port) and, when `settings.metrics_port` is set, serves Prometheus metrics over H
 A `__main__` module runs a service like this::
 
     settings = settings_or_exit(BodySettings, "TRYON_BODY_")
-    configure_logging("body", settings.log_level)
+    configure_logging("body", settings.log_level, flush_seconds=settings.log_flush_seconds)
     running = serve("body", [ServiceRegistration(full_name, add_to_server)], settings)
     running.install_signal_handlers(on_shutdown=consumer.stop)
     running.wait()

@@ -5,12 +5,19 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tryon.shared.logs import configure_logging, current_request_id, request_id_var
+from tryon.shared.logs import (
+    BatchedLineHandler,
+    JsonLineFormatter,
+    configure_logging,
+    current_request_id,
+    request_id_var,
+)
 
 
 @pytest.fixture
@@ -94,3 +101,79 @@ def test_kafka_client_chatter_is_kept_to_warnings(stream):
     logging.getLogger("kafka.conn").warning("connection to 127.0.0.1:9092 lost")
 
     assert [line["message"] for line in _lines(stream)] == ["connection to 127.0.0.1:9092 lost"]
+
+
+def _batched(stream: io.StringIO, **options) -> logging.Logger:
+    """A logger of its own that writes through a BatchedLineHandler into ``stream``."""
+    logger = logging.getLogger(f"tryon.batched.{id(stream)}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    handler = BatchedLineHandler(stream, **options)
+    handler.setFormatter(JsonLineFormatter("garment"))
+    logger.addHandler(handler)
+    return logger
+
+
+def _close_handlers(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def test_batched_lines_wait_until_a_warning_writes_them_in_order():
+    stream = io.StringIO()
+    logger = _batched(stream, flush_seconds=60.0)
+    try:
+        logger.info("first")
+        logger.info("second")
+        assert stream.getvalue() == ""
+        logger.warning("third")
+        assert [line["message"] for line in _lines(stream)] == ["first", "second", "third"]
+    finally:
+        _close_handlers(logger)
+
+
+def test_batched_lines_are_written_by_the_ticker_within_the_interval():
+    stream = io.StringIO()
+    logger = _batched(stream, flush_seconds=0.05)
+    try:
+        logger.info("waiting")
+        deadline = time.monotonic() + 10.0
+        while not stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [line["message"] for line in _lines(stream)] == ["waiting"]
+    finally:
+        _close_handlers(logger)
+
+
+def test_batched_lines_are_written_when_the_batch_is_full_and_at_close():
+    stream = io.StringIO()
+    logger = _batched(stream, flush_seconds=60.0, max_lines=3)
+    handler = logger.handlers[0]
+    logger.info("a")
+    logger.info("b")
+    assert stream.getvalue() == ""
+    logger.info("c")
+    assert len(_lines(stream)) == 3
+    logger.info("d")
+    _close_handlers(logger)
+    assert [line["message"] for line in _lines(stream)] == ["a", "b", "c", "d"]
+    assert not handler._ticker.is_alive()
+
+
+def test_batched_handler_rejects_a_non_positive_interval():
+    with pytest.raises(ValueError, match="flush_seconds"):
+        BatchedLineHandler(io.StringIO(), flush_seconds=0.0)
+
+
+def test_configuring_with_flush_seconds_batches_and_configuring_again_writes_the_rest(stream):
+    batched = io.StringIO()
+    configure_logging("garment", "INFO", stream=batched, flush_seconds=60.0)
+    [handler] = [h for h in logging.getLogger().handlers if isinstance(h, BatchedLineHandler)]
+    logging.getLogger("tryon.garment").info("held back")
+    assert batched.getvalue() == ""
+
+    configure_logging("garment", "INFO", stream=io.StringIO())
+
+    assert [line["message"] for line in _lines(batched)] == ["held back"]
+    assert not handler._ticker.is_alive()
