@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import faiss
 import numpy as np
 import pytest
@@ -167,3 +169,59 @@ def test_rejects_bad_factory_and_untrained_adds():
         ItemIndex(8, "NotAnIndex")
     with pytest.raises(ValueError, match="trained"):
         ItemIndex(8, "IVF4,Flat").add(["a"], np.ones((1, 8)))
+
+
+def test_rejects_ivf_factories_the_layout_cannot_hold():
+    with pytest.raises(ValueError, match=r"IVF\{n\},Flat"):
+        ItemIndex(8, "IVF4,SQ8")
+    with pytest.raises(ValueError, match="at least 2 lists"):
+        ItemIndex(8, "IVF1,Flat")
+
+
+def test_garments_added_after_loading_go_to_the_same_lists(tmp_path, item_vectors):
+    ids, vectors, queries = item_vectors
+    index = ItemIndex.build(ids[:3000], vectors[:3000], "IVF32,Flat", nprobe=2)
+    loaded = _round_trip(index, tmp_path)
+    # The loaded index recovers the clustering from its quantizer: with 2 of 32 lists probed,
+    # a different assignment of the added garments would change what the searches find.
+    index.add(ids[3000:], vectors[3000:])
+    loaded.add(ids[3000:], vectors[3000:])
+    assert loaded.search(queries[:50], 10) == index.search(queries[:50], 10)
+
+
+def test_ivf_lists_hold_each_garment_where_the_l2_reduction_puts_it(tmp_path, item_vectors):
+    ids, vectors, _ = item_vectors
+    n = 2000
+    index = ItemIndex.build(ids[:n], vectors[:n], "IVF16,Flat")
+    index.add(["added later"], 0.5 * vectors[n : n + 1])
+    index.save(tmp_path / "items.faiss")
+    raw = faiss.read_index(str(tmp_path / "items.faiss"))
+    max_norm = json.loads((tmp_path / "items.faiss.ids.json").read_text())["max_norm"]
+    # The quantizer holds [c, -|C|^2 / 2] for each reduced centroid C = [c, e], then [0, 1e30].
+    centroids = faiss.downcast_index(raw.quantizer).reconstruct_n(0, raw.nlist).astype(np.float64)
+    directions, offsets = centroids[:-1, :-1], centroids[:-1, -1]
+    assert centroids[-1, -1] >= 1e29 and not centroids[-1, :-1].any()
+    extra = np.sqrt(np.maximum(-2.0 * offsets - (directions**2).sum(axis=1), 0.0))
+    reduced_centroids = np.hstack([directions, extra[:, None]])
+    stored = np.vstack([vectors[:n], 0.5 * vectors[n : n + 1]]).astype(np.float64)
+    squared_norms = (stored**2).sum(axis=1)
+    reduced = np.hstack([stored, np.sqrt(np.maximum(max_norm**2 - squared_norms, 0.0))[:, None]])
+    nearest = ((reduced[:, None, :] - reduced_centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    expected = np.where(squared_norms > max_norm**2, raw.nlist - 1, nearest)
+    actual = np.full(n + 1, -1)
+    for list_number in range(raw.nlist):
+        size = raw.invlists.list_size(list_number)
+        actual[faiss.rev_swig_ptr(raw.invlists.get_ids(list_number), size)] = list_number
+    assert (actual == expected).mean() >= 0.99
+    assert raw.invlists.list_size(raw.nlist - 1) == int((squared_norms > max_norm**2).sum()) > 0
+
+
+def test_an_ivf_file_of_an_older_layout_asks_to_be_rebuilt(tmp_path, data):
+    ids, vectors, _ = data
+    ItemIndex.build(ids[:500], vectors[:500], "IVF16,Flat").save(tmp_path / "items.faiss")
+    id_map = tmp_path / "items.faiss.ids.json"
+    mapping = json.loads(id_map.read_text())
+    del mapping["ivf_layout"]
+    id_map.write_text(json.dumps(mapping))
+    with pytest.raises(ValueError, match="rebuild"):
+        ItemIndex.load(tmp_path / "items.faiss")
