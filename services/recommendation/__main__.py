@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.handlers import KafkaInteractionPublisher, event_handlers
-from tryon.services.recommendation.index import set_search_threads
+from tryon.services.recommendation.index import disable_interrupt_checks, set_search_threads
 from tryon.services.recommendation.recommender import ModelArtifacts, Recommender, read_snapshot, write_snapshot
 from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
 from tryon.services.recommendation.settings import PREFIX, RecommendationSettings
@@ -160,6 +160,7 @@ def prepare(
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     set_search_threads(settings.faiss_threads)
+    disable_interrupt_checks()
     recommender = Recommender(load_or_train_artifacts(settings))
     positions, applied = restore_snapshot(recommender, settings.snapshot_path)
     if bootstrap_servers is None:
