@@ -1,6 +1,6 @@
 """RecommendGarments throughput and latency at 10k and 100k garments, against the health Check.
 
-Run: ``python tests/benchmarks/bench_recommend.py [--sizes 10000 100000] [--requests 3000] [--time-cap 10]``
+Run: ``python tests/benchmarks/bench_recommend.py [--sizes 10000 100000] [--requests 3000] [--rounds 3]``
 
 For each size the service runs as a subprocess (own embedded broker) over serving-shaped
 artifacts (``rec_service.py``: serving-size Mult-VAE, item vectors of learned-embedding
@@ -8,7 +8,10 @@ shape); 500 shoppers get 20 interactions each through RecordInteractions (so thr
 before the load starts. Rows: the health Check of the same server (reference),
 RecommendGarments k=10 for random known shoppers, the same with a category filter, the
 same for unknown shoppers (a popularity answer: the same call without the fold-in and the
-index search, so it shows what the search costs), and SimilarGarments k=10. At 100k
+index search, so it shows what the search costs), and SimilarGarments k=10. The rows are
+measured in ``--rounds`` rounds, each measuring every row once in turn, so that a slow spell of
+the machine falls on all rows alike; the table shows each row's median round, and the ratio of
+RecommendGarments k=10 to the health Check is also given per round. At 100k
 garments Flat (exact), HNSW32 (efSearch 64) and IVF (lists as in bench_faiss, the default
 nprobe) are measured;
 for each, the served top 10 of 200 shoppers is compared with exact search over the same
@@ -30,7 +33,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import format_table, health_baseline, measure_unary, require_loopback  # noqa: E402
+from loadgen import LoadResult, format_table, health_baseline, measure_unary, median_run, require_loopback  # noqa: E402
 from bench_faiss import collection_nlist  # noqa: E402
 from rec_service import ServiceProcess, serving_shaped_artifacts  # noqa: E402
 
@@ -89,7 +92,8 @@ def exact_recall(stub, artifacts_dir: Path, interactions: list[pb.Interaction]) 
     return sum(recalls) / len(recalls)
 
 
-def run_size(n_garments: int, factory: str, args, extra_env: dict[str, str]) -> tuple[dict, float]:
+def run_size(n_garments: int, factory: str, args, extra_env: dict[str, str]) -> tuple[dict[str, list[LoadResult]], float]:
+    """Every row's runs, one per round, and the recall@10 of the served answers."""
     with tempfile.TemporaryDirectory(prefix="bench-recommend-") as folder:
         data_dir = Path(folder)
         serving_shaped_artifacts(n_garments, factory, data_dir)
@@ -124,13 +128,18 @@ def run_size(n_garments: int, factory: str, args, extra_env: dict[str, str]) -> 
                 return stub.SimilarGarments(pb.SimilarGarmentsRequest(garment_id=garment, k=10), timeout=10)
 
             label = f"{n_garments // 1000}k {factory}"
-            results = {f"{label}: health Check": health_baseline(service.address, args.requests, args.concurrency, args.time_cap)}
-            for name, call in (("RecommendGarments k=10", recommend), ("RecommendGarments trousers", recommend_trousers),
-                               ("RecommendGarments unknown", recommend_unknown_shopper), ("SimilarGarments k=10", similar)):
-                results[f"{label}: {name}"] = measure_unary(call, args.requests, args.concurrency, args.time_cap)
+            rows = {"RecommendGarments k=10": recommend, "RecommendGarments trousers": recommend_trousers,
+                    "RecommendGarments unknown": recommend_unknown_shopper, "SimilarGarments k=10": similar}
+            rounds: dict[str, list[LoadResult]] = {f"{label}: health Check": []} | {f"{label}: {name}": [] for name in rows}
+            for _ in range(args.rounds):
+                rounds[f"{label}: health Check"].append(
+                    health_baseline(service.address, args.requests, args.concurrency, args.time_cap)
+                )
+                for name, call in rows.items():
+                    rounds[f"{label}: {name}"].append(measure_unary(call, args.requests, args.concurrency, args.time_cap))
             recall = exact_recall(stub, data_dir / "artifacts", interactions)
             channel.close()
-            return results, recall
+            return rounds, recall
         finally:
             service.stop()
 
@@ -141,6 +150,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--time-cap", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="times every row is measured, in turn")
     parser.add_argument("--indexes", nargs="+", choices=("Flat", "HNSW", "IVF"), default=["Flat", "HNSW", "IVF"],
                         help="index families to measure (HNSW and IVF only at 100k garments and more)")
     args = parser.parse_args()
@@ -152,9 +162,15 @@ def main() -> None:
             plans.append((size, "HNSW32", {"TRYON_RECOMMENDATION_EF_SEARCH": "64"}))
         if size >= 100_000 and "IVF" in args.indexes:
             plans.append((size, f"IVF{collection_nlist(size)},Flat", {}))
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     for size, factory, env in plans:
-        results, recall = run_size(size, factory, args, env)
-        print(format_table(results, reference=next(iter(results))))
+        rounds, recall = run_size(size, factory, args, env)
+        health_label, recommend_label = list(rounds)[:2]
+        print(format_table({label: median_run(runs) for label, runs in rounds.items()}, reference=health_label))
+        ratios = [run.ratio_to(health) for run, health in zip(rounds[recommend_label], rounds[health_label])]
+        print(f"{recommend_label} / health Check by round: {' '.join(f'{r:.2f}' for r in ratios)}"
+              f" (median {sorted(ratios)[(len(ratios) - 1) // 2]:.2f})")
         print(f"recall@10 of RecommendGarments against exact search, {CHECKED_SHOPPERS} shoppers: {recall:.3f}\n", flush=True)
     print("Client and server share the machine's 2 cores; figures are noisy.")
 
