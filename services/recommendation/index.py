@@ -32,17 +32,18 @@ logger = logging.getLogger(__name__)
 GPU_MAX_K = 2048
 """Largest k a FAISS GPU index answers in one search."""
 DEFAULT_NPROBE = 128
-"""IVF lists searched when none is given: recall@10 0.966 (14x Flat's speed) with 1024 lists at
-100k item vectors and 0.991 (74x) with 4096 lists at 1M in tests/benchmarks/bench_faiss.py, where
-64 reaches 0.917 at 100k (FAISS's own default of 1 loses most neighbours)."""
+"""IVF lists searched when none is given, besides the largest-norm list: recall@10 0.964 (21x Flat's
+speed) with 1024 lists at 100k item vectors and 0.991 (54x) with 4096 lists at 1M in
+tests/benchmarks/bench_faiss.py, where 64 reaches 0.918 at 100k (FAISS's own default of 1 loses
+most neighbours)."""
 LARGE_NORM_SHARE = 0.01
 """Share of an IVF index's training vectors, the largest by norm, kept in a list that every search scans.
 
 Inner-product top lists are dominated by large-norm vectors: in tests/benchmarks/bench_faiss.py
-the largest 1% hold 69% of the exact top 10 at 100k item vectors and 95% at 1M. Searching them
-exactly costs 1% of a Flat search, and the lower bound M it gives the reduction spreads the
-other vectors better over the lists: with 128 of 1024 lists probed at 100k, recall@10 is 0.966,
-against 0.877 with a 0.1% share and 0.765 with none (M the largest norm)."""
+the largest 1% hold 69% of the exact top 10 at 100k item vectors and 95% at 1M. Scanning them
+costs 1% of a Flat search, and the lower bound M it gives the reduction spreads the other
+vectors better over the lists: with 128 of 1024 lists probed at 100k, recall@10 is 0.964,
+against 0.877 with a 0.1% share and 0.771 with none (M the largest norm)."""
 DEFAULT_EF_SEARCH = 128
 """HNSW search breadth when none is given: recall@10 0.999 at 100k item vectors in
 tests/benchmarks/bench_faiss.py, where FAISS's default of 16 reaches 0.81."""
