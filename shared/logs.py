@@ -97,21 +97,23 @@ class BatchedLineHandler(logging.StreamHandler):
             self.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Queue the formatted line; write the queue when the record is severe or the queue is full."""
+        """Queue the formatted line; write the queue when the record is severe or the queue is full.
+
+        ``Handler.handle`` calls this with the handler's lock held.
+        """
         try:
-            line = self.format(record)
-            with self.lock:
-                self._waiting.append(line)
-                if record.levelno >= self.flush_level or len(self._waiting) >= self.max_lines:
-                    self._write_waiting()
+            self._waiting.append(self.format(record))
+            if record.levelno >= self.flush_level or len(self._waiting) >= self.max_lines:
+                self._write_waiting()
         except Exception:
             self.handleError(record)
 
     def _write_waiting(self) -> None:
-        if self._waiting:
-            text = self.terminator.join(self._waiting) + self.terminator
-            self._waiting.clear()
-            self.stream.write(text)
+        if not self._waiting:
+            return
+        text = self.terminator.join(self._waiting) + self.terminator
+        self._waiting.clear()
+        self.stream.write(text)
         if hasattr(self.stream, "flush"):
             self.stream.flush()
 
@@ -124,8 +126,7 @@ class BatchedLineHandler(logging.StreamHandler):
     def close(self) -> None:
         """Stop the background thread and write what is waiting."""
         self._closed.set()
-        if self._ticker is not threading.current_thread():
-            self._ticker.join()
+        self._ticker.join()
         self.flush()
         super().close()
 
