@@ -496,6 +496,7 @@ class _L2Reduction:
         lists.quantizer.add(centroids)
         # With its quantizer full, IndexIVFFlat.train only marks the index trained.
         lists.train(self.stored_form(vectors[:1]))
+        # Adds recover C from the quantizer, as they must after loading, so both assign alike.
         self._assigner = None
 
     def _list_assigner(self, lists: faiss.IndexIVFFlat) -> faiss.IndexFlatL2:
