@@ -15,8 +15,8 @@ import json
 import logging
 import sys
 import threading
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import IO, Any
 
 request_id_var: ContextVar[str | None] = ContextVar("tryon_request_id", default=None)
@@ -26,6 +26,7 @@ _STANDARD_RECORD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()
 ) | {"message", "asctime", "taskName"}
 _HANDLER_MARK = "_tryon_json_handler"
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 def current_request_id() -> str | None:
@@ -39,11 +40,21 @@ class JsonLineFormatter(logging.Formatter):
     def __init__(self, service_name: str) -> None:
         super().__init__()
         self.service_name = service_name
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, created: float) -> str:
+        """ISO 8601 UTC with milliseconds; the text up to the second is reused within a second."""
+        second = int(created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         """Render `record` as a single line of JSON."""
         entry: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "timestamp": self._timestamp(record.created),
             "severity": record.levelname,
             "service": self.service_name,
             "logger": record.name,
@@ -52,14 +63,14 @@ class JsonLineFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id is not None:
             entry["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key not in _STANDARD_RECORD_ATTRIBUTES and not key.startswith("_"):
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_RECORD_ATTRIBUTES and key[0] != "_":
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 class BatchedLineHandler(logging.StreamHandler):
@@ -155,6 +166,11 @@ def configure_logging(
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # The lines carry no thread or process: spare every record looking them up (the logging
+    # HOWTO's "Optimization" advice).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # kafka-python narrates every connection and rebalance at INFO; keep its warnings only.
     logging.getLogger("kafka").setLevel(max(root.level, logging.WARNING))
     logging.captureWarnings(True)

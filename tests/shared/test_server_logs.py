@@ -47,6 +47,17 @@ def test_a_line_has_timestamp_severity_service_logger_and_message(stream):
     assert "request_id" not in line
 
 
+def test_the_timestamp_is_the_records_utc_time_in_milliseconds_across_seconds(stream):
+    logger = logging.getLogger("tryon.garment")
+    for created in (1700000000.9996, 1700000001.0004, 1700000001.25):
+        record = logger.makeRecord("tryon.garment", logging.WARNING, __file__, 1, "tick", None, None)
+        record.created = created
+        logger.handle(record)
+
+    stamps = [line["timestamp"] for line in _lines(stream)]
+    assert stamps == ["2023-11-14T22:13:20.999Z", "2023-11-14T22:13:21.000Z", "2023-11-14T22:13:21.250Z"]
+
+
 def test_extra_fields_become_keys_and_odd_values_become_text(stream):
     logging.getLogger("tryon.garment").info("saved", extra={"path": Path("/srv/x"), "count": 3})
 
