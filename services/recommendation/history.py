@@ -11,7 +11,8 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 
 class InteractionKind(enum.IntEnum):
@@ -53,15 +54,18 @@ def kind_from_name(name: str) -> InteractionKind:
 
 @dataclass(frozen=True)
 class ShopperHistory:
-    """A copy of one shopper's history: summed weight per garment and the number of interactions."""
+    """A read-only view of one shopper's history: summed weight per garment and the number of interactions.
+
+    ``seen`` holds the garments the shopper interacted with in any way.
+    """
 
     weights: Mapping[str, float]
     interaction_count: int
+    seen: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def seen(self) -> frozenset[str]:
-        """Garments the shopper interacted with in any way."""
-        return frozenset(self.weights)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
+        object.__setattr__(self, "seen", frozenset(self.weights))
 
 
 EMPTY_HISTORY = ShopperHistory(weights={}, interaction_count=0)
@@ -72,6 +76,8 @@ class HistoryStore:
 
     ``version(user_id)`` changes whenever the shopper's history changes, so a caller can cache
     anything derived from a history (such as the shopper's query vector) and know when it is stale.
+    ``get`` hands out one read-only ``ShopperHistory`` per shopper until the history changes, so
+    requests for the same shopper do not copy the history each time.
     """
 
     def __init__(self) -> None:
@@ -79,11 +85,13 @@ class HistoryStore:
         self._weights: dict[str, dict[str, float]] = {}
         self._counts: dict[str, int] = {}
         self._versions: dict[str, int] = {}
+        self._views: dict[str, ShopperHistory] = {}
         self._clock = 0
 
     def _touch(self, user_id: str) -> None:
         self._clock += 1
         self._versions[user_id] = self._clock
+        self._views.pop(user_id, None)
 
     def record(self, user_id: str, garment_id: str, kind: InteractionKind) -> None:
         """Add one interaction to a shopper's history."""
@@ -103,12 +111,15 @@ class HistoryStore:
             return existed
 
     def get(self, user_id: str) -> ShopperHistory:
-        """A copy of a shopper's history (empty for an unknown shopper)."""
+        """The shopper's history as it is now (empty for an unknown shopper); later changes do not touch it."""
         with self._lock:
-            row = self._weights.get(user_id)
-            if row is None:
-                return EMPTY_HISTORY
-            return ShopperHistory(weights=dict(row), interaction_count=self._counts[user_id])
+            view = self._views.get(user_id)
+            if view is None:
+                row = self._weights.get(user_id)
+                if row is None:
+                    return EMPTY_HISTORY
+                view = self._views[user_id] = ShopperHistory(weights=row, interaction_count=self._counts[user_id])
+            return view
 
     def version(self, user_id: str) -> int:
         """A number that changes whenever the shopper's history changes (0 if it never did)."""

@@ -37,6 +37,21 @@ def test_version_changes_on_every_update_and_forget():
     assert store.get("ann").interaction_count == 0 and not store.forget("nobody-here")
 
 
+def test_a_history_handed_out_keeps_its_state_and_cannot_be_changed():
+    store = HistoryStore()
+    store.record("ann", "coat-1", InteractionKind.VIEW)
+    before = store.get("ann")
+    assert store.get("ann") is before
+    with pytest.raises(TypeError):
+        before.weights["coat-1"] = 9.0
+    store.record("ann", "coat-1", InteractionKind.PURCHASE)
+    store.record("ann", "shoe-2", InteractionKind.VIEW)
+    assert before.weights == {"coat-1": 1.0} and before.seen == {"coat-1"} and before.interaction_count == 1
+    after = store.get("ann")
+    assert after.weights == {"coat-1": 6.0, "shoe-2": 1.0} and after.seen == {"coat-1", "shoe-2"}
+    assert after.interaction_count == 3
+
+
 def test_fold_does_not_depend_on_order_and_snapshot_round_trips():
     events = [(f"u{i % 7}", f"g{i % 11}", InteractionKind(1 + i % 5)) for i in range(300)]
     reference = fold_interactions(events, deleted_users=["u3"])
