@@ -23,6 +23,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -61,8 +62,7 @@ COMPATIBILITY_WEIGHT = 1.0
 """Weight of the style compatibility of an outfit's pieces against the shopper's scores."""
 
 
-@dataclass(frozen=True)
-class ScoredItem:
+class ScoredItem(NamedTuple):
     """A garment with its score for one answer."""
 
     garment_id: str

@@ -32,8 +32,11 @@ def _labels_of(categories) -> list[int]:
     return labels
 
 
-def _scored(item: ScoredItem) -> pb.ScoredGarment:
-    return pb.ScoredGarment(garment_id=item.garment_id, score=item.score, category=item.category + 1)
+def _add_scored(garments, items: list[ScoredItem]) -> None:
+    """Append ``items`` to a repeated ScoredGarment field in place (no message built twice)."""
+    add = garments.add
+    for garment_id, score, category in items:
+        add(garment_id=garment_id, score=score, category=category + 1)
 
 
 def _interaction(position: int, message: pb.Interaction) -> InteractionInput:
@@ -69,22 +72,22 @@ class RecommendationServicer(pb_grpc.RecommendationServiceServicer):
         answer = self.domain.recommend_garments(
             request.user_id, request.k, _labels_of(request.categories), request.include_seen
         )
-        return pb.RecommendGarmentsResponse(
-            garments=[_scored(item) for item in answer.garments],
-            cold_start=answer.cold_start,
-            history_size=answer.history_size,
-        )
+        response = pb.RecommendGarmentsResponse(cold_start=answer.cold_start, history_size=answer.history_size)
+        _add_scored(response.garments, answer.garments)
+        return response
 
     def RecommendOutfits(self, request: pb.RecommendOutfitsRequest, context: grpc.ServicerContext):
         outfits, cold_start = self.domain.recommend_outfits(request.user_id, request.k, request.body_id)
-        return pb.RecommendOutfitsResponse(
-            outfits=[pb.Outfit(garments=[_scored(item) for item in o.garments], score=o.score) for o in outfits],
-            cold_start=cold_start,
-        )
+        response = pb.RecommendOutfitsResponse(cold_start=cold_start)
+        for outfit in outfits:
+            _add_scored(response.outfits.add(score=outfit.score).garments, outfit.garments)
+        return response
 
     def SimilarGarments(self, request: pb.SimilarGarmentsRequest, context: grpc.ServicerContext):
         similar = self.domain.similar_garments(request.garment_id, request.k)
-        return pb.SimilarGarmentsResponse(garments=[_scored(item) for item in similar])
+        response = pb.SimilarGarmentsResponse()
+        _add_scored(response.garments, similar)
+        return response
 
     def RecordInteractions(self, request: pb.RecordInteractionsRequest, context: grpc.ServicerContext):
         interactions = [_interaction(i, message) for i, message in enumerate(request.interactions)]
