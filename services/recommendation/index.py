@@ -107,6 +107,7 @@ class _ReadWriteLock:
         self._condition = threading.Condition()
         self._readers = 0
         self._writer = False
+        self._writers_waiting = 0
 
     def acquire_read(self) -> None:
         with self._condition:
@@ -117,13 +118,17 @@ class _ReadWriteLock:
     def release_read(self) -> None:
         with self._condition:
             self._readers -= 1
-            if self._readers == 0:
+            if self._readers == 0 and self._writers_waiting:
                 self._condition.notify_all()
 
     def acquire_write(self) -> None:
         with self._condition:
-            while self._writer or self._readers:
-                self._condition.wait()
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._condition.wait()
+            finally:
+                self._writers_waiting -= 1
             self._writer = True
 
     def release_write(self) -> None:
@@ -337,8 +342,10 @@ class ItemIndex:
 
         ``keep`` filters garments (for example by category or to leave out seen ones); the
         search over-fetches and widens until it has ``k`` kept garments or has seen them all.
-        ``keep_rate`` (the expected share of garments kept) and ``skip`` (how many garments are
-        known to be dropped, such as seen ones) size the first fetch so one search usually suffices.
+        ``skip`` (how many garments ``keep`` is known to drop at most, such as seen ones) and
+        ``keep_rate`` (the expected share of the others it keeps) size the first fetch: with
+        ``keep_rate`` 1 it is exactly ``k + skip``, which always suffices, and below 1 it
+        over-fetches so that one search usually does.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if k <= 0:
@@ -361,10 +368,12 @@ class ItemIndex:
         searcher = self._searcher()
         limit = min(total, GPU_MAX_K) if searcher is not self._cpu else total
         if keep is None:
-            fetch = min(limit, k + len(self._tombstones))
+            fetch = k
+        elif keep_rate >= 1.0:
+            fetch = k + skip
         else:
-            wanted = (k + skip) / min(1.0, max(keep_rate, 1e-3))
-            fetch = min(limit, int(1.5 * wanted) + 16 + len(self._tombstones))
+            fetch = int(1.5 * (k + skip) / max(keep_rate, 1e-3)) + 16
+        fetch = min(limit, fetch + len(self._tombstones))
         pending = list(range(len(queries)))
         results: list[list[tuple[str, float]]] = [[] for _ in range(len(queries))]
         if self._reduction is not None:
@@ -527,7 +536,10 @@ class _L2Reduction:
 
     def query_form(self, queries: np.ndarray) -> np.ndarray:
         """[q, 1]: the inner product with a centroid [c, -|C|^2 / 2] ranks lists as the reduction does."""
-        return np.ascontiguousarray(np.hstack([queries, np.ones((len(queries), 1), dtype=np.float32)]))
+        extended = np.empty((len(queries), self.dim + 1), dtype=np.float32)
+        extended[:, : self.dim] = queries
+        extended[:, self.dim] = 1.0
+        return extended
 
 
 def _squared_norms(vectors: np.ndarray) -> np.ndarray:

@@ -355,7 +355,7 @@ class Recommender:
         if garment is None:
             raise NotFound(f"garment_id {garment_id!r} is not in the catalogue")
         query = similarity_vectors(self._item_vector(garment_id))
-        found = self.similar_index.search(query, k, keep=lambda g: g != garment_id)[0]
+        found = self.similar_index.search(query, k, keep=lambda g: g != garment_id, skip=1)[0]
         return [ScoredItem(g, s, self._category(g)) for g, s in found]
 
     def _item_vector(self, garment_id: str) -> np.ndarray:

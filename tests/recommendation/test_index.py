@@ -152,6 +152,30 @@ def test_filter_over_fetches_until_k_kept(data):
     assert len(index.search(queries[:1], 50, keep=rare.__contains__)[0]) == len(rare)
 
 
+class _CountingSearches:
+    """Stands in for the FAISS index and records the k of every search it passes on."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.ntotal = inner.ntotal
+        self.fetches = []
+
+    def search(self, queries, k):
+        self.fetches.append(k)
+        return self.inner.search(queries, k)
+
+
+def test_skipping_known_garments_takes_one_search_of_k_plus_skip(data):
+    ids, vectors, queries = data
+    index = ItemIndex.build(ids, vectors, "Flat")
+    seen = {g for g, _ in index.search(queries[:1], 7)[0]}
+    index._cpu = counting = _CountingSearches(index._cpu)
+    [row] = index.search(queries[:1], K, keep=lambda g: g not in seen, skip=len(seen))
+    assert counting.fetches == [K + len(seen)]
+    expected = [g for g, _ in index.search(queries[:1], K + len(seen))[0] if g not in seen]
+    assert [g for g, _ in row] == expected
+
+
 @pytest.mark.parametrize("factory", ["Flat", "IVF16,Flat", "HNSW32"])
 def test_save_and_load_round_trip(tmp_path, data, factory):
     ids, vectors, queries = data
