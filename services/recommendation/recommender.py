@@ -219,6 +219,7 @@ class Recommender:
         self._lock = threading.RLock()
         self._catalogue_garments: dict[str, Garment] = {g.garment_id: g for g in artifacts.catalogue.garments}
         self._registered: dict[str, Garment] = {}
+        self._categories: dict[str, int] = {g: garment.category for g, garment in self._catalogue_garments.items()}
         self._popularity = dict(artifacts.popularity)
         self._popular_order: list[str] = []
         self._category_means = self._means_by_category(artifacts.catalogue)
@@ -265,8 +266,7 @@ class Recommender:
         return len(self.item_index)
 
     def _category(self, garment_id: str) -> int:
-        garment = self._registered.get(garment_id) or self._catalogue_garments[garment_id]
-        return garment.category
+        return self._categories[garment_id]
 
     # ---- queries -------------------------------------------------------------------------
 
@@ -491,6 +491,7 @@ class Recommender:
         if self.garment(garment.garment_id) is None:
             self._category_counts[garment.category] += 1
         self._registered[garment.garment_id] = garment
+        self._categories[garment.garment_id] = garment.category
         if garment.garment_id in self._model_position:
             return
         vector = self.cold_start_map(garment.content_latent, [garment.category])
