@@ -17,9 +17,10 @@ class RecommendationSettings(ServerSettings):
     data_dir: Path = Path("var/recommendation")
     """Folder of the trained artifacts (``artifacts/``) and the state snapshot (``snapshot.json``)."""
     index_factory: str = "Flat"
-    """FAISS factory string of the index trained when none is found: "Flat", "IVF{n},Flat" or "HNSW32"."""
+    """FAISS factory string of the index trained when none is found: "Flat", "IVF{n},Flat",
+    "IVF{n},SQfp16" or "HNSW32"."""
     nprobe: int | None = field(default=None, metadata={"minimum": 1, "maximum": 65536})
-    """IVF lists searched per query; unset keeps the value saved with the index (128 unless tuned)."""
+    """IVF lists searched per query; unset keeps the value saved with the index (64 unless tuned)."""
     ef_search: int | None = field(default=None, metadata={"minimum": 1, "maximum": 65536})
     """HNSW search breadth; unset keeps the value saved with the index (128 unless tuned)."""
     faiss_threads: int = field(default=1, metadata={"minimum": 1, "maximum": 256})

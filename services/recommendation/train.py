@@ -1,7 +1,7 @@
 """Train command: interactions + catalogue -> Mult-VAE, cold-start map and FAISS indexes.
 
     python -m tryon.services.recommendation.train --interactions FILE --catalogue FILE --out DIR \
-        [--index-factory Flat|IVF256,Flat|HNSW32] [--epochs N] [--seed N] [--evaluate-shoppers N]
+        [--index-factory Flat|IVF256,Flat|IVF256,SQfp16|HNSW32] [--epochs N] [--seed N] [--evaluate-shoppers N]
 
 Interactions are read with pandas from Parquet or CSV (columns user_id, garment_id, type;
 type is VIEW, TRY_ON, ADD_TO_CART, PURCHASE or RETURN) and summed per shopper and garment
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interactions", type=Path, required=True, help="Parquet or CSV interactions table")
     parser.add_argument("--catalogue", type=Path, required=True, help="Parquet or CSV catalogue table")
     parser.add_argument("--out", type=Path, required=True, help="directory for the model and indexes")
-    parser.add_argument("--index-factory", default="Flat", help='FAISS factory string, e.g. "Flat", "IVF256,Flat", "HNSW32"')
+    parser.add_argument("--index-factory", default="Flat", help='FAISS factory string, e.g. "Flat", "IVF256,Flat", "IVF256,SQfp16", "HNSW32"')
     parser.add_argument("--epochs", type=int, default=SERVING_CONFIG.epochs)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--evaluate-shoppers", type=int, default=0,

@@ -81,26 +81,34 @@ def test_approximate_recall_against_flat_rises_with_search_effort(data, factory,
     assert recall_high > recall_low
 
 
-def test_ivf_top_k_agrees_with_flat_on_varied_norms(item_vectors):
+IVF_STORAGES = ["Flat", "SQfp16"]
+SCORE_TOLERANCE = {"Flat": 1e-5, "SQfp16": 2e-3}
+"""Relative error of IVF scores: float32 vectors give exact inner products, half floats about 1e-3."""
+
+
+@pytest.mark.parametrize("storage", IVF_STORAGES)
+def test_ivf_top_k_agrees_with_flat_on_varied_norms(item_vectors, storage):
     ids, vectors, queries = item_vectors
-    index = ItemIndex.build(ids, vectors, "IVF64,Flat", nprobe=8)
+    index = ItemIndex.build(ids, vectors, f"IVF64,{storage}", nprobe=8)
     assert recall_at_k(index, ids, vectors, queries) >= 0.9
 
 
-def test_ivf_scores_are_exact_inner_products_best_first(item_vectors):
+@pytest.mark.parametrize("storage", IVF_STORAGES)
+def test_ivf_scores_are_inner_products_best_first(item_vectors, storage):
     ids, vectors, queries = item_vectors
-    index = ItemIndex.build(ids, vectors, "IVF64,Flat", nprobe=8)
+    index = ItemIndex.build(ids, vectors, f"IVF64,{storage}", nprobe=8)
     position = {garment_id: i for i, garment_id in enumerate(ids)}
     for query, found in zip(queries[:20], index.search(queries[:20], K)):
         scores = [score for _, score in found]
         assert len(found) == K and scores == sorted(scores, reverse=True)
         exact = [float(vectors[position[garment_id]] @ query) for garment_id, _ in found]
-        assert scores == pytest.approx(exact, rel=1e-5, abs=1e-5)
+        assert scores == pytest.approx(exact, rel=SCORE_TOLERANCE[storage], abs=1e-5)
 
 
-def test_ivf_finds_large_norm_garment_added_after_training(tmp_path, item_vectors):
+@pytest.mark.parametrize("storage", IVF_STORAGES)
+def test_ivf_finds_large_norm_garment_added_after_training(tmp_path, item_vectors, storage):
     ids, vectors, queries = item_vectors
-    index = ItemIndex.build(ids, vectors, "IVF64,Flat", nprobe=8)
+    index = ItemIndex.build(ids, vectors, f"IVF64,{storage}", nprobe=8)
     query = queries[:1]
     best = ids.index(index.search(query, 1)[0][0][0])
     # Longer than any training vector and the new best: a listed form of it would be penalised
@@ -111,7 +119,7 @@ def test_ivf_finds_large_norm_garment_added_after_training(tmp_path, item_vector
     for searched in (index, _round_trip(index, tmp_path)):
         garment_id, score = searched.search(query, 1)[0][0]
         assert garment_id == "registered"
-        assert score == pytest.approx(float(registered @ query[0]), rel=1e-5)
+        assert score == pytest.approx(float(registered @ query[0]), rel=SCORE_TOLERANCE[storage])
     # Replacing it with a short vector moves it back into the lists; removing it drops it.
     index.add(["registered"], (0.1 * vectors[best])[None, :])
     assert index.search(query, 1)[0][0][0] == ids[best]
@@ -124,7 +132,7 @@ def _round_trip(index, directory):
     return ItemIndex.load(directory / "items.faiss")
 
 
-@pytest.mark.parametrize("factory", ["Flat", "IVF16,Flat", "HNSW32"])
+@pytest.mark.parametrize("factory", ["Flat", "IVF16,Flat", "IVF16,SQfp16", "HNSW32"])
 def test_remove_and_replace_garments(data, factory):
     ids, vectors, queries = data
     index = ItemIndex.build(ids[:1000], vectors[:1000], factory, nprobe=16, ef_search=128)
@@ -176,7 +184,7 @@ def test_skipping_known_garments_takes_one_search_of_k_plus_skip(data):
     assert [g for g, _ in row] == expected
 
 
-@pytest.mark.parametrize("factory", ["Flat", "IVF16,Flat", "HNSW32"])
+@pytest.mark.parametrize("factory", ["Flat", "IVF16,Flat", "IVF16,SQfp16", "HNSW32"])
 def test_save_and_load_round_trip(tmp_path, data, factory):
     ids, vectors, queries = data
     index = ItemIndex.build(ids[:500], vectors[:500], factory, nprobe=4, ef_search=64)
@@ -196,15 +204,16 @@ def test_rejects_bad_factory_and_untrained_adds():
 
 
 def test_rejects_ivf_factories_the_layout_cannot_hold():
-    with pytest.raises(ValueError, match=r"IVF\{n\},Flat"):
+    with pytest.raises(ValueError, match=r"IVF\{n\},Flat' or 'IVF\{n\},SQfp16"):
         ItemIndex(8, "IVF4,SQ8")
     with pytest.raises(ValueError, match="at least 2 lists"):
         ItemIndex(8, "IVF1,Flat")
 
 
-def test_garments_added_after_loading_go_to_the_same_lists(tmp_path, item_vectors):
+@pytest.mark.parametrize("storage", IVF_STORAGES)
+def test_garments_added_after_loading_go_to_the_same_lists(tmp_path, item_vectors, storage):
     ids, vectors, queries = item_vectors
-    index = ItemIndex.build(ids[:3000], vectors[:3000], "IVF32,Flat", nprobe=2)
+    index = ItemIndex.build(ids[:3000], vectors[:3000], f"IVF32,{storage}", nprobe=2)
     loaded = _round_trip(index, tmp_path)
     # The loaded index recovers the clustering from its quantizer: with 2 of 32 lists probed,
     # a different assignment of the added garments would change what the searches find.
@@ -213,18 +222,21 @@ def test_garments_added_after_loading_go_to_the_same_lists(tmp_path, item_vector
     assert loaded.search(queries[:50], 10) == index.search(queries[:50], 10)
 
 
-def test_ivf_lists_hold_each_garment_where_the_l2_reduction_puts_it(tmp_path, item_vectors):
+@pytest.mark.parametrize("storage", IVF_STORAGES)
+def test_ivf_lists_hold_each_garment_where_the_l2_reduction_puts_it(tmp_path, item_vectors, storage):
     ids, vectors, _ = item_vectors
-    n = 2000
-    index = ItemIndex.build(ids[:n], vectors[:n], "IVF16,Flat")
+    n, dim = 2000, vectors.shape[1]
+    index = ItemIndex.build(ids[:n], vectors[:n], f"IVF16,{storage}")
     index.add(["added later"], 0.5 * vectors[n : n + 1])
     index.save(tmp_path / "items.faiss")
     raw = faiss.read_index(str(tmp_path / "items.faiss"))
     max_norm = json.loads((tmp_path / "items.faiss.ids.json").read_text())["max_norm"]
-    # The quantizer holds [c, -|C|^2 / 2] for each reduced centroid C = [c, e], then [0, 1e30].
+    # The quantizer holds [c, -|C|^2 / 2] for each reduced centroid C = [c, e], then [0, 1e30]
+    # (half-float indexes pad both with zeros to their width).
     centroids = faiss.downcast_index(raw.quantizer).reconstruct_n(0, raw.nlist).astype(np.float64)
-    directions, offsets = centroids[:-1, :-1], centroids[:-1, -1]
-    assert centroids[-1, -1] >= 1e29 and not centroids[-1, :-1].any()
+    directions, offsets = centroids[:-1, :dim], centroids[:-1, dim]
+    assert not centroids[:, dim + 1 :].any() and (raw.d == dim + 1) == (storage == "Flat")
+    assert centroids[-1, dim] >= 1e29 and not centroids[-1, :dim].any()
     extra = np.sqrt(np.maximum(-2.0 * offsets - (directions**2).sum(axis=1), 0.0))
     reduced_centroids = np.hstack([directions, extra[:, None]])
     stored = np.vstack([vectors[:n], 0.5 * vectors[n : n + 1]]).astype(np.float64)
