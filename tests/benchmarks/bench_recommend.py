@@ -14,7 +14,7 @@ measured in ``--rounds`` rounds, each measuring every row once in turn, so that 
 the machine falls on all rows alike; the table shows each row's median round, and the ratio of
 RecommendGarments k=10 to the health Check is also given per round. At 100k
 garments Flat (exact), HNSW32 (efSearch 64) and IVF (lists as in bench_faiss, the default
-nprobe) are measured;
+nprobe), with float32 vectors and with half floats (SQfp16), are measured;
 for each, the served top 10 of 200 shoppers is compared with exact search over the same
 vectors and histories (recall@10), so speed is never bought with wrong answers unseen.
 Goal: >= 0.5 of the health Check's QPS and p99 <= 10 ms at 100k garments on 2 cores.
@@ -158,7 +158,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--time-cap", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3, help="times every row is measured, in turn")
-    parser.add_argument("--indexes", nargs="+", choices=("Flat", "HNSW", "IVF"), default=["Flat", "HNSW", "IVF"],
+    parser.add_argument("--indexes", nargs="+", choices=("Flat", "HNSW", "IVF", "IVF-SQfp16"),
+                        default=["Flat", "HNSW", "IVF", "IVF-SQfp16"],
                         help="index families to measure (HNSW and IVF only at 100k garments and more)")
     args = parser.parse_args()
     plans = []
@@ -167,8 +168,9 @@ def main() -> None:
             plans.append((size, "Flat", {}))
         if size >= 100_000 and "HNSW" in args.indexes:
             plans.append((size, "HNSW32", {"TRYON_RECOMMENDATION_EF_SEARCH": "64"}))
-        if size >= 100_000 and "IVF" in args.indexes:
-            plans.append((size, f"IVF{collection_nlist(size)},Flat", {}))
+        for family, storage in (("IVF", "Flat"), ("IVF-SQfp16", "SQfp16")):
+            if size >= 100_000 and family in args.indexes:
+                plans.append((size, f"IVF{collection_nlist(size)},{storage}", {}))
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     for size, factory, env in plans:
