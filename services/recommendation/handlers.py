@@ -3,7 +3,8 @@
 Consumed: InteractionRecorded (history; an unknown garment is an ``InvalidEvent`` and goes to
 the dead-letter topic), GarmentRegistered (a new garment enters the index through its content
 latent), UserDeleted (forget the shopper), BodyUpdated / BodyDeleted (keep / forget the body).
-Each handler passes the event id on, so that an event applied twice changes nothing.
+Duplicates never reach a handler: the consumer (``tryon.shared.events.EventConsumer``) skips an
+event whose id it applied before, and snapshots those ids with the state.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def event_handlers(recommender: Recommender) -> dict[type[Message], callable]:
     """The handler of each consumed event type, bound to ``recommender``."""
 
     def interaction_recorded(event: events_pb2.InteractionRecorded) -> None:
-        recommender.apply_interaction(event.event_id, event.user_id, event.garment_id, event.type)
+        recommender.apply_interaction(event.user_id, event.garment_id, event.type)
 
     def garment_registered(event: events_pb2.GarmentRegistered) -> None:
         if not event.category:
@@ -37,16 +38,16 @@ def event_handlers(recommender: Recommender) -> dict[type[Message], callable]:
             price_minor=event.price.amount_minor,
             name=event.name,
         )
-        recommender.register_garment(event.event_id, garment)
+        recommender.register_garment(garment)
 
     def user_deleted(event: events_pb2.UserDeleted) -> None:
-        recommender.forget_user(event.event_id, event.user_id)
+        recommender.forget_user(event.user_id)
 
     def body_updated(event: events_pb2.BodyUpdated) -> None:
-        recommender.set_body(event.event_id, event.body_id, event.sex, list(event.body_latent))
+        recommender.set_body(event.body_id, event.sex, list(event.body_latent))
 
     def body_deleted(event: events_pb2.BodyDeleted) -> None:
-        recommender.forget_body(event.event_id, event.body_id)
+        recommender.forget_body(event.body_id)
 
     return {
         events_pb2.InteractionRecorded: interaction_recorded,

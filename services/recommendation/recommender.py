@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +49,6 @@ ARTIFACTS_FILE = "artifacts.json"
 CATALOGUE_FILE = "catalogue.parquet"
 ITEM_INDEX_FILE = "items.faiss"
 SIMILAR_INDEX_FILE = "similar.faiss"
-
-APPLIED_EVENT_MEMORY = 100_000
-"""How many applied event ids are remembered to skip duplicates (oldest forgotten first)."""
 
 QUERY_CACHE_SIZE = 200_000
 """Shoppers whose query vectors are kept between requests (the cache starts over when full)."""
@@ -224,7 +221,6 @@ class Recommender:
         self._popular_order: list[str] = []
         self._category_means = self._means_by_category(artifacts.catalogue)
         self._bodies: dict[str, dict] = {}
-        self._applied: OrderedDict[str, None] = OrderedDict()
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._trained_vectors = self.model.item_embeddings()
         self._category_counts = Counter(int(label) for label in artifacts.catalogue.categories)
@@ -434,19 +430,8 @@ class Recommender:
 
     # ---- events --------------------------------------------------------------------------
 
-    def _first_time(self, event_id: str) -> bool:
-        """Remember ``event_id``; False when it was applied before (the event must be skipped)."""
-        if not event_id:
-            return True
-        if event_id in self._applied:
-            return False
-        self._applied[event_id] = None
-        if len(self._applied) > APPLIED_EVENT_MEMORY:
-            self._applied.popitem(last=False)
-        return True
-
-    def apply_interaction(self, event_id: str, user_id: str, garment_id: str, kind: InteractionKind) -> bool:
-        """Add an interaction to a history; False for a duplicate event. Unknown garment -> InvalidEvent."""
+    def apply_interaction(self, user_id: str, garment_id: str, kind: InteractionKind) -> None:
+        """Add an interaction to a history. Unknown garment -> InvalidEvent."""
         if not user_id:
             raise InvalidEvent("user_id is empty")
         try:
@@ -456,22 +441,16 @@ class Recommender:
         with self._lock:
             if not self.has_garment(garment_id):
                 raise InvalidEvent(f"garment_id {garment_id!r} is not in the catalogue")
-            if not self._first_time(event_id):
-                return False
             self.histories.record(user_id, garment_id, kind)
-            return True
 
-    def forget_user(self, event_id: str, user_id: str) -> bool:
-        """Forget a shopper's history; False for a duplicate event."""
+    def forget_user(self, user_id: str) -> None:
+        """Forget a shopper's history."""
         with self._lock:
-            if not self._first_time(event_id):
-                return False
             self.histories.forget(user_id)
             self._query_cache.pop(user_id, None)
-            return True
 
-    def register_garment(self, event_id: str, garment: Garment) -> bool:
-        """Make a new garment recommendable through its content latent; False for a duplicate event."""
+    def register_garment(self, garment: Garment) -> None:
+        """Make a new garment recommendable through its content latent."""
         if not garment.garment_id:
             raise InvalidEvent("garment_id is empty")
         if not 0 <= garment.category < 10:
@@ -482,10 +461,7 @@ class Recommender:
                 f"content_latent must hold {self.cold_start_map.latent_dim} finite numbers; got {latent.size}"
             )
         with self._lock:
-            if not self._first_time(event_id):
-                return False
             self._add_registered(garment)
-            return True
 
     def _add_registered(self, garment: Garment) -> None:
         if self.garment(garment.garment_id) is None:
@@ -502,23 +478,17 @@ class Recommender:
             self._popularity[garment.garment_id] = 0.0
             self._popular_order = [*self._popular_order, garment.garment_id]
 
-    def set_body(self, event_id: str, body_id: str, sex: int, latent: list[float]) -> bool:
-        """Keep a body's latent code; False for a duplicate event."""
+    def set_body(self, body_id: str, sex: int, latent: list[float]) -> None:
+        """Keep a body's latent code."""
         if not body_id:
             raise InvalidEvent("body_id is empty")
         with self._lock:
-            if not self._first_time(event_id):
-                return False
             self._bodies[body_id] = {"sex": int(sex), "latent": [float(v) for v in latent]}
-            return True
 
-    def forget_body(self, event_id: str, body_id: str) -> bool:
-        """Forget a body; False for a duplicate event."""
+    def forget_body(self, body_id: str) -> None:
+        """Forget a body."""
         with self._lock:
-            if not self._first_time(event_id):
-                return False
             self._bodies.pop(body_id, None)
-            return True
 
     # ---- snapshots -----------------------------------------------------------------------
 
@@ -538,7 +508,6 @@ class Recommender:
                     for g in self._registered.values()
                 ],
                 "bodies": dict(self._bodies),
-                "applied_event_ids": list(self._applied),
             }
 
     def restore(self, state: Mapping) -> None:
@@ -557,7 +526,6 @@ class Recommender:
                     )
                 )
             self._bodies = dict(state.get("bodies", {}))
-            self._applied = OrderedDict.fromkeys(state.get("applied_event_ids", []))
 
 
 def write_snapshot(path: Path, state: Mapping, offsets: Mapping[str, int]) -> None:

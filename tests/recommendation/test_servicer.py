@@ -78,7 +78,7 @@ def test_recommend_garments_for_new_and_known_shoppers(served, catalogue):
     stub, recommender, _ = served
     cold = stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id="newcomer", k=5))
     assert cold.cold_start and len(cold.garments) == 5
-    recommender.apply_interaction("e1", "ann", catalogue.garment_ids[0], 4)
+    recommender.apply_interaction("ann", catalogue.garment_ids[0], 4)
     warm = stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id="ann", k=5, categories=[2, 3]))
     assert not warm.cold_start and warm.history_size == 1 and len(warm.garments) == 5
     assert {g.category for g in warm.garments} <= {2, 3}
@@ -101,7 +101,7 @@ def test_record_interactions_and_delete_user_publish(served, catalogue):
         pb.Interaction(user_id="bob", garment_id=catalogue.garment_ids[3], type=4),
     ]))
     assert len(response.event_ids) == 2 and [i.kind for i in publisher.interactions[-2:]] == [1, 4]
-    recommender.apply_interaction("e-bob", "bob", catalogue.garment_ids[2], 1)
+    recommender.apply_interaction("bob", catalogue.garment_ids[2], 1)
     assert stub.DeleteUser(pb.DeleteUserRequest(user_id="bob")).event_id == "deleted-bob"
     assert recommender.histories.get("bob").interaction_count == 0
 
