@@ -36,14 +36,22 @@ pytestmark = pytest.mark.integration
 
 
 class SilhouettesOfSurveyBodies:
-    """Silhouettes of ANSUR II subjects by id ("narrow", "wide"), rendered as BodyService renders them."""
+    """Silhouettes of ANSUR II subjects by id ("narrow", "wide"), rendered as BodyService renders them.
+
+    A silhouette is scaled to fill its frame's height, so what makes a body look wide in the
+    picture is its hip breadth relative to its stature: the subjects are the 5th and 95th
+    percentiles of that ratio, ordered with a stable sort broken by subject id, so every machine
+    picks the same two.
+    """
 
     def __init__(self) -> None:
         subset = load_subset()
-        measurements = subset.drop(columns=["subject_id", "sex"])
-        ordered = measurements.assign(breadth=measurements["hip_breadth"]).sort_values("breadth")
-        pick = {"narrow": ordered.iloc[len(ordered) // 20], "wide": ordered.iloc[-len(ordered) // 20]}
-        self.bodies = {name: {k: float(v) for k, v in row.drop("breadth").items()} for name, row in pick.items()}
+        ordered = subset.assign(ratio=subset["hip_breadth"] / subset["stature"]).sort_values(
+            ["ratio", "subject_id"], kind="stable"
+        )
+        measurements = ordered.drop(columns=["subject_id", "sex", "ratio"])
+        pick = {"narrow": measurements.iloc[len(ordered) // 20], "wide": measurements.iloc[-len(ordered) // 20]}
+        self.bodies = {name: {k: float(v) for k, v in row.items()} for name, row in pick.items()}
 
     def __call__(self, body_id: str, width: int, height: int) -> BodyPicture:
         if body_id not in self.bodies:
