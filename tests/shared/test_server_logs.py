@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,26 +115,30 @@ def test_kafka_client_chatter_is_kept_to_warnings(stream):
     assert [line["message"] for line in _lines(stream)] == ["connection to 127.0.0.1:9092 lost"]
 
 
-def _batched(stream: io.StringIO, **options) -> logging.Logger:
-    """A logger of its own that writes through a BatchedLineHandler into ``stream``."""
-    logger = logging.getLogger(f"tryon.batched.{id(stream)}")
+def _batched(stream: io.StringIO, **options) -> tuple[logging.Logger, BatchedLineHandler]:
+    """A logger of its own that writes through a BatchedLineHandler into ``stream``.
+
+    The logger's name is new to the process: pytest attaches its capture handler to every
+    non-propagating logger that exists when a test starts, so a name used by an earlier test
+    (an ``id()`` reused after garbage collection, say) would hold pytest's handler too.
+    """
+    logger = logging.getLogger(f"tryon.batched.{uuid.uuid4().hex}")
     logger.propagate = False
     logger.setLevel(logging.DEBUG)
     handler = BatchedLineHandler(stream, **options)
     handler.setFormatter(JsonLineFormatter("garment"))
     logger.addHandler(handler)
-    return logger
+    return logger, handler
 
 
-def _close_handlers(logger: logging.Logger) -> None:
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+def _close(logger: logging.Logger, handler: BatchedLineHandler) -> None:
+    logger.removeHandler(handler)
+    handler.close()
 
 
 def test_batched_lines_wait_until_a_warning_writes_them_in_order():
     stream = io.StringIO()
-    logger = _batched(stream, flush_seconds=60.0)
+    logger, handler = _batched(stream, flush_seconds=60.0)
     try:
         logger.info("first")
         logger.info("second")
@@ -141,12 +146,12 @@ def test_batched_lines_wait_until_a_warning_writes_them_in_order():
         logger.warning("third")
         assert [line["message"] for line in _lines(stream)] == ["first", "second", "third"]
     finally:
-        _close_handlers(logger)
+        _close(logger, handler)
 
 
 def test_batched_lines_are_written_by_the_ticker_within_the_interval():
     stream = io.StringIO()
-    logger = _batched(stream, flush_seconds=0.05)
+    logger, handler = _batched(stream, flush_seconds=0.05)
     try:
         logger.info("waiting")
         deadline = time.monotonic() + 10.0
@@ -154,20 +159,19 @@ def test_batched_lines_are_written_by_the_ticker_within_the_interval():
             time.sleep(0.01)
         assert [line["message"] for line in _lines(stream)] == ["waiting"]
     finally:
-        _close_handlers(logger)
+        _close(logger, handler)
 
 
 def test_batched_lines_are_written_when_the_batch_is_full_and_at_close():
     stream = io.StringIO()
-    logger = _batched(stream, flush_seconds=60.0, max_lines=3)
-    handler = logger.handlers[0]
+    logger, handler = _batched(stream, flush_seconds=60.0, max_lines=3)
     logger.info("a")
     logger.info("b")
     assert stream.getvalue() == ""
     logger.info("c")
     assert len(_lines(stream)) == 3
     logger.info("d")
-    _close_handlers(logger)
+    _close(logger, handler)
     assert [line["message"] for line in _lines(stream)] == ["a", "b", "c", "d"]
     assert not handler._ticker.is_alive()
 
