@@ -46,13 +46,14 @@ lint: setup
 protos: $(VENV)/.installed
 	$(PY) protos/codegen.py
 
+# Each evaluation and benchmark rewrites its own section of docs/results.md (date, commit, machine, command).
 evaluate: setup data
-	$(PY) -m tryon.services.body.evaluate --out var/eval/body
-	$(PY) -m tryon.services.garment.quality --out var/eval/garment --threads 1
-	$(PY) -m tryon.services.recommendation.evaluate --seeds 5 --data $(ML100K) --out var/eval/recommendation
+	$(PY) -m tryon.services.body.evaluate --out var/eval/body --results docs/results.md
+	$(PY) -m tryon.services.garment.quality --out var/eval/garment --threads 1 --results docs/results.md
+	$(PY) -m tryon.services.recommendation.evaluate --seeds 5 --data $(ML100K) --out var/eval/recommendation --results docs/results.md
 
-bench: setup
-	for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+bench: setup data
+	for script in tests/benchmarks/bench_*.py; do $(PY) $$script --results docs/results.md || exit 1; done
 
 clean:
 	rm -rf $(VENV) .tools var

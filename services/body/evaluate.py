@@ -14,7 +14,8 @@ test split:
    same statistics for validation-vs-test real bodies as the reference.
 
 Writes ``report.md``, ``metrics.json``, ``training_curves.png``, ``samples.png`` and the trained
-model (``model/``) under the output folder.
+model (``model/``) under the output folder; with ``--results docs/results.md`` also the report and
+its pictures into that document's ``evaluate_body`` section.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import torch  # noqa: E402
 from tryon.services.body.body_model import Z_90, BodyModel, BodyModelConfig  # noqa: E402
 from tryon.services.body.dataset import Split, load_subset, split_subjects  # noqa: E402
 from tryon.services.body.measurements import BY_NAME, NAMES, SEXES  # noqa: E402
+from tryon.shared.results import add_results_option, command_line, record  # noqa: E402
 
 SCENARIOS = {
     "stature+weight+sex": ("stature", "weight"),
@@ -264,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gan-epochs", type=int, default=60, help="GAN epochs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the training and the samples")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_results_option(parser)
     arguments = parser.parse_args(argv)
     arguments.out.mkdir(parents=True, exist_ok=True)
     split = split_subjects(load_subset(), seed=arguments.seed)
@@ -292,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     plot_training_curves(model.history, arguments.out / "training_curves.png")
     plot_samples(model, split, arguments.seed, arguments.out / "samples.png")
     print(report)
+    record(
+        arguments.results, "evaluate_body", "Body model evaluation on held-out ANSUR II subjects", report,
+        command=command_line(argv, module="tryon.services.body.evaluate"),
+        pictures=[arguments.out / "samples.png", arguments.out / "training_curves.png"],
+    )
     return 0
 
 

@@ -7,7 +7,9 @@ the classifier's test accuracy; for each generator, 1,000 images per class and t
 conditional accuracy (the classifier agrees with the requested class) and Frechet distance
 to the 10k test images in the classifier's penultimate feature space, next to the distance
 of 10k training images (the floor a perfect generator would reach); the VAE's reconstruction
-error on the test set. Writes ``quality.md``, ``quality.json``, training curves and sample grids.
+error on the test set. Writes ``quality.md``, ``quality.json``, training curves and sample grids;
+with ``--results docs/results.md`` also the tables and the sample grids into that document's
+``evaluate_garment`` section.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tryon.services.garment.categories import CATEGORIES, NUM_CATEGORIES
 from tryon.services.garment.dataset import load_fashion_mnist, to_unit_float
 from tryon.services.garment.garment_models import GarmentModels, GarmentModelsConfig
 from tryon.services.garment.trainer import plot_history, plot_image_grid
+from tryon.shared.results import add_results_option, command_line, record
 
 _CURVES = {
     "classifier": ["loss", "accuracy"],
@@ -170,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
@@ -224,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     (out / "quality.md").write_text(report + "\n")
     (out / "quality.json").write_text(json.dumps(figures, indent=2))
     print(report)
+    record(
+        args.results, "evaluate_garment", "Garment model quality on Fashion-MNIST", report,
+        command=command_line(argv, module="tryon.services.garment.quality"),
+        pictures=[out / "samples_vae.png", out / "samples_gan.png", out / "reconstructions_vae.png"],
+    )
     return 0
 
 

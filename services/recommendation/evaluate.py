@@ -14,7 +14,9 @@ RecVAE (Shenbin et al., WSDM 2020) is reported as a separate, named row: composi
 alternating encoder/decoder epochs and a KL weight proportional to the input size.
 
 Run: ``python -m tryon.services.recommendation.evaluate --seeds 5 --out var/rec-eval``.
-Writes ``results.md``, ``results.json`` and ``training_curves.png`` into ``--out``.
+Writes ``results.md``, ``results.json`` and ``training_curves.png`` into ``--out``; with
+``--results docs/results.md`` also the report and the curves into that document's
+``evaluate_recommendation`` section.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tryon.services.recommendation.protocol import (
     strong_generalization_split,
 )
 from tryon.services.recommendation.trainer import TrainingHistory, train_multvae, train_recvae
+from tryon.shared.results import add_results_option, command_line, record
 
 METRICS = ("recall@20", "recall@50", "ndcg@100")
 EASE_L2_GRID = (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0)
@@ -292,7 +295,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--progress", action="store_true", help="show tqdm bars for every training run")
     parser.add_argument("--from-json", type=Path, help="rebuild the report and figure from a results.json")
-    return parser.parse_args(argv)
+    add_results_option(parser)
+    arguments = parser.parse_args(argv)
+    if arguments.results is not None and arguments.from_json is not None:
+        # A rebuilt report would be stamped with today's date, commit and machine, not those it was measured on.
+        parser.error("--results records a fresh run only; it cannot be combined with --from-json")
+    return arguments
 
 
 def dataset_figures(ratings, args: argparse.Namespace) -> dict:
@@ -355,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         elapsed = time.perf_counter() - started
     table, summary = summarise(results)
     report = protocol_notes(data) + table
-    report += f"Total wall time {elapsed:.0f} s with {args.threads} torch thread(s), on a shared, busy machine.\n"
+    report += f"Total wall time {elapsed:.0f} s with {args.threads} torch thread(s).\n"
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {"summary": summary, "data": data, "splits": [r.__dict__ for r in results], "wall_seconds": elapsed}
     (args.out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
@@ -363,6 +371,11 @@ def main(argv: list[str] | None = None) -> None:
     plot_curves(results, args.out / "training_curves.png")
     print(report)
     print(f"wrote {args.out / 'results.md'}, results.json, training_curves.png")
+    record(
+        args.results, "evaluate_recommendation", "Recommender on MovieLens-100K, strong generalization", report,
+        command=command_line(argv, module="tryon.services.recommendation.evaluate"),
+        pictures=[args.out / "training_curves.png"],
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import torch
 from tryon.services.body.body_model import BodyModel, BodyModelConfig
 from tryon.services.body.dataset import load_subset
 from tryon.services.body.measurements import NAMES
+from tryon.shared.results import add_results_option, recording_stdout
 
 BATCH_SIZES = (1, 100, 10_000)
 MAX_CALLS = 200
@@ -39,22 +40,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="folder of a saved body model (default: train one epoch)")
     parser.add_argument("--seconds", type=float, default=1.0, help="time budget per cell")
+    add_results_option(parser)
     arguments = parser.parse_args()
-    if arguments.model:
-        model = BodyModel.load(arguments.model)
-    else:
-        model = BodyModel.train(load_subset(), BodyModelConfig(), epochs=1, seed=0, progress=False, gan_epochs=1)
-    covariance = np.eye(len(NAMES))
-    rng = np.random.default_rng(0)
-    print(f"torch threads: {torch.get_num_threads()}; figures are noisy on a shared machine")
-    print("| generator | batch | samples/s (arrays) | samples/s (sample(): dicts) | numpy Gaussian samples/s | arrays / reference |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for generator in ("vae", "gan"):
-        for batch in BATCH_SIZES:
-            reference = rate(lambda: rng.multivariate_normal(np.zeros(len(NAMES)), covariance, size=batch), batch, arguments.seconds)
-            arrays = rate(lambda: model.sample_arrays(batch, 1, None, generator), batch, arguments.seconds)
-            dicts = rate(lambda: model.sample(batch, 1, None, generator), batch, arguments.seconds)
-            print(f"| {generator} | {batch} | {arrays:,.0f} | {dicts:,.0f} | {reference:,.0f} | {arrays / reference:.3f} |")
+    with recording_stdout(arguments.results, "bench_body_sampling", "Body samples per second, VAE and GAN"):
+        if arguments.model:
+            model = BodyModel.load(arguments.model)
+        else:
+            model = BodyModel.train(load_subset(), BodyModelConfig(), epochs=1, seed=0, progress=False, gan_epochs=1)
+        covariance = np.eye(len(NAMES))
+        rng = np.random.default_rng(0)
+        print(f"torch threads: {torch.get_num_threads()}; figures are noisy on a shared machine")
+        print("| generator | batch | samples/s (arrays) | samples/s (sample(): dicts) | numpy Gaussian samples/s | arrays / reference |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for generator in ("vae", "gan"):
+            for batch in BATCH_SIZES:
+                reference = rate(lambda: rng.multivariate_normal(np.zeros(len(NAMES)), covariance, size=batch), batch, arguments.seconds)
+                arrays = rate(lambda: model.sample_arrays(batch, 1, None, generator), batch, arguments.seconds)
+                dicts = rate(lambda: model.sample(batch, 1, None, generator), batch, arguments.seconds)
+                print(f"| {generator} | {batch} | {arrays:,.0f} | {dicts:,.0f} | {reference:,.0f} | {arrays / reference:.3f} |")
 
 
 if __name__ == "__main__":

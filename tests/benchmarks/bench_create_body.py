@@ -30,6 +30,7 @@ from tryon.services.body.domain import CACHED_SAMPLE_SETS  # noqa: E402
 from tryon.shared.launcher import LocalSuite  # noqa: E402
 from tryon.shared.proto import body_service_pb2 as pb  # noqa: E402
 from tryon.shared.proto import body_service_pb2_grpc, common_pb2  # noqa: E402
+from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
 
 
 UNCACHED_BODIES = 2 * CACHED_SAMPLE_SETS
@@ -55,50 +56,51 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="client threads")
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-body"), help="suite data folder")
     parser.add_argument("--train-epochs", type=int, default=30, help="epochs if the model must be trained")
+    add_results_option(parser)
     arguments = parser.parse_args()
-
-    extra_env = {"TRYON_BODY_TRAIN_EPOCHS": str(arguments.train_epochs), "TRYON_BODY_LOG_LEVEL": "WARNING"}
-    started = time.perf_counter()
-    with LocalSuite(arguments.data_dir, services=("body",), extra_env=extra_env, startup_timeout_s=1800) as suite:
-        address = suite.address("body")
-        require_loopback(address)
-        print(f"body service SERVING after {time.perf_counter() - started:.1f} s", flush=True)
-        with grpc.insecure_channel(address) as channel:
-            stub = body_service_pb2_grpc.BodyServiceStub(channel)
-            counter = itertools.count()
-            created = [stub.CreateBody(create_request(i)).body.body_id for i in range(50 + UNCACHED_BODIES)]
-            get_requests = itertools.cycle([pb.GetBodyRequest(body_id=body_id) for body_id in created[:50]])
-            chart = common_pb2.SizeChart(chart_id="us_mens_trousers")
-            cached_advice = itertools.cycle(
-                [pb.AdviseSizeRequest(body_id=body_id, size_chart=chart) for body_id in created[:50]]
-            )
-            # Cycling over more bodies than the service keeps samples for: every call draws afresh.
-            fresh_advice = itertools.cycle(
-                [pb.AdviseSizeRequest(body_id=body_id, size_chart=chart) for body_id in created[50:]]
-            )
-            for concurrency in arguments.concurrency:
-                results = {
-                    "health Check": health_baseline(address, arguments.requests, concurrency, arguments.time_cap),
-                    "CreateBody (3 measurements)": measure_unary(
-                        lambda: stub.CreateBody(create_request(next(counter)), timeout=30),
-                        arguments.requests, concurrency, arguments.time_cap,
-                    ),
-                    "GetBody": measure_unary(
-                        lambda: stub.GetBody(next(get_requests), timeout=30),
-                        arguments.requests, concurrency, arguments.time_cap,
-                    ),
-                    "AdviseSize, samples drawn (2000)": measure_unary(
-                        lambda: stub.AdviseSize(next(fresh_advice), timeout=30),
-                        arguments.requests, concurrency, arguments.time_cap,
-                    ),
-                    "AdviseSize, samples kept from a previous call": measure_unary(
-                        lambda: stub.AdviseSize(next(cached_advice), timeout=30),
-                        arguments.requests, concurrency, arguments.time_cap,
-                    ),
-                }
-                print_report(results, "health Check", concurrency, arguments.requests, arguments.time_cap)
-        statuses = suite.stop()
-    print(f"\nservice exit status after SIGTERM: {statuses['body']}")
+    with recording_stdout(arguments.results, "bench_create_body", "CreateBody, GetBody and AdviseSize against the health Check"):
+        extra_env = {"TRYON_BODY_TRAIN_EPOCHS": str(arguments.train_epochs), "TRYON_BODY_LOG_LEVEL": "WARNING"}
+        started = time.perf_counter()
+        with LocalSuite(arguments.data_dir, services=("body",), extra_env=extra_env, startup_timeout_s=1800) as suite:
+            address = suite.address("body")
+            require_loopback(address)
+            print(f"body service SERVING after {time.perf_counter() - started:.1f} s", flush=True)
+            with grpc.insecure_channel(address) as channel:
+                stub = body_service_pb2_grpc.BodyServiceStub(channel)
+                counter = itertools.count()
+                created = [stub.CreateBody(create_request(i)).body.body_id for i in range(50 + UNCACHED_BODIES)]
+                get_requests = itertools.cycle([pb.GetBodyRequest(body_id=body_id) for body_id in created[:50]])
+                chart = common_pb2.SizeChart(chart_id="us_mens_trousers")
+                cached_advice = itertools.cycle(
+                    [pb.AdviseSizeRequest(body_id=body_id, size_chart=chart) for body_id in created[:50]]
+                )
+                # Cycling over more bodies than the service keeps samples for: every call draws afresh.
+                fresh_advice = itertools.cycle(
+                    [pb.AdviseSizeRequest(body_id=body_id, size_chart=chart) for body_id in created[50:]]
+                )
+                for concurrency in arguments.concurrency:
+                    results = {
+                        "health Check": health_baseline(address, arguments.requests, concurrency, arguments.time_cap),
+                        "CreateBody (3 measurements)": measure_unary(
+                            lambda: stub.CreateBody(create_request(next(counter)), timeout=30),
+                            arguments.requests, concurrency, arguments.time_cap,
+                        ),
+                        "GetBody": measure_unary(
+                            lambda: stub.GetBody(next(get_requests), timeout=30),
+                            arguments.requests, concurrency, arguments.time_cap,
+                        ),
+                        "AdviseSize, samples drawn (2000)": measure_unary(
+                            lambda: stub.AdviseSize(next(fresh_advice), timeout=30),
+                            arguments.requests, concurrency, arguments.time_cap,
+                        ),
+                        "AdviseSize, samples kept from a previous call": measure_unary(
+                            lambda: stub.AdviseSize(next(cached_advice), timeout=30),
+                            arguments.requests, concurrency, arguments.time_cap,
+                        ),
+                    }
+                    print_report(results, "health Check", concurrency, arguments.requests, arguments.time_cap)
+            statuses = suite.stop()
+        print(f"\nservice exit status after SIGTERM: {statuses['body']}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from tryon.services.garment import images  # noqa: E402
 from tryon.services.garment.dataset import load_fashion_mnist  # noqa: E402
 from tryon.shared.launcher import LocalSuite  # noqa: E402
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc  # noqa: E402
+from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
 
 
 def photo_of(levels: np.ndarray, side: int = 1024) -> bytes:
@@ -52,48 +53,49 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-garment"), help="suite data folder")
     parser.add_argument("--train-epochs", type=int, default=2, help="epochs if the models must be trained")
     parser.add_argument("--train-images", type=int, default=10000, help="training images if the models must be trained")
+    add_results_option(parser)
     arguments = parser.parse_args()
+    with recording_stdout(arguments.results, "bench_encode_garment", "EncodeGarment against the health Check"):
+        pictures, labels = load_fashion_mnist("test")
+        small = [images.encode_png(picture / 255.0) for picture in pictures[:200]]
+        small_categories = [int(label) + 1 for label in labels[:200]]
+        photo = photo_of(pictures[0])
+        extra_env = {
+            "TRYON_GARMENT_TRAINING_EPOCHS": str(arguments.train_epochs),
+            "TRYON_GARMENT_TRAINING_IMAGES": str(arguments.train_images),
+            "TRYON_GARMENT_LOG_LEVEL": "WARNING",
+        }
+        started = time.perf_counter()
+        with LocalSuite(arguments.data_dir, services=("garment",), extra_env=extra_env, startup_timeout_s=1800) as suite:
+            address = suite.address("garment")
+            require_loopback(address)
+            print(f"garment service SERVING after {time.perf_counter() - started:.1f} s", flush=True)
+            with grpc.insecure_channel(address) as channel:
+                stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
+                counter = iter(range(10**9))
 
-    pictures, labels = load_fashion_mnist("test")
-    small = [images.encode_png(picture / 255.0) for picture in pictures[:200]]
-    small_categories = [int(label) + 1 for label in labels[:200]]
-    photo = photo_of(pictures[0])
-    extra_env = {
-        "TRYON_GARMENT_TRAINING_EPOCHS": str(arguments.train_epochs),
-        "TRYON_GARMENT_TRAINING_IMAGES": str(arguments.train_images),
-        "TRYON_GARMENT_LOG_LEVEL": "WARNING",
-    }
-    started = time.perf_counter()
-    with LocalSuite(arguments.data_dir, services=("garment",), extra_env=extra_env, startup_timeout_s=1800) as suite:
-        address = suite.address("garment")
-        require_loopback(address)
-        print(f"garment service SERVING after {time.perf_counter() - started:.1f} s", flush=True)
-        with grpc.insecure_channel(address) as channel:
-            stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
-            counter = iter(range(10**9))
+                def encode_small(with_category: bool) -> object:
+                    index = next(counter) % len(small)
+                    category = small_categories[index] if with_category else common_pb2.GARMENT_CATEGORY_UNSPECIFIED
+                    return stub.EncodeGarment(pb.EncodeGarmentRequest(image=small[index], category=category), timeout=30)
 
-            def encode_small(with_category: bool) -> object:
-                index = next(counter) % len(small)
-                category = small_categories[index] if with_category else common_pb2.GARMENT_CATEGORY_UNSPECIFIED
-                return stub.EncodeGarment(pb.EncodeGarmentRequest(image=small[index], category=category), timeout=30)
-
-            for concurrency in arguments.concurrency:
-                results = {
-                    "health Check": health_baseline(address, arguments.requests, concurrency, arguments.time_cap),
-                    "EncodeGarment 28x28 PNG, category given": measure_unary(
-                        lambda: encode_small(True), arguments.requests, concurrency, arguments.time_cap
-                    ),
-                    "EncodeGarment 28x28 PNG, category predicted": measure_unary(
-                        lambda: encode_small(False), arguments.requests, concurrency, arguments.time_cap
-                    ),
-                    f"EncodeGarment 1024x1024 JPEG ({len(photo) // 1024} KiB)": measure_unary(
-                        lambda: stub.EncodeGarment(pb.EncodeGarmentRequest(image=photo), timeout=30),
-                        arguments.requests, concurrency, arguments.time_cap,
-                    ),
-                }
-                print_report(results, "health Check", concurrency, arguments.requests, arguments.time_cap)
-        statuses = suite.stop()
-    print(f"\nservice exit status after SIGTERM: {statuses['garment']}")
+                for concurrency in arguments.concurrency:
+                    results = {
+                        "health Check": health_baseline(address, arguments.requests, concurrency, arguments.time_cap),
+                        "EncodeGarment 28x28 PNG, category given": measure_unary(
+                            lambda: encode_small(True), arguments.requests, concurrency, arguments.time_cap
+                        ),
+                        "EncodeGarment 28x28 PNG, category predicted": measure_unary(
+                            lambda: encode_small(False), arguments.requests, concurrency, arguments.time_cap
+                        ),
+                        f"EncodeGarment 1024x1024 JPEG ({len(photo) // 1024} KiB)": measure_unary(
+                            lambda: stub.EncodeGarment(pb.EncodeGarmentRequest(image=photo), timeout=30),
+                            arguments.requests, concurrency, arguments.time_cap,
+                        ),
+                    }
+                    print_report(results, "health Check", concurrency, arguments.requests, arguments.time_cap)
+            statuses = suite.stop()
+        print(f"\nservice exit status after SIGTERM: {statuses['garment']}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tryon.services.recommendation.index import LARGE_NORM_SHARE, ItemIndex  # noqa: E402
 from tryon.services.recommendation.train import SERVING_CONFIG  # noqa: E402
+from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
 
 DIM = SERVING_CONFIG.hidden_dims[0] + 1
 RANK = 32
@@ -148,15 +149,17 @@ def main() -> None:
                         help="approximate index families to measure against Flat")
     parser.add_argument("--large-norm-share", type=float, default=LARGE_NORM_SHARE,
                         help="share of IVF training vectors, the largest by norm, in the list every search scans")
+    add_results_option(parser)
     args = parser.parse_args()
-    print(f"{'garments':>9} {'index':<16} {'setting':<26} {'build s':>8} {'ms/query':>9} {'speed-up':>9} {'recall@10':>9}")
-    for size in args.sizes:
-        for n, factory, setting, build_s, ms, speedup, rec in bench_size(size, args.queries, args.build_budget, tuple(args.families), args.large_norm_share):
-            print(f"{n:>9} {factory:<16} {setting:<26} {build_s:>8.1f} {ms:>9.3f} {speedup:>9.1f} {rec:>9.3f}", flush=True)
-    print("speed-up = Flat median ms/query / index median ms/query, same queries, same run; one query per search, one thread.")
-    print("goal: speed-up >= 10 at recall@10 >= 0.95. Timings on a shared 2-core machine are noisy.")
-    if "ivf" in args.families:
-        print(f"IVF: lists by L2 reduction of inner product; the largest {args.large_norm_share:.1%} of training vectors by norm in a list every search scans.")
+    with recording_stdout(args.results, "bench_faiss", "FAISS indexes against exact Flat search"):
+        print(f"{'garments':>9} {'index':<16} {'setting':<26} {'build s':>8} {'ms/query':>9} {'speed-up':>9} {'recall@10':>9}")
+        for size in args.sizes:
+            for n, factory, setting, build_s, ms, speedup, rec in bench_size(size, args.queries, args.build_budget, tuple(args.families), args.large_norm_share):
+                print(f"{n:>9} {factory:<16} {setting:<26} {build_s:>8.1f} {ms:>9.3f} {speedup:>9.1f} {rec:>9.3f}", flush=True)
+        print("speed-up = Flat median ms/query / index median ms/query, same queries, same run; one query per search, one thread.")
+        print("goal: speed-up >= 10 at recall@10 >= 0.95. Timings on a shared 2-core machine are noisy.")
+        if "ivf" in args.families:
+            print(f"IVF: lists by L2 reduction of inner product; the largest {args.large_norm_share:.1%} of training vectors by norm in a list every search scans.")
 
 
 if __name__ == "__main__":

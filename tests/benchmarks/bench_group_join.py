@@ -17,6 +17,7 @@ import time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from tryon.shared.broker import EmbeddedBroker, ensure_topics
+from tryon.shared.results import add_results_option, recording_stdout
 
 TOPIC = "bench.group-join"
 # (max_poll_interval_ms, session_timeout_ms); kafka-python needs heartbeat < session timeout.
@@ -55,36 +56,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="runs per case (a fresh group each)")
     parser.add_argument("--deadline", type=float, default=60.0, help="give up on one run after this many seconds")
+    add_results_option(parser)
     args = parser.parse_args()
+    with recording_stdout(args.results, "bench_group_join", "Kafka consumer: group join against assign()"):
+        with EmbeddedBroker() as broker:
+            bootstrap = broker.bootstrap_servers
+            ensure_topics(bootstrap, [TOPIC], partitions=1, with_dlq=False)
+            producer = KafkaProducer(bootstrap_servers=bootstrap)
+            for number in range(10):
+                producer.send(TOPIC, value=str(number).encode())
+            producer.flush()
+            producer.close()
 
-    with EmbeddedBroker() as broker:
-        bootstrap = broker.bootstrap_servers
-        ensure_topics(bootstrap, [TOPIC], partitions=1, with_dlq=False)
-        producer = KafkaProducer(bootstrap_servers=bootstrap)
-        for number in range(10):
-            producer.send(TOPIC, value=str(number).encode())
-        producer.flush()
-        producer.close()
-
-        rows = []
-        assign_times = [
-            first_record_seconds(bootstrap, "assign", f"assign-{run}", 300_000, 45_000, args.deadline)
-            for run in range(args.repeats)
-        ]
-        reference = statistics.median(assign_times)
-        rows.append(("assign()", "-", "-", assign_times))
-        for poll_ms, session_ms in GROUP_CASES:
-            times = [
-                first_record_seconds(bootstrap, "subscribe", f"join-{poll_ms}-{session_ms}-{run}", poll_ms, session_ms, args.deadline)
+            rows = []
+            assign_times = [
+                first_record_seconds(bootstrap, "assign", f"assign-{run}", 300_000, 45_000, args.deadline)
                 for run in range(args.repeats)
             ]
-            rows.append(("subscribe()", poll_ms, session_ms, times))
+            reference = statistics.median(assign_times)
+            rows.append(("assign()", "-", "-", assign_times))
+            for poll_ms, session_ms in GROUP_CASES:
+                times = [
+                    first_record_seconds(bootstrap, "subscribe", f"join-{poll_ms}-{session_ms}-{run}", poll_ms, session_ms, args.deadline)
+                    for run in range(args.repeats)
+                ]
+                rows.append(("subscribe()", poll_ms, session_ms, times))
 
-    print(f"first record after start, {args.repeats} runs each, embedded Tansu broker (timings noisy on a shared host)")
-    print(f"{'mode':<12} {'max_poll_interval_ms':>21} {'session_timeout_ms':>19} {'median s':>9} {'max s':>7} {'x assign':>9}")
-    for mode, poll_ms, session_ms, times in rows:
-        median = statistics.median(times)
-        print(f"{mode:<12} {poll_ms!s:>21} {session_ms!s:>19} {median:>9.3f} {max(times):>7.3f} {median / reference:>9.0f}")
+        print(f"first record after start, {args.repeats} runs each, embedded Tansu broker (timings noisy on a shared host)")
+        print(f"{'mode':<12} {'max_poll_interval_ms':>21} {'session_timeout_ms':>19} {'median s':>9} {'max s':>7} {'x assign':>9}")
+        for mode, poll_ms, session_ms, times in rows:
+            median = statistics.median(times)
+            print(f"{mode:<12} {poll_ms!s:>21} {session_ms!s:>19} {median:>9.3f} {max(times):>7.3f} {median / reference:>9.0f}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import LoadResult, format_table, health_baseline, median_run  # noqa: E402
+from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
 
 REFERENCE = "bare grpc.server"
 
@@ -95,6 +96,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="client threads, one row each")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each row shows its median-QPS round")
     parser.add_argument("--serve", choices=["bare", "serve", "serve-debug"], help=argparse.SUPPRESS)
+    add_results_option(parser)
     arguments = parser.parse_args()
     if arguments.serve:
         _serve_in_this_process(arguments.serve)
@@ -104,33 +106,34 @@ def main() -> None:
     from tryon.shared.server import serve
     from tryon.shared.settings import ServerSettings
 
-    configure_logging("bench", "INFO", stream=open(os.devnull, "w"))
-    runs: dict[str, list[LoadResult]] = {}
-    with contextlib.ExitStack() as servers:
-        addresses = {
-            label: servers.enter_context(_ServerProcess(mode)).address
-            for mode, label in (("bare", REFERENCE), ("serve", "serve()"), ("serve-debug", "serve(), every call logged"))
-        }
-        in_process = serve("bench", [], ServerSettings(grace_seconds=0.0))
-        servers.callback(in_process.stop)
-        addresses["serve() in-process"] = in_process.address
-        # Rounds interleave the servers, so a burst of load from elsewhere hits all rows alike.
-        for _ in range(arguments.rounds):
-            for label, address in addresses.items():
-                for concurrency in arguments.concurrency:
-                    result = health_baseline(address, arguments.requests, concurrency, arguments.time_cap)
-                    runs.setdefault(f"{label} (c={concurrency})", []).append(result)
-                    if result.errors:
-                        print(f"{label}: {result.errors} errors, first {result.first_error}", file=sys.stderr)
+    with recording_stdout(arguments.results, "bench_health", "Health Check baseline"):
+        configure_logging("bench", "INFO", stream=open(os.devnull, "w"))
+        runs: dict[str, list[LoadResult]] = {}
+        with contextlib.ExitStack() as servers:
+            addresses = {
+                label: servers.enter_context(_ServerProcess(mode)).address
+                for mode, label in (("bare", REFERENCE), ("serve", "serve()"), ("serve-debug", "serve(), every call logged"))
+            }
+            in_process = serve("bench", [], ServerSettings(grace_seconds=0.0))
+            servers.callback(in_process.stop)
+            addresses["serve() in-process"] = in_process.address
+            # Rounds interleave the servers, so a burst of load from elsewhere hits all rows alike.
+            for _ in range(arguments.rounds):
+                for label, address in addresses.items():
+                    for concurrency in arguments.concurrency:
+                        result = health_baseline(address, arguments.requests, concurrency, arguments.time_cap)
+                        runs.setdefault(f"{label} (c={concurrency})", []).append(result)
+                        if result.errors:
+                            print(f"{label}: {result.errors} errors, first {result.first_error}", file=sys.stderr)
 
-    print(f"health Check, {arguments.requests} calls or {arguments.time_cap:g} s per row, median of "
-          f"{arguments.rounds} interleaved rounds, one shared channel, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
-    print(format_table({label: median_run(results) for label, results in runs.items()},
-                       reference=f"{REFERENCE} (c={arguments.concurrency[0]})"))
-    print("QPS of every round:")
-    for label, results in runs.items():
-        print(f"  {label:<44} " + " ".join(f"{result.qps:>7.0f}" for result in results))
+        print(f"health Check, {arguments.requests} calls or {arguments.time_cap:g} s per row, median of "
+              f"{arguments.rounds} interleaved rounds, one shared channel, {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
+        print(format_table({label: median_run(results) for label, results in runs.items()},
+                           reference=f"{REFERENCE} (c={arguments.concurrency[0]})"))
+        print("QPS of every round:")
+        for label, results in runs.items():
+            print(f"  {label:<44} " + " ".join(f"{result.qps:>7.0f}" for result in results))
 
 
 if __name__ == "__main__":

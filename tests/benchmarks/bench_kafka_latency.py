@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from tryon.shared.broker import EmbeddedBroker, ensure_topics
 from tryon.shared.events import EVENT_TYPE_HEADER, EventConsumer, EventProducer, new_event_id, timestamp_now
 from tryon.shared.proto import common_pb2, events_pb2
+from tryon.shared.results import add_results_option, recording_stdout
 from tryon.shared.topics import INTERACTIONS
 
 PARTITIONS = 3
@@ -144,27 +145,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000, help="events per case")
     parser.add_argument("--deadline", type=float, default=120.0, help="give up on one case after this many seconds")
+    add_results_option(parser)
     args = parser.parse_args()
+    with recording_stdout(args.results, "bench_kafka_latency", "Produce-to-consume latency on the embedded broker"):
+        results = {}
+        for paced in (True, False):
+            for name, runner in (("bare kafka-python", run_bare_kafka_python), ("EventProducer/Consumer", run_event_layer)):
+                results[(name, paced)] = runner(make_events(args.messages), paced, args.deadline)
 
-    results = {}
-    for paced in (True, False):
-        for name, runner in (("bare kafka-python", run_bare_kafka_python), ("EventProducer/Consumer", run_event_layer)):
-            results[(name, paced)] = runner(make_events(args.messages), paced, args.deadline)
-
-    print(f"{args.messages} InteractionRecorded events, {PARTITIONS} partitions, embedded Tansu, acks=all "
-          "(timings noisy on a shared host)")
-    print("paced msgs/s counts whole round trips (send, flush, handled) one after the other")
-    print(f"{'mode':<7} {'client':<24} {'arrived':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'msgs/s':>8} "
-          f"{'p50 x bare':>11} {'msgs/s x bare':>14}")
-    for paced in (True, False):
-        bare_latencies, bare_rate, _ = results[("bare kafka-python", paced)]
-        for name in ("bare kafka-python", "EventProducer/Consumer"):
-            latencies, rate, arrived = results[(name, paced)]
-            p50 = percentile(latencies, 0.5)
-            print(
-                f"{'paced' if paced else 'burst':<7} {name:<24} {arrived:>8} {p50:>8.2f} {percentile(latencies, 0.99):>8.2f} "
-                f"{statistics.fmean(latencies) if latencies else float('nan'):>8.2f} {rate:>8.0f} {p50 / percentile(bare_latencies, 0.5):>11.2f} {rate / bare_rate:>14.2f}"
-            )
+        print(f"{args.messages} InteractionRecorded events, {PARTITIONS} partitions, embedded Tansu, acks=all "
+              "(timings noisy on a shared host)")
+        print("paced msgs/s counts whole round trips (send, flush, handled) one after the other")
+        print(f"{'mode':<7} {'client':<24} {'arrived':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'msgs/s':>8} "
+              f"{'p50 x bare':>11} {'msgs/s x bare':>14}")
+        for paced in (True, False):
+            bare_latencies, bare_rate, _ = results[("bare kafka-python", paced)]
+            for name in ("bare kafka-python", "EventProducer/Consumer"):
+                latencies, rate, arrived = results[(name, paced)]
+                p50 = percentile(latencies, 0.5)
+                print(
+                    f"{'paced' if paced else 'burst':<7} {name:<24} {arrived:>8} {p50:>8.2f} {percentile(latencies, 0.99):>8.2f} "
+                    f"{statistics.fmean(latencies) if latencies else float('nan'):>8.2f} {rate:>8.0f} {p50 / percentile(bare_latencies, 0.5):>11.2f} {rate / bare_rate:>14.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from tryon.services.recommendation.recommender import ModelArtifacts, Recommende
 
 from tryon.shared.proto import recommendation_service_pb2 as pb  # noqa: E402
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc  # noqa: E402
+from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
 
 SHOPPERS = 500
 INTERACTIONS_PER_SHOPPER = 20
@@ -161,27 +162,29 @@ def main() -> None:
     parser.add_argument("--indexes", nargs="+", choices=("Flat", "HNSW", "IVF", "IVF-SQfp16"),
                         default=["Flat", "HNSW", "IVF", "IVF-SQfp16"],
                         help="index families to measure (HNSW and IVF only at 100k garments and more)")
+    add_results_option(parser)
     args = parser.parse_args()
-    plans = []
-    for size in args.sizes:
-        if "Flat" in args.indexes:
-            plans.append((size, "Flat", {}))
-        if size >= 100_000 and "HNSW" in args.indexes:
-            plans.append((size, "HNSW32", {"TRYON_RECOMMENDATION_EF_SEARCH": "64"}))
-        for family, storage in (("IVF", "Flat"), ("IVF-SQfp16", "SQfp16")):
-            if size >= 100_000 and family in args.indexes:
-                plans.append((size, f"IVF{collection_nlist(size)},{storage}", {}))
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    for size, factory, env in plans:
-        rounds, recall = run_size(size, factory, args, env)
-        health_label, recommend_label = list(rounds)[:2]
-        print(format_table({label: median_run(runs) for label, runs in rounds.items()}, reference=health_label))
-        ratios = [run.ratio_to(health) for run, health in zip(rounds[recommend_label], rounds[health_label])]
-        print(f"{recommend_label} / health Check by round: {' '.join(f'{r:.2f}' for r in ratios)}"
-              f" (median {sorted(ratios)[(len(ratios) - 1) // 2]:.2f})")
-        print(f"recall@10 of RecommendGarments against exact search, {CHECKED_SHOPPERS} shoppers: {recall:.3f}\n", flush=True)
-    print("Client and server share the machine's 2 cores; figures are noisy.")
+    with recording_stdout(args.results, "bench_recommend", "RecommendGarments against the health Check"):
+        plans = []
+        for size in args.sizes:
+            if "Flat" in args.indexes:
+                plans.append((size, "Flat", {}))
+            if size >= 100_000 and "HNSW" in args.indexes:
+                plans.append((size, "HNSW32", {"TRYON_RECOMMENDATION_EF_SEARCH": "64"}))
+            for family, storage in (("IVF", "Flat"), ("IVF-SQfp16", "SQfp16")):
+                if size >= 100_000 and family in args.indexes:
+                    plans.append((size, f"IVF{collection_nlist(size)},{storage}", {}))
+        if args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        for size, factory, env in plans:
+            rounds, recall = run_size(size, factory, args, env)
+            health_label, recommend_label = list(rounds)[:2]
+            print(format_table({label: median_run(runs) for label, runs in rounds.items()}, reference=health_label))
+            ratios = [run.ratio_to(health) for run, health in zip(rounds[recommend_label], rounds[health_label])]
+            print(f"{recommend_label} / health Check by round: {' '.join(f'{r:.2f}' for r in ratios)}"
+                  f" (median {sorted(ratios)[(len(ratios) - 1) // 2]:.2f})")
+            print(f"recall@10 of RecommendGarments against exact search, {CHECKED_SHOPPERS} shoppers: {recall:.3f}\n", flush=True)
+        print("Client and server share the machine's 2 cores; figures are noisy.")
 
 
 if __name__ == "__main__":

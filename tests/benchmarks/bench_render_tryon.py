@@ -37,6 +37,7 @@ from tryon.shared.proto import (  # noqa: E402
     garment_service_pb2 as pb,
     garment_service_pb2_grpc,
 )
+from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
 
 OUTFIT = ("trouser", "t_shirt_top", "sneaker")
 
@@ -79,53 +80,54 @@ def main() -> None:
     parser.add_argument("--body-epochs", type=int, default=30, help="body model epochs if it must be trained")
     parser.add_argument("--garment-epochs", type=int, default=2, help="garment model epochs if they must be trained")
     parser.add_argument("--garment-images", type=int, default=10000, help="garment training images if trained")
+    add_results_option(parser)
     arguments = parser.parse_args()
+    with recording_stdout(arguments.results, "bench_render_tryon", "RenderTryOn and RenderSilhouette against the health Check"):
+        extra_env = {
+            "TRYON_BODY_TRAIN_EPOCHS": str(arguments.body_epochs),
+            "TRYON_BODY_LOG_LEVEL": "WARNING",
+            "TRYON_GARMENT_TRAINING_EPOCHS": str(arguments.garment_epochs),
+            "TRYON_GARMENT_TRAINING_IMAGES": str(arguments.garment_images),
+            "TRYON_GARMENT_LOG_LEVEL": "WARNING",
+        }
+        started = time.perf_counter()
+        with LocalSuite(
+            arguments.data_dir, services=("body", "garment"), extra_env=extra_env, startup_timeout_s=1800
+        ) as suite:
+            garment_address, body_address = suite.address("garment"), suite.address("body")
+            require_loopback(garment_address)
+            require_loopback(body_address)
+            print(f"services SERVING after {time.perf_counter() - started:.1f} s", flush=True)
+            with grpc.insecure_channel(garment_address) as garment_channel, grpc.insecure_channel(body_address) as body_channel:
+                garments = garment_service_pb2_grpc.GarmentServiceStub(garment_channel)
+                bodies = body_service_pb2_grpc.BodyServiceStub(body_channel)
+                body_ids = itertools.cycle(create_bodies(bodies, 8))
+                trousers, top, shoes = register_outfit(garments)
 
-    extra_env = {
-        "TRYON_BODY_TRAIN_EPOCHS": str(arguments.body_epochs),
-        "TRYON_BODY_LOG_LEVEL": "WARNING",
-        "TRYON_GARMENT_TRAINING_EPOCHS": str(arguments.garment_epochs),
-        "TRYON_GARMENT_TRAINING_IMAGES": str(arguments.garment_images),
-        "TRYON_GARMENT_LOG_LEVEL": "WARNING",
-    }
-    started = time.perf_counter()
-    with LocalSuite(
-        arguments.data_dir, services=("body", "garment"), extra_env=extra_env, startup_timeout_s=1800
-    ) as suite:
-        garment_address, body_address = suite.address("garment"), suite.address("body")
-        require_loopback(garment_address)
-        require_loopback(body_address)
-        print(f"services SERVING after {time.perf_counter() - started:.1f} s", flush=True)
-        with grpc.insecure_channel(garment_address) as garment_channel, grpc.insecure_channel(body_address) as body_channel:
-            garments = garment_service_pb2_grpc.GarmentServiceStub(garment_channel)
-            bodies = body_service_pb2_grpc.BodyServiceStub(body_channel)
-            body_ids = itertools.cycle(create_bodies(bodies, 8))
-            trousers, top, shoes = register_outfit(garments)
+                def try_on(garment_ids: list[str], width: int = 0, height: int = 0):
+                    request = pb.RenderTryOnRequest(body_id=next(body_ids), garment_ids=garment_ids, width=width, height=height)
+                    return lambda: garments.RenderTryOn(request, timeout=60)
 
-            def try_on(garment_ids: list[str], width: int = 0, height: int = 0):
-                request = pb.RenderTryOnRequest(body_id=next(body_ids), garment_ids=garment_ids, width=width, height=height)
-                return lambda: garments.RenderTryOn(request, timeout=60)
+                for concurrency in arguments.concurrency:
+                    def measure(call_factory):
+                        calls = itertools.cycle([call_factory() for _ in range(8)])
+                        return measure_unary(lambda: next(calls)(), arguments.requests, concurrency, arguments.time_cap)
 
-            for concurrency in arguments.concurrency:
-                def measure(call_factory):
-                    calls = itertools.cycle([call_factory() for _ in range(8)])
-                    return measure_unary(lambda: next(calls)(), arguments.requests, concurrency, arguments.time_cap)
-
-                results = {
-                    "health Check (GarmentService)": health_baseline(
-                        garment_address, arguments.requests, concurrency, arguments.time_cap
-                    ),
-                    "RenderSilhouette 256x512 (BodyService)": measure(
-                        lambda: (lambda request=body_service_pb2.RenderSilhouetteRequest(body_id=next(body_ids)):
-                                 bodies.RenderSilhouette(request, timeout=60))
-                    ),
-                    "RenderTryOn 1 garment, 256x512": measure(lambda: try_on([top])),
-                    "RenderTryOn 3 garments, 256x512": measure(lambda: try_on([trousers, top, shoes])),
-                    "RenderTryOn 3 garments, 1024x2048": measure(lambda: try_on([trousers, top, shoes], 1024, 2048)),
-                }
-                print_report(results, "health Check (GarmentService)", concurrency, arguments.requests, arguments.time_cap)
-        statuses = suite.stop()
-    print(f"\nexit statuses after SIGTERM: {statuses}")
+                    results = {
+                        "health Check (GarmentService)": health_baseline(
+                            garment_address, arguments.requests, concurrency, arguments.time_cap
+                        ),
+                        "RenderSilhouette 256x512 (BodyService)": measure(
+                            lambda: (lambda request=body_service_pb2.RenderSilhouetteRequest(body_id=next(body_ids)):
+                                     bodies.RenderSilhouette(request, timeout=60))
+                        ),
+                        "RenderTryOn 1 garment, 256x512": measure(lambda: try_on([top])),
+                        "RenderTryOn 3 garments, 256x512": measure(lambda: try_on([trousers, top, shoes])),
+                        "RenderTryOn 3 garments, 1024x2048": measure(lambda: try_on([trousers, top, shoes], 1024, 2048)),
+                    }
+                    print_report(results, "health Check (GarmentService)", concurrency, arguments.requests, arguments.time_cap)
+            statuses = suite.stop()
+        print(f"\nexit statuses after SIGTERM: {statuses}")
 
 
 if __name__ == "__main__":

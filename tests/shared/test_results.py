@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,28 @@ def test_small_pictures_are_copied_beside_the_document_and_large_ones_only_named
     assert not (tmp_path / "docs" / "pictures" / "evaluate_x" / "curves.png").exists()
     assert "missing" not in text
     assert "#### Report" in text
+
+
+def test_a_benchmark_script_rewrites_its_own_section_and_keeps_the_others(tmp_path: Path) -> None:
+    repository = Path(__file__).resolve().parents[2]
+    results_path = tmp_path / "results.md"
+    hand_written = "# Results\n\nA table copied from a note | 1 |\n\n"
+    results_path.write_text(
+        hand_written
+        + f"{start_marker('bench_garment_generation')}\nlast run\n{end_marker('bench_garment_generation')}\n"
+        + f"\n{start_marker('bench_faiss')}\nuntouched\n{end_marker('bench_faiss')}\n"
+    )
+
+    finished = subprocess.run(
+        [sys.executable, "tests/benchmarks/bench_garment_generation.py", "--seconds", "0.01", "--max-calls", "2",
+         "--threads", "1", "--results", str(results_path)],
+        cwd=repository, capture_output=True, text=True, timeout=240,
+    )
+
+    assert finished.returncode == 0, finished.stderr
+    text = results_path.read_text()
+    assert text.startswith(hand_written + start_marker("bench_garment_generation"))
+    assert "last run" not in text
+    assert "| vae | 64 |" in text and "| gan | 1 |" in text
+    assert "- command: `python tests/benchmarks/bench_garment_generation.py --seconds 0.01 --max-calls 2" in text
+    assert text.endswith(f"\n{start_marker('bench_faiss')}\nuntouched\n{end_marker('bench_faiss')}\n")
