@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,24 @@ def test_a_benchmark_script_rewrites_its_own_section_and_keeps_the_others(tmp_pa
     assert "| vae | 64 |" in text and "| gan | 1 |" in text
     assert "- command: `python tests/benchmarks/bench_garment_generation.py --seconds 0.01 --max-calls 2" in text
     assert text.endswith(f"\n{start_marker('bench_faiss')}\nuntouched\n{end_marker('bench_faiss')}\n")
+
+
+def test_every_evaluation_and_benchmark_script_has_its_section_in_docs_results() -> None:
+    repository = Path(__file__).resolve().parents[2]
+    document = (repository / "docs" / "results.md").read_text()
+    writers = {
+        path: f'"{path.stem}"' for path in sorted((repository / "tests" / "benchmarks").glob("bench_*.py"))
+    }
+    writers |= {
+        repository / "services" / "body" / "evaluate.py": '"evaluate_body"',
+        repository / "services" / "garment" / "quality.py": '"evaluate_garment"',
+        repository / "services" / "recommendation" / "evaluate.py": '"evaluate_recommendation"',
+    }
+
+    for path, quoted_name in writers.items():
+        source = path.read_text()
+        assert "--results" in source or "add_results_option(parser)" in source, path.name
+        assert quoted_name in source, f"{path.name} does not write section {quoted_name}"
+        name = quoted_name.strip('"')
+        assert document.count(start_marker(name)) == 1 and document.count(end_marker(name)) == 1, name
+    assert len(re.findall(r"<!-- results:[a-z0-9_]+ -->", document)) == len(writers)
