@@ -32,6 +32,7 @@ from tryon.services.garment.categories import CATEGORIES
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.recommendation.live_catalogue import train_on_live_catalogue
 from tryon.services.recommendation.recommender import ModelArtifacts
+from tryon.shared.contract import CATEGORY_PROTO_VALUES, category_from_proto, category_to_proto
 from tryon.shared.launcher import LocalSuite
 from tryon.shared.proto import (
     body_service_pb2 as body_pb,
@@ -64,11 +65,11 @@ def say(text: str = "") -> None:
 
 
 def category_name(value: int) -> str:
-    return CATEGORIES[value - 1]
+    return CATEGORIES[category_from_proto(value)]
 
 
 def category_value(name: str) -> int:
-    return CATEGORIES.index(name) + 1
+    return category_to_proto(CATEGORIES.index(name))
 
 
 def png_grid(pngs: list[bytes], columns: int, scale: int = 3) -> Image.Image:
@@ -123,7 +124,7 @@ def samples_part(channel: grpc.Channel, out: Path) -> None:
     say("\n== GarmentService: samples of each generator, one row per category")
     for generator, label in ((common_pb2.GENERATOR_VAE, "vae"), (common_pb2.GENERATOR_GAN, "gan")):
         pngs = []
-        for category in range(1, len(CATEGORIES) + 1):
+        for category in CATEGORY_PROTO_VALUES:
             reply = garments.GenerateGarments(
                 garment_pb.GenerateGarmentsRequest(
                     category=category, count=SAMPLES_PER_CATEGORY, seed=7, generator=generator
@@ -147,7 +148,7 @@ def register(garments, images: np.ndarray, labels: np.ndarray, positions) -> dic
             garment_pb.RegisterGarmentRequest(
                 image=buffer.getvalue(),
                 name=f"{CATEGORIES[label].replace('_', ' ')} no. {position}",
-                category=label + 1,
+                category=category_to_proto(label),
                 price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),
             )
         )

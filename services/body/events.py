@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tryon.shared.contract import SEX_TO_PROTO
 from tryon.shared.events import EventProducer, new_event_id, timestamp_now
-from tryon.shared.proto import common_pb2, events_pb2
+from tryon.shared.proto import events_pb2
 
 # How long DeleteBody waits for the broker to acknowledge BodyDeleted before reporting a failure.
 DELETE_FLUSH_TIMEOUT_S = 10.0
-SEX_TO_PROTO = {None: common_pb2.SEX_UNSPECIFIED, "female": common_pb2.SEX_FEMALE, "male": common_pb2.SEX_MALE}
 
 
 class KafkaBodyEvents:

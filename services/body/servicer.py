@@ -16,24 +16,16 @@ from tryon.services.body.domain import BodyDomain
 from tryon.services.body.measurements import BY_NAME, NAMES
 from tryon.services.body.sizing import Size, SizeRange
 from tryon.services.body.store import BodyRecord
+from tryon.shared.contract import SEX_TO_PROTO, sex_from_proto
 from tryon.shared.errors import FailedPrecondition, InvalidArgument
 from tryon.shared.proto import body_service_pb2, body_service_pb2_grpc, common_pb2
 
 SERVICE_FULL_NAME = body_service_pb2.DESCRIPTOR.services_by_name["BodyService"].full_name
-SEX_FROM_PROTO = {common_pb2.SEX_UNSPECIFIED: None, common_pb2.SEX_FEMALE: "female", common_pb2.SEX_MALE: "male"}
-SEX_TO_PROTO = {sex: value for value, sex in SEX_FROM_PROTO.items()}
 GENERATOR_FROM_PROTO = {
     common_pb2.GENERATOR_UNSPECIFIED: "vae",
     common_pb2.GENERATOR_VAE: "vae",
     common_pb2.GENERATOR_GAN: "gan",
 }
-
-
-def sex_from_proto(value: int) -> str | None:
-    """The domain's sex for a Sex enum value, or InvalidArgument for a value outside the enum."""
-    if value not in SEX_FROM_PROTO:
-        raise InvalidArgument(f"sex must be SEX_UNSPECIFIED, SEX_FEMALE or SEX_MALE; got {value}")
-    return SEX_FROM_PROTO[value]
 
 
 def body_to_proto(record: BodyRecord) -> body_service_pb2.Body:

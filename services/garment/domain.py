@@ -21,7 +21,6 @@ import numpy as np
 
 from tryon.services.garment import images
 from tryon.services.garment.catalogue import Catalogue, Garment, new_garment_id
-from tryon.services.garment.categories import check_label
 from tryon.services.garment.tryon_render import (
     BodyPicture,
     GarmentLayer,
@@ -29,6 +28,7 @@ from tryon.services.garment.tryon_render import (
     garment_colour,
     render_try_on,
 )
+from tryon.shared.contract import MAX_ID_LENGTH, check_chart_id, check_id, check_label, check_text
 from tryon.shared.errors import FailedPrecondition, InvalidArgument
 
 MAX_GENERATE_COUNT = 64
@@ -41,7 +41,6 @@ MAX_SIZES, MAX_RANGES_PER_SIZE, MAX_LABEL_LENGTH = 64, 64, 100
 MAX_SEED = 2**63 - 1
 """Largest seed: torch generators take signed 64-bit seeds."""
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
-_MAX_ID_LENGTH = 100
 
 GeneratorName = Literal["vae", "gan"]
 
@@ -123,8 +122,8 @@ def picture_size(width: int, height: int) -> tuple[int, int]:
 
 
 def check_name(name: str) -> str:
-    """A display name without surrounding blanks, 1 to 200 characters."""
-    stripped = name.strip()
+    """A display name without surrounding blanks, 1 to 200 characters, without control characters."""
+    stripped = check_text(name, "name").strip()
     if not stripped:
         raise InvalidArgument("name must not be empty; give the garment a display name of 1 to 200 characters")
     if len(stripped) > MAX_NAME_LENGTH:
@@ -155,14 +154,16 @@ def check_size_chart(chart: Mapping[str, Any] | None) -> dict[str, Any] | None:
     sizes = list(chart.get("sizes", []) or [])
     if not chart_id and not sizes:
         return None
-    if len(chart_id) > _MAX_ID_LENGTH:
-        raise InvalidArgument(f"size_chart.chart_id has {len(chart_id)} characters; at most {_MAX_ID_LENGTH}")
+    if chart_id and sizes:
+        raise InvalidArgument("size_chart: give either chart_id (a shipped chart) or sizes (inline), not both")
+    if chart_id:
+        return {"chart_id": check_chart_id(chart_id), "sizes": []}
     if len(sizes) > MAX_SIZES:
         raise InvalidArgument(f"size_chart has {len(sizes)} sizes; at most {MAX_SIZES}")
     checked_sizes, labels = [], set()
     for index, size in enumerate(sizes):
-        label = str(size.get("label", "") or "").strip()
         where = f"size_chart.sizes[{index}]"
+        label = check_text(str(size.get("label", "") or ""), f"{where}.label").strip()
         if not label or len(label) > MAX_LABEL_LENGTH:
             raise InvalidArgument(f"{where}.label must be 1 to {MAX_LABEL_LENGTH} characters; got {label!r}")
         if label in labels:
@@ -174,9 +175,9 @@ def check_size_chart(chart: Mapping[str, Any] | None) -> dict[str, Any] | None:
         checked_ranges = []
         for range_index, measurement_range in enumerate(ranges):
             range_where = f"{where}.ranges[{range_index}]"
-            measurement = str(measurement_range.get("measurement", "") or "").strip()
+            measurement = check_text(str(measurement_range.get("measurement", "") or ""), f"{range_where}.measurement").strip()
             low, high = float(measurement_range.get("min", 0.0)), float(measurement_range.get("max", 0.0))
-            if not measurement or len(measurement) > _MAX_ID_LENGTH:
+            if not measurement or len(measurement) > MAX_ID_LENGTH:
                 raise InvalidArgument(f"{range_where}.measurement must name a body measurement such as chest_circumference")
             if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
                 raise InvalidArgument(f"{range_where} must have finite 0 <= min <= max; got min={low}, max={high}")
@@ -186,12 +187,10 @@ def check_size_chart(chart: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def check_garment_id(garment_id: str, field: str = "garment_id") -> str:
-    """A non-empty garment id of reasonable length."""
+    """A garment id as the contract allows it (1 to 256 characters, no control characters)."""
     if not garment_id:
         raise InvalidArgument(f"{field} must not be empty; use an id returned by RegisterGarment or ListGarments")
-    if len(garment_id) > _MAX_ID_LENGTH:
-        raise InvalidArgument(f"{field} has {len(garment_id)} characters; ids have at most {_MAX_ID_LENGTH}")
-    return garment_id
+    return check_id(garment_id, field)
 
 
 class GarmentDomain:
@@ -328,6 +327,7 @@ class GarmentDomain:
         """A PNG of the body wearing the garments, drawn in order (later ones on top)."""
         if not body_id:
             raise InvalidArgument("body_id must not be empty; use an id returned by BodyService.CreateBody")
+        check_id(body_id, "body_id")
         if not 1 <= len(garment_ids) <= MAX_TRYON_GARMENTS:
             raise InvalidArgument(f"garment_ids must list 1 to {MAX_TRYON_GARMENTS} garments; got {len(garment_ids)}")
         width, height = picture_size(width, height)

@@ -8,7 +8,7 @@ from google.protobuf.message import Message
 from kafka.errors import KafkaError
 
 from tryon.services.garment.catalogue import Garment
-from tryon.services.garment.categories import category_to_proto
+from tryon.shared.contract import category_to_proto
 from tryon.shared.errors import FailedPrecondition
 from tryon.shared.events import PublishError, new_event_id
 from tryon.shared.proto import common_pb2, events_pb2

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from tryon.services.garment.categories import NUM_CATEGORIES, check_label
+from tryon.services.garment.categories import NUM_CATEGORIES
 from tryon.services.garment.classifier import ClassifierConfig, GarmentClassifier
 from tryon.services.garment.gan import ConditionalGenerator, GANConfig, ProjectionDiscriminator
 from tryon.services.garment.trainer import (
@@ -28,6 +28,7 @@ from tryon.services.garment.trainer import (
     train_vae,
 )
 from tryon.services.garment.vae import IMAGE_SIZE, ConditionalVAE, VAEConfig
+from tryon.shared.contract import check_label
 from tryon.shared.errors import InvalidArgument
 
 Generator = Literal["vae", "gan"]
@@ -203,7 +204,7 @@ class GarmentModels:
 
         The latent is the VAE's z or the GAN's noise; the same arguments give the same images.
         """
-        label = _check_label_argument(label, "label")
+        label = check_label(label, "label")
         if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or not 1 <= count <= MAX_GENERATE:
             raise InvalidArgument(f"count must be an integer in [1, {MAX_GENERATE}]; got {count!r}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
@@ -268,8 +269,8 @@ class GarmentModels:
             raise InvalidArgument(f"steps must be an integer in [2, {MAX_INTERPOLATION_STEPS}]; got {steps!r}")
         start = torch.from_numpy(self._as_latents(np.asarray(latent_a)[None], "latent_a"))
         end = torch.from_numpy(self._as_latents(np.asarray(latent_b)[None], "latent_b"))
-        start_label = one_hot(torch.tensor([_check_label_argument(label_a, "label_a")]))
-        end_label = one_hot(torch.tensor([_check_label_argument(label_b, "label_b")]))
+        start_label = one_hot(torch.tensor([check_label(label_a, "label_a")]))
+        end_label = one_hot(torch.tensor([check_label(label_b, "label_b")]))
         weights = torch.linspace(0.0, 1.0, int(steps)).unsqueeze(1)
         latents = (1.0 - weights) * start + weights * end
         label_vectors = (1.0 - weights) * start_label + weights * end_label
@@ -291,15 +292,6 @@ class GarmentModels:
         if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
             raise InvalidArgument(f"{name} must hold finite numbers")
         return array.astype(np.float32)
-
-
-def _check_label_argument(label: int, name: str) -> int:
-    try:
-        return check_label(label)
-    except InvalidArgument:
-        raise InvalidArgument(
-            f"{name} must be a category label, an integer in [0, {NUM_CATEGORIES - 1}]; got {label!r}"
-        ) from None
 
 
 def _as_unit_images(images: np.ndarray, name: str) -> np.ndarray:

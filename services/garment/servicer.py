@@ -14,8 +14,8 @@ from google.protobuf import json_format
 
 from tryon.services.garment import images
 from tryon.services.garment.catalogue import Garment
-from tryon.services.garment.categories import category_from_proto, category_to_proto
 from tryon.services.garment.domain import GarmentDomain, GarmentPicture, GarmentReference, Price
+from tryon.shared.contract import category_from_proto, category_to_proto
 from tryon.shared.errors import InvalidArgument
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import ServiceRegistration

@@ -27,6 +27,7 @@ from PIL import Image  # noqa: E402
 from tryon.services.garment import images  # noqa: E402
 from tryon.services.garment.categories import CATEGORIES  # noqa: E402
 from tryon.services.garment.dataset import load_fashion_mnist  # noqa: E402
+from tryon.shared.contract import category_to_proto  # noqa: E402
 from tryon.shared.proto import (  # noqa: E402
     body_service_pb2,
     body_service_pb2_grpc,
@@ -58,7 +59,7 @@ def generated_grid(stub: garment_service_pb2_grpc.GarmentServiceStub, generator:
     firsts = {}
     for row, name in enumerate(CATEGORIES):
         response = stub.GenerateGarments(
-            pb.GenerateGarmentsRequest(category=row + 1, count=count, seed=seed, generator=GENERATORS[generator]),
+            pb.GenerateGarmentsRequest(category=category_to_proto(row), count=count, seed=seed, generator=GENERATORS[generator]),
             timeout=60,
         )
         firsts[name] = response.garments[0].png
@@ -104,7 +105,7 @@ def try_on_grid(
     registered = {}
     for name in sorted({name for outfit in OUTFITS for name in outfit}):
         request = pb.RegisterGarmentRequest(
-            image=pictures[name], name=f"showcase {name.replace('_', ' ')}", category=CATEGORIES.index(name) + 1,
+            image=pictures[name], name=f"showcase {name.replace('_', ' ')}", category=category_to_proto(CATEGORIES.index(name)),
             price=common_pb2.Money(currency_code="EUR", amount_minor=2999),
         )
         registered[name] = garments.RegisterGarment(request, timeout=60).garment.garment_id

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tryon.shared.categories import CATEGORY_NAMES
+from tryon.shared.contract import CATEGORY_NAMES
 
 TOP_CATEGORIES = frozenset({0, 2, 4, 6})
 """Worn on the upper body: t_shirt_top, pullover, coat, shirt."""

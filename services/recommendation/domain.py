@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tryon.services.recommendation.catalogue import CATEGORY_NAMES
 from tryon.services.recommendation.history import InteractionKind
 from tryon.services.recommendation.recommender import OutfitChoice, Recommendation, Recommender, ScoredItem
+from tryon.shared.contract import check_id, check_label
 from tryon.shared.errors import InvalidArgument, NotFound
 
 MAX_GARMENTS = 1000
@@ -22,8 +22,6 @@ MAX_OUTFITS = 100
 """Largest k of RecommendOutfits."""
 MAX_INTERACTIONS = 1000
 """Most interactions in one RecordInteractions call."""
-MAX_ID_LENGTH = 256
-"""Longest user, garment or body id accepted."""
 
 
 @dataclass(frozen=True)
@@ -46,15 +44,6 @@ class InteractionPublisher(Protocol):
         """Publish UserDeleted (waiting for the broker) and return its event id."""
 
 
-def check_id(value: str, field_name: str) -> str:
-    """An id that is non-empty and at most ``MAX_ID_LENGTH`` characters."""
-    if not value:
-        raise InvalidArgument(f"{field_name} is required")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidArgument(f"{field_name} must be at most {MAX_ID_LENGTH} characters; got {len(value)}")
-    return value
-
-
 def check_k(k: int, field_name: str, maximum: int) -> int:
     """A result count in 1..maximum."""
     if not 1 <= k <= maximum:
@@ -64,10 +53,7 @@ def check_k(k: int, field_name: str, maximum: int) -> int:
 
 def check_categories(labels: Sequence[int]) -> frozenset[int]:
     """Category labels in 0..9."""
-    for label in labels:
-        if not 0 <= label < len(CATEGORY_NAMES):
-            raise InvalidArgument(f"categories holds {label}, which is not a category label 0-{len(CATEGORY_NAMES) - 1}")
-    return frozenset(labels)
+    return frozenset(check_label(label, "categories") for label in labels)
 
 
 class RecommendationDomain:

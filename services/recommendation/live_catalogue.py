@@ -25,6 +25,7 @@ from tryon.services.recommendation.catalogue import Catalogue, Garment
 from tryon.services.recommendation.recommender import ModelArtifacts
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.shared.contract import category_from_proto
 from tryon.shared.proto import garment_service_pb2, garment_service_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def fetch_catalogue(garment_service_address: str, timeout_s: float = 30.0) -> Ca
             garments.extend(
                 Garment(
                     garment_id=garment.garment_id,
-                    category=garment.category - 1,
+                    category=category_from_proto(garment.category),
                     content_latent=np.asarray(garment.content_latent, dtype=np.float32),
                     price_minor=garment.price.amount_minor,
                     name=garment.name,

@@ -10,33 +10,28 @@ from datetime import timezone
 
 import grpc
 
-from tryon.services.recommendation.catalogue import CATEGORY_NAMES
 from tryon.services.recommendation.domain import InteractionInput, RecommendationDomain
 from tryon.services.recommendation.recommender import ScoredItem
+from tryon.shared.contract import CATEGORY_PROTO_VALUES, category_from_proto
 from tryon.shared.errors import FailedPrecondition, InvalidArgument
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
 
 SERVICE_FULL_NAME = "tryon.v1.RecommendationService"
 
-_ACCEPTED_CATEGORIES = ", ".join(f"{label + 1} (GARMENT_CATEGORY_{name.upper()})" for label, name in enumerate(CATEGORY_NAMES))
 _MAX_TIMESTAMP_SECONDS = 253402300799  # 9999-12-31T23:59:59Z, the largest google.protobuf.Timestamp
 
 
 def _labels_of(categories) -> list[int]:
-    labels = []
-    for value in categories:
-        if not 1 <= value <= len(CATEGORY_NAMES):
-            raise InvalidArgument(f"categories must hold only {_ACCEPTED_CATEGORIES}; got {value}")
-        labels.append(value - 1)
-    return labels
+    return [category_from_proto(value, "categories") for value in categories]
 
 
 def _add_scored(garments, items: list[ScoredItem]) -> None:
     """Append ``items`` to a repeated ScoredGarment field in place (no message built twice)."""
     add = garments.add
+    proto_value = CATEGORY_PROTO_VALUES
     for garment_id, score, category in items:
-        add(garment_id=garment_id, score=score, category=category + 1)
+        add(garment_id=garment_id, score=score, category=proto_value[category])
 
 
 def _interaction(position: int, message: pb.Interaction) -> InteractionInput:

@@ -1,4 +1,4 @@
-"""Tests of the Fashion-MNIST loader and the category mappings."""
+"""Tests of the Fashion-MNIST loader and the category names and regions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from tryon.services.garment import categories
 from tryon.services.garment.dataset import ROOT_ENV_VAR, load_fashion_mnist, to_unit_float
 from tryon.shared.errors import InvalidArgument
-from tryon.shared.proto import common_pb2
 
 
 def _write_idx(path: Path, array: np.ndarray, magic: int) -> None:
@@ -85,24 +84,11 @@ def test_installed_dataset_has_the_published_sizes() -> None:
     np.testing.assert_array_equal(np.bincount(labels), np.full(10, 1000))
 
 
-def test_categories_match_the_proto_enum() -> None:
+def test_category_names_and_labels() -> None:
     assert len(categories.CATEGORIES) == 10
     for label, name in enumerate(categories.CATEGORIES):
-        proto_value = common_pb2.GarmentCategory.Value(f"GARMENT_CATEGORY_{name.upper()}")
-        assert categories.category_to_proto(label) == proto_value
-        assert categories.category_from_proto(proto_value) == label
         assert categories.label_from_name(name) == label
-
-
-@pytest.mark.parametrize("value", [0, 11, -1, 2.0, True, "3"])
-def test_category_from_proto_rejects_unspecified_and_unknown(value) -> None:
-    with pytest.raises(InvalidArgument, match="GARMENT_CATEGORY_ANKLE_BOOT"):
-        categories.category_from_proto(value)
-
-
-def test_category_accepts_numpy_integers() -> None:
-    assert categories.category_from_proto(np.int64(4)) == 3
-    assert categories.category_name(np.int32(1)) == "trouser"
+        assert categories.category_name(np.int32(label)) == name
 
 
 def test_regions() -> None:

@@ -19,7 +19,7 @@ from tryon.services.body.silhouette import render_silhouette
 from tryon.services.garment import images
 from tryon.services.garment.body_client import BodyServiceClient
 from tryon.services.garment.catalogue import Catalogue, Garment
-from tryon.services.garment.categories import category_to_proto, label_from_name
+from tryon.services.garment.categories import label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.events import GarmentEventPublisher
@@ -223,6 +223,17 @@ def test_register_get_list_and_publish(stub, fashion_test_images, published: lis
             {"size_chart": common_pb2.SizeChart(sizes=[common_pb2.SizeChartSize(label="S", ranges=[common_pb2.MeasurementRange(measurement="chest_circumference", min=5, max=1)])])},
             "size_chart",
         ),
+        ({"size_chart": common_pb2.SizeChart(chart_id="eu_nowhere_tops")}, "eu_mens_tops"),
+        (
+            {"size_chart": common_pb2.SizeChart(chart_id="eu_mens_tops", sizes=[common_pb2.SizeChartSize(label="S")])},
+            "not both",
+        ),
+        ({"name": "tee\x00\nDROP"}, "name must not hold control characters"),
+        ({"name": "tee\u202egnp.exe"}, "U+202E"),
+        (
+            {"size_chart": common_pb2.SizeChart(sizes=[common_pb2.SizeChartSize(label="M\x1b[31m")])},
+            "size_chart.sizes[0].label must not hold control characters",
+        ),
     ],
 )
 def test_register_refusals_store_and_publish_nothing(stub, fashion_test_images, published, change, field) -> None:
@@ -241,6 +252,17 @@ def test_register_refusals_store_and_publish_nothing(stub, fashion_test_images, 
     assert field in details
     assert len(published) == before_events
     assert len(stub.ListGarments(pb.ListGarmentsRequest(page_size=1000), timeout=30).garments) == before
+
+
+def test_register_keeps_a_shipped_chart_id(stub, fashion_test_images) -> None:
+    request = pb.RegisterGarmentRequest(
+        image=png_of(fashion_test_images["t_shirt_top"][2]), name="Oxford shirt", category=TOP,
+        price=common_pb2.Money(currency_code="EUR", amount_minor=4900),
+        size_chart=common_pb2.SizeChart(chart_id="eu_mens_tops"),
+    )
+    garment = stub.RegisterGarment(request, timeout=30).garment
+    assert garment.size_chart.chart_id == "eu_mens_tops"
+    assert stub.GetGarment(pb.GetGarmentRequest(garment_id=garment.garment_id), timeout=30).garment == garment
 
 
 def test_unknown_garment_is_not_found_and_named(stub) -> None:
@@ -395,8 +417,8 @@ def test_registration_the_broker_refuses_stores_nothing(tmp_path: Path, trained_
                 price=common_pb2.Money(currency_code="EUR", amount_minor=4500),
             )
             code, details = status_of(stub.RegisterGarment, request)
-            assert code == grpc.StatusCode.FAILED_PRECONDITION and "retry" in details
-            event, key = producer.published[0]
+            assert code == grpc.StatusCode.UNAVAILABLE and "retry" in details
+            event, key = publisher.published[0]
             assert key == event.garment_id and event.name == "tote"
             assert list(stub.ListGarments(pb.ListGarmentsRequest(), timeout=10).garments) == []
     finally:

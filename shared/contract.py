@@ -1,0 +1,202 @@
+"""The rules of the ``tryon.v1`` contract that protobuf types cannot express, in one place.
+
+buf's protovalidate would carry these rules in the protos as field options, checked by one
+interceptor; its Python runtime cannot be installed offline here, so the rules live in this
+module instead, the protos' comments state the same numbers, and every servicer and event
+handler checks its input with these functions. A rule broken by an RPC request is an
+``InvalidArgument``; the same rule broken by an event is an ``InvalidEvent`` (pass
+``error=InvalidEvent``), which sends the event to the dead-letter topic with the message as
+its reason.
+
+- Categories: a label (0-9, the Fashion-MNIST class index) is the proto ``GarmentCategory``
+  value minus one; 0 (UNSPECIFIED) means "not given".
+- Sex: ``SEX_FEMALE`` / ``SEX_MALE`` are "female" / "male"; ``SEX_UNSPECIFIED`` is None.
+- Ids (user, garment, body, chart): 1 to ``MAX_ID_LENGTH`` characters, no control characters.
+- Display names: no control characters.
+- Latent vectors (content latents, body latents): the expected length, finite numbers, and an
+  L2 norm of at most ``MAX_LATENT_NORM``.
+- Shipped size charts: ``SHIPPED_CHART_IDS``, the charts BodyService can advise sizes from.
+"""
+
+from __future__ import annotations
+
+import operator
+import unicodedata
+from collections.abc import Iterable
+
+import numpy as np
+
+from tryon.shared.errors import DomainError, InvalidArgument
+from tryon.shared.proto import common_pb2
+
+# Categories ---------------------------------------------------------------------------------
+
+CATEGORY_NAMES: tuple[str, ...] = tuple(
+    name.removeprefix("GARMENT_CATEGORY_").lower()
+    for name, value in common_pb2.GarmentCategory.items()
+    if value != common_pb2.GARMENT_CATEGORY_UNSPECIFIED
+)
+"""Category names in label order: "t_shirt_top", "trouser", ..., "ankle_boot"."""
+
+NUM_CATEGORIES = len(CATEGORY_NAMES)
+
+CATEGORY_PROTO_VALUES: tuple[int, ...] = tuple(
+    common_pb2.GarmentCategory.Value(f"GARMENT_CATEGORY_{name.upper()}") for name in CATEGORY_NAMES
+)
+"""The proto value of each label, indexed by label: a table for answers built in bulk."""
+
+ACCEPTED_CATEGORIES = ", ".join(
+    f"{label + 1} (GARMENT_CATEGORY_{name.upper()})" for label, name in enumerate(CATEGORY_NAMES)
+)
+"""The accepted proto values with their names, for error messages."""
+
+
+def _as_int(value: object) -> int | None:
+    """``value`` as a Python int (numpy integers included), or None when it is not an integer."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def category_from_proto(value: int, field: str = "category", error: type[DomainError] = InvalidArgument) -> int:
+    """The label (0-9) of a proto ``GarmentCategory`` value; UNSPECIFIED and unknown values are refused."""
+    number = _as_int(value)
+    if number is None or not 1 <= number <= NUM_CATEGORIES:
+        raise error(f"{field} must be one of {ACCEPTED_CATEGORIES}; got {value!r}")
+    return number - 1
+
+
+def check_label(label: int, field: str = "category label", error: type[DomainError] = InvalidArgument) -> int:
+    """``label`` as an int after checking that it is a category label in [0, 9]."""
+    number = _as_int(label)
+    if number is None or not 0 <= number < NUM_CATEGORIES:
+        raise error(f"{field} must be an integer in [0, {NUM_CATEGORIES - 1}]; got {label!r}")
+    return number
+
+
+def category_to_proto(label: int) -> int:
+    """The proto ``GarmentCategory`` value of a label (0-9)."""
+    return check_label(label) + 1
+
+
+# Sex ----------------------------------------------------------------------------------------
+
+SEX_FROM_PROTO: dict[int, str | None] = {
+    common_pb2.SEX_UNSPECIFIED: None,
+    common_pb2.SEX_FEMALE: "female",
+    common_pb2.SEX_MALE: "male",
+}
+"""The domain's sex of each ``Sex`` value: "female", "male", or None when not given."""
+
+SEX_TO_PROTO: dict[str | None, int] = {sex: value for value, sex in SEX_FROM_PROTO.items()}
+"""The ``Sex`` value of each domain sex."""
+
+
+def sex_from_proto(value: int, field: str = "sex", error: type[DomainError] = InvalidArgument) -> str | None:
+    """The domain's sex of a ``Sex`` value; a value outside the enum is refused."""
+    if value not in SEX_FROM_PROTO:
+        raise error(f"{field} must be SEX_UNSPECIFIED (0), SEX_FEMALE (1) or SEX_MALE (2); got {value}")
+    return SEX_FROM_PROTO[value]
+
+
+# Ids and names ------------------------------------------------------------------------------
+
+MAX_ID_LENGTH = 256
+"""Longest id (user, garment, body, chart) in characters: room for a storefront's own ids."""
+
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Cc: C0/C1 controls (NUL, tab, newline, escape); Cf: invisible format characters such as
+# bidirectional overrides and zero-width spaces, which make two different ids look the same;
+# Zl/Zp: line and paragraph separators, which split log lines and displays.
+
+
+def first_control_character(text: str) -> int | None:
+    """The position of the first control, format or line-separator character of ``text``, or None."""
+    if text.isprintable():
+        # isprintable() is False for every forbidden character, so most texts end here.
+        return None
+    for position, character in enumerate(text):
+        if unicodedata.category(character) in _CONTROL_CATEGORIES:
+            return position
+    return None
+
+
+def check_text(value: str, field: str, error: type[DomainError] = InvalidArgument) -> str:
+    """``value`` after checking that it holds no control, format or line-separator character."""
+    position = first_control_character(value)
+    if position is not None:
+        raise error(
+            f"{field} must not hold control characters; character {position} is U+{ord(value[position]):04X}"
+        )
+    return value
+
+
+def check_id(value: str, field: str, error: type[DomainError] = InvalidArgument) -> str:
+    """An id of 1 to ``MAX_ID_LENGTH`` characters without control characters."""
+    if not value:
+        raise error(f"{field} is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise error(f"{field} must be at most {MAX_ID_LENGTH} characters; got {len(value)}")
+    return check_text(value, field, error)
+
+
+# Latent vectors -----------------------------------------------------------------------------
+
+CONTENT_LATENT_DIM = 16
+"""Length of a garment's content latent with the shipped models (GarmentService's VAE latent size).
+
+A consumer checks a content latent against the length its own model was fitted on."""
+
+BODY_LATENT_DIM = 16
+"""Length of a body latent (BodyService's CVAE latent size)."""
+
+MAX_LATENT_NORM = 64.0
+"""Largest L2 norm of a content or body latent: far above the trained models' latents, while a
+finite but huge latent, which the cold-start map would turn into a garment that outranks every
+other, is refused."""
+
+
+def check_latent(
+    values: Iterable[float],
+    field: str,
+    length: int,
+    error: type[DomainError] = InvalidArgument,
+    max_norm: float = MAX_LATENT_NORM,
+) -> np.ndarray:
+    """``values`` as float32 [length] after checking the length, that all are finite and the L2 norm."""
+    latent = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    if latent.shape != (length,):
+        raise error(f"{field} must hold {length} numbers; got {latent.size}")
+    if not np.isfinite(latent).all():
+        raise error(f"{field} must hold finite numbers; it holds NaN or infinity")
+    norm = float(np.linalg.norm(latent))
+    if not norm <= max_norm:
+        raise error(f"{field} must have an L2 norm of at most {max_norm:g}; got {norm:.4g}")
+    return latent.astype(np.float32)
+
+
+# Size charts --------------------------------------------------------------------------------
+
+SHIPPED_CHART_IDS: tuple[str, ...] = (
+    "en13402_womens_tops",
+    "en13402_mens_tops",
+    "eu_womens_tops",
+    "eu_womens_trousers",
+    "eu_mens_tops",
+    "us_mens_trousers",
+)
+"""The charts shipped with BodyService (``services/body/size_charts.json``; a test keeps the two equal).
+
+GarmentService accepts a garment's ``size_chart.chart_id`` only when it names one of these, so
+that BodyService can later advise a size from it."""
+
+
+def check_chart_id(chart_id: str, field: str = "size_chart.chart_id", error: type[DomainError] = InvalidArgument) -> str:
+    """A shipped chart id; anything else is refused with the list of known ids."""
+    if chart_id not in SHIPPED_CHART_IDS:
+        shown = repr(chart_id) if len(chart_id) <= MAX_ID_LENGTH else f"an id of {len(chart_id)} characters"
+        raise error(f"{field} {shown} is not a shipped chart; known charts: {', '.join(SHIPPED_CHART_IDS)}")
+    return chart_id
