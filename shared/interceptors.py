@@ -233,7 +233,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Refuses calls without `authorization: Bearer <token>` with UNAUTHENTICATED.
+    """Refuses calls without `authorization: Bearer <token>` (scheme in any case) with UNAUTHENTICATED.
 
     Health and reflection stay open so load balancers and tooling work without the token.
     """
@@ -241,7 +241,15 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
     def __init__(self, token: str) -> None:
         if not token:
             raise ValueError("the bearer token must not be empty")
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
+
+    def _accepts(self, presented: str) -> bool:
+        # HTTP auth schemes are case-insensitive (RFC 9110, 11.1), and one or more spaces may
+        # separate the scheme from the credentials; the token itself is compared exactly.
+        scheme, _, credentials = presented.partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(credentials.lstrip(" ").encode(), self._expected)
 
     def intercept_service(self, continuation, handler_call_details):
         """Pass the call through when its token matches or its method is open; refuse it otherwise."""
@@ -249,7 +257,7 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         if is_open_method(handler_call_details.method):
             return handler
         presented = _metadata_value(handler_call_details, AUTHORIZATION_METADATA_KEY)
-        if presented is not None and hmac.compare_digest(presented.encode(), self._expected):
+        if presented is not None and self._accepts(presented):
             return handler
         reason = (
             "missing authorization metadata; send 'authorization: Bearer <token>'"

@@ -1,7 +1,7 @@
 """The one gRPC server bootstrap every tryon service uses.
 
 `serve()` starts a `grpc.server` with the library health service (SERVING for each
-registered service and for ""), server reflection, and the interceptors of
+registered service and for ""), server reflection (v1 and v1alpha), and the interceptors of
 `tryon.shared.interceptors`; it binds `settings.host:settings.port` (port 0 picks a free
 port) and, when `settings.metrics_port` is set, serves Prometheus metrics over HTTP.
 
@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from tryon.shared.interceptors import (
     BearerTokenInterceptor,
@@ -41,6 +40,7 @@ from tryon.shared.interceptors import (
     RequestLogInterceptor,
 )
 from tryon.shared.metrics import MetricsEndpoint, RpcMetrics, start_metrics_endpoint
+from tryon.shared.reflection import enable_reflection
 from tryon.shared.settings import ServerSettings
 
 _logger = logging.getLogger("tryon.server")
@@ -273,9 +273,7 @@ def serve(
     for registration in registrations:
         registration.add_to_server(server)
     full_names = [registration.full_name for registration in registrations]
-    reflection.enable_server_reflection(
-        [*full_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-    )
+    enable_reflection(server, [*full_names, health.SERVICE_NAME])
 
     bind_address = f"{settings.host}:{settings.port}"
     try:

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,6 +29,7 @@ PROBE_SERVICE = "tryon.test.Probe"
 BODY_SERVICE = body_service_pb2.DESCRIPTOR.services_by_name["BodyService"].full_name
 HEALTH_SERVICE = "grpc.health.v1.Health"
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
+REFLECTION_V1_SERVICE = "grpc.reflection.v1.ServerReflection"
 SECRET_PAYLOAD = b"chest=1043mm"
 
 _FAILURES = {
@@ -167,9 +170,41 @@ def test_a_server_can_start_not_serving_until_it_is_ready():
 def test_reflection_lists_registered_services_and_resolves_their_protos(channel):
     database = ProtoReflectionDescriptorDatabase(channel)
 
-    assert set(database.get_services()) == {PROBE_SERVICE, BODY_SERVICE, HEALTH_SERVICE, REFLECTION_SERVICE}
+    assert set(database.get_services()) == {
+        PROBE_SERVICE, BODY_SERVICE, HEALTH_SERVICE, REFLECTION_SERVICE, REFLECTION_V1_SERVICE
+    }
     file_descriptor = database.FindFileContainingSymbol(BODY_SERVICE)
     assert file_descriptor.name == "tryon/v1/body_service.proto"
+
+
+def _reflect_v1(channel: grpc.Channel, request: reflection_pb2.ServerReflectionRequest):
+    """One exchange with grpc.reflection.v1 (its messages are v1alpha's, field for field)."""
+    exchange = channel.stream_stream(
+        f"/{REFLECTION_V1_SERVICE}/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    return list(exchange(iter([request]), timeout=5))[0]
+
+
+def test_reflection_v1_lists_services_and_describes_them_and_itself(channel):
+    listed = _reflect_v1(channel, reflection_pb2.ServerReflectionRequest(list_services=""))
+    described = {}
+    for symbol in (BODY_SERVICE, REFLECTION_V1_SERVICE):
+        answer = _reflect_v1(channel, reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol))
+        files = [descriptor_pb2.FileDescriptorProto.FromString(raw) for raw in answer.file_descriptor_response.file_descriptor_proto]
+        described[symbol] = files[0]
+
+    assert {service.name for service in listed.list_services_response.service} == {
+        PROBE_SERVICE, BODY_SERVICE, HEALTH_SERVICE, REFLECTION_SERVICE, REFLECTION_V1_SERVICE
+    }
+    assert described[BODY_SERVICE].name == "tryon/v1/body_service.proto"
+    v1 = described[REFLECTION_V1_SERVICE]
+    assert (v1.name, v1.package) == ("grpc/reflection/v1/reflection.proto", "grpc.reflection.v1")
+    method = v1.service[0].method[0]
+    assert (method.input_type, method.output_type) == (
+        ".grpc.reflection.v1.ServerReflectionRequest", ".grpc.reflection.v1.ServerReflectionResponse"
+    )
 
 
 def test_a_call_logs_one_json_line_with_its_fields_and_no_payload(channel, log_lines):
@@ -342,6 +377,10 @@ def guarded_server() -> Iterator[RunningServer]:
         ([], "missing authorization metadata"),
         ([("authorization", "Bearer wrong")], "the bearer token in the authorization metadata is not valid"),
         ([("authorization", "t0ken")], "the bearer token in the authorization metadata is not valid"),
+        ([("authorization", "Basic t0ken")], "the bearer token in the authorization metadata is not valid"),
+        ([("authorization", "bearer T0KEN")], "the bearer token in the authorization metadata is not valid"),
+        ([("authorization", "Bearer t0ken ")], "the bearer token in the authorization metadata is not valid"),
+        ([("authorization", "Bearert0ken")], "the bearer token in the authorization metadata is not valid"),
     ],
 )
 def test_auth_refuses_a_missing_or_wrong_token(guarded_server, metadata, details):
@@ -367,6 +406,13 @@ def test_auth_accepts_the_right_token_and_leaves_health_and_reflection_open(guar
     assert reply == b"hello"
     assert status == health_pb2.HealthCheckResponse.SERVING
     assert PROBE_SERVICE in services
+
+
+@pytest.mark.parametrize("authorization", ["Bearer t0ken", "bearer t0ken", "BEARER t0ken", "bEaReR   t0ken"])
+def test_auth_takes_the_scheme_in_any_case(guarded_server, authorization):
+    with grpc.insecure_channel(guarded_server.address) as guarded:
+        reply = guarded.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"hi", metadata=[("authorization", authorization)], timeout=5)
+    assert reply == b"hi"
 
 
 def test_messages_up_to_the_configured_size_pass_and_larger_ones_are_refused():
