@@ -2,6 +2,7 @@
 
 gRPC failures become the domain errors a GarmentService caller can act on: an unknown body
 is NotFound, an unreachable or failing BodyService is FailedPrecondition naming its address.
+Each call carries the request id of the GarmentService call it serves as ``x-request-id``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import grpc
 
 from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
 from tryon.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from tryon.shared.interceptors import REQUEST_ID_METADATA_KEY
+from tryon.shared.logs import current_request_id
 from tryon.shared.proto import body_service_pb2, body_service_pb2_grpc
 
 
 class BodyServiceClient:
-    """Calls BodyService.RenderSilhouette at ``address`` with a per-call deadline."""
+    """Calls BodyService.RenderSilhouette at ``address`` with a per-call deadline and the caller's request id."""
 
     def __init__(self, address: str, timeout_seconds: float = 10.0, auth_token: str | None = None) -> None:
         self._address = address
@@ -26,8 +29,13 @@ class BodyServiceClient:
     def __call__(self, body_id: str, width: int, height: int) -> BodyPicture:
         """The body's silhouette at the given picture size."""
         request = body_service_pb2.RenderSilhouetteRequest(body_id=body_id, width=width, height=height)
+        metadata = self._metadata
+        request_id = current_request_id()
+        if request_id:
+            # One id across both services' log lines: the caller's call and the one it caused here.
+            metadata = (*metadata, (REQUEST_ID_METADATA_KEY, request_id))
         try:
-            response = self._stub.RenderSilhouette(request, timeout=self._timeout, metadata=self._metadata)
+            response = self._stub.RenderSilhouette(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as error:
             code, details = error.code(), error.details()
             if code == grpc.StatusCode.NOT_FOUND:

@@ -1,0 +1,76 @@
+"""GarmentService's calls to BodyService carry the caller's request id (real servers on loopback)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from tryon.services.garment import images
+from tryon.services.garment.body_client import BodyServiceClient
+from tryon.services.garment.catalogue import Catalogue, Garment
+from tryon.services.garment.domain import GarmentDomain
+from tryon.services.garment.servicer import registration
+from tryon.shared.proto import body_service_pb2_grpc, garment_service_pb2 as pb, garment_service_pb2_grpc
+from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.settings import ServerSettings
+
+pytestmark = pytest.mark.integration
+
+
+class RecordingBodyService(body_service_pb2_grpc.BodyServiceServicer):
+    """A BodyService that knows no body and remembers the metadata of each RenderSilhouette."""
+
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, str]] = []
+
+    def RenderSilhouette(self, request, context: grpc.ServicerContext):
+        self.metadata.append({item.key: item.value for item in context.invocation_metadata()})
+        context.abort(grpc.StatusCode.NOT_FOUND, f"body {request.body_id} is not known")
+
+
+@pytest.fixture()
+def services(tmp_path: Path) -> Iterator[tuple[RecordingBodyService, garment_service_pb2_grpc.GarmentServiceStub]]:
+    body = RecordingBodyService()
+    body_server = serve(
+        "body",
+        [ServiceRegistration("tryon.v1.BodyService", lambda server: body_service_pb2_grpc.add_BodyServiceServicer_to_server(body, server))],
+        ServerSettings(port=0, grace_seconds=0.5, auth_token="body-secret"),
+    )
+    catalogue = Catalogue(tmp_path)
+    catalogue.add(
+        Garment("g-1", "tee", 0, "EUR", 1000, None, np.zeros(16, np.float32), images.encode_png(np.full((28, 28), 0.5, np.float32)))
+    )
+    client = BodyServiceClient(body_server.address, timeout_seconds=5.0, auth_token="body-secret")
+    garment_server = serve("garment", [registration(GarmentDomain(catalogue, silhouettes=client))], ServerSettings(port=0, grace_seconds=0.5))
+    channel = grpc.insecure_channel(garment_server.address)
+    try:
+        yield body, garment_service_pb2_grpc.GarmentServiceStub(channel)
+    finally:
+        channel.close()
+        garment_server.stop(0)
+        client.close()
+        body_server.stop(0)
+
+
+def test_the_callers_request_id_reaches_body_service(services) -> None:
+    body, garments = services
+    request = pb.RenderTryOnRequest(body_id="b-404", garment_ids=["g-1"])
+    with pytest.raises(grpc.RpcError) as caught:
+        garments.RenderTryOn(request, metadata=[("x-request-id", "storefront-req-77")], timeout=10)
+
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert body.metadata[-1]["x-request-id"] == "storefront-req-77"
+    assert body.metadata[-1]["authorization"] == "Bearer body-secret"
+
+
+def test_a_generated_request_id_is_passed_on_too(services) -> None:
+    body, garments = services
+    with pytest.raises(grpc.RpcError) as caught:
+        garments.RenderTryOn.with_call(pb.RenderTryOnRequest(body_id="b-404", garment_ids=["g-1"]), timeout=10)
+
+    echoed = dict(caught.value.trailing_metadata())["x-request-id"]
+    assert body.metadata[-1]["x-request-id"] == echoed
