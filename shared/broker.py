@@ -97,8 +97,10 @@ class EmbeddedBroker:
     """A Tansu broker with memory storage on a free loopback port, owned by this process.
 
     Use as a context manager, or call ``start()`` and ``stop()``. ``bootstrap_servers`` is
-    the address clients connect to. Everything the broker prints goes to ``log_path``; when
-    none is given, a temporary file that a clean ``stop()`` removes (a failed start keeps it).
+    the address clients connect to. With ``port`` the broker binds that port (one attempt), as a
+    broker restarted in place does; its memory storage starts empty, under a new cluster id.
+    Everything the broker prints goes to ``log_path``; when none is given, a temporary file
+    that a clean ``stop()`` removes (a failed start keeps it).
     """
 
     def __init__(
@@ -108,8 +110,10 @@ class EmbeddedBroker:
         startup_timeout: float = 20.0,
         stop_grace: float = 2.0,
         port_attempts: int = 3,
+        port: int | None = None,
     ) -> None:
         self._log_path = log_path
+        self._fixed_port = port
         self._owns_log = log_path is None
         self._startup_timeout = startup_timeout
         self._stop_grace = stop_grace
@@ -144,8 +148,9 @@ class EmbeddedBroker:
             self._log_path = Path(name)
         binary = _broker_binary()
         failures = []
-        for _ in range(self._port_attempts):
-            port = free_loopback_port()
+        attempts = 1 if self._fixed_port is not None else self._port_attempts
+        for _ in range(attempts):
+            port = self._fixed_port if self._fixed_port is not None else free_loopback_port()
             failure = self._try_start(binary, port)
             if failure is None:
                 atexit.register(self.stop)
@@ -156,7 +161,7 @@ class EmbeddedBroker:
                 return self
             failures.append(failure)
         raise BrokerError(
-            f"the embedded broker did not start after {self._port_attempts} attempts "
+            f"the embedded broker did not start after {attempts} attempts "
             f"({'; '.join(failures)}); see its log at {self._log_path}"
         )
 
@@ -196,6 +201,16 @@ class EmbeddedBroker:
         logger.info("embedded broker stopped", extra={"exit_status": process.returncode})
         if self._owns_log and self._log_path is not None:
             self._log_path.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """Kill the broker at once (SIGKILL), as a crash would; its log file is kept."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        atexit.unregister(self.stop)
+        process.kill()
+        process.wait()
+        logger.warning("embedded broker killed", extra={"bootstrap_servers": f"{LOOPBACK}:{self._port}"})
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -23,5 +23,9 @@ class FailedPrecondition(DomainError):
     """The service is not in a state to answer, for example a model is not trained yet."""
 
 
+class Unavailable(DomainError):
+    """A dependency the call needs (the event broker and the outbox) cannot take it now; retry later."""
+
+
 class InvalidEvent(DomainError):
     """An event cannot be applied; the consumer sends it to the dead-letter topic with this reason."""

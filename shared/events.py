@@ -63,11 +63,13 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, OffsetOutOfRangeError
 from kafka.structs import OffsetAndMetadata
-from prometheus_client import Counter
 
-from tryon.shared.errors import InvalidEvent
+from tryon.shared.broker import ensure_topics
+from tryon.shared.errors import InvalidEvent, Unavailable
+from tryon.shared.metrics import EVENTS_CONSUMED, EVENTS_PUBLISHED
+from tryon.shared.outbox import Outbox, OutboxRecord, OutboxUnavailable
 from tryon.shared.topics import DLQ_SUFFIX, EVENT_TYPES_BY_NAME, TOPIC_BY_EVENT, dlq_topic, topic_of
 
 logger = logging.getLogger(__name__)
@@ -78,12 +80,8 @@ DLQ_SOURCE_TOPIC_HEADER = "dlq-source-topic"
 DLQ_SOURCE_PARTITION_HEADER = "dlq-source-partition"
 DLQ_SOURCE_OFFSET_HEADER = "dlq-source-offset"
 
-EVENTS_PUBLISHED = Counter("tryon_events_published", "Events handed to the Kafka producer.", ["topic"])
-EVENTS_CONSUMED = Counter(
-    "tryon_events_consumed",
-    "Records taken from Kafka by outcome: applied, duplicate, unhandled or dead_lettered.",
-    ["topic", "outcome"],
-)
+SUITE_TOPICS = tuple(sorted(set(TOPIC_BY_EVENT.values())))
+HealthCallback = Callable[[bool], None]
 
 Handler = Callable[[Message], None]
 TopicPartitionKey = tuple[str, int]
@@ -101,8 +99,8 @@ def timestamp_now() -> Timestamp:
     return stamp
 
 
-class PublishError(RuntimeError):
-    """Events handed to ``EventProducer.publish`` were not acknowledged by the broker."""
+class PublishError(Unavailable):
+    """Events were neither acknowledged by the broker nor kept in the outbox; the caller may retry."""
 
 
 class EventProducer:
@@ -123,6 +121,7 @@ class EventProducer:
             acks="all",
             linger_ms=linger_ms,
             max_block_ms=max_block_ms,
+            enable_idempotence=False,
         )
         self._failures: list[str] = []
         self._failures_lock = threading.Lock()
@@ -150,7 +149,8 @@ class EventProducer:
         future.add_errback(self._record_failure, topic)
         EVENTS_PUBLISHED.labels(topic).inc()
 
-    def _record_failure(self, error: BaseException, topic: str) -> None:
+    def _record_failure(self, topic: str, error: BaseException) -> None:
+        # kafka-python calls an errback with the arguments given to add_errback first, the error last.
         logger.error("event not published to %s: %s", topic, error, extra={"topic": topic})
         with self._failures_lock:
             self._failures.append(f"{topic}: {error}")
@@ -176,6 +176,258 @@ class EventProducer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def record_of(event: Message, key: str) -> OutboxRecord:
+    """The Kafka record of a tryon.v1 event keyed by ``key`` (the id of the entity it is about).
+
+    Raises ``ValueError`` for an event that cannot be routed, has no event_id, or an empty key.
+    """
+    topic = topic_of(type(event))
+    if not getattr(event, "event_id", ""):
+        raise ValueError(f"{event.DESCRIPTOR.full_name} needs an event_id; set it with new_event_id()")
+    if not key:
+        raise ValueError(f"{event.DESCRIPTOR.full_name} needs a non-empty key (the entity id)")
+    return OutboxRecord(
+        topic=topic,
+        key=key.encode("utf-8"),
+        value=event.SerializeToString(),
+        headers=((EVENT_TYPE_HEADER, event.DESCRIPTOR.full_name.encode("utf-8")),),
+    )
+
+
+def kafka_producer(bootstrap_servers: str, client_id: str, *, request_timeout_ms: int, **options: object) -> KafkaProducer:
+    """A KafkaProducer as the suite uses it: every replica acknowledges, no idempotent producer.
+
+    kafka-python's idempotent producer (its default) keeps a producer id the broker gave it; a
+    broker that lost its state (Tansu restarted with memory storage) answers every later batch
+    with UnknownProducerIdError and the producer never recovers. Duplicates that idempotence
+    would avoid are skipped by consumers, by event_id. Topics are never created by a send: a
+    broker's default partition count is not the suite's (``ensure_topics`` creates them).
+    """
+    return KafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        allow_auto_create_topics=False,
+        request_timeout_ms=request_timeout_ms,
+        **options,
+    )
+
+
+class EventPublisher:
+    """How every service publishes its events: kept in a durable outbox, then sent in order.
+
+    ``publish`` appends a call's events to the outbox (an SQLite file, on disk before it returns)
+    and, while the broker answers, waits up to ``ack_wait_s`` for them to be acknowledged, so
+    that they are usually in the broker's log when the call answers. A background sender sends
+    the outbox oldest first, one batch at a time, and removes what the broker acknowledged;
+    when a send fails it drops its Kafka producer, retries with a new one after a backoff, and
+    creates missing topics first (a restarted broker may have none). Per key the order of the
+    log is the order of the outbox, except that a record whose batch failed can follow a later
+    record of its partition whose batch succeeded (one batch in flight at a time keeps that rare).
+
+    The call that produced events learns their fate alone: ``publish`` raises ``PublishError``
+    (a gRPC UNAVAILABLE) only when its own events could not be kept, because the outbox cannot
+    be written or is full; no later call inherits a failure. ``on_health`` is told False while
+    the outbox cannot take events and True when it can again.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        client_id: str,
+        outbox: Outbox,
+        *,
+        ack_wait_s: float = 2.0,
+        request_timeout_s: float = 2.0,
+        batch_records: int = 500,
+        on_health: HealthCallback | None = None,
+    ) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
+        self._outbox = outbox
+        self._ack_wait_s = ack_wait_s
+        self._request_timeout_s = request_timeout_s
+        self._batch_records = batch_records
+        self._on_health = on_health
+        self._producer: KafkaProducer | None = None
+        self._reachable = True
+        self._usable: bool | None = None
+        self._sent = threading.Condition()
+        # Every sequence number below this one has left the outbox.
+        self._sent_below = 0
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox this publisher sends from."""
+        return self._outbox
+
+    @property
+    def broker_reachable(self) -> bool:
+        """Whether the last send to the broker succeeded."""
+        return self._reachable
+
+    def start(self) -> EventPublisher:
+        """Start sending what the outbox holds (events left by an earlier run first)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"outbox-{self._client_id}", daemon=True)
+            self._thread.start()
+        return self
+
+    def publish(self, events: Sequence[tuple[Message, str]]) -> None:
+        """Keep ``(event, key)`` pairs in the outbox, in order, and have them sent.
+
+        Returns once they are in the broker's log or, when the broker does not acknowledge them
+        within ``ack_wait_s`` (at once while it is known to be away), in the outbox. Raises
+        ``ValueError`` for an event that cannot be routed and ``PublishError`` when the outbox
+        cannot take them.
+        """
+        records = [record_of(event, key) for event, key in events]
+        if not records:
+            return
+        try:
+            seqs = self._outbox.append(records)
+        except OutboxUnavailable as error:
+            self._set_usable(False)
+            raise PublishError(f"events were not accepted: {error}; retry later") from error
+        self._set_usable(True)
+        self._wake.set()
+        if self._reachable and self._ack_wait_s > 0:
+            self.wait_until_sent(seqs[-1], self._ack_wait_s)
+
+    def wait_until_sent(self, seq: int | None = None, timeout: float = 10.0) -> bool:
+        """Wait until record ``seq`` (by default every record appended so far) left the outbox."""
+        if seq is None:
+            seq = self._outbox.newest_seq()
+            if seq is None:
+                return True
+        with self._sent:
+            return self._sent.wait_for(lambda: self._sent_below > seq, timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what the outbox holds for up to ``timeout`` s, then stop; the rest waits for the next start."""
+        self._closing.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning("event publisher %s did not stop within %.1f s", self._client_id, timeout)
+                return
+        self._drop_producer()
+        self._outbox.close()
+
+    def __enter__(self) -> EventPublisher:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _set_usable(self, usable: bool) -> None:
+        if usable == self._usable:
+            return
+        self._usable = usable
+        if not usable:
+            logger.warning("event publisher %s cannot keep events in its outbox", self._client_id)
+        if self._on_health is not None:
+            self._on_health(usable)
+
+    # The sending thread.
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                records = self._outbox.oldest(self._batch_records)
+            except Exception:  # noqa: BLE001 - the sender must outlive a failing read
+                logger.exception("event publisher %s could not read its outbox", self._client_id)
+                records = None
+            if not records:
+                self._mark_sent()
+                if self._closing.is_set():
+                    return
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            acknowledged, error = self._send(records)
+            if acknowledged:
+                self._outbox.remove([record.seq for record in acknowledged])
+                for record in acknowledged:
+                    EVENTS_PUBLISHED.labels(record.topic).inc()
+                if len(self._outbox) < self._outbox.max_pending:
+                    self._set_usable(True)
+            self._mark_sent()
+            if error is None:
+                backoff = 0.1
+                continue
+            if self._closing.is_set():
+                return
+            self._closing.wait(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    def _send(self, records: list[OutboxRecord]) -> tuple[list[OutboxRecord], str | None]:
+        """Send ``records``; those the broker acknowledged, and why the others were not."""
+        sent = []
+        try:
+            producer = self._connect()
+            for record in records:
+                sent.append((record, producer.send(record.topic, value=record.value, key=record.key,
+                                                   headers=list(record.headers))))
+            producer.flush(timeout=self._request_timeout_s)
+        except Exception as error:  # noqa: BLE001 - any failure is retried with a new producer
+            failure = f"{type(error).__name__}: {error}"
+        else:
+            failure = None
+        acknowledged = []
+        for record, future in sent:
+            if future.succeeded():
+                acknowledged.append(record)
+            elif failure is None:
+                failure = f"{type(future.exception).__name__}: {future.exception}" if future.failed() else "no answer"
+        if failure is not None:
+            if self._reachable:
+                logger.warning(
+                    "event publisher %s cannot reach Kafka (%s); %d events wait in the outbox",
+                    self._client_id, failure, len(self._outbox), extra={"topic": records[0].topic},
+                )
+            self._reachable = False
+            self._drop_producer()
+        elif not self._reachable:
+            self._reachable = True
+            logger.info("event publisher %s reached Kafka again", self._client_id)
+        return acknowledged, failure
+
+    def _connect(self) -> KafkaProducer:
+        if self._producer is None:
+            # A restarted broker may have lost the topics; create them with the suite's partition count.
+            ensure_topics(self._bootstrap_servers, SUITE_TOPICS, timeout=self._request_timeout_s)
+            self._producer = kafka_producer(
+                self._bootstrap_servers,
+                self._client_id,
+                request_timeout_ms=int(self._request_timeout_s * 1000),
+                max_block_ms=int(self._request_timeout_s * 1000),
+                # One batch in flight per connection: a failed batch is not overtaken by the next one.
+                max_in_flight_requests_per_connection=1,
+            )
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception:  # noqa: BLE001 - a broken producer is discarded either way
+                logger.debug("closing a failed producer raised", exc_info=True)
+
+    def _mark_sent(self) -> None:
+        sent_below = self._outbox.sent_below()
+        with self._sent:
+            self._sent_below = sent_below
+            self._sent.notify_all()
 
 
 class RecentEventIds:
@@ -265,6 +517,8 @@ class EventConsumer:
     - ``assignment``: ``"manual"`` (every partition, no group join) or ``"group"`` (subscribe).
     - ``max_poll_interval_ms`` / ``session_timeout_ms``: group-membership timeouts (group mode).
     - ``poll_timeout_ms`` / ``fetch_max_wait_ms``: how long one poll, and the broker, wait for records.
+    - ``on_health`` / ``unreachable_after_s``: told False once no broker connection has been up
+      for that long, True when one is again.
     """
 
     def __init__(
@@ -285,6 +539,8 @@ class EventConsumer:
         poll_timeout_ms: int = 200,
         fetch_max_wait_ms: int = 100,
         client_id: str | None = None,
+        on_health: HealthCallback | None = None,
+        unreachable_after_s: float = 3.0,
     ) -> None:
         if not handlers:
             raise ValueError("an EventConsumer needs at least one handler")
@@ -322,6 +578,13 @@ class EventConsumer:
         self._consumer: KafkaConsumer | None = None
         self._dlq_producer: KafkaProducer | None = None
         self._last_error: str | None = None
+        self._on_health = on_health
+        self._unreachable_after_s = unreachable_after_s
+        self._unreachable_since: float | None = None
+        self._reachable = True
+        self._next_reach_check = 0.0
+        self._cluster_id: str | None = None
+        self._restart_from_log_start = False
 
     @property
     def topics(self) -> list[str]:
@@ -376,6 +639,9 @@ class EventConsumer:
                 if self._consumer is None:
                     self._connect()
                 self._poll_once()
+                self._check_log()
+            except OffsetOutOfRangeError as error:
+                self._restart_on_new_log(f"the broker answered {type(error).__name__} ({error})")
             except KafkaError as error:
                 self._last_error = f"{type(error).__name__}: {error}"
                 logger.warning("event consumer %s lost Kafka (%s); reconnecting", self._group_id, self._last_error)
@@ -386,25 +652,95 @@ class EventConsumer:
                 logger.exception("event consumer %s failed; reconnecting", self._group_id)
                 self._disconnect(commit=False)
                 self._stop.wait(1.0)
+            self._check_reachable()
         self._disconnect(commit=True)
 
+    def _check_log(self) -> None:
+        """Start over on the broker's log when it is not the one the positions were taken on.
+
+        An emptied broker (Tansu restarted with memory storage) or another cluster holds a log
+        that ends before the positions, and a fetch there may answer nothing rather than
+        OFFSET_OUT_OF_RANGE, so positions are compared with the high watermark of fetch answers,
+        and the cluster id with the one seen at connection.
+        """
+        consumer = self._consumer
+        if consumer is None:
+            return
+        cluster_id = _cluster_id(consumer)
+        if self._cluster_id is None:
+            self._cluster_id = cluster_id
+        elif cluster_id is not None and cluster_id != self._cluster_id:
+            self._restart_on_new_log(f"the cluster id changed from {self._cluster_id} to {cluster_id}")
+            return
+        with self._state_lock:
+            positions = dict(self._positions)
+        for partition in consumer.assignment():
+            mark = consumer.highwater(partition)
+            position = positions.get((partition.topic, partition.partition))
+            if mark is not None and position is not None and position > mark:
+                self._restart_on_new_log(
+                    f"{partition.topic}[{partition.partition}] ends at offset {mark}, before position {position}"
+                )
+                return
+
+    def _restart_on_new_log(self, why: str) -> None:
+        logger.warning(
+            "event consumer %s found a broker log behind its positions: %s; keeping its state and "
+            "reading the new log from its start", self._group_id, why,
+        )
+        self._restart_from_log_start = True
+        self._cluster_id = None
+        self._disconnect(commit=False)
+
+    def _check_reachable(self) -> None:
+        """Tell ``on_health`` when no broker connection has been up for ``unreachable_after_s``."""
+        now = time.monotonic()
+        if now < self._next_reach_check:
+            return
+        self._next_reach_check = now + 0.5
+        consumer = self._consumer
+        connected = consumer is not None and _connection_count(consumer) > 0
+        if connected:
+            self._unreachable_since = None
+            if not self._reachable:
+                self._reachable = True
+                logger.info("event consumer %s reached Kafka again", self._group_id)
+                if self._on_health is not None:
+                    self._on_health(True)
+            return
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        if self._reachable and now - self._unreachable_since >= self._unreachable_after_s:
+            self._reachable = False
+            logger.warning(
+                "event consumer %s has not reached Kafka for %.0f s", self._group_id, now - self._unreachable_since
+            )
+            if self._on_health is not None:
+                self._on_health(False)
+
     def _connect(self) -> None:
+        # Created here, not by the consumer's metadata request: a broker's default partition
+        # count is not the suite's, and a restarted broker may hold no topics.
+        ensure_topics(self._bootstrap_servers, self._topics)
         consumer = KafkaConsumer(
             bootstrap_servers=self._bootstrap_servers,
             group_id=self._group_id,
             client_id=self._client_id,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            allow_auto_create_topics=False,
+            # Manual positions are always set explicitly; a position outside the log raises
+            # OffsetOutOfRangeError, which _run answers by reading the new log from its start.
+            auto_offset_reset="earliest" if self._assignment == "group" else "none",
             fetch_max_wait_ms=self._fetch_max_wait_ms,
             max_poll_interval_ms=self._max_poll_interval_ms,
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=min(3_000, self._session_timeout_ms // 3),
         )
         self._consumer = consumer
-        self._dlq_producer = KafkaProducer(
-            bootstrap_servers=self._bootstrap_servers,
-            client_id=f"{self._client_id}-dlq",
-            acks="all",
+        self._dlq_producer = kafka_producer(
+            self._bootstrap_servers,
+            f"{self._client_id}-dlq",
+            request_timeout_ms=10_000,
             # A cluster that does not create topics on first use blocks a send to a missing
             # dead-letter topic; give up after 10 s and retry the record rather than hang a minute.
             max_block_ms=10_000,
@@ -414,20 +750,24 @@ class EventConsumer:
             return
         partitions = self._all_partitions(consumer)
         consumer.assign(partitions)
+        from_log_start = self._restart_from_log_start
         with self._state_lock:
+            if from_log_start:
+                self._positions.clear()
+                self._committed.clear()
             for partition in partitions:
                 key = (partition.topic, partition.partition)
                 # After a reconnect the positions reached win over the ones given at start.
-                start = self._positions.get(key, self._start_positions.get(key))
-                if start is None:
+                start = None if from_log_start else self._positions.get(key, self._start_positions.get(key))
+                if start is None and not from_log_start:
                     start = consumer.committed(partition)
                 if start is None:
-                    consumer.seek_to_beginning(partition)
-                    start = consumer.position(partition)
-                else:
-                    consumer.seek(partition, start)
+                    # Looked up, not reset to: with auto_offset_reset "none" a reset is never done.
+                    start = consumer.beginning_offsets([partition])[partition]
+                consumer.seek(partition, start)
                 self._positions[key] = start
                 self._committed[key] = start
+        self._restart_from_log_start = False
         logger.info(
             "event consumer %s assigned %d partitions of %s",
             self._group_id, len(partitions), ", ".join(self._topics),
@@ -634,6 +974,17 @@ class _RebalanceListener(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self._owner._on_revoked(self._owner._consumer, revoked)
+
+
+def _cluster_id(consumer: KafkaConsumer) -> str | None:
+    """The cluster id of the consumer's last metadata answer (kafka-python keeps it, not public)."""
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+    return getattr(cluster, "cluster_id", None)
+
+
+def _connection_count(consumer: KafkaConsumer) -> float:
+    """How many broker connections the consumer has open, from its own metrics."""
+    return consumer.metrics().get("consumer-metrics", {}).get("connection-count", 0.0)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from tryon.shared.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from tryon.shared.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from tryon.shared.logs import request_id_var
 from tryon.shared.metrics import RpcMetrics
 
@@ -31,6 +31,7 @@ _DOMAIN_ERROR_CODES: tuple[tuple[type[DomainError], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
     # Any other domain error (such as InvalidEvent) says what is wrong with the input.
     (DomainError, grpc.StatusCode.INVALID_ARGUMENT),
 )

@@ -14,17 +14,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import torch
 
 from tryon.shared.broker import ensure_topics, resolve_bootstrap
-from tryon.shared.events import EventProducer
+from tryon.shared.events import EventPublisher
+from tryon.shared.outbox import Outbox
 from tryon.shared.logs import configure_logging
 from tryon.shared.server import ServiceRegistration, serve
 from tryon.shared.settings import ServerSettings
 
 logger = logging.getLogger("tryon.lifecycle")
+
+OUTBOX_FILE = "outbox.sqlite"
+"""The file, in a service's data folder, of events not yet acknowledged by the broker."""
 
 ResourceT = TypeVar("ResourceT")
 
@@ -33,10 +38,68 @@ class ShutdownStarted(Exception):
     """Shutdown began while start-up was still acquiring what it needs."""
 
 
-class Resources:
-    """What start-up acquires and shutdown must release, released newest first."""
+class Health:
+    """Whether the service can do its job: ready once start-up is done and no dependency is down.
 
-    def __init__(self) -> None:
+    What start-up builds reports each dependency through a callback from ``callback(name)``
+    (an event consumer that lost the broker, an outbox that cannot take events); the server's
+    health answers SERVING only while every one of them is up.
+    """
+
+    def __init__(self, set_serving: Callable[[bool], None] = lambda serving: None) -> None:
+        self._set_serving = set_serving
+        self._ready = False
+        self._closed = False
+        self._down: set[str] = set()
+        self._lock = threading.Lock()
+
+    def callback(self, dependency: str) -> Callable[[bool], None]:
+        """A function that reports ``dependency`` as up (True) or down (False)."""
+        return lambda up: self.report(dependency, up)
+
+    def report(self, dependency: str, up: bool) -> None:
+        """Record whether ``dependency`` is up, and update the server's health."""
+        with self._lock:
+            if up:
+                self._down.discard(dependency)
+            else:
+                self._down.add(dependency)
+            self._publish()
+
+    def mark_ready(self) -> None:
+        """Start-up is done: SERVING from now on while every dependency is up."""
+        with self._lock:
+            self._ready = True
+            self._publish()
+
+    def close(self) -> None:
+        """Shutdown began: the server's health is the shutdown's from now on."""
+        with self._lock:
+            self._closed = True
+
+    @property
+    def serving(self) -> bool:
+        """Whether the service answers SERVING now."""
+        with self._lock:
+            return self._ready and not self._down
+
+    def _publish(self) -> None:
+        if self._closed:
+            return
+        serving = self._ready and not self._down
+        if self._down:
+            logger.warning("not serving: %s down", ", ".join(sorted(self._down)))
+        self._set_serving(serving)
+
+
+class Resources:
+    """What start-up acquires and shutdown must release, released newest first.
+
+    ``health`` is where what start-up builds reports whether its dependencies are up.
+    """
+
+    def __init__(self, health: Health | None = None) -> None:
+        self.health = health or Health()
         self._closers: list[Callable[[], None]] = []
         self._closed = False
         self._lock = threading.Lock()
@@ -57,6 +120,7 @@ class Resources:
 
     def close(self) -> None:
         """Release everything adopted, newest first; safe to call more than once."""
+        self.health.close()
         with self._lock:
             self._closed = True
             closers, self._closers = self._closers[::-1], []
@@ -76,10 +140,16 @@ def connect_kafka(resources: Resources, topics: Iterable[str]) -> str:
     return bootstrap_servers
 
 
-def event_producer(resources: Resources, bootstrap_servers: str, client_id: str) -> EventProducer:
-    """An EventProducer that is flushed and closed at shutdown."""
-    producer = EventProducer(bootstrap_servers, client_id=client_id)
-    return resources.adopt(producer, producer.close)
+def event_publisher(resources: Resources, bootstrap_servers: str, client_id: str, data_dir: Path) -> EventPublisher:
+    """The service's EventPublisher, with its outbox in ``data_dir``, started, and closed at shutdown.
+
+    It reports to ``resources.health`` whether its outbox can take events.
+    """
+    outbox = Outbox(Path(data_dir) / OUTBOX_FILE)
+    publisher = EventPublisher(
+        bootstrap_servers, client_id, outbox, on_health=resources.health.callback("event outbox")
+    )
+    return resources.adopt(publisher.start(), publisher.close)
 
 
 def run_service(
@@ -93,7 +163,7 @@ def run_service(
     torch.set_num_threads(settings.torch_threads)
     running = serve(service_name, registrations, settings, initially_serving=False)
     logger.info("listening", extra={"address": running.address})
-    resources = Resources()
+    resources = Resources(Health(running.set_serving))
     failed = threading.Event()
     running.install_signal_handlers(on_shutdown=resources.close)
 
@@ -108,7 +178,7 @@ def run_service(
             running.stop(grace=0)
             return
         if not resources.closed:
-            running.set_serving(True)
+            resources.health.mark_ready()
             logger.info("ready")
 
     threading.Thread(target=start, name=f"{service_name}-startup", daemon=True).start()

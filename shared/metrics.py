@@ -19,6 +19,19 @@ LATENCY_BUCKETS_SECONDS = (
 )
 
 
+# Counted per process (a service is one process) and shown by every server's /metrics; the
+# `_total` suffix is what prometheus_client gives a counter on the wire in any case.
+EVENTS_PUBLISHED = Counter(
+    "tryon_events_published_total", "Events the broker acknowledged, by topic.", ["topic"], registry=None
+)
+EVENTS_CONSUMED = Counter(
+    "tryon_events_consumed_total",
+    "Records taken from Kafka by outcome: applied, duplicate, unhandled or dead_lettered.",
+    ["topic", "outcome"],
+    registry=None,
+)
+
+
 class RpcMetrics:
     """Counters and a latency histogram of the calls a server handled, by method and status code."""
 
@@ -43,6 +56,8 @@ class RpcMetrics:
         self.in_flight = Gauge(
             "tryon_rpc_in_flight", "gRPC calls being handled now.", registry=self.registry
         )
+        for counter in (EVENTS_PUBLISHED, EVENTS_CONSUMED):
+            self.registry.register(counter)
 
     def observe(self, method: str, code: str, seconds: float) -> None:
         """Record one finished call of `method` that ended with status `code` after `seconds`."""

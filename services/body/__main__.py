@@ -18,7 +18,7 @@ from tryon.services.body.events import KafkaBodyEvents
 from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
 from tryon.services.body.settings import PREFIX, BodySettings
 from tryon.services.body.store import BodyStore
-from tryon.shared.lifecycle import Resources, connect_kafka, event_producer, run_service
+from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, run_service
 from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import BODIES
@@ -63,7 +63,7 @@ def _prepare(settings: BodySettings, servicer: BodyServicer, resources: Resource
     events = None
     if settings.publish_events:
         bootstrap_servers = connect_kafka(resources, [BODIES])
-        events = KafkaBodyEvents(event_producer(resources, bootstrap_servers, client_id="tryon-body"))
+        events = KafkaBodyEvents(event_publisher(resources, bootstrap_servers, "tryon-body", settings.data_dir))
     store = BodyStore(settings.bodies_dir)
     servicer.attach(BodyDomain(model, store, events, advice_samples=settings.advice_samples))
     logger.info("body service ready", extra={"bodies": len(store)})

@@ -23,7 +23,7 @@ from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.servicer import registration
 from tryon.services.garment.settings import ENV_PREFIX, GarmentSettings
-from tryon.shared.lifecycle import Resources, connect_kafka, event_producer, run_service
+from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, run_service
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import GARMENTS
 
@@ -75,8 +75,8 @@ def load_or_train_models(settings: GarmentSettings):
 def _prepare(settings: GarmentSettings, domain: GarmentDomain, resources: Resources) -> None:
     """Connect the publisher, then load or train the models and hand them to the domain."""
     bootstrap_servers = connect_kafka(resources, [GARMENTS])
-    producer = event_producer(resources, bootstrap_servers, client_id="tryon-garment")
-    domain.set_publisher(GarmentEventPublisher(producer))
+    publisher = event_publisher(resources, bootstrap_servers, "tryon-garment", settings.data_dir)
+    domain.set_publisher(GarmentEventPublisher(publisher))
     domain.set_models(load_or_train_models(settings))
     logger.info("garment service ready", extra={"bootstrap_servers": bootstrap_servers})
 

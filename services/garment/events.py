@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from google.protobuf.message import Message
-from kafka.errors import KafkaError
-
 from tryon.services.garment.catalogue import Garment
 from tryon.shared.contract import category_to_proto
-from tryon.shared.errors import FailedPrecondition
-from tryon.shared.events import PublishError, new_event_id
+from tryon.shared.events import EventPublisher, new_event_id
 from tryon.shared.proto import common_pb2, events_pb2
-
-PUBLISH_TIMEOUT_SECONDS = 10.0
-
-
-class EventPublisher(Protocol):
-    """What publishing needs of `tryon.shared.events.EventProducer`."""
-
-    def publish(self, event: Message, key: str) -> None: ...
-
-    def flush(self, timeout: float | None = None) -> None: ...
 
 
 def garment_registered(garment: Garment, event_id: str) -> events_pb2.GarmentRegistered:
@@ -39,19 +23,13 @@ def garment_registered(garment: Garment, event_id: str) -> events_pb2.GarmentReg
 
 
 class GarmentEventPublisher:
-    """Publishes GarmentRegistered for a garment, keyed by garment id, and waits for the broker's
-    acknowledgement, so that a registration the caller sees succeed is known to every consumer."""
+    """Publishes GarmentRegistered for a garment, keyed by garment id, through the service's
+    `tryon.shared.events.EventPublisher`: it returns once the event is in the broker's log or in
+    the outbox, so a registration the caller sees succeed reaches every consumer."""
 
-    def __init__(self, producer: EventPublisher, timeout_seconds: float = PUBLISH_TIMEOUT_SECONDS) -> None:
-        self._producer = producer
-        self._timeout = timeout_seconds
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._publisher = publisher
 
     def __call__(self, garment: Garment) -> None:
-        """Publish the event of one garment; FailedPrecondition when the broker does not acknowledge it."""
-        self._producer.publish(garment_registered(garment, new_event_id()), key=garment.garment_id)
-        try:
-            self._producer.flush(timeout=self._timeout)
-        except (PublishError, KafkaError) as error:
-            raise FailedPrecondition(
-                f"the event broker did not accept GarmentRegistered ({error}); nothing was registered, retry later"
-            ) from None
+        """Publish the event of one garment; ``PublishError`` (UNAVAILABLE) when it was not kept."""
+        self._publisher.publish([(garment_registered(garment, new_event_id()), garment.garment_id)])

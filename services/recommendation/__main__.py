@@ -24,7 +24,7 @@ from tryon.services.recommendation.recommender import ModelArtifacts, Recommende
 from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
 from tryon.services.recommendation.settings import PREFIX, RecommendationSettings
 from tryon.shared.broker import ensure_topics
-from tryon.shared.lifecycle import Resources, connect_kafka, event_producer, run_service
+from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, run_service
 from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
@@ -79,9 +79,9 @@ def prepare(
         bootstrap_servers = connect_kafka(resources, CONSUMED_TOPICS)
     else:
         ensure_topics(bootstrap_servers, CONSUMED_TOPICS)
-    producer = event_producer(resources, bootstrap_servers, client_id="tryon-recommendation")
+    publisher = event_publisher(resources, bootstrap_servers, "tryon-recommendation", settings.data_dir)
     follow_events(recommender, settings, bootstrap_servers, CONSUMED_TOPICS, resources)
-    servicer.attach(RecommendationDomain(recommender, KafkaInteractionPublisher(producer)))
+    servicer.attach(RecommendationDomain(recommender, KafkaInteractionPublisher(publisher)))
     logger.info(
         "recommendation service ready",
         extra={"garments": recommender.garment_count, "shoppers": len(recommender.histories)},

@@ -18,7 +18,7 @@ from tryon.services.recommendation.catalogue import Garment
 from tryon.services.recommendation.domain import InteractionInput
 from tryon.services.recommendation.recommender import Recommender
 from tryon.shared.errors import InvalidEvent
-from tryon.shared.events import EventProducer, new_event_id, timestamp_now
+from tryon.shared.events import EventPublisher, new_event_id, timestamp_now
 from tryon.shared.proto import events_pb2
 
 
@@ -59,15 +59,16 @@ def event_handlers(recommender: Recommender) -> dict[type[Message], callable]:
 
 
 class KafkaInteractionPublisher:
-    """Publishes InteractionRecorded and UserDeleted, keyed by user id, and waits for the broker."""
+    """Publishes InteractionRecorded and UserDeleted, keyed by user id, through the service's
+    `tryon.shared.events.EventPublisher`: each call returns once its events are in the broker's log
+    or in the outbox, and raises ``PublishError`` (UNAVAILABLE) when neither took them."""
 
-    def __init__(self, producer: EventProducer, flush_timeout: float = 10.0) -> None:
-        self._producer = producer
-        self._flush_timeout = flush_timeout
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._publisher = publisher
 
     def publish_interactions(self, interactions: Sequence[InteractionInput]) -> list[str]:
-        """Publish one event per interaction, in order; returns their event ids."""
-        event_ids = []
+        """Publish one event per interaction, in order, all or none; returns their event ids."""
+        events = []
         for interaction in interactions:
             event = events_pb2.InteractionRecorded(
                 event_id=new_event_id(),
@@ -79,19 +80,13 @@ class KafkaInteractionPublisher:
                 event.occurred_at.CopyFrom(timestamp_now())
             else:
                 event.occurred_at.FromDatetime(interaction.occurred_at)
-            self._producer.publish(event, key=interaction.user_id)
-            event_ids.append(event.event_id)
-        self._producer.flush(self._flush_timeout)
-        return event_ids
+            events.append((event, interaction.user_id))
+        self._publisher.publish(events)
+        return [event.event_id for event, _ in events]
 
     def publish_user_deleted(self, user_id: str) -> str:
         """Publish UserDeleted for ``user_id``; returns its event id."""
         event = events_pb2.UserDeleted(event_id=new_event_id(), user_id=user_id)
         event.occurred_at.CopyFrom(timestamp_now())
-        self._producer.publish(event, key=user_id)
-        self._producer.flush(self._flush_timeout)
+        self._publisher.publish([(event, user_id)])
         return event.event_id
-
-    def close(self) -> None:
-        """Flush and close the producer."""
-        self._producer.close()

@@ -117,7 +117,7 @@ def follow_events(
     """Restore the last snapshot, consume ``topics`` from its positions and wait until caught up.
 
     The consumer is adopted by ``resources``: at shutdown it stops and a last snapshot is
-    written. Returns once the consumer has reached the end of the topics as they were now,
+    written. While it cannot reach the broker, ``resources.health`` hears of it (NOT_SERVING). Returns once the consumer has reached the end of the topics as they were now,
     or after ``settings.catch_up_timeout_seconds`` (logged).
     """
     positions, applied = restore_snapshot(recommender, settings.snapshot_path)
@@ -132,6 +132,7 @@ def follow_events(
         on_checkpoint=snapshotter.on_checkpoint,
         remembered_event_ids=100_000,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        on_health=resources.health.callback("event consumer"),
     )
 
     def stop_consuming() -> None:

@@ -24,7 +24,8 @@ from tryon.services.body.events import KafkaBodyEvents
 from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
 from tryon.services.body.store import BodyStore
 from tryon.shared.broker import ensure_topics, free_loopback_port
-from tryon.shared.events import EventConsumer, EventProducer
+from tryon.shared.events import EventConsumer, EventPublisher
+from tryon.shared.outbox import Outbox
 from tryon.shared.proto import body_service_pb2 as pb
 from tryon.shared.proto import body_service_pb2_grpc, common_pb2, events_pb2
 from tryon.shared.server import ServiceRegistration, serve
@@ -80,7 +81,8 @@ def create_request(stature: float = 1720.0, weight: float = 64.0) -> pb.CreateBo
 
 def test_create_and_delete_are_announced_on_kafka(kafka_bootstrap, trained_body_model, tmp_path):
     ensure_topics(kafka_bootstrap, [BODIES])
-    events = KafkaBodyEvents(EventProducer(kafka_bootstrap, client_id="body-test"))
+    publisher = EventPublisher(kafka_bootstrap, "body-test", Outbox(tmp_path / "outbox.sqlite")).start()
+    events = KafkaBodyEvents(publisher)
     store = BodyStore(tmp_path / "bodies")
     servicer = BodyServicer(BodyDomain(trained_body_model, store, events))
     running = serve("body", [ServiceRegistration(SERVICE_FULL_NAME, lambda s: add_to_server(servicer, s))],
@@ -110,7 +112,7 @@ def test_create_and_delete_are_announced_on_kafka(kafka_bootstrap, trained_body_
             assert list((tmp_path / "bodies").iterdir()) == []
     finally:
         running.stop(grace=1)
-        events.close()
+        publisher.close()
 
 
 def _log_tail(data_dir) -> str:

@@ -38,7 +38,8 @@ from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.servicer import registration
 from tryon.services.garment.tryon_render import decode_rgba_png
 from tryon.shared.broker import ensure_topics, free_loopback_port
-from tryon.shared.events import EventConsumer, EventProducer
+from tryon.shared.events import EventConsumer, EventPublisher
+from tryon.shared.outbox import Outbox
 from tryon.shared.proto import (
     body_service_pb2,
     body_service_pb2_grpc,
@@ -90,12 +91,14 @@ def garment_stub(
 ) -> Iterator[garment_service_pb2_grpc.GarmentServiceStub]:
     """GarmentService on port 0 publishing to the suite's shared broker and drawing BodyService's bodies."""
     ensure_topics(kafka_bootstrap, [GARMENTS])
-    producer = EventProducer(kafka_bootstrap, client_id="garment-integration-test")
+    publisher = EventPublisher(
+        kafka_bootstrap, "garment-integration-test", Outbox(tmp_path_factory.mktemp("outbox") / "outbox.sqlite")
+    ).start()
     body_client = BodyServiceClient(body_address, timeout_seconds=10.0)
     domain = GarmentDomain(
         Catalogue(tmp_path_factory.mktemp("catalogue")),
         trained_garment_models,
-        GarmentEventPublisher(producer),
+        GarmentEventPublisher(publisher),
         body_client,
     )
     running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
@@ -106,7 +109,7 @@ def garment_stub(
         channel.close()
         running.stop(0)
         body_client.close()
-        producer.close()
+        publisher.close()
 
 
 def test_registered_garment_is_published_with_its_encoding(garment_stub, kafka_bootstrap, fashion_pictures) -> None:

@@ -28,6 +28,7 @@ from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
 from tryon.shared.errors import NotFound
 from tryon.shared.events import PublishError
 from tryon.shared.broker import free_loopback_port as free_port
+from tryon.shared.contract import category_to_proto
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
@@ -392,22 +393,20 @@ def test_model_rpcs_wait_for_the_models_and_the_catalogue_does_not(tmp_path: Pat
         running.stop(0)
 
 
-class RefusingProducer:
-    """An event producer whose broker never acknowledges (a stand-in for a broker that is down)."""
+class RefusingPublisher:
+    """An event publisher that can keep nothing (a stand-in for a broker down and a full outbox)."""
 
     def __init__(self) -> None:
         self.published = []
 
-    def publish(self, event, key: str) -> None:
-        self.published.append((event, key))
-
-    def flush(self, timeout: float | None = None) -> None:
-        raise PublishError("1 event(s) were not published, first: tryon.garments.v1: broker down")
+    def publish(self, events) -> None:
+        self.published.extend(events)
+        raise PublishError("events were not accepted: the outbox holds 100000 events waiting for the broker; retry later")
 
 
 def test_registration_the_broker_refuses_stores_nothing(tmp_path: Path, trained_garment_models, fashion_test_images) -> None:
-    producer = RefusingProducer()
-    domain = GarmentDomain(Catalogue(tmp_path), trained_garment_models, GarmentEventPublisher(producer))
+    publisher = RefusingPublisher()
+    domain = GarmentDomain(Catalogue(tmp_path), trained_garment_models, GarmentEventPublisher(publisher))
     running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
     try:
         with grpc.insecure_channel(running.address) as channel:

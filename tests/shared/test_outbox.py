@@ -1,0 +1,47 @@
+"""The outbox: records survive a reopen, come back in the order they were appended, and it is bounded."""
+
+from __future__ import annotations
+
+import pytest
+
+from tryon.shared.outbox import Outbox, OutboxRecord, OutboxUnavailable
+
+
+def record(key: str, n: int) -> OutboxRecord:
+    return OutboxRecord("tryon.users.v1", key.encode(), f"{key}-{n}".encode(), (("event-type", b"tryon.v1.UserDeleted"),))
+
+
+def test_records_survive_a_reopen_in_order_with_their_bytes(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    appended = [record("a", 0), record("b", 0), record("a", 1)]
+    first = outbox.append(appended[:2])
+    second = outbox.append(appended[2:])
+    assert first < second and len(outbox) == 3
+    outbox.close()
+
+    reopened = Outbox(tmp_path / "outbox.sqlite")
+    kept = reopened.oldest(10)
+    assert [(r.topic, r.key, r.value, r.headers) for r in kept] == [
+        (r.topic, r.key, r.value, r.headers) for r in appended
+    ]
+    assert [r.seq for r in kept] == [*first, *second]
+
+
+def test_removed_records_stay_removed_and_sequence_numbers_never_repeat(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    seqs = outbox.append([record("a", n) for n in range(4)])
+    outbox.remove(seqs[:2])
+    assert outbox.sent_below() == seqs[2]
+    outbox.remove(seqs[2:])
+    assert len(outbox) == 0 and outbox.sent_below() == seqs[-1] + 1
+    outbox.close()
+    reopened = Outbox(tmp_path / "outbox.sqlite")
+    assert reopened.oldest(10) == [] and reopened.append([record("a", 9)])[0] > seqs[-1]
+
+
+def test_a_full_outbox_refuses_the_whole_call(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.sqlite", max_pending=3)
+    outbox.append([record("a", 0), record("a", 1)])
+    with pytest.raises(OutboxUnavailable, match="at most 3"):
+        outbox.append([record("a", 2), record("a", 3)])
+    assert [r.value for r in outbox.oldest(10)] == [b"a-0", b"a-1"]
