@@ -24,7 +24,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -118,6 +118,24 @@ def prepare_input(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(positive, p=2.0, dim=1)
 
 
+class ServableModel(Protocol):
+    """What the recommender serves from; every model ``load_model`` returns (Mult-VAE, RecVAE) offers it.
+
+    ``user_queries(x) @ item_embeddings().T == score(x)``, and ``history_query`` is the query of
+    one history given as item positions and unit-norm positive weights.
+    """
+
+    n_items: int
+
+    def eval(self) -> nn.Module: ...
+
+    def item_embeddings(self) -> np.ndarray: ...
+
+    def user_queries(self, x: np.ndarray) -> np.ndarray: ...
+
+    def history_query(self, positions: torch.Tensor, weights: torch.Tensor) -> np.ndarray: ...
+
+
 class _Posterior(NamedTuple):
     mu: torch.Tensor
     logvar: torch.Tensor
@@ -205,6 +223,26 @@ class MultVAE(nn.Module):
         return np.ascontiguousarray(np.hstack([weight, bias]), dtype=np.float32)
 
     @torch.no_grad()
+    def history_query(self, positions: torch.Tensor, weights: torch.Tensor) -> np.ndarray:
+        """``user_queries`` of one history given sparsely, in eval mode: item ``positions`` and their
+        ``weights``, positive and of unit L2 norm (as ``prepare_input`` leaves a row).
+
+        Only the first encoder layer touches the items, so reading its columns at the history's
+        positions gives the dense result at a cost that grows with the history, not the catalogue.
+        """
+        hidden_layers = list(self.encoder_hidden)
+        first = hidden_layers[0] if hidden_layers else self.encoder_out
+        h = first.weight[:, positions] @ weights + first.bias
+        if hidden_layers:
+            h = torch.tanh(h)
+            for layer in hidden_layers[1:]:
+                h = torch.tanh(layer(h))
+            h = self.encoder_out(h)
+        mu = h[: self.config.latent_dim]
+        features = self.decoder_features(mu[None, :])[0].numpy()
+        return np.append(features, np.float32(1.0)).astype(np.float32)
+
+    @torch.no_grad()
     def user_queries(self, x: np.ndarray) -> np.ndarray:
         """Queries [h(mu(x)), 1] so that ``user_queries(x) @ item_embeddings().T == score(x)``."""
         was_training = self.training
@@ -249,11 +287,11 @@ def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     return target
 
 
-def load_model(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+def load_model(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> ServableModel:
     """Load a model saved by ``save_model`` (weights only, no pickled objects), in eval mode.
 
-    Returns a ``MultVAE`` or a ``recvae.RecVAE``, as named in ``config.json``; both offer
-    ``score``, ``item_embeddings`` and ``user_queries``.
+    Returns a ``MultVAE`` or a ``recvae.RecVAE``, as named in ``config.json``; both are
+    ``ServableModel``s and offer ``score`` too.
     """
     source = Path(directory)
     config_path = source / CONFIG_FILE

@@ -1,9 +1,9 @@
-"""The recommendation engine: Mult-VAE fold-in, FAISS retrieval, live state and its snapshots.
+"""The recommendation engine: Mult-VAE or RecVAE fold-in, FAISS retrieval, live state and its snapshots.
 
-A shopper's query vector is ``[h(mu(x)), 1]`` for the shopper's current weighted history row
-``x``; every garment's vector is ``[W_i, b_i]`` from the decoder's last layer, so the inner
-product is exactly the Mult-VAE logit and a FAISS inner-product search returns the model's
-top garments. A garment that entered the catalogue after training (or never had an
+A shopper's query vector is ``[h(mu(x)), 1]`` (RecVAE: ``[mu(x), 1]``) for the shopper's current
+weighted history row ``x``; every garment's vector is ``[W_i, b_i]`` from the decoder's last
+layer, so the inner product is exactly the model's logit and a FAISS inner-product search
+returns the model's top garments. Both families serve through ``multvae.ServableModel``. A garment that entered the catalogue after training (or never had an
 interaction) gets its vector from its content latent through a ridge-regression map fitted
 on the garments that have both (``ColdStartMap``), so it is recommendable at once.
 
@@ -39,7 +39,7 @@ from tryon.services.recommendation.catalogue import (
 )
 from tryon.services.recommendation.history import HistoryStore, InteractionKind
 from tryon.services.recommendation.index import ItemIndex
-from tryon.services.recommendation.multvae import MultVAE, load_model, save_model
+from tryon.services.recommendation.multvae import ServableModel, load_model, save_model
 from tryon.shared.errors import InvalidEvent, NotFound
 
 logger = logging.getLogger(__name__)
@@ -124,12 +124,12 @@ def similarity_vectors(item_vectors: np.ndarray) -> np.ndarray:
     return weights / np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
 
 
-def sparse_user_query(model: MultVAE, positions: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+def sparse_user_query(model: ServableModel, positions: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
     """``model.user_queries`` for one history given as (column positions, weights), without a dense row.
 
-    Only the first encoder layer touches the items, so reading its columns at the history's
-    positions gives the same result at a cost that grows with the history, not the catalogue.
-    Returns None when no weight is positive (nothing to fold in).
+    Negative weights count as zero and the rest are scaled to unit length, as the models prepare
+    a dense row; the model then reads only the history's columns (``history_query``). Returns
+    None when no weight is positive (nothing to fold in).
     """
     weights = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
     keep = weights > 0
@@ -137,26 +137,14 @@ def sparse_user_query(model: MultVAE, positions: np.ndarray, weights: np.ndarray
         return None
     positions = np.asarray(positions, dtype=np.int64)[keep]
     weights = weights[keep] / np.linalg.norm(weights[keep])
-    hidden_layers = list(model.encoder_hidden)
-    first = hidden_layers[0] if hidden_layers else model.encoder_out
-    with torch.no_grad():
-        columns = first.weight[:, torch.from_numpy(positions)]
-        h = columns @ torch.from_numpy(weights.astype(np.float32)) + first.bias
-        if hidden_layers:
-            h = torch.tanh(h)
-            for layer in hidden_layers[1:]:
-                h = torch.tanh(layer(h))
-            h = model.encoder_out(h)
-        mu = h[: model.config.latent_dim]
-        features = model.decoder_features(mu[None, :])[0].numpy()
-    return np.append(features, np.float32(1.0)).astype(np.float32)
+    return model.history_query(torch.from_numpy(positions), torch.from_numpy(weights.astype(np.float32)))
 
 
 @dataclass
 class ModelArtifacts:
     """What the train command writes and the service loads."""
 
-    model: MultVAE
+    model: ServableModel
     model_items: list[str]
     catalogue: Catalogue
     cold_start_map: ColdStartMap

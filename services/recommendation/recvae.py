@@ -107,8 +107,13 @@ class DenseEncoder(nn.Module):
     def forward(self, x: torch.Tensor, dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance of each row of ``x`` (negative weights clamped)."""
         h = F.dropout(prepare_input(x), p=dropout, training=self.training)
-        skip = torch.zeros(())
-        for layer, norm in zip(self.layers, self.norms):
+        return self.from_first_layer(self.layers[0](h))
+
+    def from_first_layer(self, first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance from the first layer's output (before its activation)."""
+        h = self.norms[0](_swish(first))
+        skip = h
+        for layer, norm in zip(self.layers[1:], self.norms[1:]):
             h = norm(_swish(layer(h) + skip))
             skip = skip + h
         return self.mu(h), self.logvar(h)
@@ -182,6 +187,18 @@ class RecVAE(nn.Module):
         weight = self.decoder_out.weight.detach().cpu().numpy()
         bias = self.decoder_out.bias.detach().cpu().numpy()[:, None]
         return np.ascontiguousarray(np.hstack([weight, bias]), dtype=np.float32)
+
+    @torch.no_grad()
+    def history_query(self, positions: torch.Tensor, weights: torch.Tensor) -> np.ndarray:
+        """``user_queries`` of one history given sparsely, in eval mode: item ``positions`` and their
+        ``weights``, positive and of unit L2 norm (as ``prepare_input`` leaves a row).
+
+        Only the encoder's first layer touches the items, so only its columns at the history's
+        positions are read.
+        """
+        first = self.encoder.layers[0]
+        mu, _ = self.encoder.from_first_layer(first.weight[:, positions] @ weights + first.bias)
+        return np.append(mu.numpy(), np.float32(1.0)).astype(np.float32)
 
     @torch.no_grad()
     def user_queries(self, x: np.ndarray) -> np.ndarray:

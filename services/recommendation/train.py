@@ -31,7 +31,8 @@ from tryon.services.recommendation.history import INTERACTION_WEIGHTS, kind_from
 from tryon.services.recommendation.index import ItemIndex
 from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import ColdStartMap, ModelArtifacts, similarity_vectors
-from tryon.services.recommendation.trainer import train_multvae
+from tryon.services.recommendation.recvae import RecVAEConfig
+from tryon.services.recommendation.trainer import train_multvae, train_recvae
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def evaluate_on_fresh_shoppers(
 def train_artifacts(
     interactions: pd.DataFrame,
     catalogue: Catalogue,
-    config: MultVAEConfig = SERVING_CONFIG,
+    config: MultVAEConfig | RecVAEConfig = SERVING_CONFIG,
     index_factory: str = "Flat",
     seed: int = 0,
     progress: bool = True,
@@ -144,16 +145,22 @@ def train_artifacts(
 def train_artifacts_with_history(
     interactions: pd.DataFrame,
     catalogue: Catalogue,
-    config: MultVAEConfig = SERVING_CONFIG,
+    config: MultVAEConfig | RecVAEConfig = SERVING_CONFIG,
     index_factory: str = "Flat",
     seed: int = 0,
     progress: bool = True,
     ridge_l2: float = 1.0,
 ):
-    """``train_artifacts`` and the Mult-VAE training history (per-epoch loss)."""
+    """``train_artifacts`` and the model's training history (per-epoch loss).
+
+    A ``RecVAEConfig`` trains a RecVAE instead of a Mult-VAE; the service serves either.
+    """
     matrix, _, model_items = weighted_matrix(interactions, catalogue)
-    model, history = train_multvae(matrix, config, seed=seed, progress=progress)
-    logger.info("trained Mult-VAE on %d shoppers x %d garments, final loss %.3f", *matrix.shape, history.loss[-1])
+    train = train_recvae if isinstance(config, RecVAEConfig) else train_multvae
+    model, history = train(matrix, config, seed=seed, progress=progress)
+    logger.info(
+        "trained %s on %d shoppers x %d garments, final loss %.3f", type(model).__name__, *matrix.shape, history.loss[-1]
+    )
     trained_vectors = model.item_embeddings()
     trained_rows = [catalogue.position[g] for g in model_items]
     cold_start_map = ColdStartMap.fit(

@@ -25,6 +25,7 @@ from tryon.services.recommendation.recommender import (
     sparse_user_query,
     write_snapshot,
 )
+from tryon.services.recommendation.recvae import RecVAEConfig
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, main as train_main, train_artifacts
 from tryon.shared.errors import InvalidEvent, NotFound
@@ -79,6 +80,37 @@ def test_sparse_fold_in_equals_the_models_dense_queries_and_scores(recommender, 
     np.testing.assert_allclose(query, recommender.model.user_queries(row)[0], atol=1e-5)
     scores = recommender.model.score(torch.from_numpy(row)).numpy()[0]
     np.testing.assert_allclose(query @ recommender.model.item_embeddings().T, scores, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def saved_recvae_artifacts(tmp_path_factory, catalogue, interactions):
+    directory = tmp_path_factory.mktemp("recvae-artifacts")
+    config = RecVAEConfig(hidden_dim=32, encoder_layers=3, latent_dim=8, epochs=2, batch_size=64)
+    train_artifacts(interactions, catalogue, config, progress=False).save(directory)
+    return directory
+
+
+def test_a_recvae_model_is_served_like_a_multvae(saved_recvae_artifacts, catalogue):
+    recommender = Recommender(ModelArtifacts.load(saved_recvae_artifacts))
+    assert type(recommender.model).__name__ == "RecVAE"
+    for i, garment_id in enumerate(catalogue.garment_ids[:5]):
+        recommender.apply_interaction("ann", garment_id, InteractionKind(1 + i))
+    row = dense_row(recommender, "ann")
+    positions = np.flatnonzero(row[0])
+    query = sparse_user_query(recommender.model, positions, row[0, positions])
+    np.testing.assert_allclose(query, recommender.model.user_queries(row)[0], atol=1e-5)
+    scores = recommender.model.score(torch.from_numpy(row)).numpy()[0]
+    np.testing.assert_allclose(query @ recommender.model.item_embeddings().T, scores, atol=1e-4)
+
+    answer = recommender.recommend("ann", 10)
+    seen = set(catalogue.garment_ids[:5])
+    indexed = {g: float(score) for g, score in recommender.item_index.search(query[None], len(catalogue))[0]}
+    model_items = ModelArtifacts.load(saved_recvae_artifacts).model_items
+    np.testing.assert_allclose([indexed[g] for g in model_items], scores, atol=1e-4)
+    expected = [g for g in sorted(indexed, key=lambda g: -indexed[g]) if g not in seen][:10]
+    assert not answer.cold_start
+    assert [item.garment_id for item in answer.garments] == expected
+    assert recommender.outfits("ann", 3)[0]
 
 
 def test_recommendations_are_the_models_top_unseen_garments(recommender, catalogue):
