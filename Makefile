@@ -2,26 +2,37 @@
 PYTHON_BIN ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-BUF_VERSION := 1.75.0
-BUF := .tools/node_modules/.bin/buf
+BUF := node_modules/.bin/buf
+LOCK := requirements.lock
+PIP_VERSION := 26.3
+PIP_TOOLS_VERSION := 7.6.2
+LOCK_PIP_VERSION := 23.2.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 ML100K := var/data/ml-100k.inter
-TORCH_SPEC := torch==2.13.0
 
-.PHONY: setup demo test lint protos data evaluate bench clean
+.PHONY: setup lock demo test lint protos data evaluate bench clean
 
 setup: $(VENV)/.installed $(BUF) $(FASHION_MNIST)
 
-# torch first and pinned, so that nothing resolves a CUDA build from the registry.
-$(VENV)/.installed: pyproject.toml
+# Every package at the exact version and hash of the lock (torch: the CPU build, so nothing
+# resolves a CUDA build from the registry), then the project itself with no further resolution.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON_BIN) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet "pip==$(PIP_VERSION)"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(BUF):
-	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+# The lock of exact versions and hashes, resolved from pyproject.toml's ranges (runtime and test).
+lock:
+	$(PYTHON_BIN) -m venv .tools/lockenv
+	.tools/lockenv/bin/pip install --quiet "pip==$(LOCK_PIP_VERSION)" "pip-tools==$(PIP_TOOLS_VERSION)"
+	.tools/lockenv/bin/pip-compile --quiet --extra test --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+
+$(BUF): package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
 
 $(FASHION_MNIST):
 	apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist
@@ -56,4 +67,4 @@ bench: setup data
 	for script in tests/benchmarks/bench_*.py; do $(PY) $$script --results docs/results.md || exit 1; done
 
 clean:
-	rm -rf $(VENV) .tools var
+	rm -rf $(VENV) .tools node_modules var
