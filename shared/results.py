@@ -150,11 +150,14 @@ def commit_description(folder: Path, exclude: Sequence[Path] = ()) -> str:
 
 
 def run_facts(results_path: Path) -> RunFacts:
-    """Today's date (UTC), the commit of the checkout holding ``results_path`` and the machine."""
+    """Today's date (UTC), the commit of the code that runs (this checkout of tryon) and the machine.
+
+    The results document and its pictures do not count as uncommitted changes.
+    """
     pictures = results_path.parent / PICTURES_FOLDER
     return RunFacts(
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-        commit=commit_description(results_path.resolve().parent, exclude=(results_path, pictures)),
+        commit=commit_description(Path(__file__).resolve().parent, exclude=(results_path, pictures)),
         machine=machine_description(),
     )
 

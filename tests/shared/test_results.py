@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import subprocess
 import sys
@@ -264,3 +265,14 @@ def test_every_evaluation_and_benchmark_script_has_its_section_in_docs_results()
         name = quoted_name.strip('"')
         assert document.count(start_marker(name)) == 1 and document.count(end_marker(name)) == 1, name
     assert len(re.findall(r"<!-- results:[a-z0-9_]+ -->", document)) == len(writers)
+
+
+def test_the_facts_name_today_this_checkout_s_commit_and_the_machine(tmp_path: Path) -> None:
+    repository = Path(__file__).resolve().parents[2]
+    head = git(repository, "rev-parse", "--short", "HEAD").strip()
+
+    facts = results.run_facts(tmp_path / "elsewhere" / "results.md")
+
+    assert facts.date == datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    assert facts.commit in (head, f"{head} + uncommitted changes")
+    assert re.fullmatch(r"\d+ cores, .+, (no GPU|.+); load average \d+\.\d\d at start", facts.machine)
