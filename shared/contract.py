@@ -12,7 +12,7 @@ its reason.
   value minus one; 0 (UNSPECIFIED) means "not given".
 - Sex: ``SEX_FEMALE`` / ``SEX_MALE`` are "female" / "male"; ``SEX_UNSPECIFIED`` is None.
 - Ids (user, garment, body, chart): 1 to ``MAX_ID_LENGTH`` characters, no control characters.
-- Display names: no control characters.
+- Display names: 1 to ``MAX_NAME_LENGTH`` characters after surrounding blanks, no control characters.
 - Latent vectors (content latents, body latents): the expected length, finite numbers, and an
   L2 norm of at most ``MAX_LATENT_NORM``.
 - Shipped size charts: ``SHIPPED_CHART_IDS``, the charts BodyService can advise sizes from.
@@ -107,6 +107,9 @@ def sex_from_proto(value: int, field: str = "sex", error: type[DomainError] = In
 MAX_ID_LENGTH = 256
 """Longest id (user, garment, body, chart) in characters: room for a storefront's own ids."""
 
+MAX_NAME_LENGTH = 200
+"""Longest display name (of a garment) in characters, after surrounding blanks are removed."""
+
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 # Cc: C0/C1 controls (NUL, tab, newline, escape); Cf: invisible format characters such as
 # bidirectional overrides and zero-width spaces, which make two different ids look the same;
@@ -132,6 +135,16 @@ def check_text(value: str, field: str, error: type[DomainError] = InvalidArgumen
             f"{field} must not hold control characters; character {position} is U+{ord(value[position]):04X}"
         )
     return value
+
+
+def check_name(value: str, field: str = "name", error: type[DomainError] = InvalidArgument) -> str:
+    """A display name without surrounding blanks: 1 to ``MAX_NAME_LENGTH`` characters, no control characters."""
+    stripped = check_text(value, field, error).strip()
+    if not stripped:
+        raise error(f"{field} must not be empty; give a display name of 1 to {MAX_NAME_LENGTH} characters")
+    if len(stripped) > MAX_NAME_LENGTH:
+        raise error(f"{field} has {len(stripped)} characters; at most {MAX_NAME_LENGTH} are accepted")
+    return stripped
 
 
 def check_id(value: str, field: str, error: type[DomainError] = InvalidArgument) -> str:

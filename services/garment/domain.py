@@ -28,12 +28,11 @@ from tryon.services.garment.tryon_render import (
     garment_colour,
     render_try_on,
 )
-from tryon.shared.contract import MAX_ID_LENGTH, check_chart_id, check_id, check_label, check_text
+from tryon.shared.contract import MAX_ID_LENGTH, check_chart_id, check_id, check_label, check_name, check_text
 from tryon.shared.errors import FailedPrecondition, InvalidArgument
 
 MAX_GENERATE_COUNT = 64
 MIN_STEPS, MAX_STEPS = 2, 32
-MAX_NAME_LENGTH = 200
 MAX_TRYON_GARMENTS = 8
 MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 64, 2048, 256
 MIN_HEIGHT, MAX_HEIGHT, DEFAULT_HEIGHT = 128, 4096, 512
@@ -119,16 +118,6 @@ def picture_size(width: int, height: int) -> tuple[int, int]:
             f"height must be 0 (meaning {DEFAULT_HEIGHT}) or {MIN_HEIGHT} to {MAX_HEIGHT}; got {height}"
         )
     return width, height
-
-
-def check_name(name: str) -> str:
-    """A display name without surrounding blanks, 1 to 200 characters, without control characters."""
-    stripped = check_text(name, "name").strip()
-    if not stripped:
-        raise InvalidArgument("name must not be empty; give the garment a display name of 1 to 200 characters")
-    if len(stripped) > MAX_NAME_LENGTH:
-        raise InvalidArgument(f"name has {len(stripped)} characters; at most {MAX_NAME_LENGTH} are accepted")
-    return stripped
 
 
 def check_price(price: Price | None) -> Price:

@@ -3,6 +3,9 @@
 Consumed: InteractionRecorded (history; an unknown garment is an ``InvalidEvent`` and goes to
 the dead-letter topic), GarmentRegistered (a new garment enters the index through its content
 latent), UserDeleted (forget the shopper), BodyUpdated / BodyDeleted (keep / forget the body).
+Every event is checked against the contract first, as an RPC request is: ids, category, sex,
+names, and latents (length, finite, L2 norm at most ``contract.MAX_LATENT_NORM``); an event that
+breaks a rule is an ``InvalidEvent`` and goes to the dead-letter topic with the reason.
 Duplicates never reach a handler: the consumer (``tryon.shared.events.EventConsumer``) skips an
 event whose id it applied before, and snapshots those ids with the state.
 """
@@ -11,43 +14,52 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 from google.protobuf.message import Message
 
 from tryon.services.recommendation.catalogue import Garment
 from tryon.services.recommendation.domain import InteractionInput
 from tryon.services.recommendation.recommender import Recommender
+from tryon.shared.contract import BODY_LATENT_DIM, category_from_proto, check_id, check_latent, check_name, sex_from_proto
 from tryon.shared.errors import InvalidEvent
 from tryon.shared.events import EventPublisher, new_event_id, timestamp_now
 from tryon.shared.proto import events_pb2
 
 
 def event_handlers(recommender: Recommender) -> dict[type[Message], callable]:
-    """The handler of each consumed event type, bound to ``recommender``."""
+    """The handler of each consumed event type, bound to ``recommender``.
+
+    Each checks its event against the contract (``tryon.shared.contract``) as a servicer checks a
+    request: a broken rule raises ``InvalidEvent`` naming the field, and nothing is applied.
+    """
 
     def interaction_recorded(event: events_pb2.InteractionRecorded) -> None:
-        recommender.apply_interaction(event.user_id, event.garment_id, event.type)
+        user_id = check_id(event.user_id, "user_id", InvalidEvent)
+        garment_id = check_id(event.garment_id, "garment_id", InvalidEvent)
+        recommender.apply_interaction(user_id, garment_id, event.type)
 
     def garment_registered(event: events_pb2.GarmentRegistered) -> None:
-        if not event.category:
-            raise InvalidEvent("category is GARMENT_CATEGORY_UNSPECIFIED")
         garment = Garment(
-            garment_id=event.garment_id,
-            category=event.category - 1,
-            content_latent=np.asarray(event.content_latent, dtype=np.float32),
+            garment_id=check_id(event.garment_id, "garment_id", InvalidEvent),
+            category=category_from_proto(event.category, "category", InvalidEvent),
+            content_latent=check_latent(
+                event.content_latent, "content_latent", recommender.cold_start_map.latent_dim, InvalidEvent
+            ),
             price_minor=event.price.amount_minor,
-            name=event.name,
+            name=check_name(event.name, "name", InvalidEvent),
         )
         recommender.register_garment(garment)
 
     def user_deleted(event: events_pb2.UserDeleted) -> None:
-        recommender.forget_user(event.user_id)
+        recommender.forget_user(check_id(event.user_id, "user_id", InvalidEvent))
 
     def body_updated(event: events_pb2.BodyUpdated) -> None:
-        recommender.set_body(event.body_id, event.sex, list(event.body_latent))
+        body_id = check_id(event.body_id, "body_id", InvalidEvent)
+        sex_from_proto(event.sex, "sex", InvalidEvent)
+        latent = check_latent(event.body_latent, "body_latent", BODY_LATENT_DIM, InvalidEvent)
+        recommender.set_body(body_id, event.sex, latent.tolist())
 
     def body_deleted(event: events_pb2.BodyDeleted) -> None:
-        recommender.forget_body(event.body_id)
+        recommender.forget_body(check_id(event.body_id, "body_id", InvalidEvent))
 
     return {
         events_pb2.InteractionRecorded: interaction_recorded,

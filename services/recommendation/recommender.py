@@ -419,9 +419,7 @@ class Recommender:
     # ---- events --------------------------------------------------------------------------
 
     def apply_interaction(self, user_id: str, garment_id: str, kind: InteractionKind) -> None:
-        """Add an interaction to a history. Unknown garment -> InvalidEvent."""
-        if not user_id:
-            raise InvalidEvent("user_id is empty")
+        """Add an interaction to a history. Unknown garment or kind -> InvalidEvent."""
         try:
             kind = InteractionKind(kind)
         except ValueError:
@@ -438,16 +436,11 @@ class Recommender:
             self._query_cache.pop(user_id, None)
 
     def register_garment(self, garment: Garment) -> None:
-        """Make a new garment recommendable through its content latent."""
-        if not garment.garment_id:
-            raise InvalidEvent("garment_id is empty")
-        if not 0 <= garment.category < 10:
-            raise InvalidEvent(f"category must be a GarmentCategory other than UNSPECIFIED; got label {garment.category}")
-        latent = np.asarray(garment.content_latent, dtype=np.float32)
-        if latent.shape != (self.cold_start_map.latent_dim,) or not np.isfinite(latent).all():
-            raise InvalidEvent(
-                f"content_latent must hold {self.cold_start_map.latent_dim} finite numbers; got {latent.size}"
-            )
+        """Make a new garment recommendable through its content latent.
+
+        The garment must keep the contract, its latent of ``cold_start_map.latent_dim`` numbers
+        included; the event handler checks it.
+        """
         with self._lock:
             self._add_registered(garment)
 
@@ -467,9 +460,7 @@ class Recommender:
             self._popular_order = [*self._popular_order, garment.garment_id]
 
     def set_body(self, body_id: str, sex: int, latent: list[float]) -> None:
-        """Keep a body's latent code."""
-        if not body_id:
-            raise InvalidEvent("body_id is empty")
+        """Keep a body's latent code (checked against the contract by the event handler)."""
         with self._lock:
             self._bodies[body_id] = {"sex": int(sex), "latent": [float(v) for v in latent]}
 

@@ -15,6 +15,7 @@ from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, Recommenda
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.shared.contract import BODY_LATENT_DIM
 from tryon.shared.events import EventProducer, new_event_id, read_dlq, timestamp_now
 from tryon.shared.lifecycle import Resources
 from tryon.shared.proto import common_pb2, events_pb2
@@ -124,7 +125,7 @@ def test_body_events_gate_outfits(service):
     with pytest.raises(grpc.RpcError) as unknown:
         stub.RecommendOutfits(request)
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
-    producer.publish(events_pb2.BodyUpdated(event_id=new_event_id(), body_id="body-7", body_latent=[0.1, 0.2]), key="body-7")
+    producer.publish(events_pb2.BodyUpdated(event_id=new_event_id(), body_id="body-7", body_latent=[0.1] * BODY_LATENT_DIM), key="body-7")
     producer.flush()
 
     def served():
