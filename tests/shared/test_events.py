@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
+from kafka.future import Future
 
 from tryon.shared.broker import DEFAULT_PARTITIONS, EmbeddedBroker, ensure_topics
 from tryon.shared.errors import InvalidEvent
@@ -16,13 +19,17 @@ from tryon.shared.events import (
     EVENT_TYPE_HEADER,
     EventConsumer,
     EventProducer,
+    EventPublisher,
     PublishError,
     RecentEventIds,
     new_event_id,
     read_dlq,
     timestamp_now,
 )
+from tryon.shared.outbox import Outbox
 from tryon.shared.proto import common_pb2, events_pb2
+from tryon.shared.server import serve
+from tryon.shared.settings import ServerSettings
 from tryon.shared.topics import BODIES, INTERACTIONS, USERS
 
 READY_TIMEOUT = 15.0
@@ -401,3 +408,33 @@ def test_a_checkpoint_copies_the_ids_read_inside_the_callback_and_refuses_them_l
     assert read_inside.applied_event_ids == ("a",)
     with pytest.raises(RuntimeError, match="inside on_checkpoint"):
         unread.applied_event_ids
+
+
+def test_a_failed_publish_is_logged_with_its_topic_then_its_error(kafka: str, caplog) -> None:
+    producer = EventProducer(kafka, client_id="errback-order")
+    try:
+        # The errback wired as publish() wires it, failed the way kafka-python fails it.
+        future = Future()
+        future.add_errback(producer._record_failure, INTERACTIONS)
+        with caplog.at_level("ERROR", logger="tryon.shared.events"):
+            future.failure(KafkaTimeoutError("no answer"))
+        assert caplog.records[-1].getMessage() == f"event not published to {INTERACTIONS}: KafkaTimeoutError: no answer"
+    finally:
+        producer.close()
+
+
+def test_published_and_consumed_events_are_counted_on_metrics(kafka: str, tmp_path, request) -> None:
+    running = serve("metrics-test", [], ServerSettings(port=0, metrics_port=0))
+    publisher = EventPublisher(kafka, "metrics-test", Outbox(tmp_path / "outbox.sqlite")).start()
+    recorder = Recorder()
+    consumer = started(EventConsumer(kafka, "metrics-test", {events_pb2.UserDeleted: recorder}), request)
+    try:
+        publisher.publish([(events_pb2.UserDeleted(event_id=new_event_id(), user_id="m1"), "m1")])
+        wait_for(lambda: recorder.events, what="the event consumed")
+        page = urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=5).read().decode()
+        assert f'tryon_events_published_total{{topic="{USERS}"}}' in page
+        assert f'tryon_events_consumed_total{{outcome="applied",topic="{USERS}"}}' in page
+    finally:
+        consumer.stop()
+        publisher.close()
+        running.stop(grace=0)
