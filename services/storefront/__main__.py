@@ -1,0 +1,54 @@
+"""Run the storefront: ``python -m tryon.services.storefront``.
+
+Reads ``TRYON_STOREFRONT_*`` settings, logs JSON lines to stdout, binds the HTTP port (0
+picks a free one; the log line "storefront listening" names the bound address) and serves
+the API, the fitting-room page, /metrics, /healthz and /readyz with uvicorn until SIGTERM
+or SIGINT, after which requests in flight get the grace period to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+
+from tryon.services.storefront.api import create_app
+from tryon.services.storefront.backends import Backends
+from tryon.services.storefront.settings import PREFIX, StorefrontSettings
+from tryon.shared.logs import configure_logging
+from tryon.shared.settings import settings_or_exit
+
+logger = logging.getLogger("tryon.services.storefront")
+
+
+def main() -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit status."""
+    settings = settings_or_exit(StorefrontSettings, PREFIX)
+    configure_logging("storefront", settings.log_level)
+    backends = Backends(
+        {
+            "body": settings.body_service_address,
+            "garment": settings.garment_service_address,
+            "recommendation": settings.recommendation_service_address,
+        },
+        timeout_seconds=settings.backend_timeout_seconds,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    app = create_app(backends, settings.cors_origins, settings.max_request_bytes)
+    listener = socket.create_server((settings.host, settings.port), reuse_port=False)
+    host, port = listener.getsockname()[:2]
+    logger.info("storefront listening", extra={"url": f"http://{host}:{port}/", "port": port})
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.grace_seconds,
+        server_header=False,
+    )
+    uvicorn.Server(config).run(sockets=[listener])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

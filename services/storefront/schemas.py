@@ -1,0 +1,180 @@
+"""The JSON shapes of the storefront's HTTP API; the OpenAPI document is generated from them.
+
+Measurements keep the services' units (millimetres, and kilograms for weight) and names
+(``services/body/measurements.py``); categories and interaction types are lower-case words.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from tryon.shared.contract import CATEGORY_NAMES, MAX_ID_LENGTH
+
+Category = Literal[CATEGORY_NAMES]  # type: ignore[valid-type]
+Sex = Literal["female", "male"]
+InteractionKind = Literal["view", "try_on", "add_to_cart", "purchase", "return", "like", "dislike"]
+Identifier = Field(min_length=1, max_length=MAX_ID_LENGTH)
+
+
+class ErrorBody(BaseModel):
+    """What every failed request answers, with the HTTP status its gRPC code implies."""
+
+    code: str = Field(description="google.rpc.Code name, e.g. NOT_FOUND or INVALID_ARGUMENT")
+    message: str = Field(description="What went wrong, as the service said it")
+    request_id: str = Field(description="The request's id, also in the x-request-id header")
+
+
+class CreateBody(BaseModel):
+    """A few measurements of a shopper; the rest are inferred."""
+
+    measurements: dict[str, float] = Field(
+        description="Measurement name to value in mm (weight in kg); stature and weight are required",
+        examples=[{"stature": 1680, "weight": 64, "waist_circumference": 760}],
+    )
+    sex: Sex | None = Field(default=None, description="Sex of the shopper, if given")
+
+
+class Measurement(BaseModel):
+    """One measurement of a body, given or inferred, with its 90% interval."""
+
+    name: str
+    unit: str
+    value: float
+    stddev: float
+    lower_90: float
+    upper_90: float
+    observed: bool = Field(description="True when the shopper gave it, false when it was inferred")
+
+
+class Body(BaseModel):
+    """A stored body."""
+
+    body_id: str
+    sex: Sex | None
+    measurements: list[Measurement]
+    created_at: str = Field(description="RFC 3339 time of creation")
+    silhouette_url: str = Field(description="Where the front-view silhouette PNG is served")
+
+
+class DeletedBody(BaseModel):
+    """The body that was deleted."""
+
+    body_id: str
+
+
+class SizeFit(BaseModel):
+    """Probability that one size fits."""
+
+    label: str
+    probability: float
+
+
+class SizeAdvice(BaseModel):
+    """The advised size of a size chart for a body."""
+
+    recommended_size: str
+    probability: float = Field(description="Fit probability of the recommended size")
+    fits: list[SizeFit] = Field(description="Every size of the chart, in chart order")
+    deciding_measurement: str
+    explanation: str
+
+
+class Money(BaseModel):
+    """An amount in the currency's minor unit (cents)."""
+
+    currency_code: str
+    amount_minor: int
+
+
+class Garment(BaseModel):
+    """A catalogue garment."""
+
+    garment_id: str
+    name: str
+    category: Category
+    price: Money | None
+    size_chart_id: str | None = Field(description="Shipped size chart, if the garment has one by id")
+    has_size_chart: bool = Field(description="Whether size advice can be given for the garment")
+    image_url: str
+    created_at: str
+
+
+class GarmentPage(BaseModel):
+    """One page of the catalogue."""
+
+    garments: list[Garment]
+    next_page_token: str = Field(description="Pass as page_token for the next page; empty on the last")
+
+
+class RecommendedGarment(BaseModel):
+    """A garment picked for a shopper, with its size advice when a body is known."""
+
+    score: float = Field(description="Higher is better; comparable within one answer only")
+    garment: Garment
+    size_advice: SizeAdvice | None = Field(description="For the body asked about, when the garment has a chart")
+
+
+class Recommendations(BaseModel):
+    """Garments for a shopper, best first."""
+
+    items: list[RecommendedGarment]
+    cold_start: bool = Field(description="True when the shopper has no history and the order is by popularity")
+    history_size: int = Field(description="Interactions of the shopper the answer was computed from")
+
+
+class SimilarGarments(BaseModel):
+    """Garments near one garment, most similar first."""
+
+    items: list[RecommendedGarment]
+
+
+class Outfit(BaseModel):
+    """Garments that go together: a top or dress, a bottom unless a dress, shoes."""
+
+    score: float
+    items: list[RecommendedGarment]
+
+
+class Outfits(BaseModel):
+    """Outfits for a shopper, best first."""
+
+    outfits: list[Outfit]
+    cold_start: bool
+
+
+class Interaction(BaseModel):
+    """One thing the shopper did with a garment."""
+
+    garment_id: str = Identifier
+    type: InteractionKind = Field(
+        description="like and dislike are recorded as the strongest signals of tryon.v1, purchase and return"
+    )
+
+
+class RecordInteractions(BaseModel):
+    """Interactions of one shopper, in the order they happened."""
+
+    interactions: list[Interaction] = Field(min_length=1, max_length=1000)
+
+
+class RecordedInteractions(BaseModel):
+    """Event ids of the published InteractionRecorded events, in request order."""
+
+    event_ids: list[str]
+
+
+class DeletedShopper(BaseModel):
+    """What delete-my-data removed."""
+
+    user_id: str
+    user_event_id: str = Field(description="Id of the published UserDeleted event")
+    body_id: str | None = Field(description="The deleted body, when one was named")
+
+
+class Health(BaseModel):
+    """Liveness or readiness, with each service's health for readiness."""
+
+    status: Literal["ok", "unavailable"]
+    services: dict[str, bool] = Field(default_factory=dict)

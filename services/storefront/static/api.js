@@ -1,0 +1,50 @@
+// The storefront's JSON API as the fitting room calls it: one function per route.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body.code;
+    this.requestId = body.request_id;
+  }
+}
+
+async function call(method, path, payload) {
+  const options = { method, headers: { accept: "application/json" } };
+  if (payload !== undefined) {
+    options.headers["content-type"] = "application/json";
+    options.body = JSON.stringify(payload);
+  }
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    for (const item of [].concat(value)) {
+      if (item !== undefined && item !== null && item !== "") search.append(name, item);
+    }
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+const shopper = (userId) => `/v1/shoppers/${encodeURIComponent(userId)}`;
+
+export const createBody = (measurements, sex) => call("POST", "/v1/bodies", { measurements, sex: sex || null });
+
+export const recommendations = (userId, bodyId, k = 12) =>
+  call("GET", `${shopper(userId)}/recommendations${query({ body_id: bodyId, k })}`);
+
+export const outfits = (userId, bodyId, k = 3) => call("GET", `${shopper(userId)}/outfits${query({ body_id: bodyId, k })}`);
+
+export const recordInteraction = (userId, garmentId, type) =>
+  call("POST", `${shopper(userId)}/interactions`, { interactions: [{ garment_id: garmentId, type }] });
+
+export const deleteMyData = (userId, bodyId) => call("DELETE", `${shopper(userId)}${query({ body_id: bodyId })}`);
+
+export const tryOnUrl = (bodyId, garmentIds) =>
+  `/v1/bodies/${encodeURIComponent(bodyId)}/try-on.png${query({ garment_id: garmentIds, width: 256, height: 512 })}`;

@@ -1,0 +1,291 @@
+// The fitting room: a shopper's body from a few numbers, a live feed, try-on, outfits, delete my data.
+import * as api from "./api.js";
+
+const SHOPPER_KEY = "tryon-shopper-id";
+const BODY_KEY = "tryon-body-id";
+const FEED_SIZE = 12;
+const MAX_TRY_ON = 8;
+// How long to wait for the recommender to take in an interaction before showing the feed as it is.
+const FRESH_FEED_DEADLINE_MS = 3000;
+const FRESH_FEED_POLL_MS = 80;
+
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  userId: null,
+  bodyId: null,
+  historySize: 0,
+  tryingOn: [], // garments (JSON of the API) in the order they are put on
+};
+
+function newShopperId() {
+  // getRandomValues works on plain-HTTP origins too, where crypto.randomUUID is missing.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return "shopper-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function say(text) {
+  $("#status").textContent = text;
+}
+
+function element(tag, properties = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, properties);
+  node.append(...children);
+  return node;
+}
+
+const words = (name) => name.replaceAll("_", " ");
+
+function measurementText(unit, value) {
+  return unit === "mm" ? `${(value / 10).toFixed(1)} cm` : `${value.toFixed(1)} ${unit}`;
+}
+
+function priceText(price) {
+  if (!price) return "";
+  return new Intl.NumberFormat(undefined, { style: "currency", currency: price.currency_code })
+    .format(price.amount_minor / 100);
+}
+
+function showError(error) {
+  say(error instanceof api.ApiError ? `Sorry: ${error.message}` : "Sorry, the shop cannot be reached.");
+}
+
+// --- body -----------------------------------------------------------------------------------
+
+function showBody(body) {
+  const rows = body.measurements.map((m) =>
+    element(
+      "tr",
+      {},
+      element("th", { scope: "row", textContent: words(m.name) }),
+      element("td", { textContent: measurementText(m.unit, m.value) }),
+      element("td", {
+        textContent: m.observed ? "" : `${measurementText(m.unit, m.lower_90)} – ${measurementText(m.unit, m.upper_90)}`,
+      }),
+      element("td", { textContent: m.observed ? "given" : "inferred" }),
+    ),
+  );
+  $("#measurements tbody").replaceChildren(...rows);
+  $("#silhouette").src = `${body.silhouette_url}?width=128&height=256`;
+  $("#body-view").hidden = false;
+}
+
+async function submitBody(event) {
+  event.preventDefault();
+  const form = event.target;
+  const number = (name) => (form.elements[name].value === "" ? null : Number(form.elements[name].value));
+  $("#body-error").textContent = "";
+  if (number("height") === null || number("weight") === null) {
+    $("#body-error").textContent = "Please give your height and weight.";
+    (number("height") === null ? form.elements.height : form.elements.weight).focus();
+    return;
+  }
+  const measurements = { stature: number("height") * 10, weight: number("weight") };
+  for (const [field, name] of [["chest", "chest_circumference"], ["waist", "waist_circumference"], ["hips", "hip_circumference"]]) {
+    if (number(field) !== null) measurements[name] = number(field) * 10;
+  }
+  say("Working out your body…");
+  try {
+    const body = await api.createBody(measurements, form.elements.sex.value);
+    state.bodyId = body.body_id;
+    localStorage.setItem(BODY_KEY, body.body_id);
+    showBody(body);
+    say("Here is your body. Sizes in your feed are advised for it.");
+    await Promise.all([refreshFeed(), refreshOutfits(), showTryOn()]);
+  } catch (error) {
+    if (error instanceof api.ApiError && error.status === 400) {
+      $("#body-error").textContent = error.message;
+      say("");
+    } else {
+      showError(error);
+    }
+  }
+}
+
+// --- feed -----------------------------------------------------------------------------------
+
+function adviceText(advice) {
+  if (!advice) return "No size chart";
+  return `Size ${advice.recommended_size}: ${Math.round(advice.probability * 100)}% fit`;
+}
+
+function garmentCard(item) {
+  const garment = item.garment;
+  const act = (label, type, extra) =>
+    element("button", {
+      type: "button",
+      textContent: label,
+      onclick: () => interact(garment, type, extra),
+      ariaLabel: `${label}: ${garment.name}`,
+    });
+  return element(
+    "li",
+    { className: "card", dataset: { garmentId: garment.garment_id } },
+    element("img", { src: garment.image_url, alt: garment.name, width: 84, height: 84 }),
+    element("h3", { textContent: garment.name }),
+    element("p", { className: "price", textContent: priceText(garment.price) }),
+    element("p", { className: "advice", textContent: adviceText(item.size_advice) }),
+    element(
+      "div",
+      { className: "actions" },
+      act("View", "view"),
+      act("Try on", "try_on", () => putOn(garment)),
+      act("Add to cart", "add_to_cart"),
+      act("Like", "like"),
+      act("Dislike", "dislike"),
+    ),
+  );
+}
+
+function renderFeed(answer) {
+  const feed = $("#feed");
+  const focusedIndex = [...feed.children].findIndex((card) => card.contains(document.activeElement));
+  feed.replaceChildren(...answer.items.map(garmentCard));
+  $("#feed-note").textContent = answer.cold_start
+    ? "Popular right now. Tell us what you like and the feed follows you."
+    : `Based on ${answer.history_size} things you did.`;
+  if (focusedIndex >= 0) {
+    // The card with the focus may be gone (seen garments leave the feed): keep keyboard users in place.
+    const card = feed.children[Math.min(focusedIndex, feed.children.length - 1)];
+    (card ? card.querySelector("button") : $("#feed-heading")).focus();
+  }
+}
+
+async function refreshFeed(expectedHistory = 0) {
+  const started = performance.now();
+  let answer = await api.recommendations(state.userId, state.bodyId, FEED_SIZE);
+  // An interaction travels through Kafka to the recommender: wait until the answer reflects it.
+  while (answer.history_size < expectedHistory && performance.now() - started < FRESH_FEED_DEADLINE_MS) {
+    await new Promise((resolve) => setTimeout(resolve, FRESH_FEED_POLL_MS));
+    answer = await api.recommendations(state.userId, state.bodyId, FEED_SIZE);
+  }
+  state.historySize = answer.history_size;
+  renderFeed(answer);
+}
+
+async function interact(garment, type, then) {
+  try {
+    await api.recordInteraction(state.userId, garment.garment_id, type);
+    if (then) await then();
+    say(`${words(type)}: ${garment.name}. Your feed is updated.`);
+    await Promise.all([refreshFeed(state.historySize + 1), refreshOutfits()]);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// --- try-on and outfits ---------------------------------------------------------------------
+
+async function showTryOn() {
+  const picture = $("#tryon-picture");
+  $("#selected").replaceChildren(...state.tryingOn.map((g) => element("li", { textContent: g.name })));
+  $("#clear-tryon").hidden = state.tryingOn.length === 0;
+  if (state.tryingOn.length === 0) {
+    picture.hidden = true;
+    return;
+  }
+  if (!state.bodyId) {
+    $("#tryon-note").textContent = "Enter your height and weight to see the garments on your body.";
+    picture.hidden = true;
+    return;
+  }
+  const ids = state.tryingOn.map((g) => g.garment_id);
+  await new Promise((resolve, reject) => {
+    picture.onload = resolve;
+    picture.onerror = () => reject(new Error("the try-on picture could not be drawn"));
+    picture.src = api.tryOnUrl(state.bodyId, ids);
+  });
+  picture.alt = `You wearing ${state.tryingOn.map((g) => g.name).join(", ")}`;
+  picture.hidden = false;
+  $("#tryon-note").textContent = "Later garments are drawn over earlier ones.";
+}
+
+async function putOn(...garments) {
+  for (const garment of garments) {
+    // One garment per category: a new top replaces the old one.
+    state.tryingOn = state.tryingOn.filter((g) => g.category !== garment.category && g.garment_id !== garment.garment_id);
+    state.tryingOn.push(garment);
+  }
+  state.tryingOn = state.tryingOn.slice(-MAX_TRY_ON);
+  await showTryOn();
+}
+
+async function tryLook(outfit) {
+  const garments = outfit.items.map((item) => item.garment);
+  try {
+    await putOn(...garments);
+    for (const garment of garments) await api.recordInteraction(state.userId, garment.garment_id, "try_on");
+    say("You are trying on the whole look.");
+    await refreshFeed(state.historySize + garments.length);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function refreshOutfits() {
+  const answer = await api.outfits(state.userId, state.bodyId, 3);
+  $("#outfits").replaceChildren(
+    ...answer.outfits.map((outfit, index) =>
+      element(
+        "li",
+        { className: "outfit" },
+        element("ul", { className: "pieces" }, ...outfit.items.map((item) =>
+          element("li", {}, element("img", { src: item.garment.image_url, alt: item.garment.name, width: 56, height: 56 }),
+            element("span", { textContent: `${item.garment.name} · ${adviceText(item.size_advice)}` })))),
+        element("button", { type: "button", textContent: "Try this look", ariaLabel: `Try look ${index + 1}`,
+          onclick: () => tryLook(outfit) }),
+      ),
+    ),
+  );
+}
+
+// --- privacy --------------------------------------------------------------------------------
+
+async function deleteMyData() {
+  try {
+    await api.deleteMyData(state.userId, state.bodyId);
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  localStorage.removeItem(BODY_KEY);
+  state.userId = newShopperId();
+  localStorage.setItem(SHOPPER_KEY, state.userId);
+  state.bodyId = null;
+  state.tryingOn = [];
+  state.historySize = 0;
+  $("#body-form").reset();
+  $("#body-view").hidden = true;
+  $("#measurements tbody").replaceChildren();
+  say("Your body and your history were deleted.");
+  await Promise.all([refreshFeed(), refreshOutfits(), showTryOn()]);
+}
+
+// --- start ----------------------------------------------------------------------------------
+
+async function start() {
+  state.userId = localStorage.getItem(SHOPPER_KEY) || newShopperId();
+  localStorage.setItem(SHOPPER_KEY, state.userId);
+  state.bodyId = localStorage.getItem(BODY_KEY);
+  $("#body-form").addEventListener("submit", submitBody);
+  $("#delete-data").addEventListener("click", deleteMyData);
+  $("#clear-tryon").addEventListener("click", () => { state.tryingOn = []; showTryOn(); });
+  if (state.bodyId) {
+    try {
+      const response = await fetch(`/v1/bodies/${encodeURIComponent(state.bodyId)}`);
+      if (response.ok) showBody(await response.json());
+      else state.bodyId = null;
+    } catch {
+      state.bodyId = null;
+    }
+  }
+  try {
+    await Promise.all([refreshFeed(), refreshOutfits()]);
+    document.body.dataset.ready = "true";
+  } catch (error) {
+    showError(error);
+  }
+}
+
+start();

@@ -1,0 +1,238 @@
+"""The storefront's HTTP layer against stand-in services: real gRPC servers on loopback with scripted answers.
+
+What is checked here is the layer itself: gRPC statuses become the documented HTTP codes with
+the service's message, the caller's bearer token and request id reach the services, a body
+over the limit is refused with 413, CORS follows the configured origins, readiness follows
+the services' health, and metrics, the OpenAPI document and the page are served.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+import pytest
+from fastapi.testclient import TestClient
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from tryon.services.storefront.api import create_app
+from tryon.services.storefront.backends import SERVICE_NAMES, Backends
+from tryon.shared.proto import (
+    body_service_pb2 as body_pb,
+    body_service_pb2_grpc,
+    common_pb2,
+    garment_service_pb2_grpc,
+    recommendation_service_pb2 as rec_pb,
+    recommendation_service_pb2_grpc,
+)
+
+
+class ScriptedBodyService(body_service_pb2_grpc.BodyServiceServicer):
+    """GetBody answers with the status named by the body id ("status-NOT_FOUND"), else a body."""
+
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, str]] = []
+
+    def GetBody(self, request, context):
+        self.metadata.append(dict(context.invocation_metadata()))
+        if request.body_id.startswith("status-"):
+            context.abort(grpc.StatusCode[request.body_id.removeprefix("status-")], f"scripted {request.body_id}")
+        return body_pb.GetBodyResponse(
+            body=body_pb.Body(
+                body_id=request.body_id,
+                sex=common_pb2.SEX_FEMALE,
+                measurements=[
+                    common_pb2.MeasurementEstimate(name="stature", unit="mm", value=1680, observed=True),
+                    common_pb2.MeasurementEstimate(
+                        name="chest_circumference", unit="mm", value=900, stddev=30, lower_90=850, upper_90=950
+                    ),
+                ],
+            )
+        )
+
+
+class ScriptedRecommendationService(recommendation_service_pb2_grpc.RecommendationServiceServicer):
+    """RecordInteractions answers one event id per interaction and keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.recorded: list[rec_pb.Interaction] = []
+
+    def RecordInteractions(self, request, context):
+        self.recorded.extend(request.interactions)
+        return rec_pb.RecordInteractionsResponse(event_ids=[f"event-{i}" for i in range(len(request.interactions))])
+
+
+@pytest.fixture
+def services():
+    """One gRPC server on loopback playing the three services, with a health service per name."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    body, recommendation = ScriptedBodyService(), ScriptedRecommendationService()
+    body_service_pb2_grpc.add_BodyServiceServicer_to_server(body, server)
+    garment_service_pb2_grpc.add_GarmentServiceServicer_to_server(garment_service_pb2_grpc.GarmentServiceServicer(),
+                                                                   server)
+    recommendation_service_pb2_grpc.add_RecommendationServiceServicer_to_server(recommendation, server)
+    health_servicer = health.HealthServicer()
+    for name in SERVICE_NAMES.values():
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    address = f"127.0.0.1:{port}"
+    yield {"address": address, "body": body, "recommendation": recommendation, "health": health_servicer}
+    server.stop(grace=None)
+
+
+def client_for(services, **options) -> TestClient:
+    backends = Backends({name: services["address"] for name in SERVICE_NAMES}, timeout_seconds=5.0)
+    return TestClient(create_app(backends, **options), raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status"),
+    [
+        ("INVALID_ARGUMENT", 400),
+        ("FAILED_PRECONDITION", 400),
+        ("UNAUTHENTICATED", 401),
+        ("PERMISSION_DENIED", 403),
+        ("NOT_FOUND", 404),
+        ("RESOURCE_EXHAUSTED", 429),
+        ("UNAVAILABLE", 503),
+        ("INTERNAL", 500),
+    ],
+)
+def test_a_service_status_becomes_its_http_code_with_the_same_message(services, code, http_status):
+    with client_for(services) as client:
+        response = client.get(f"/v1/bodies/status-{code}", headers={"x-request-id": "req-42"})
+    assert response.status_code == http_status
+    assert response.json() == {"code": code, "message": f"scripted status-{code}", "request_id": "req-42"}
+
+
+def test_the_callers_token_and_request_id_reach_the_service_and_the_id_comes_back(services):
+    with client_for(services) as client:
+        response = client.get("/v1/bodies/b-1", headers={"authorization": "Bearer s3cret", "x-request-id": "trace-7"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "trace-7"
+    seen = services["body"].metadata[-1]
+    assert seen["authorization"] == "Bearer s3cret"
+    assert seen["x-request-id"] == "trace-7"
+
+
+def test_a_request_without_an_id_gets_one_that_the_service_sees_too(services):
+    with client_for(services) as client:
+        response = client.get("/v1/bodies/b-1")
+    assert len(response.headers["x-request-id"]) == 32
+    assert services["body"].metadata[-1]["x-request-id"] == response.headers["x-request-id"]
+    assert "authorization" not in services["body"].metadata[-1]
+
+
+def test_a_body_answers_with_its_measurements_intervals_and_silhouette(services):
+    with client_for(services) as client:
+        body = client.get("/v1/bodies/b-1").json()
+    assert body["sex"] == "female"
+    assert body["silhouette_url"] == "/v1/bodies/b-1/silhouette.png"
+    chest = next(m for m in body["measurements"] if m["name"] == "chest_circumference")
+    assert (chest["lower_90"], chest["value"], chest["upper_90"], chest["observed"]) == (850, 900, 950, False)
+
+
+def test_like_and_dislike_are_recorded_as_the_strongest_signals(services):
+    interactions = [{"garment_id": "g-1", "type": "like"}, {"garment_id": "g-2", "type": "dislike"},
+                    {"garment_id": "g-3", "type": "try_on"}]
+    with client_for(services) as client:
+        response = client.post("/v1/shoppers/ann/interactions", json={"interactions": interactions})
+    assert response.status_code == 202
+    assert response.json() == {"event_ids": ["event-0", "event-1", "event-2"]}
+    recorded = [(i.user_id, i.garment_id, i.type) for i in services["recommendation"].recorded]
+    assert recorded == [
+        ("ann", "g-1", common_pb2.INTERACTION_TYPE_PURCHASE),
+        ("ann", "g-2", common_pb2.INTERACTION_TYPE_RETURN),
+        ("ann", "g-3", common_pb2.INTERACTION_TYPE_TRY_ON),
+    ]
+
+
+def test_a_malformed_request_is_invalid_argument_naming_the_field(services):
+    with client_for(services) as client:
+        response = client.post("/v1/shoppers/ann/interactions", json={"interactions": [{"garment_id": "g", "type": "x"}]})
+        empty = client.post("/v1/shoppers/ann/interactions", json={"interactions": []})
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_ARGUMENT"
+    assert "interactions.0.type" in response.json()["message"]
+    assert empty.status_code == 400
+    assert services["recommendation"].recorded == []
+
+
+def test_a_body_over_the_limit_is_refused_with_413_before_the_service_is_called(services):
+    interactions = [{"garment_id": f"garment-{i:05d}", "type": "view"} for i in range(200)]
+    with client_for(services, max_request_bytes=2048) as client:
+        response = client.post("/v1/shoppers/ann/interactions", json={"interactions": interactions})
+        small = client.post("/v1/shoppers/ann/interactions", json={"interactions": interactions[:2]})
+    assert response.status_code == 413
+    assert response.json()["code"] == "RESOURCE_EXHAUSTED"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+    assert small.status_code == 202
+    assert len(services["recommendation"].recorded) == 2
+
+
+def test_a_chunked_body_over_the_limit_is_refused_with_413(services):
+    def chunks():
+        for _ in range(8):
+            yield b'{"interactions": [' + b" " * 512
+
+    with client_for(services, max_request_bytes=2048) as client:
+        response = client.post("/v1/shoppers/ann/interactions", content=chunks(),
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert services["recommendation"].recorded == []
+
+
+def test_cors_allows_the_configured_origins_only(services):
+    preflight = {"access-control-request-method": "POST", "access-control-request-headers": "authorization"}
+    with client_for(services, cors_origins=["https://shop.example"]) as client:
+        allowed = client.options("/v1/shoppers/ann/interactions", headers={"origin": "https://shop.example", **preflight})
+        refused = client.options("/v1/shoppers/ann/interactions", headers={"origin": "https://evil.example", **preflight})
+        simple = client.get("/v1/bodies/b-1", headers={"origin": "https://shop.example"})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "access-control-allow-origin" not in refused.headers
+    assert simple.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "x-request-id" in simple.headers["access-control-expose-headers"]
+
+
+def test_readiness_follows_the_services_health_and_liveness_does_not(services):
+    with client_for(services) as client:
+        ready = client.get("/readyz")
+        services["health"].set(SERVICE_NAMES["garment"], health_pb2.HealthCheckResponse.NOT_SERVING)
+        not_ready = client.get("/readyz")
+        alive = client.get("/healthz")
+    assert ready.status_code == 200
+    assert not_ready.status_code == 503
+    assert not_ready.json()["services"] == {"body": True, "garment": False, "recommendation": True}
+    assert alive.status_code == 200
+
+
+def test_readiness_is_503_when_a_service_does_not_answer():
+    backends = Backends({name: "127.0.0.1:1" for name in SERVICE_NAMES}, timeout_seconds=1.0)
+    with TestClient(create_app(backends)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert not any(response.json()["services"].values())
+
+
+def test_metrics_count_requests_by_route_template_not_by_path(services):
+    with client_for(services) as client:
+        client.get("/v1/bodies/b-1")
+        client.get("/v1/bodies/status-NOT_FOUND")
+        text = client.get("/metrics").text
+    assert 'tryon_http_requests_total{method="GET",route="/v1/bodies/{body_id}",status="200"} 1.0' in text
+    assert 'tryon_http_requests_total{method="GET",route="/v1/bodies/{body_id}",status="404"} 1.0' in text
+    assert "b-1" not in text
+
+
+def test_the_openapi_document_and_the_page_are_served(services):
+    with client_for(services) as client:
+        document = client.get("/openapi.json").json()
+        page = client.get("/")
+        script = client.get("/app.js")
+    assert document["openapi"].startswith("3.")
+    assert {"/v1/bodies", "/v1/shoppers/{user_id}/recommendations", "/v1/shoppers/{user_id}"} <= set(document["paths"])
+    assert page.status_code == 200 and "<h1>Fitting room</h1>" in page.text
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
