@@ -162,7 +162,7 @@ class BodyDomain:
         self._samples_lock = threading.Lock()
 
     def create_body(self, measurements: Sequence[tuple[str, float]], sex: str | None) -> BodyRecord:
-        """Validate, infer every measurement, store the body and publish BodyUpdated."""
+        """Validate, infer every measurement, publish BodyUpdated and store the body."""
         observed = validate_measurements(measurements)
         check_sex(sex)
         estimates = self.model.infer(observed, sex)
@@ -185,9 +185,12 @@ class BodyDomain:
             latent=tuple(float(value) for value in self.model.latent(observed, sex)),
             created_at=datetime.now(UTC),
         )
-        self.store.put(record)
+        # Announced before it is stored, so that a refused publish (UNAVAILABLE) leaves no body
+        # behind for a retry to duplicate. A store failing after it leaves only an event that
+        # names an id no caller holds, and no measurement.
         if self.events is not None:
             self.events.body_updated(record.body_id, sex, record.latent)
+        self.store.put(record)
         logger.info("body created", extra={"body_id": record.body_id, "observed_count": len(observed)})
         return record
 
@@ -196,13 +199,15 @@ class BodyDomain:
         return self.store.get(body_id)
 
     def delete_body(self, body_id: str) -> str:
-        """Delete the body from memory and disk, then publish BodyDeleted; returns the id."""
+        """Publish BodyDeleted, then delete the body from memory and disk; returns the id."""
         record = self.store.get(body_id)
+        # Announced before the deletion: a refused publish leaves the body in place, so the caller's
+        # retry deletes it and consumers hear of it, instead of NOT_FOUND and a body they keep.
+        if self.events is not None:
+            self.events.body_deleted(record.body_id)
         self.store.delete(record.body_id)
         with self._samples_lock:
             self._samples.pop(record.body_id, None)
-        if self.events is not None:
-            self.events.body_deleted(record.body_id)
         logger.info("body deleted", extra={"body_id": record.body_id})
         return record.body_id
 
