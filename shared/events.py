@@ -81,6 +81,8 @@ DLQ_SOURCE_PARTITION_HEADER = "dlq-source-partition"
 DLQ_SOURCE_OFFSET_HEADER = "dlq-source-offset"
 
 SUITE_TOPICS = tuple(sorted(set(TOPIC_BY_EVENT.values())))
+LOST_KAFKA_LOG_INTERVAL_S = 60.0
+"""While a consumer cannot reach the broker, how often it says so again after its first warning."""
 HealthCallback = Callable[[bool], None]
 
 Handler = Callable[[Message], None]
@@ -587,6 +589,10 @@ class EventConsumer:
         self._next_reach_check = 0.0
         self._cluster_id: str | None = None
         self._restart_from_log_start = False
+        # When the current run of failed connections began (None while connected), and when the
+        # next line about it may be written.
+        self._lost_since: float | None = None
+        self._next_lost_log = 0.0
 
     @property
     def topics(self) -> list[str]:
@@ -645,7 +651,7 @@ class EventConsumer:
                 self._restart_on_new_log(f"the broker answered {type(error).__name__} ({error})")
             except KafkaError as error:
                 self._last_error = f"{type(error).__name__}: {error}"
-                logger.warning("event consumer %s lost Kafka (%s); reconnecting", self._group_id, self._last_error)
+                self._log_lost_kafka()
                 self._disconnect(commit=False)
                 self._stop.wait(1.0)
             except Exception as error:  # noqa: BLE001 - the thread must outlive any failure
@@ -655,6 +661,23 @@ class EventConsumer:
                 self._stop.wait(1.0)
             self._check_reachable()
         self._disconnect(commit=True)
+
+    def _log_lost_kafka(self) -> None:
+        """Say the first lost connection at WARNING, then at most once per ``LOST_KAFKA_LOG_INTERVAL_S``.
+
+        Reconnecting is tried about once a second while the broker is away; a line for each try
+        would bury everything else. ``_check_reachable`` says when a connection is up again.
+        """
+        now = time.monotonic()
+        if self._lost_since is None:
+            self._lost_since = now
+        elif now < self._next_lost_log:
+            return
+        self._next_lost_log = now + LOST_KAFKA_LOG_INTERVAL_S
+        logger.warning(
+            "event consumer %s lost Kafka (%s); reconnecting (for %.0f s so far)",
+            self._group_id, self._last_error, now - self._lost_since,
+        )
 
     def _same_log(self) -> bool:
         """Whether the broker's log is the one the positions were taken on; if not, start it over.
@@ -707,10 +730,14 @@ class EventConsumer:
             # Connect again, and so compare the cluster id, before fetching from whatever answers next.
             self._disconnect(commit=False)
         if connected:
+            if self._lost_since is not None or not self._reachable:
+                since = min(t for t in (self._lost_since, self._unreachable_since, now) if t is not None)
+                logger.info("event consumer %s reached Kafka again after %.0f s", self._group_id, now - since)
             self._unreachable_since = None
+            self._lost_since = None
+            self._next_lost_log = 0.0
             if not self._reachable:
                 self._reachable = True
-                logger.info("event consumer %s reached Kafka again", self._group_id)
                 if self._on_health is not None:
                     self._on_health(True)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import urllib.request
@@ -12,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 from kafka.future import Future
 
-from tryon.shared.broker import DEFAULT_PARTITIONS, EmbeddedBroker, ensure_topics
+from tryon.shared.broker import DEFAULT_PARTITIONS, EmbeddedBroker, ensure_topics, free_loopback_port
 from tryon.shared.errors import InvalidEvent
 from tryon.shared.events import (
     ConsumerCheckpoint,
@@ -438,3 +439,25 @@ def test_published_and_consumed_events_are_counted_on_metrics(kafka: str, tmp_pa
         consumer.stop()
         publisher.close()
         running.stop(grace=0)
+
+
+def test_a_consumer_without_a_broker_warns_once_then_says_when_it_is_back(tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="tryon.shared.events")
+    port = free_loopback_port()
+    consumer = EventConsumer(f"127.0.0.1:{port}", "lost-broker", {events_pb2.UserDeleted: Recorder()}).start()
+    broker = None
+    try:
+        # Reconnection is tried about once a second: four tries, one line.
+        time.sleep(4.0)
+        lost = [r for r in caplog.records if "lost Kafka" in r.getMessage()]
+        assert [r.levelname for r in lost] == ["WARNING"]
+        broker = EmbeddedBroker(log_path=tmp_path / "broker.log", port=port).start()
+        consumer.wait_until_ready(READY_TIMEOUT)
+        wait_for(lambda: any("reached Kafka again" in r.getMessage() for r in caplog.records), what="the line saying so")
+        back = next(r for r in caplog.records if "reached Kafka again" in r.getMessage())
+        assert back.levelname == "INFO"
+        assert len([r for r in caplog.records if "lost Kafka" in r.getMessage()]) == 1
+    finally:
+        consumer.stop()
+        if broker is not None:
+            broker.stop()
