@@ -55,7 +55,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -227,8 +227,11 @@ class EventPublisher:
     the outbox oldest first, one batch at a time, and removes what the broker acknowledged;
     when a send fails it drops its Kafka producer, retries with a new one after a backoff, and
     creates missing topics first (a restarted broker may have none). Per key the order of the
-    log is the order of the outbox, except that a record whose batch failed can follow a later
-    record of its partition whose batch succeeded (one batch in flight at a time keeps that rare).
+    log is the order of the outbox: a round's records of one partition travel as one record
+    batch, which the broker appends whole or not at all, so no record of a partition lands
+    unless every older one of the round did; what failed is the oldest of the outbox, sent first
+    in the next round, before anything newer. A round whose answer was lost may be written
+    twice; consumers skip the second copy by event_id.
 
     The call that produced events learns their fate alone: ``publish`` raises ``PublishError``
     (a gRPC UNAVAILABLE) only when its own events could not be kept, because the outbox cannot
@@ -344,7 +347,7 @@ class EventPublisher:
         backoff = 0.1
         while True:
             try:
-                records = self._outbox.oldest(self._batch_records)
+                records = _round_of(self._outbox.oldest(self._batch_records))
             except Exception:  # noqa: BLE001 - the sender must outlive a failing read
                 logger.exception("event publisher %s could not read its outbox", self._client_id)
                 records = None
@@ -414,7 +417,11 @@ class EventPublisher:
                 self._client_id,
                 request_timeout_ms=int(self._request_timeout_s * 1000),
                 max_block_ms=int(self._request_timeout_s * 1000),
-                # One batch in flight per connection: a failed batch is not overtaken by the next one.
+                # One batch per partition and round: records wait (linger) until flush() sends them
+                # all, and a batch holds a whole round (see ROUND_BYTES), so a partition's records
+                # of a round succeed or fail together and none can overtake an older one.
+                linger_ms=ROUND_LINGER_MS,
+                batch_size=BATCH_BYTES,
                 max_in_flight_requests_per_connection=1,
             )
         return self._producer
@@ -432,6 +439,24 @@ class EventPublisher:
         with self._sent:
             self._sent_below = sent_below
             self._sent.notify_all()
+
+
+BATCH_BYTES = 1 << 20
+"""kafka-python's record batch size for the outbox sender: room for a whole round of one partition."""
+ROUND_BYTES = BATCH_BYTES // 2
+"""The most payload bytes (keys, values, headers) one round sends; below BATCH_BYTES for batch overhead."""
+ROUND_LINGER_MS = 60_000
+"""Longer than a round takes to queue: only flush() sends a round's batches."""
+
+
+def _round_of(records: list[OutboxRecord]) -> list[OutboxRecord]:
+    """The oldest of ``records`` whose bytes fit in ROUND_BYTES (at least one record)."""
+    total = 0
+    for count, record in enumerate(records):
+        total += len(record.key) + len(record.value) + sum(len(n) + len(v) for n, v in record.headers)
+        if total > ROUND_BYTES and count > 0:
+            return records[:count]
+    return records
 
 
 class RecentEventIds:

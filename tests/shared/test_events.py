@@ -13,6 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 from kafka.future import Future
 
+from tryon.shared import events as events_module
 from tryon.shared.broker import DEFAULT_PARTITIONS, EmbeddedBroker, ensure_topics, free_loopback_port
 from tryon.shared.errors import InvalidEvent
 from tryon.shared.events import (
@@ -461,3 +462,63 @@ def test_a_consumer_without_a_broker_warns_once_then_says_when_it_is_back(tmp_pa
         consumer.stop()
         if broker is not None:
             broker.stop()
+
+
+class BatchingProducer:
+    """Stands in for kafka-python's producer in the sender: groups each partition's records into
+    batches of at most ``batch_size`` bytes, as its accumulator does, and sends them on flush; the
+    broker (``log``) appends a batch whole or fails it whole. The first batch the first producer
+    flushes fails, as one whose request timed out does."""
+
+    instances = 0
+
+    def __init__(self, log: list[bytes], **config) -> None:
+        self.log = log
+        self.batch_size = config.get("batch_size", 16_384)
+        self.fail_first = BatchingProducer.instances == 0
+        BatchingProducer.instances += 1
+        self.batches: dict[bytes, list[list]] = {}
+
+    def send(self, topic, value, key, headers):
+        future = Future()
+        open_batches = self.batches.setdefault(key, [[]])
+        size = len(key) + len(value) + sum(len(n) + len(v) for n, v in headers)
+        if sum(entry[2] for entry in open_batches[-1]) + size > self.batch_size:
+            open_batches.append([])
+        open_batches[-1].append((value, future, size))
+        return future
+
+    def flush(self, timeout=None):
+        for batches in self.batches.values():
+            for batch in batches:
+                if self.fail_first:
+                    self.fail_first = False
+                    for _, future, _ in batch:
+                        future.failure(KafkaTimeoutError("the request timed out"))
+                    continue
+                for value, future, _ in batch:
+                    self.log.append(value)
+                    future.success(None)
+        self.batches.clear()
+
+    def close(self, timeout=None):
+        self.batches.clear()
+
+
+def test_events_of_one_key_keep_their_order_when_a_batch_fails(tmp_path, monkeypatch) -> None:
+    log: list[bytes] = []
+    BatchingProducer.instances = 0
+    monkeypatch.setattr(events_module, "accepts_connections", lambda servers: True)
+    monkeypatch.setattr(events_module, "ensure_topics", lambda *args, **kwargs: None)
+    monkeypatch.setattr(events_module, "kafka_producer", lambda *args, **config: BatchingProducer(log, **config))
+    publisher = EventPublisher("127.0.0.1:9", "order-test", Outbox(tmp_path / "outbox.sqlite"), ack_wait_s=0)
+    sent = [interaction(user_id="ann", garment_id=f"g{n}") for n in range(400)]
+    publisher.publish([(event, event.user_id) for event in sent])
+    publisher.start()
+    try:
+        assert publisher.wait_until_sent(timeout=10)
+    finally:
+        publisher.close()
+    assert BatchingProducer.instances == 2
+    first_seen = list(dict.fromkeys(events_pb2.InteractionRecorded.FromString(value).event_id for value in log))
+    assert first_seen == [event.event_id for event in sent]
