@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import pathlib
-import tempfile
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,6 +27,7 @@ from tryon.services.body.gan import ConditionalWGAN, GANConfig
 from tryon.services.body.measurements import BY_NAME, NAMES, REQUIRED, SEXES
 from tryon.services.body.trainer import BodyTensors, train_cvae, train_gan
 from tryon.shared.errors import InvalidArgument
+from tryon.shared.files import atomic_write
 
 CONFIG_FILE = "body_model.json"
 CVAE_FILE = "cvae.pt"
@@ -458,9 +458,9 @@ class BodyModel:
             "female_share": self.female_share,
             "history": self.history,
         }
-        _write_atomically(directory / CONFIG_FILE, lambda path: path.write_text(json.dumps(document, indent=1)))
-        _write_atomically(directory / CVAE_FILE, lambda path: torch.save(self.cvae.state_dict(), path))
-        _write_atomically(directory / GAN_FILE, lambda path: torch.save(self.gan.state_dict(), path))
+        atomic_write(directory / CONFIG_FILE, json.dumps(document, indent=1))
+        atomic_write(directory / CVAE_FILE, lambda path: torch.save(self.cvae.state_dict(), path))
+        atomic_write(directory / GAN_FILE, lambda path: torch.save(self.gan.state_dict(), path))
 
     @classmethod
     def load(cls, directory: str | pathlib.Path) -> BodyModel:
@@ -536,14 +536,3 @@ def _check_frame(frame: pd.DataFrame) -> None:
         raise ValueError(f"training frame's sex column must hold only {SEXES}")
     if len(frame) < 2:
         raise ValueError("training frame needs at least two subjects")
-
-
-def _write_atomically(path: pathlib.Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as temporary:
-        temporary_path = pathlib.Path(temporary.name)
-    try:
-        write(temporary_path)
-        temporary_path.replace(path)
-    finally:
-        temporary_path.unlink(missing_ok=True)

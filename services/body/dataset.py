@@ -22,7 +22,6 @@ import importlib.resources
 import io
 import pathlib
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tryon.services.body.measurements import MEASUREMENTS, NAMES, SEXES
+from tryon.shared.files import atomic_write
 
 SUBSET_FILE = "ansur_ii_subset.csv.gz"
 WHEEL_MEMBER_DIR = "nimblephysics/models/rajagopal_data/"
@@ -92,13 +92,10 @@ def read_sources_from_dir(directory: pathlib.Path) -> dict[str, bytes]:
 def write_subset(subset: pd.DataFrame, path: pathlib.Path) -> None:
     """Write the subset as gzip CSV with a fixed timestamp, so rebuilding gives identical bytes."""
     text = subset.to_csv(index=False, float_format="%g")
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
-        with gzip.GzipFile(fileobj=temporary, mode="wb", mtime=0, filename="") as compressed:
-            compressed.write(text.encode())
-    written = pathlib.Path(temporary.name)
-    # Temporary files are private; the subset is package data every user must read.
-    written.chmod(0o644)
-    written.replace(path)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as compressed:
+        compressed.write(text.encode())
+    atomic_write(path, buffer.getvalue())
 
 
 def load_subset() -> pd.DataFrame:

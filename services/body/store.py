@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tryon.shared.errors import InvalidArgument, NotFound
+from tryon.shared.files import TEMPORARY_SUFFIX, atomic_write
 
 FORMAT_VERSION = 1
 FILE_SUFFIX = ".json"
@@ -105,7 +104,8 @@ class BodyStore:
         with self._lock:
             path = self.path_of(record.body_id)
             if path is not None:
-                _write_atomically(path, json.dumps(_to_document(record), separators=(",", ":")))
+                # Measurements are personal data: readable by the service alone.
+                atomic_write(path, json.dumps(_to_document(record), separators=(",", ":")), mode=0o600)
             self._bodies[record.body_id] = record
 
     def get(self, body_id: str) -> BodyRecord:
@@ -137,24 +137,10 @@ class BodyStore:
                 logger.warning("skipping an unreadable body file", extra={"file": path.name})
                 continue
             self._bodies[record.body_id] = record
-        for leftover in directory.glob(f"*{FILE_SUFFIX}.*.tmp"):
+        for leftover in directory.glob(f"*{FILE_SUFFIX}.*{TEMPORARY_SUFFIX}"):
             # A temporary file left by a crash mid-write: the rename never happened.
             leftover.unlink(missing_ok=True)
         logger.info("loaded stored bodies", extra={"bodies": len(self._bodies)})
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _to_document(record: BodyRecord) -> dict:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Sequence
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tryon.shared.errors import InvalidArgument, NotFound
+from tryon.shared.files import atomic_write
 
 CATALOGUE_FILE = "catalogue.parquet"
 DEFAULT_PAGE_SIZE = 50
@@ -149,20 +148,11 @@ class Catalogue:
             self._position_by_id[garment.garment_id] = len(frame) - 1
 
     def _write(self, frame: pd.DataFrame) -> None:
-        """Write atomically: a temporary file in the same folder, flushed, then renamed over the old file."""
+        """Write the whole catalogue atomically (``atomic_write``)."""
         if self._path is None:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self._path.parent, prefix=".catalogue-", suffix=".parquet")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                frame.to_parquet(stream, index=False)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self._path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(self._path, lambda temporary: frame.to_parquet(temporary, index=False))
 
     def get(self, garment_id: str) -> Garment:
         """The garment with this id; NotFound naming the id otherwise."""

@@ -8,8 +8,6 @@ fits all three models; ``save``/``load`` keep them as state_dicts plus a JSON co
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
@@ -30,6 +28,7 @@ from tryon.services.garment.trainer import (
 from tryon.services.garment.vae import IMAGE_SIZE, ConditionalVAE, VAEConfig
 from tryon.shared.contract import check_label
 from tryon.shared.errors import InvalidArgument
+from tryon.shared.files import atomic_write
 
 Generator = Literal["vae", "gan"]
 GENERATORS: tuple[str, ...] = ("vae", "gan")
@@ -69,18 +68,6 @@ class GarmentModelsConfig:
 def default_device() -> str:
     """Return "cuda" when a GPU is usable, else "cpu"."""
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Write a file through a temporary sibling and a rename, so a reader never sees half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class GarmentModels:
@@ -162,13 +149,11 @@ class GarmentModels:
         modules = {"vae": self.vae, "gan": self.generator, "classifier": self.classifier}
         for name, module in modules.items():
             state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
-            _write_atomically(directory / _WEIGHT_FILES[name], lambda path, state=state: torch.save(state, path))
+            atomic_write(directory / _WEIGHT_FILES[name], lambda path, state=state: torch.save(state, path))
         histories = {name: history.to_dict() for name, history in self.histories.items()}
-        _write_atomically(directory / _HISTORY_FILE, lambda path: path.write_text(json.dumps(histories)))
+        atomic_write(directory / _HISTORY_FILE, json.dumps(histories))
         # The config goes last: its presence marks a complete set of files.
-        _write_atomically(
-            directory / _CONFIG_FILE, lambda path: path.write_text(json.dumps(self.config.to_dict(), indent=2))
-        )
+        atomic_write(directory / _CONFIG_FILE, json.dumps(self.config.to_dict(), indent=2))
         return directory
 
     @classmethod

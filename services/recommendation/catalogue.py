@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tryon.shared.contract import CATEGORY_NAMES
+from tryon.shared.files import atomic_write
 
 TOP_CATEGORIES = frozenset({0, 2, 4, 6})
 """Worn on the upper body: t_shirt_top, pullover, coat, shirt."""
@@ -134,13 +135,11 @@ def read_table(path: Path, dtype: dict | None = None) -> pd.DataFrame:
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write a table as Parquet (``.parquet``) or CSV, atomically."""
     path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
     if path.suffix == ".parquet":
-        frame.to_parquet(temporary, index=False)
+        atomic_write(path, lambda temporary: frame.to_parquet(temporary, index=False))
     else:
         compression = "gzip" if path.name.endswith(".gz") else None
-        frame.to_csv(temporary, index=False, compression=compression)
-    temporary.replace(path)
+        atomic_write(path, lambda temporary: frame.to_csv(temporary, index=False, compression=compression))
 
 
 def synthetic_catalogue(

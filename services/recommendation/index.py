@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from tryon.shared.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -95,15 +96,6 @@ def disable_interrupt_checks() -> None:
 def gpu_available() -> bool:
     """True when FAISS was built with GPU support and sees at least one CUDA device."""
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 class _ReadWriteLock:
@@ -432,10 +424,9 @@ class ItemIndex:
             if self._reduction is not None:
                 mapping["max_norm"] = self._reduction.max_norm
                 mapping["ivf_layout"] = _IVF_LAYOUT
-            temporary = path.with_name(path.name + ".tmp")
-            faiss.write_index(self._cpu, str(temporary))
-            _atomic_write_text(_ids_path(path), json.dumps(mapping))
-            os.replace(temporary, path)
+            # Ids first, index last: ``load`` refuses an index whose vector count its id map does not expect.
+            atomic_write(_ids_path(path), json.dumps(mapping))
+            atomic_write(path, lambda temporary: faiss.write_index(self._cpu, str(temporary)))
 
     @classmethod
     def load(cls, path: Path, *, nprobe: int | None = None, ef_search: int | None = None, use_gpu: bool = True) -> ItemIndex:

