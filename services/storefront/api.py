@@ -27,7 +27,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tryon.services.storefront import schemas
 from tryon.services.storefront.backends import BackendError, Backends, CallContext
 from tryon.services.storefront.middleware import HttpMetrics, RequestMiddleware, request_id_of
-from tryon.shared.contract import CATEGORY_NAMES, MAX_ID_LENGTH, SEX_FROM_PROTO, SEX_TO_PROTO, category_from_proto
+from tryon.shared.contract import (
+    CATEGORY_NAMES,
+    MAX_ID_LENGTH,
+    SEX_FROM_PROTO,
+    SEX_TO_PROTO,
+    category_from_proto,
+    category_to_proto,
+)
 from tryon.shared.proto import (
     body_service_pb2 as body_pb,
     common_pb2,
@@ -378,7 +385,7 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
             backends.garment.ListGarments,
             garment_pb.ListGarmentsRequest(
                 page_size=page_size, page_token=page_token,
-                categories=[CATEGORY_NAMES.index(name) + 1 for name in category],
+                categories=[category_to_proto(CATEGORY_NAMES.index(name)) for name in category],
             ),
             call_context(request),
         )
@@ -430,7 +437,7 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
             backends.recommendation.RecommendGarments,
             rec_pb.RecommendGarmentsRequest(
                 user_id=user_id, k=k, include_seen=include_seen,
-                categories=[CATEGORY_NAMES.index(name) + 1 for name in category],
+                categories=[category_to_proto(CATEGORY_NAMES.index(name)) for name in category],
             ),
             context,
         )

@@ -29,6 +29,7 @@ from PIL import Image  # noqa: E402
 
 from tryon.services.garment import images  # noqa: E402
 from tryon.services.garment.dataset import load_fashion_mnist  # noqa: E402
+from tryon.shared.contract import category_to_proto  # noqa: E402
 from tryon.shared.launcher import LocalSuite  # noqa: E402
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc  # noqa: E402
 from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
@@ -58,7 +59,7 @@ def main() -> None:
     with recording_stdout(arguments.results, "bench_encode_garment", "EncodeGarment against the health Check"):
         pictures, labels = load_fashion_mnist("test")
         small = [images.encode_png(picture / 255.0) for picture in pictures[:200]]
-        small_categories = [int(label) + 1 for label in labels[:200]]
+        small_categories = [category_to_proto(int(label)) for label in labels[:200]]
         photo = photo_of(pictures[0])
         extra_env = {
             "TRYON_GARMENT_TRAINING_EPOCHS": str(arguments.train_epochs),

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from tryon.services.garment import images  # noqa: E402
 from tryon.services.garment.categories import label_from_name  # noqa: E402
 from tryon.services.garment.dataset import load_fashion_mnist  # noqa: E402
+from tryon.shared.contract import category_to_proto  # noqa: E402
 from tryon.shared.launcher import LocalSuite  # noqa: E402
 from tryon.shared.proto import (  # noqa: E402
     body_service_pb2,
@@ -63,7 +64,7 @@ def register_outfit(stub: garment_service_pb2_grpc.GarmentServiceStub) -> list[s
         label = label_from_name(name)
         picture = pictures[np.flatnonzero(labels == label)[0]]
         request = pb.RegisterGarmentRequest(
-            image=images.encode_png(picture / 255.0), name=name, category=label + 1,
+            image=images.encode_png(picture / 255.0), name=name, category=category_to_proto(label),
             price=common_pb2.Money(currency_code="EUR", amount_minor=1000),
         )
         ids.append(stub.RegisterGarment(request, timeout=60).garment.garment_id)

@@ -22,6 +22,7 @@ from PIL import Image
 from tryon.services.garment.categories import CATEGORIES
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.recommendation.live_catalogue import train_on_live_catalogue
+from tryon.shared.contract import category_to_proto
 from tryon.shared.launcher import LocalSuite
 from tryon.shared.proto import (
     common_pb2,
@@ -46,7 +47,7 @@ def png(image: np.ndarray) -> bytes:
 def register(garments, image: np.ndarray, label: int) -> str:
     reply = garments.RegisterGarment(
         garment_pb.RegisterGarmentRequest(
-            image=png(image), name=f"{CATEGORIES[label]} {uuid.uuid4().hex[:6]}", category=label + 1,
+            image=png(image), name=f"{CATEGORIES[label]} {uuid.uuid4().hex[:6]}", category=category_to_proto(label),
             price=common_pb2.Money(currency_code="EUR", amount_minor=2500),
         )
     )

@@ -15,7 +15,7 @@ from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, Recommenda
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
-from tryon.shared.contract import BODY_LATENT_DIM
+from tryon.shared.contract import BODY_LATENT_DIM, category_to_proto
 from tryon.shared.events import EventProducer, new_event_id, read_dlq, timestamp_now
 from tryon.shared.lifecycle import Resources
 from tryon.shared.proto import common_pb2, events_pb2
@@ -92,7 +92,7 @@ def test_registered_garment_is_served_before_any_interaction(service):
     stub, producer, _ = service
     twin = CATALOGUE.garment_ids[5]
     event = events_pb2.GarmentRegistered(
-        event_id=new_event_id(), garment_id="fresh-arrival", category=CATALOGUE[twin].category + 1,
+        event_id=new_event_id(), garment_id="fresh-arrival", category=category_to_proto(CATALOGUE[twin].category),
         name="fresh arrival", content_latent=list(np.asarray(CATALOGUE[twin].content_latent) + 0.01),
     )
     event.occurred_at.CopyFrom(timestamp_now())
