@@ -46,7 +46,7 @@ CATEGORY_PROTO_VALUES: tuple[int, ...] = tuple(
 """The proto value of each label, indexed by label: a table for answers built in bulk."""
 
 ACCEPTED_CATEGORIES = ", ".join(
-    f"{label + 1} (GARMENT_CATEGORY_{name.upper()})" for label, name in enumerate(CATEGORY_NAMES)
+    f"{value} (GARMENT_CATEGORY_{name.upper()})" for value, name in zip(CATEGORY_PROTO_VALUES, CATEGORY_NAMES)
 )
 """The accepted proto values with their names, for error messages."""
 
@@ -159,9 +159,9 @@ def check_id(value: str, field: str, error: type[DomainError] = InvalidArgument)
 # Latent vectors -----------------------------------------------------------------------------
 
 CONTENT_LATENT_DIM = 16
-"""Length of a garment's content latent with the shipped models (GarmentService's VAE latent size).
-
-A consumer checks a content latent against the length its own model was fitted on."""
+"""Length of a garment's content latent with the shipped models (GarmentService's VAE latent size),
+and of the simulated catalogue's latents. A consumer checks a content latent against the length
+its own model was fitted on."""
 
 BODY_LATENT_DIM = 16
 """Length of a body latent (BodyService's CVAE latent size)."""

@@ -24,6 +24,7 @@ from tryon.services.recommendation.recommender import ModelArtifacts, Recommende
 from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
 from tryon.services.recommendation.settings import PREFIX, RecommendationSettings
 from tryon.shared.broker import ensure_topics
+from tryon.shared.contract import CONTENT_LATENT_DIM
 from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, run_service
 from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
@@ -32,8 +33,6 @@ from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
 logger = logging.getLogger("tryon.services.recommendation")
 
 CONSUMED_TOPICS = (INTERACTIONS, GARMENTS, USERS, BODIES)
-CONTENT_LATENT_DIM = 16
-"""Size of the simulated content latents when the service trains on a simulated catalogue."""
 
 
 def load_or_train_artifacts(settings: RecommendationSettings) -> ModelArtifacts:
