@@ -18,7 +18,7 @@ from tryon.services.body.events import KafkaBodyEvents
 from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
 from tryon.services.body.settings import PREFIX, BodySettings
 from tryon.services.body.store import BodyStore
-from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, run_service
+from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
 from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import BODIES
@@ -78,4 +78,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())

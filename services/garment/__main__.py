@@ -23,7 +23,7 @@ from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.servicer import registration
 from tryon.services.garment.settings import ENV_PREFIX, GarmentSettings
-from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, run_service
+from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import GARMENTS
 
@@ -99,4 +99,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())

@@ -25,7 +25,7 @@ from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, Recommenda
 from tryon.services.recommendation.settings import PREFIX, RecommendationSettings
 from tryon.shared.broker import ensure_topics
 from tryon.shared.contract import CONTENT_LATENT_DIM
-from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, run_service
+from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
 from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
@@ -99,4 +99,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_process(main())
