@@ -3,23 +3,28 @@
 When ``KAFKA_BOOTSTRAP_SERVERS`` is set the services use that Kafka; otherwise an embedded
 Tansu broker is started on a free loopback port. Each service runs as
 ``python -m tryon.services.<name>`` with its own data folder and log file, and counts as
-started once its gRPC health service answers SERVING. Stopping sends SIGTERM, which lets
-each service drain its calls, and kills only a process that outlives the grace period.
+started once its gRPC health service answers SERVING. While a service starts, the
+``training progress`` lines it logs (see ``tryon.shared.progress``) are handed to the suite's
+``on_progress``, so a terminal can show which service trains what and the time left. Stopping
+sends SIGTERM, which lets each service drain its calls, and kills only a process that outlives
+the grace period.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tryon.shared.broker import EmbeddedBroker, free_loopback_port
 from tryon.shared.healthcheck import check
+from tryon.shared.progress import PROGRESS_MESSAGE
 from tryon.shared.settings import KAFKA_BOOTSTRAP_VARIABLE
 
 SERVICE_NAMES = {
@@ -41,6 +46,7 @@ class ServiceProcess:
     address: str
     process: subprocess.Popen
     log_path: Path
+    _read_up_to: int = 0
 
     @property
     def grpc_service(self) -> str:
@@ -51,6 +57,25 @@ class ServiceProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def new_progress(self) -> list[dict]:
+        """The progress lines the service logged since the last call, oldest first."""
+        if not self.log_path.exists():
+            return []
+        with self.log_path.open("rb") as log:
+            log.seek(self._read_up_to)
+            written = log.read()
+        complete = written[: written.rfind(b"\n") + 1]
+        self._read_up_to += len(complete)
+        lines = []
+        for line in complete.splitlines():
+            if PROGRESS_MESSAGE.encode() not in line:
+                continue
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                continue
+        return lines
 
     def stop(self, grace_s: float) -> int:
         """SIGTERM, wait up to grace_s, then SIGKILL; returns the exit status."""
@@ -80,6 +105,8 @@ class LocalSuite:
     bootstrap_servers: str = ""
     broker: EmbeddedBroker | None = None
     running: dict[str, ServiceProcess] = field(default_factory=dict)
+    on_progress: Callable[[str, dict], None] | None = None
+    """Called with a service's name and each progress line it logs while it starts."""
 
     def __enter__(self) -> LocalSuite:
         try:
@@ -128,6 +155,7 @@ class LocalSuite:
         env.update(self.extra_env)
         log_path = self.data_dir / f"{name}.log"
         with log_path.open("ab") as log:
+            earlier_runs = log.tell()
             process = subprocess.Popen(
                 [sys.executable, "-m", f"tryon.services.{name}"],
                 env=env,
@@ -135,13 +163,16 @@ class LocalSuite:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        return ServiceProcess(name, address, process, log_path)
+        return ServiceProcess(name, address, process, log_path, _read_up_to=earlier_runs)
 
     def wait_until_serving(self, name: str) -> float:
         """Poll the service's health until SERVING; fail early if its process exits."""
         service = self.running[name]
         started = time.monotonic()
         while not check(service.address, service.grpc_service, timeout=1.0):
+            if self.on_progress is not None:
+                for line in service.new_progress():
+                    self.on_progress(name, line)
             if service.process.poll() is not None:
                 raise ServiceFailedToStart(
                     f"{name} exited with status {service.process.returncode} while starting; "

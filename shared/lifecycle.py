@@ -28,6 +28,7 @@ from tryon.shared.broker import ensure_topics, resolve_bootstrap
 from tryon.shared.events import EventPublisher
 from tryon.shared.outbox import Outbox
 from tryon.shared.logs import configure_logging
+from tryon.shared.progress import log_progress_lines
 from tryon.shared.server import ServiceRegistration, serve
 from tryon.shared.settings import ServerSettings
 
@@ -165,6 +166,8 @@ def run_service(
 ) -> int:
     """Serve until SIGTERM/SIGINT has drained the server; returns the process exit status."""
     configure_logging(service_name, settings.log_level, flush_seconds=settings.log_flush_seconds)
+    # Training on first start takes minutes: its progress goes to the log for launchers to show.
+    log_progress_lines()
     torch.set_num_threads(settings.torch_threads)
     running = serve(service_name, registrations, settings, initially_serving=False)
     logger.info("listening", extra={"address": running.address})

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from tryon.services.body.cvae import MaskedCVAE, drop_sex, random_masks
 from tryon.services.body.gan import ConditionalWGAN
+from tryon.shared.progress import progress_bar
 
 # Learning rates decay along a cosine to this share of their start value by the last epoch.
 FINAL_LEARNING_RATE_SHARE = 0.05
@@ -71,7 +71,7 @@ def train_cvae(
         validation_masks = random_masks(validation.x.shape[0], config.features, required, config, validation_generator)
         validation_sex = drop_sex(validation.sex, config.sex_dropout, validation_generator)
     history = History()
-    bar = tqdm(range(epochs), desc="cvae", unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), desc="body cvae", unit="epoch", enabled=progress, leave=False)
     for _ in bar:
         model.train()
         order = torch.randperm(train.x.shape[0], generator=generator)
@@ -116,7 +116,7 @@ def train_gan(
     )
     history = History()
     critic_batches = 0
-    bar = tqdm(range(epochs), desc="gan", unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), desc="body gan", unit="epoch", enabled=progress, leave=False)
     for epoch in bar:
         model.train()
         warming_up = epoch < config.critic_warmup_epochs

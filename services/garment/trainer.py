@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from tryon.services.garment.categories import NUM_CATEGORIES  # noqa: E402
 from tryon.services.garment.classifier import ClassifierConfig, GarmentClassifier  # noqa: E402
@@ -34,6 +33,7 @@ from tryon.services.garment.gan import (  # noqa: E402
     generator_loss,
 )
 from tryon.services.garment.vae import ConditionalVAE, VAEConfig  # noqa: E402
+from tryon.shared.progress import progress_bar  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +161,14 @@ def train_classifier(
     window = _MetricWindow(history, _log_every(steps_per_epoch))
     started = time.perf_counter()
     for epoch in range(epochs):
-        bar = tqdm(
+        bar = progress_bar(
             _batches(images.shape[0], config.batch_size, shuffle),
             total=steps_per_epoch,
-            desc=f"classifier epoch {epoch + 1}/{epochs}",
-            disable=not progress,
+            desc=f"garment classifier epoch {epoch + 1}/{epochs}",
+            unit="batch",
+            enabled=progress,
             leave=False,
+            stage=(epoch, epochs),
         )
         for index in bar:
             batch, batch_labels = images[index].to(device), labels[index].to(device)
@@ -206,12 +208,14 @@ def train_vae(
     window = _MetricWindow(history, _log_every(steps_per_epoch))
     started = time.perf_counter()
     for epoch in range(epochs):
-        bar = tqdm(
+        bar = progress_bar(
             _batches(images.shape[0], config.batch_size, shuffle),
             total=steps_per_epoch,
-            desc=f"vae epoch {epoch + 1}/{epochs}",
-            disable=not progress,
+            desc=f"garment vae epoch {epoch + 1}/{epochs}",
+            unit="batch",
+            enabled=progress,
             leave=False,
+            stage=(epoch, epochs),
         )
         for index in bar:
             batch = images[index].to(device)
@@ -295,12 +299,14 @@ def train_gan(
     started = time.perf_counter()
     updates = 0
     for epoch in range(epochs):
-        bar = tqdm(
+        bar = progress_bar(
             _batches(images.shape[0], config.batch_size, shuffle),
             total=steps_per_epoch,
-            desc=f"gan epoch {epoch + 1}/{epochs}",
-            disable=not progress,
+            desc=f"garment gan epoch {epoch + 1}/{epochs}",
+            unit="batch",
+            enabled=progress,
             leave=False,
+            stage=(epoch, epochs),
         )
         for index in bar:
             real = images[index].to(device)

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from scipy import sparse
-from tqdm.auto import tqdm
 
 from tryon.services.recommendation.multvae import MultVAE, MultVAEConfig
 from tryon.services.recommendation.protocol import FoldInSet, evaluate_fold_in
 from tryon.services.recommendation.recvae import RecVAE, RecVAEConfig
+from tryon.shared.progress import progress_bar
 
 
 @dataclass
@@ -152,7 +152,7 @@ def train_multvae(
         matrix: training users' rows, [users, items]; negative weights are clamped to 0.
         config: hyperparameters; defaults to the paper's.
         seed: seeds the initialisation, dropout, sampling and batch order.
-        progress: show a tqdm bar over epochs.
+        progress: show a progress bar over epochs (log lines in a service, see tryon.shared.progress).
         validation: held-out users whose NDCG@100 chooses the returned epoch.
         device: where to train; CUDA when available unless given.
         patience: stop after this many epochs without a better validation NDCG@100.
@@ -175,7 +175,7 @@ def train_multvae(
     selector = _BestEpoch(average.averaged if average is not None else model, validation, history)
     update_count = 0
 
-    bar = tqdm(range(config.epochs), desc="Mult-VAE", unit="epoch", disable=not progress)
+    bar = progress_bar(range(config.epochs), desc="recommendation Mult-VAE", unit="epoch", enabled=progress)
     for epoch in bar:
         started = time.perf_counter()
         model.train()
@@ -245,7 +245,7 @@ def train_recvae(
             total += float(loss.detach()) * len(batch_rows)
         return total / n_users
 
-    bar = tqdm(range(config.epochs), desc="RecVAE", unit="epoch", disable=not progress)
+    bar = progress_bar(range(config.epochs), desc="recommendation RecVAE", unit="epoch", enabled=progress)
     for epoch in bar:
         started = time.perf_counter()
         model.train()
