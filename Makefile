@@ -50,7 +50,7 @@ $(ML100K): $(VENV)/.installed
 data: $(ML100K)
 
 demo: setup
-	$(PY) -m tryon.shared.demo --out var/demo
+	$(PY) -m tryon.services.demo --out var/demo
 
 # The suite with the storefront until Ctrl-C; prints the fitting room's URL.
 up: setup

@@ -1,6 +1,6 @@
 """The suite end to end on one machine: broker, services, models, a shopper session, pictures.
 
-Usage: python -m tryon.shared.demo [--out var/demo]
+Usage: python -m tryon.services.demo [--out var/demo]
 
 Starts the broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), then BodyService and
 GarmentService as separate processes, which train compact default models on their first
@@ -274,7 +274,7 @@ def recommender_part(suite: LocalSuite) -> None:
         trained = time.monotonic()
         train_on_live_catalogue(
             suite.address("garment"), state / "artifacts", LIVE_CATALOGUE_SHOPPERS, LIVE_CATALOGUE_EPOCHS,
-            progress=False,
+            progress=True,
         )
         say(f"  trained in {time.monotonic() - trained:.0f} s")
     if suite.broker is not None:
@@ -284,6 +284,14 @@ def recommender_part(suite: LocalSuite) -> None:
     service = suite.add("recommendation")
     say(f"  {service.grpc_service} at {service.address} SERVING after {time.monotonic() - started:.0f} s "
         "(model loaded, Kafka topics replayed)")
+
+
+def show_progress(service: str, line: dict) -> None:
+    """One line of a service's training progress: what it trains, how far, and the time left."""
+    done = f"{line['percent']:.0f}% ({line['step']}/{line['total']} {line['unit']})" if "total" in line else (
+        f"{line['step']} {line['unit']}")
+    left = f", about {line['eta_seconds']:.0f} s left" if "eta_seconds" in line else ""
+    say(f"  [{service}] training {line['task']}: {done}{left}")
 
 
 def main() -> int:
@@ -296,7 +304,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     say("== Starting the broker and BodyService, then GarmentService (a first start trains their models)")
-    with LocalSuite(out / "state", services=("body",), extra_env=DEMO_TRAINING) as suite:
+    with LocalSuite(
+        out / "state", services=("body",), extra_env=DEMO_TRAINING, on_progress=show_progress
+    ) as suite:
         say(f"  Kafka at {suite.bootstrap_servers}{' (embedded Tansu)' if suite.broker else ''}")
         say(f"  {suite.running['body'].grpc_service} at {suite.address('body')} SERVING after "
             f"{time.monotonic() - started:.0f} s")
