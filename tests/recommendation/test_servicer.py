@@ -124,6 +124,10 @@ def test_record_interactions_and_delete_user_publish(served, catalogue):
         ("RecordInteractions", pb.RecordInteractionsRequest(interactions=[pb.Interaction(user_id="a", garment_id="zz", type=1)]),
          "NOT_FOUND", "not in the catalogue"),
         ("DeleteUser", pb.DeleteUserRequest(), "INVALID_ARGUMENT", "user_id is required"),
+        ("DeleteUser", pb.DeleteUserRequest(user_id="a\r\nb"), "INVALID_ARGUMENT", "user_id must not hold control characters"),
+        ("RecommendGarments", pb.RecommendGarmentsRequest(user_id="u" * 257, k=3), "INVALID_ARGUMENT", "at most 256"),
+        ("RecordInteractions", pb.RecordInteractionsRequest(interactions=[pb.Interaction(user_id="a\u200b", garment_id="g001", type=1)]),
+         "INVALID_ARGUMENT", "interactions[0].user_id must not hold control characters; character 1 is U+200B"),
     ],
 )
 def test_bad_requests_get_actionable_statuses(served, method, request_message, code, phrase):
