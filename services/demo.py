@@ -54,7 +54,7 @@ EVENT_DEADLINE_S = 30.0
 DEMO_TRAINING = {
     # Compact first-run models, trained in minutes on two cores; `make evaluate` trains the full ones.
     "TRYON_BODY_TRAIN_EPOCHS": "120",
-    "TRYON_GARMENT_TRAINING_IMAGES": "15000",
+    "TRYON_GARMENT_TRAIN_IMAGES": "15000",
 }
 
 

@@ -5,7 +5,9 @@ A service describes its configuration as a frozen dataclass that subclasses
 ``<PREFIX><FIELD_NAME_UPPER>`` (for example ``TRYON_BODY_PORT``). A missing or malformed
 value raises `SettingsError` with one sentence that names the variable, so start-up
 stops before anything is bound or loaded. A field's ``metadata`` may carry
-``minimum``, ``maximum`` and ``choices`` to narrow what is accepted.
+``minimum``, ``maximum`` and ``choices`` to narrow what is accepted, and ``formerly``: the
+field's earlier variable suffix, still read (with a DeprecationWarning) when the current
+variable is unset, so a renamed setting keeps working in existing deployments.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +89,11 @@ def load_settings(
             continue
         variable = prefix + settings_field.name.upper()
         raw = environ.get(variable)
+        former = settings_field.metadata.get("formerly")
+        if raw is None and former is not None and prefix + former in environ:
+            warnings.warn(f"{prefix + former} is deprecated; set {variable} instead", DeprecationWarning, stacklevel=2)
+            variable = prefix + former
+            raw = environ[variable]
         has_default = (
             settings_field.default is not dataclasses.MISSING
             or settings_field.default_factory is not dataclasses.MISSING

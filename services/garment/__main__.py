@@ -22,7 +22,7 @@ from tryon.services.garment.catalogue import Catalogue
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.servicer import registration
-from tryon.services.garment.settings import ENV_PREFIX, GarmentSettings
+from tryon.services.garment.settings import PREFIX, GarmentSettings
 from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import GARMENTS
@@ -50,21 +50,21 @@ def load_or_train_models(settings: GarmentSettings):
     except FileNotFoundError:
         pass
     images, labels = load_fashion_mnist("train", settings.fashion_mnist_dir)
-    if settings.training_images:
-        images, labels = images[: settings.training_images], labels[: settings.training_images]
+    if settings.train_images:
+        images, labels = images[: settings.train_images], labels[: settings.train_images]
     logger.info(
         "no garment models found; training the default ones",
-        extra={"models_dir": str(directory), "epochs": settings.training_epochs, "images": int(len(images))},
+        extra={"models_dir": str(directory), "epochs": settings.train_epochs, "images": int(len(images))},
     )
     started = time.monotonic()
-    epochs = settings.training_epochs
+    epochs = settings.train_epochs
     models = GarmentModels.train(
         images.astype(np.float32) / 255.0,
         labels,
         vae_epochs=epochs,
         gan_epochs=epochs,
         classifier_epochs=epochs,
-        seed=settings.training_seed,
+        seed=settings.train_seed,
         progress=False,
     )
     models.save(directory)
@@ -83,7 +83,7 @@ def _prepare(settings: GarmentSettings, domain: GarmentDomain, resources: Resour
 
 def main() -> int:
     """Start the service and block until SIGTERM/SIGINT has drained it."""
-    settings = settings_or_exit(GarmentSettings, ENV_PREFIX)
+    settings = settings_or_exit(GarmentSettings, PREFIX)
     silhouettes = None
     if settings.body_service_address:
         silhouettes = BodyServiceClient(

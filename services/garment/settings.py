@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tryon.shared.settings import ServerSettings
 
-ENV_PREFIX = "TRYON_GARMENT_"
+PREFIX = "TRYON_GARMENT_"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,12 +24,14 @@ class GarmentSettings(ServerSettings):
     """Deadline of each call to BodyService."""
     body_service_auth_token: str | None = None
     """Bearer token sent to BodyService when it requires one."""
-    training_epochs: int | None = field(default=None, metadata={"minimum": 1, "maximum": 1000})
+    train_epochs: int | None = field(
+        default=None, metadata={"minimum": 1, "maximum": 1000, "formerly": "TRAINING_EPOCHS"}
+    )
     """Epochs of every model when no models are found under data_dir/models; unset keeps each model's
     default (classifier 4, VAE 8, GAN 5: about 10 minutes on one core for all 60,000 images)."""
-    training_images: int = field(default=0, metadata={"minimum": 0, "maximum": 60000})
+    train_images: int = field(default=0, metadata={"minimum": 0, "maximum": 60000, "formerly": "TRAINING_IMAGES"})
     """Fashion-MNIST training images used for the default models; 0 means all 60,000."""
-    training_seed: int = field(default=0, metadata={"minimum": 0})
+    train_seed: int = field(default=0, metadata={"minimum": 0, "formerly": "TRAINING_SEED"})
     """Seed of the default models' training."""
     torch_threads: int = field(default=2, metadata={"minimum": 1, "maximum": 256})
     """Threads torch uses inside one operation; the convolutional models train 1.6x faster on two."""

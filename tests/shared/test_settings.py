@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -153,3 +153,18 @@ def test_kafka_bootstrap_is_read_without_prefix():
 def test_a_malformed_kafka_bootstrap_names_the_variable():
     with pytest.raises(SettingsError, match="^KAFKA_BOOTSTRAP_SERVERS must be a comma-separated list of host:port"):
         kafka_bootstrap_from_env({"KAFKA_BOOTSTRAP_SERVERS": "kafka-0"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class _RenamedSettings(ServerSettings):
+    train_epochs: int = field(default=3, metadata={"minimum": 1, "formerly": "TRAINING_EPOCHS"})
+
+
+def test_a_renamed_setting_is_still_read_under_its_former_name_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="TRYON_X_TRAINING_EPOCHS is deprecated; set TRYON_X_TRAIN_EPOCHS"):
+        former = load_settings(_RenamedSettings, "TRYON_X_", {"TRYON_X_TRAINING_EPOCHS": "7"})
+    current = load_settings(_RenamedSettings, "TRYON_X_", {"TRYON_X_TRAIN_EPOCHS": "9", "TRYON_X_TRAINING_EPOCHS": "7"})
+
+    assert (former.train_epochs, current.train_epochs) == (7, 9)
+    with pytest.raises(SettingsError, match="TRYON_X_TRAINING_EPOCHS must be an integer of at least 1, got '0'"):
+        load_settings(_RenamedSettings, "TRYON_X_", {"TRYON_X_TRAINING_EPOCHS": "0"})
