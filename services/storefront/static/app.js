@@ -28,9 +28,10 @@ function say(text) {
   $("#status").textContent = text;
 }
 
-function element(tag, properties = {}, ...children) {
+function element(tag, { dataset = {}, ...properties } = {}, ...children) {
   const node = document.createElement(tag);
   Object.assign(node, properties);
+  Object.assign(node.dataset, dataset);
   node.append(...children);
   return node;
 }
@@ -233,7 +234,7 @@ async function refreshOutfits() {
         element("ul", { className: "pieces" }, ...outfit.items.map((item) =>
           element("li", {}, element("img", { src: item.garment.image_url, alt: item.garment.name, width: 56, height: 56 }),
             element("span", { textContent: `${item.garment.name} · ${adviceText(item.size_advice)}` })))),
-        element("button", { type: "button", textContent: "Try this look", ariaLabel: `Try look ${index + 1}`,
+        element("button", { type: "button", textContent: "Try this look", ariaLabel: `Try this look: look ${index + 1}`,
           onclick: () => tryLook(outfit) }),
       ),
     ),

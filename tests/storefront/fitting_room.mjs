@@ -1,0 +1,189 @@
+// A shopper's visit to the fitting room in Debian's Chromium, driven by playwright-core.
+//
+// Usage: node tests/storefront/fitting_room.mjs URL OUT_DIR
+// Prints one JSON object of what the shopper saw at each step; test_fitting_room.py asserts on it.
+// The body form and the first feedback are done with the keyboard alone; axe-core checks the
+// page once it shows a body, a feed, a try-on picture and outfits. Screenshots go to OUT_DIR.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const [url, outDir] = process.argv.slice(2);
+const seen = { steps: [] };
+const step = (name) => seen.steps.push(name);
+
+const feedIds = (page) => page.$$eval("#feed .card", (cards) => cards.map((card) => card.dataset.garmentId));
+
+// Milliseconds until the feed's garments differ from `before`, or null if they never do.
+async function untilFeedChanges(page, before, started) {
+  try {
+    await page.waitForFunction(
+      (previous) => {
+        const now = [...document.querySelectorAll("#feed .card")].map((card) => card.dataset.garmentId);
+        return now.length > 0 && now.join() !== previous.join();
+      },
+      before,
+      { timeout: 5000, polling: 20 },
+    );
+  } catch {
+    return null;
+  }
+  return Date.now() - started;
+}
+
+// Share of pixels that differ from the bare silhouette's, in the torso and in the head region.
+function changeFromSilhouette(page) {
+  return page.evaluate(async () => {
+    const picture = document.querySelector("#tryon-picture");
+    const load = (src) => new Promise((resolve, reject) => {
+      const image = new Image();
+      image.onload = () => resolve(image);
+      image.onerror = reject;
+      image.src = src;
+    });
+    const bodyId = localStorage.getItem("tryon-body-id");
+    const bare = await load(`/v1/bodies/${bodyId}/silhouette.png?width=256&height=512`);
+    const dressed = await load(picture.src);
+    const region = (image, [x, y, width, height]) => {
+      const canvas = new OffscreenCanvas(256, 512);
+      const context = canvas.getContext("2d");
+      // On white, so that a transparent background and an opaque one compare by what shows.
+      context.fillStyle = "#fff";
+      context.fillRect(0, 0, 256, 512);
+      context.drawImage(image, 0, 0, 256, 512);
+      return context.getImageData(x, y, width, height).data;
+    };
+    const changed = (box) => {
+      const [a, b] = [region(bare, box), region(dressed, box)];
+      let count = 0;
+      for (let i = 0; i < a.length; i += 4) {
+        if (Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]) + Math.abs(a[i + 2] - b[i + 2]) > 40) count += 1;
+      }
+      return count / (a.length / 4);
+    };
+    return { torso: changed([80, 130, 96, 130]), head: changed([96, 10, 64, 60]) };
+  });
+}
+
+async function tabUntil(page, selector, limit = 60) {
+  for (let presses = 1; presses <= limit; presses += 1) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return presses;
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  const failedRequests = [];
+  page.on("requestfailed", (request) => failedRequests.push(request.url()));
+  page.on("response", (response) => {
+    if (response.status() >= 500) failedRequests.push(`${response.status()} ${response.url()}`);
+  });
+
+  // 1. First visit: a cold-start feed.
+  let started = Date.now();
+  await page.goto(url);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 20000 });
+  seen.feedShownMs = Date.now() - started;
+  seen.firstFeed = await feedIds(page);
+  seen.firstFeedNote = await page.textContent("#feed-note");
+  step("cold feed");
+
+  // 2. Keyboard only: height, weight, waist and sex, then Enter.
+  seen.tabsToHeight = await tabUntil(page, "#height");
+  await page.keyboard.type("168");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("64");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("76");
+  await tabUntil(page, "#sex", 3);
+  await page.keyboard.press("ArrowDown");
+  await tabUntil(page, "#body-form button[type=submit]", 3);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#body-view:not([hidden]) #measurements tbody tr", { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelector("#silhouette").naturalWidth > 0, null, { timeout: 10000 });
+  seen.measurements = await page.$$eval("#measurements tbody tr", (rows) =>
+    rows.map((row) => [...row.children].map((cell) => cell.textContent)));
+  seen.status = await page.textContent("#status");
+  await page.waitForFunction(() => [...document.querySelectorAll("#feed .advice")].some((p) => p.textContent.startsWith("Size ")),
+    null, { timeout: 10000 });
+  seen.advice = await page.$$eval("#feed .advice", (items) => items.map((item) => item.textContent));
+  step("body by keyboard");
+
+  // 3. Keyboard only: Tab to the first card's "Like" and press Enter; the feed changes.
+  await tabUntil(page, "#feed .card button[aria-label^='Like']", 80);
+  const liked = await page.evaluate(() => document.activeElement.closest(".card").dataset.garmentId);
+  const beforeLike = await feedIds(page);
+  started = Date.now();
+  await page.keyboard.press("Enter");
+  seen.likeFeedChangeMs = await untilFeedChanges(page, beforeLike, started);
+  seen.likedGarmentLeftFeed = !(await feedIds(page)).includes(liked);
+  seen.focusAfterLike = await page.evaluate(() => document.activeElement?.closest("#feed") !== null);
+  step("like by keyboard");
+
+  // 4. Try on the first garment that has a size chart (a top, trousers or a dress), by mouse.
+  const card = page.locator("#feed .card", { has: page.locator(".advice", { hasText: /^Size / }) }).first();
+  const tried = await card.getAttribute("data-garment-id");
+  const beforeTry = await feedIds(page);
+  started = Date.now();
+  await card.getByRole("button", { name: /^Try on/ }).click();
+  await page.waitForSelector("#tryon-picture:not([hidden])", { timeout: 20000 });
+  seen.tryOnMs = Date.now() - started;
+  seen.tryOnFeedChangeMs = await untilFeedChanges(page, beforeTry, started);
+  seen.tryOnAlt = await page.getAttribute("#tryon-picture", "alt");
+  seen.tryOnChange = await changeFromSilhouette(page);
+  seen.triedGarment = tried;
+  step("try on");
+
+  // 5. Add to cart and dislike: each changes the feed.
+  for (const [label, key] of [["Add to cart", "cartFeedChangeMs"], ["Dislike", "dislikeFeedChangeMs"]]) {
+    const before = await feedIds(page);
+    started = Date.now();
+    await page.locator("#feed .card").first().getByRole("button", { name: new RegExp(`^${label}`) }).click();
+    seen[key] = await untilFeedChanges(page, before, started);
+  }
+  step("cart and dislike");
+
+  // 6. Complete the look: outfits show, and trying one on redraws the picture.
+  seen.outfits = await page.$$eval("#outfits > li", (items) => items.map((item) => item.querySelectorAll(".pieces li").length));
+  const pictureBefore = await page.getAttribute("#tryon-picture", "src");
+  await page.getByRole("button", { name: "Try this look: look 1" }).click();
+  await page.waitForFunction((src) => {
+    const picture = document.querySelector("#tryon-picture");
+    return picture.getAttribute("src") !== src && picture.complete && picture.naturalWidth > 0;
+  }, pictureBefore, { timeout: 20000 });
+  seen.lookAlt = await page.getAttribute("#tryon-picture", "alt");
+  step("outfit");
+
+  // 7. Accessibility of the full page.
+  await page.screenshot({ path: path.join(outDir, "fitting-room.png"), fullPage: true });
+  await page.addScriptTag({ content: readFileSync(require.resolve("axe-core/axe.min.js"), "utf8") });
+  const report = await page.evaluate(() => window.axe.run(document));
+  seen.axeViolations = report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+  step("axe");
+
+  // 8. Delete my data: the body and the history go, the next feed is a cold start.
+  const bodyId = await page.evaluate(() => localStorage.getItem("tryon-body-id"));
+  await page.getByRole("button", { name: "Delete my data" }).click();
+  await page.waitForFunction(() => document.querySelector("#status").textContent.includes("deleted"), null, { timeout: 10000 });
+  seen.deleteStatus = await page.textContent("#status");
+  seen.bodyViewHidden = await page.isHidden("#body-view");
+  seen.deletedBodyStatus = await page.evaluate(async (id) => (await fetch(`/v1/bodies/${id}`)).status, bodyId);
+  await page.waitForFunction(() => document.querySelector("#feed-note").textContent.startsWith("Popular"), null, { timeout: 10000 });
+  seen.feedNoteAfterDelete = await page.textContent("#feed-note");
+  step("delete my data");
+  seen.failedRequests = failedRequests;
+} catch (error) {
+  seen.error = String(error.stack || error);
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(seen) + "\n");
