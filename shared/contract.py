@@ -166,10 +166,17 @@ its own model was fitted on."""
 BODY_LATENT_DIM = 16
 """Length of a body latent (BodyService's CVAE latent size)."""
 
-MAX_LATENT_NORM = 64.0
-"""Largest L2 norm of a content or body latent: far above the trained models' latents, while a
-finite but huge latent, which the cold-start map would turn into a garment that outranks every
-other, is refused."""
+MAX_LATENT_NORM = 24.0
+"""Largest L2 norm of a content or body latent: about three times the largest the trained models give.
+
+Both models are VAEs with a standard normal prior in 16 dimensions. Measured with their default
+configs (seed 0): the garment VAE's content latents of the 60,000 Fashion-MNIST training
+pictures have norms of at most 8.6 (99.9th percentile 5.9, median 2.8; 6.7 at most on the
+10,000 test pictures); the body CVAE's latents of the ANSUR II subjects at most 0.19 (0.24 for
+the extreme statures and weights BodyService accepts); the recommender's simulated catalogues
+at most 12.1. The bound refuses finite but huge latents, which the recommender's linear
+cold-start map would turn into a garment that outranks every other for every shopper.
+"""
 
 
 def check_latent(

@@ -17,8 +17,9 @@ from tryon.services.body.body_model import (
     question_kinds,
 )
 from tryon.services.body.__main__ import load_or_train_model
-from tryon.services.body.measurements import NAMES, SEXES
+from tryon.services.body.measurements import NAMES, REQUIRED, SEXES
 from tryon.services.body.settings import BodySettings
+from tryon.shared.contract import MAX_LATENT_NORM
 from tryon.shared.errors import InvalidArgument
 
 OBSERVED = {"stature": 1750.0, "weight": 78.0, "waist_circumference": 900.0}
@@ -65,6 +66,15 @@ def test_latent_has_the_configured_size(trained_body_model):
     code = trained_body_model.latent(OBSERVED, "male")
     assert code.shape == (trained_body_model.latent_dim,)
     assert np.isfinite(code).all()
+
+
+def test_latents_stay_far_inside_the_contracts_norm_bound(trained_body_model, tiny_body_frame):
+    # Even a model trained for a few epochs: consumers dead-letter a BodyUpdated beyond the bound.
+    codes = [
+        trained_body_model.latent({name: float(row[name]) for name in REQUIRED}, row["sex"])
+        for _, row in tiny_body_frame.iterrows()
+    ]
+    assert np.linalg.norm(codes, axis=1).max() < MAX_LATENT_NORM / 2
 
 
 @pytest.mark.parametrize("generator", ["vae", "gan"])

@@ -10,6 +10,7 @@ import pytest
 from tryon.services.garment.garment_models import MAX_GENERATE, GarmentModels, GarmentModelsConfig
 from tryon.services.garment.gan import GANConfig
 from tryon.services.garment.vae import VAEConfig
+from tryon.shared.contract import CONTENT_LATENT_DIM, MAX_LATENT_NORM
 from tryon.shared.errors import InvalidArgument
 
 
@@ -42,6 +43,14 @@ def test_encode_decode_shapes(trained_garment_models: GarmentModels, fashion_sam
     np.testing.assert_array_equal(trained_garment_models.encode(images[:20], labels[:20]), latents)
     uint8_latents = trained_garment_models.encode((images[:3] * 255).round().astype(np.uint8), labels[:3])
     np.testing.assert_allclose(uint8_latents, latents[:3], atol=1e-3)
+
+
+def test_content_latents_keep_the_contracts_length_and_norm_bound(trained_garment_models: GarmentModels, fashion_sample) -> None:
+    images, labels = fashion_sample
+    latents = trained_garment_models.encode(images, labels)
+    assert trained_garment_models.latent_dim == CONTENT_LATENT_DIM
+    # The bound sits about three times above the trained model's largest latent norm.
+    assert np.linalg.norm(latents, axis=1).max() < MAX_LATENT_NORM / 2
 
 
 def test_reconstruction_is_closer_than_a_blank_image(trained_garment_models: GarmentModels, fashion_sample) -> None:
