@@ -13,18 +13,16 @@ Events go to ``KAFKA_BOOTSTRAP_SERVERS`` or, when it is unset, to an embedded br
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import replace
 
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.handlers import KafkaInteractionPublisher
 from tryon.services.recommendation.index import disable_interrupt_checks, set_search_threads
 from tryon.services.recommendation.live_state import follow_events
-from tryon.services.recommendation.recommender import ModelArtifacts, Recommender
+from tryon.services.recommendation.models_store import load_or_train_artifacts
+from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
 from tryon.services.recommendation.settings import PREFIX, RecommendationSettings
 from tryon.shared.broker import ensure_topics
-from tryon.shared.contract import CONTENT_LATENT_DIM
 from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
 from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
@@ -33,30 +31,6 @@ from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
 logger = logging.getLogger("tryon.services.recommendation")
 
 CONSUMED_TOPICS = (INTERACTIONS, GARMENTS, USERS, BODIES)
-
-
-def load_or_train_artifacts(settings: RecommendationSettings) -> ModelArtifacts:
-    """The artifacts under the data folder, or ones trained on a simulated catalogue and saved there."""
-    if ModelArtifacts.exists(settings.artifacts_dir):
-        artifacts = ModelArtifacts.load(settings.artifacts_dir, nprobe=settings.nprobe, ef_search=settings.ef_search)
-        logger.info("recommendation artifacts loaded", extra={"garments": len(artifacts.item_index)})
-        return artifacts
-    from tryon.services.recommendation.catalogue import synthetic_catalogue
-    from tryon.services.recommendation.simulator import ShopperSimulator
-    from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
-
-    logger.info("no recommendation artifacts found; training on a simulated catalogue",
-                extra={"garments": settings.demo_garments, "shoppers": settings.demo_shoppers})
-    started = time.monotonic()
-    catalogue = synthetic_catalogue(settings.demo_garments, CONTENT_LATENT_DIM, seed=settings.train_seed)
-    simulator = ShopperSimulator(catalogue, seed=settings.train_seed)
-    interactions = simulator.interactions_table(simulator.make_shoppers(settings.demo_shoppers))
-    config = replace(SERVING_CONFIG, epochs=settings.train_epochs)
-    artifacts = train_artifacts(interactions, catalogue, config, settings.index_factory, settings.train_seed, progress=False)
-    artifacts.save(settings.artifacts_dir)
-    interactions.to_parquet(settings.data_dir / "simulated_interactions.parquet", index=False)
-    logger.info("recommendation artifacts trained and saved", extra={"seconds": round(time.monotonic() - started, 1)})
-    return artifacts
 
 
 def prepare(

@@ -16,8 +16,8 @@ from tryon.services.body.body_model import (
     _interval_scales,
     question_kinds,
 )
-from tryon.services.body.__main__ import load_or_train_model
 from tryon.services.body.measurements import NAMES, REQUIRED, SEXES
+from tryon.services.body.models_store import load_or_train_model
 from tryon.services.body.settings import BodySettings
 from tryon.shared.contract import MAX_LATENT_NORM
 from tryon.shared.errors import InvalidArgument
