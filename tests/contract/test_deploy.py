@@ -51,7 +51,7 @@ def test_each_service_is_built_from_its_dockerfile_and_reaches_kafka():
 
 
 def test_dockerfiles_copy_existing_paths_and_run_their_service():
-    for name in SERVICES:
+    for name in (*SERVICES, "storefront"):
         instructions = dockerfile_instructions(DEPLOY / "docker" / f"{name}.Dockerfile")
         keywords = [keyword for keyword, _ in instructions]
         assert keywords[0] == "FROM"
@@ -67,3 +67,18 @@ def test_dockerfiles_copy_existing_paths_and_run_their_service():
         assert f'"tryon.services.{name}"' in command
         assert importlib.util.find_spec(f"tryon.services.{name}") is not None
         assert "USER" in keywords, f"{name}.Dockerfile runs as root"
+
+
+def test_the_storefront_reaches_every_service_and_is_healthy_only_when_ready():
+    compose = load_compose()
+    storefront = compose["services"]["storefront"]
+    assert (REPO / storefront["build"]["dockerfile"]).exists()
+    environment = storefront["environment"]
+    for name in SERVICES:
+        port = compose["services"][name]["environment"][f"TRYON_{name.upper()}_PORT"]
+        assert environment[f"TRYON_STOREFRONT_{name.upper()}_SERVICE_ADDRESS"] == f"{name}:{port}"
+        assert storefront["depends_on"][name]["condition"] == "service_healthy"
+    port = environment["TRYON_STOREFRONT_PORT"]
+    assert f"{port}:{port}" in storefront["ports"]
+    assert environment["TRYON_STOREFRONT_HOST"] == "0.0.0.0"
+    assert f"http://127.0.0.1:{port}/readyz" in " ".join(storefront["healthcheck"]["test"])
