@@ -50,7 +50,7 @@ SIZE_CHARTS = {
 UP_TRAINING = {
     # Compact first-run models, as `make demo` trains them.
     "TRYON_BODY_TRAIN_EPOCHS": "120",
-    "TRYON_GARMENT_TRAINING_IMAGES": "15000",
+    "TRYON_GARMENT_TRAIN_IMAGES": "15000",
 }
 
 

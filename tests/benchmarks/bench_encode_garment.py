@@ -62,8 +62,8 @@ def main() -> None:
         small_categories = [category_to_proto(int(label)) for label in labels[:200]]
         photo = photo_of(pictures[0])
         extra_env = {
-            "TRYON_GARMENT_TRAINING_EPOCHS": str(arguments.train_epochs),
-            "TRYON_GARMENT_TRAINING_IMAGES": str(arguments.train_images),
+            "TRYON_GARMENT_TRAIN_EPOCHS": str(arguments.train_epochs),
+            "TRYON_GARMENT_TRAIN_IMAGES": str(arguments.train_images),
             "TRYON_GARMENT_LOG_LEVEL": "WARNING",
         }
         started = time.perf_counter()

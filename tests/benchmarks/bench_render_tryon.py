@@ -87,8 +87,8 @@ def main() -> None:
         extra_env = {
             "TRYON_BODY_TRAIN_EPOCHS": str(arguments.body_epochs),
             "TRYON_BODY_LOG_LEVEL": "WARNING",
-            "TRYON_GARMENT_TRAINING_EPOCHS": str(arguments.garment_epochs),
-            "TRYON_GARMENT_TRAINING_IMAGES": str(arguments.garment_images),
+            "TRYON_GARMENT_TRAIN_EPOCHS": str(arguments.garment_epochs),
+            "TRYON_GARMENT_TRAIN_IMAGES": str(arguments.garment_images),
             "TRYON_GARMENT_LOG_LEVEL": "WARNING",
         }
         started = time.perf_counter()

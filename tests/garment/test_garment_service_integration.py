@@ -234,8 +234,8 @@ def test_process_trains_missing_models_then_serves_and_drains_on_sigterm(tmp_pat
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         TRYON_GARMENT_PORT=address.rsplit(":", 1)[1],
         TRYON_GARMENT_DATA_DIR=str(tmp_path),
-        TRYON_GARMENT_TRAINING_EPOCHS="1",
-        TRYON_GARMENT_TRAINING_IMAGES="300",
+        TRYON_GARMENT_TRAIN_EPOCHS="1",
+        TRYON_GARMENT_TRAIN_IMAGES="300",
         TRYON_GARMENT_GRACE_SECONDS="2",
         OMP_NUM_THREADS="1",
     )
