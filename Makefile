@@ -11,7 +11,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 CHROMIUM := /usr/bin/chromium
 ML100K := var/data/ml-100k.inter
 
-.PHONY: setup lock demo up test lint protos data evaluate bench clean
+.PHONY: setup lock demo up test lint protos data weights evaluate bench clean
 
 setup: $(VENV)/.installed $(BUF) $(FASHION_MNIST) $(CHROMIUM)
 
@@ -48,6 +48,11 @@ $(ML100K): $(VENV)/.installed
 	$(PY) -m tryon.services.recommendation.movielens var/data/wheels/recbole-1.2.1-py3-none-any.whl $(ML100K)
 
 data: $(ML100K)
+
+# Every service's default models, trained as its first start would train them, written with their
+# provenance to services/<name>/weights/ (package data a first start copies instead of training).
+weights: setup
+	$(PY) -m tryon.services.weights
 
 demo: setup
 	$(PY) -m tryon.services.demo --out var/demo

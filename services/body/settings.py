@@ -22,6 +22,9 @@ class BodySettings(ServerSettings):
     """Epochs of the GAN for that training; unset lets the body model derive them from train_epochs."""
     train_seed: int = field(default=0, metadata={"minimum": 0})
     """Seed of that training, so two fresh installations train the same model."""
+    train_on_start: bool = False
+    """Train when no model is found under data_dir even if the shipped weights (services/body/weights,
+    trained with the same settings by ``make weights``) could be copied there instead."""
     advice_samples: int = field(default=2000, metadata={"minimum": 100, "maximum": 100_000})
     """Posterior samples per AdviseSize; the fit probabilities' standard error is at most 0.5/sqrt(n)."""
     publish_events: bool = True

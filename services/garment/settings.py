@@ -33,5 +33,8 @@ class GarmentSettings(ServerSettings):
     """Fashion-MNIST training images used for the default models; 0 means all 60,000."""
     train_seed: int = field(default=0, metadata={"minimum": 0, "formerly": "TRAINING_SEED"})
     """Seed of the default models' training."""
+    train_on_start: bool = False
+    """Train when no models are found under data_dir even if the shipped weights (services/garment/weights,
+    trained with the same settings by ``make weights``) could be copied there instead."""
     torch_threads: int = field(default=2, metadata={"minimum": 1, "maximum": 256})
     """Threads torch uses inside one operation; the convolutional models train 1.6x faster on two."""

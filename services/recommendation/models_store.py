@@ -1,37 +1,105 @@
-"""Where RecommendationService gets its artifacts at start: the data folder, or training the default ones."""
+"""Where RecommendationService gets its artifacts at start: the data folder, the shipped ones, or training.
+
+Artifacts under ``<data_dir>/artifacts`` are loaded. Without them, the artifacts shipped in
+``services/recommendation/weights/artifacts`` (written by ``make weights``) are copied there
+when they were trained with the service's own settings (catalogue and shoppers simulated, epochs,
+seed, index factory), unless ``train_on_start`` asks for training; otherwise the Mult-VAE and
+its indexes are trained on a simulated catalogue and shoppers and saved there. The log says which
+of the three happened.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from tryon.services.recommendation.recommender import ModelArtifacts
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.shared.contract import CONTENT_LATENT_DIM
+from tryon.shared.shipped_weights import install_shipped, write_shipped
 
 logger = logging.getLogger("tryon.services.recommendation")
 
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""The package folder of the shipped artifacts: ``artifacts/`` as a service's data folder holds it."""
 
-def load_or_train_artifacts(settings: RecommendationSettings) -> ModelArtifacts:
-    """The artifacts under the data folder, or ones trained on a simulated catalogue and saved there."""
-    if ModelArtifacts.exists(settings.artifacts_dir):
-        artifacts = ModelArtifacts.load(settings.artifacts_dir, nprobe=settings.nprobe, ef_search=settings.ef_search)
-        logger.info("recommendation artifacts loaded", extra={"garments": len(artifacts.item_index)})
-        return artifacts
+TRAINING_DATA = "catalogue and shoppers simulated by services/recommendation/simulator.py from the training seed"
+
+
+def training_settings(settings: RecommendationSettings) -> dict[str, int | str]:
+    """The settings that decide the trained artifacts, compared with the shipped artifacts' provenance."""
+    return {
+        "demo_garments": settings.demo_garments,
+        "demo_shoppers": settings.demo_shoppers,
+        "train_epochs": settings.train_epochs,
+        "train_seed": settings.train_seed,
+        "index_factory": settings.index_factory,
+    }
+
+
+def train_default_artifacts(settings: RecommendationSettings, progress: bool = False) -> ModelArtifacts:
+    """Train on a simulated catalogue and shoppers and save the artifacts (and the interactions) under data_dir."""
     from tryon.services.recommendation.catalogue import synthetic_catalogue
     from tryon.services.recommendation.simulator import ShopperSimulator
     from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 
-    logger.info("no recommendation artifacts found; training on a simulated catalogue",
-                extra={"garments": settings.demo_garments, "shoppers": settings.demo_shoppers})
-    started = time.monotonic()
     catalogue = synthetic_catalogue(settings.demo_garments, CONTENT_LATENT_DIM, seed=settings.train_seed)
     simulator = ShopperSimulator(catalogue, seed=settings.train_seed)
     interactions = simulator.interactions_table(simulator.make_shoppers(settings.demo_shoppers))
     config = replace(SERVING_CONFIG, epochs=settings.train_epochs)
-    artifacts = train_artifacts(interactions, catalogue, config, settings.index_factory, settings.train_seed, progress=False)
+    artifacts = train_artifacts(
+        interactions, catalogue, config, settings.index_factory, settings.train_seed, progress=progress
+    )
     artifacts.save(settings.artifacts_dir)
     interactions.to_parquet(settings.data_dir / "simulated_interactions.parquet", index=False)
+    return artifacts
+
+
+def _load(settings: RecommendationSettings, source: str) -> ModelArtifacts:
+    artifacts = ModelArtifacts.load(settings.artifacts_dir, nprobe=settings.nprobe, ef_search=settings.ef_search)
+    logger.info("recommendation artifacts loaded", extra={"garments": len(artifacts.item_index), "source": source})
+    return artifacts
+
+
+def load_or_train_artifacts(
+    settings: RecommendationSettings, shipped: Path = WEIGHTS_DIR / "artifacts"
+) -> ModelArtifacts:
+    """The artifacts under the data folder, else the shipped ones, else ones trained on a simulated catalogue."""
+    if ModelArtifacts.exists(settings.artifacts_dir):
+        return _load(settings, "stored")
+    if settings.train_on_start:
+        logger.info("training on start as asked; the shipped recommendation artifacts are not used")
+    else:
+        installed = install_shipped(shipped, settings.artifacts_dir, training_settings(settings))
+        logger.info(installed.reason, extra={"artifacts_dir": str(settings.artifacts_dir)})
+        if installed.provenance is not None:
+            return _load(settings, "shipped")
+    logger.info("no recommendation artifacts found; training on a simulated catalogue",
+                extra={"garments": settings.demo_garments, "shoppers": settings.demo_shoppers})
+    started = time.monotonic()
+    artifacts = train_default_artifacts(settings)
     logger.info("recommendation artifacts trained and saved", extra={"seconds": round(time.monotonic() - started, 1)})
     return artifacts
+
+
+def write_weights(unrelated: tuple[Path, ...] = ()) -> dict:
+    """Train the default artifacts as a first start would and ship them under ``WEIGHTS_DIR``; returns their provenance."""
+    import torch
+
+    from tryon.services.recommendation.index import set_search_threads
+
+    settings = RecommendationSettings()
+    torch.set_num_threads(settings.torch_threads)
+    set_search_threads(settings.faiss_threads)
+
+    def train(data_dir: Path) -> Path:
+        trained = replace(settings, data_dir=data_dir)
+        train_default_artifacts(trained, progress=True)
+        return trained.artifacts_dir
+
+    return write_shipped(
+        WEIGHTS_DIR / "artifacts", train, service="recommendation", training=training_settings(settings),
+        data=TRAINING_DATA, unrelated=unrelated,
+    )

@@ -42,6 +42,10 @@ class RecommendationSettings(ServerSettings):
     """Mult-VAE epochs of that training."""
     train_seed: int = field(default=0, metadata={"minimum": 0})
     """Seed of the simulated catalogue, the shoppers and the training."""
+    train_on_start: bool = False
+    """Train when no artifacts are found under data_dir even if the shipped ones
+    (services/recommendation/weights, trained with the same settings by ``make weights``) could be
+    copied there instead."""
 
     @property
     def artifacts_dir(self) -> Path:
