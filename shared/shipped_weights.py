@@ -100,8 +100,11 @@ def read_provenance(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def _refusal(shipped: Path, training: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """The shipped provenance when its files are whole and trained as ``training`` says, else why not."""
+def check_shipped(shipped: Path, training: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The shipped folder's provenance when its files are whole and trained as ``training`` says, else why not.
+
+    Returns (provenance, a sentence) or (None, the reason the folder cannot be used).
+    """
     provenance = read_provenance(shipped)
     if provenance is None:
         return None, f"no shipped weights in {shipped}"
@@ -124,7 +127,7 @@ def install_shipped(shipped: Path, target: Path, training: Mapping[str, Any]) ->
     missing, incomplete or trained with other settings.
     """
     shipped, target = Path(shipped), Path(target)
-    provenance, reason = _refusal(shipped, training)
+    provenance, reason = check_shipped(shipped, training)
     if provenance is None:
         return Installed(None, reason)
     staging = target.with_name(f"{target.name}.shipped.tmp")

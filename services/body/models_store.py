@@ -21,6 +21,8 @@ logger = logging.getLogger("tryon.services.body")
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 """The package folder of the shipped weights: ``model/`` as a service's data folder holds it."""
+SHIPPED_DIR = WEIGHTS_DIR / "model"
+"""The shipped folder a first start copies into its data folder."""
 
 TRAINING_DATA = "services/body/ansur_ii_subset.csv.gz: the committed ANSUR II subset (services/body/DATA.md)"
 
@@ -60,7 +62,7 @@ def _load(settings: BodySettings, source: str):
     return model
 
 
-def load_or_train_model(settings: BodySettings, shipped: Path = WEIGHTS_DIR / "model"):
+def load_or_train_model(settings: BodySettings, shipped: Path = SHIPPED_DIR):
     """The body model saved under the data folder, else the shipped one, else the default one trained there."""
     from tryon.services.body.body_model import CONFIG_FILE
 
@@ -84,7 +86,7 @@ def load_or_train_model(settings: BodySettings, shipped: Path = WEIGHTS_DIR / "m
 
 
 def write_weights(unrelated: tuple[Path, ...] = ()) -> dict:
-    """Train the default model as a first start would and ship it under ``WEIGHTS_DIR``; returns its provenance."""
+    """Train the default model as a first start would and ship it in ``SHIPPED_DIR``; returns its provenance."""
     import torch
 
     settings = BodySettings()
@@ -96,6 +98,6 @@ def write_weights(unrelated: tuple[Path, ...] = ()) -> dict:
         return trained.model_dir
 
     return write_shipped(
-        WEIGHTS_DIR / "model", train, service="body", training=training_settings(settings), data=TRAINING_DATA,
+        SHIPPED_DIR, train, service="body", training=training_settings(settings), data=TRAINING_DATA,
         unrelated=unrelated,
     )

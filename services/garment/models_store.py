@@ -25,6 +25,8 @@ MODELS_FOLDER = "models"
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 """The package folder of the shipped weights: ``models/`` as a service's data folder holds it."""
+SHIPPED_DIR = WEIGHTS_DIR / MODELS_FOLDER
+"""The shipped folder a first start copies into its data folder."""
 
 TRAINING_DATA = "Fashion-MNIST training images (Debian package dataset-fashion-mnist), in file order"
 
@@ -77,7 +79,7 @@ def _load(directory: Path, source: str):
     return models
 
 
-def load_or_train_models(settings: GarmentSettings, shipped: Path = WEIGHTS_DIR / MODELS_FOLDER):
+def load_or_train_models(settings: GarmentSettings, shipped: Path = SHIPPED_DIR):
     """The garment models saved under the data folder, else the shipped ones, else the default ones trained there."""
     directory = models_dir(settings)
     if (models := _load(directory, "stored")) is not None:
@@ -96,7 +98,7 @@ def load_or_train_models(settings: GarmentSettings, shipped: Path = WEIGHTS_DIR 
 
 
 def write_weights(unrelated: tuple[Path, ...] = ()) -> dict:
-    """Train the default models as a first start would and ship them under ``WEIGHTS_DIR``; returns their provenance."""
+    """Train the default models as a first start would and ship them in ``SHIPPED_DIR``; returns their provenance."""
     import torch
 
     settings = GarmentSettings()
@@ -108,6 +110,6 @@ def write_weights(unrelated: tuple[Path, ...] = ()) -> dict:
         return models_dir(trained)
 
     return write_shipped(
-        WEIGHTS_DIR / MODELS_FOLDER, train, service="garment", training=training_settings(settings),
+        SHIPPED_DIR, train, service="garment", training=training_settings(settings),
         data=TRAINING_DATA, unrelated=unrelated,
     )

@@ -24,6 +24,8 @@ logger = logging.getLogger("tryon.services.recommendation")
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 """The package folder of the shipped artifacts: ``artifacts/`` as a service's data folder holds it."""
+SHIPPED_DIR = WEIGHTS_DIR / "artifacts"
+"""The shipped folder a first start copies into its data folder."""
 
 TRAINING_DATA = "catalogue and shoppers simulated by services/recommendation/simulator.py from the training seed"
 
@@ -64,7 +66,7 @@ def _load(settings: RecommendationSettings, source: str) -> ModelArtifacts:
 
 
 def load_or_train_artifacts(
-    settings: RecommendationSettings, shipped: Path = WEIGHTS_DIR / "artifacts"
+    settings: RecommendationSettings, shipped: Path = SHIPPED_DIR
 ) -> ModelArtifacts:
     """The artifacts under the data folder, else the shipped ones, else ones trained on a simulated catalogue."""
     if ModelArtifacts.exists(settings.artifacts_dir):
@@ -85,7 +87,7 @@ def load_or_train_artifacts(
 
 
 def write_weights(unrelated: tuple[Path, ...] = ()) -> dict:
-    """Train the default artifacts as a first start would and ship them under ``WEIGHTS_DIR``; returns their provenance."""
+    """Train the default artifacts as a first start would and ship them in ``SHIPPED_DIR``; returns their provenance."""
     import torch
 
     from tryon.services.recommendation.index import set_search_threads
@@ -100,6 +102,6 @@ def write_weights(unrelated: tuple[Path, ...] = ()) -> dict:
         return trained.artifacts_dir
 
     return write_shipped(
-        WEIGHTS_DIR / "artifacts", train, service="recommendation", training=training_settings(settings),
+        SHIPPED_DIR, train, service="recommendation", training=training_settings(settings),
         data=TRAINING_DATA, unrelated=unrelated,
     )
