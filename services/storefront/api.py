@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tryon.services.storefront import schemas
-from tryon.services.storefront.backends import BackendError, Backends, CallContext
+from tryon.services.storefront.backends import Backends, CallContext, StatusError
 from tryon.services.storefront.middleware import HttpMetrics, RequestMiddleware, request_id_of
 from tryon.shared.contract import (
     CATEGORY_NAMES,
@@ -102,7 +102,11 @@ def error_response(status: int, code: str, message: str, request_id: str) -> JSO
 
 def call_context(request: Request) -> CallContext:
     """The request id and bearer credentials the request hands on to the services."""
-    return CallContext(request_id_of(request.scope), request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    if authorization is not None and not (authorization.isascii() and authorization.isprintable()):
+        # gRPC metadata is printable ASCII; anything else cannot be a token the services issued.
+        raise StatusError("UNAUTHENTICATED", "the authorization header must be printable ASCII")
+    return CallContext(request_id_of(request.scope), authorization)
 
 
 def _time(timestamp) -> str:
@@ -167,7 +171,7 @@ class Storefront:
                 reply = await self.backends.call(
                     self.backends.garment.GetGarment, garment_pb.GetGarmentRequest(garment_id=garment_id), context
                 )
-            except BackendError as error:
+            except StatusError as error:
                 if error.code != "NOT_FOUND":
                     raise
                 return None
@@ -247,8 +251,8 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
         responses=ERROR_RESPONSES,
     )
 
-    @app.exception_handler(BackendError)
-    async def backend_error(request: Request, error: BackendError) -> JSONResponse:
+    @app.exception_handler(StatusError)
+    async def status_error(request: Request, error: StatusError) -> JSONResponse:
         return error_response(
             HTTP_STATUS_OF_CODE.get(error.code, 500), error.code, error.message, request_id_of(request.scope)
         )
@@ -341,14 +345,14 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
         """The size most likely to fit, from a garment's chart or a shipped chart, with every size's probability."""
         context = call_context(request)
         if (garment_id is None) == (chart_id is None):
-            raise BackendError("INVALID_ARGUMENT", "give exactly one of garment_id and chart_id")
+            raise StatusError("INVALID_ARGUMENT", "give exactly one of garment_id and chart_id")
         if garment_id is not None:
             garment = (
                 await backends.call(backends.garment.GetGarment, garment_pb.GetGarmentRequest(garment_id=garment_id),
                                     context)
             ).garment
             if not garment.HasField("size_chart"):
-                raise BackendError("FAILED_PRECONDITION", f"garment {garment_id} has no size chart")
+                raise StatusError("FAILED_PRECONDITION", f"garment {garment_id} has no size chart")
             chart = garment.size_chart
         else:
             chart = common_pb2.SizeChart(chart_id=chart_id)

@@ -2,7 +2,7 @@
 
 Every call carries the HTTP request's bearer token (passed through as it came, so each
 service decides) and its request id as ``x-request-id``, with the configured deadline. A
-failed call raises `BackendError` with the gRPC status name and the service's message,
+failed call raises `StatusError` with the gRPC status name and the service's message,
 which the HTTP layer turns into the matching status code. Readiness asks each service's
 standard health service.
 """
@@ -26,8 +26,8 @@ SERVICE_NAMES = {
 HEALTH_TIMEOUT_SECONDS = 1.0
 
 
-class BackendError(Exception):
-    """A service answered a call with a status other than OK."""
+class StatusError(Exception):
+    """A request ends with a gRPC status other than OK: a service's answer, or the storefront's own check."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -82,11 +82,11 @@ class Backends:
         self._health = {name: health_pb2_grpc.HealthStub(channel) for name, channel in self._channels.items()}
 
     async def call(self, method, request, context: CallContext):
-        """Await one unary call of a stub's `method`; a status other than OK raises `BackendError`."""
+        """Await one unary call of a stub's `method`; a status other than OK raises `StatusError`."""
         try:
             return await method(request, timeout=self.timeout_seconds, metadata=context.metadata())
         except grpc.aio.AioRpcError as error:
-            raise BackendError(error.code().name, error.details() or error.code().name) from None
+            raise StatusError(error.code().name, error.details() or error.code().name) from None
 
     async def serving(self) -> dict[str, bool]:
         """Whether each service's health answers SERVING now (asked at once, each within a second)."""

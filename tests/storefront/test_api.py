@@ -236,3 +236,11 @@ def test_the_openapi_document_and_the_page_are_served(services):
     assert {"/v1/bodies", "/v1/shoppers/{user_id}/recommendations", "/v1/shoppers/{user_id}"} <= set(document["paths"])
     assert page.status_code == 200 and "<h1>Fitting room</h1>" in page.text
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+
+
+def test_an_authorization_header_that_cannot_be_grpc_metadata_is_401(services):
+    with client_for(services) as client:
+        response = client.get("/v1/bodies/b-1", headers={"authorization": "Bearer caf\u00e9".encode("latin-1")})
+    assert response.status_code == 401
+    assert response.json()["code"] == "UNAUTHENTICATED"
+    assert services["body"].metadata == []
