@@ -209,6 +209,7 @@ class Recommender:
         self._bodies: dict[str, dict] = {}
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._trained_vectors = self.model.item_embeddings()
+        self._largest_trained_norm = float(np.linalg.norm(self._trained_vectors, axis=1).max(initial=0.0))
         self._category_counts = Counter(int(label) for label in artifacts.catalogue.categories)
         self._sort_popularity()
 
@@ -285,7 +286,20 @@ class Recommender:
         known = [g for g in garments if g is not None]
         if not known:
             return None
-        return self.cold_start_map(np.stack([g.content_latent for g in known]), [g.category for g in known])
+        return self._cold_start_vectors(np.stack([g.content_latent for g in known]), [g.category for g in known])
+
+    def _cold_start_vectors(self, latents: np.ndarray, categories: list[int]) -> np.ndarray:
+        """Item vectors of garments without interactions, from their content latents.
+
+        The map is linear, so a latent far from every trained one (yet inside the contract's norm
+        bound) would give a vector longer than any trained garment's and come first for nearly
+        every shopper: vectors are shortened to the longest trained vector's norm.
+        """
+        vectors = self.cold_start_map(latents, categories)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        if self._largest_trained_norm > 0:
+            vectors *= np.minimum(1.0, self._largest_trained_norm / np.maximum(norms, 1e-12)).astype(vectors.dtype)
+        return vectors
 
     def recommend(
         self,
@@ -345,7 +359,7 @@ class Recommender:
         if position is not None:
             return self._trained_vectors[position : position + 1]
         garment = self.garment(garment_id)
-        return self.cold_start_map(garment.content_latent, [garment.category])
+        return self._cold_start_vectors(garment.content_latent, [garment.category])
 
     def outfits(self, user_id: str, k: int, body_id: str = "") -> tuple[list[OutfitChoice], bool]:
         """The ``k`` best outfits for a shopper, and whether they came from popularity.
@@ -449,7 +463,7 @@ class Recommender:
         self._categories[garment.garment_id] = garment.category
         if garment.garment_id in self._model_position:
             return
-        vector = self.cold_start_map(garment.content_latent, [garment.category])
+        vector = self._cold_start_vectors(garment.content_latent, [garment.category])
         self.item_index.add([garment.garment_id], vector)
         self.similar_index.add([garment.garment_id], similarity_vectors(vector))
         if garment.garment_id not in self._popularity:

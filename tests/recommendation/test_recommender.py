@@ -28,6 +28,7 @@ from tryon.services.recommendation.recommender import (
 from tryon.services.recommendation.recvae import RecVAEConfig
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, main as train_main, train_artifacts
+from tryon.shared.contract import MAX_LATENT_NORM
 from tryon.shared.errors import InvalidEvent, NotFound
 
 TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(32,), latent_dim=8, epochs=3, batch_size=64)
@@ -174,6 +175,22 @@ def test_registered_garment_is_recommendable_before_any_interaction(recommender,
     assert recommender.similar("brand-new-sneaker", 1)[0].garment_id == "its-twin"
     recommender.apply_interaction("cara", "brand-new-sneaker", InteractionKind.VIEW)
     assert "brand-new-sneaker" in recommender.histories.get("cara").seen
+
+
+def test_a_latent_far_from_the_trained_ones_does_not_come_first_for_every_shopper(recommender, catalogue):
+    # The latent inside the contract's norm bound that most raises the cold-start map's bias.
+    latent_dim = recommender.cold_start_map.latent_dim
+    toward_bias = recommender.cold_start_map.coefficients[:latent_dim, -1]
+    latent = (MAX_LATENT_NORM * toward_bias / np.linalg.norm(toward_bias)).astype(np.float32)
+    recommender.register_garment(Garment("crafted", 0, latent, 5000, "crafted top"))
+    shoppers = [f"shopper-{i}" for i in range(40)]
+    for i, shopper in enumerate(shoppers):
+        for garment_id in catalogue.garment_ids[3 * i : 3 * i + 3]:
+            recommender.apply_interaction(shopper, garment_id, InteractionKind.PURCHASE)
+    firsts = [recommender.recommend(shopper, 1).garments[0].garment_id for shopper in shoppers]
+    assert firsts.count("crafted") < len(shoppers) // 5  # 15 of 40 when its vector was not shortened
+    vector = recommender._item_vector("crafted")
+    assert np.linalg.norm(vector) <= np.linalg.norm(recommender.model.item_embeddings(), axis=1).max() * (1 + 1e-5)
 
 
 def test_similar_garments(recommender, catalogue):
