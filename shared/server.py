@@ -5,13 +5,15 @@ registered service and for ""), server reflection (v1 and v1alpha), and the inte
 `tryon.shared.interceptors`; it binds `settings.host:settings.port` (port 0 picks a free
 port) and, when `settings.metrics_port` is set, serves Prometheus metrics over HTTP.
 
-A `__main__` module runs a service like this::
+Every servicer is a `ReadyServicer`: it answers from a domain that start-up hands over with
+``attach``, and until then every call answers UNAVAILABLE with `STARTING_MESSAGE`. Every
+servicer module has ``registration(servicer)``, the `ServiceRegistration` that hosts it. A
+`__main__` passes it to `tryon.shared.lifecycle.run_service`; a test serves it directly::
 
-    settings = settings_or_exit(BodySettings, "TRYON_BODY_")
-    configure_logging("body", settings.log_level, flush_seconds=settings.log_flush_seconds)
-    running = serve("body", [ServiceRegistration(full_name, add_to_server)], settings)
-    running.install_signal_handlers(on_shutdown=consumer.stop)
-    running.wait()
+    servicer = BodyServicer(domain)
+    running = serve("body", [registration(servicer)], ServerSettings())
+    ...
+    running.stop(grace=0)
 
 On SIGTERM or SIGINT the server reports NOT_SERVING, stops accepting calls, lets
 in-flight calls finish within `settings.grace_seconds`, runs `on_shutdown`, and
@@ -29,10 +31,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from tryon.shared.errors import Unavailable
 from tryon.shared.interceptors import (
     BearerTokenInterceptor,
     ErrorMappingInterceptor,
@@ -96,6 +100,37 @@ class ServiceRegistration:
 
     full_name: str
     add_to_server: Callable[[grpc.Server], None]
+
+
+STARTING_MESSAGE = "starting: models are loading; retry when health is SERVING"
+"""What every service answers, as UNAVAILABLE, to a call that needs what start-up is still making."""
+
+DomainT = TypeVar("DomainT")
+
+
+class ReadyServicer(Generic[DomainT]):
+    """The readiness of every tryon servicer: it answers from a domain that start-up attaches.
+
+    A service binds its port at once, with health NOT_SERVING, and builds its domain (models,
+    store, publisher, consumer) in the background. Until `attach`, `domain` raises Unavailable
+    with `STARTING_MESSAGE`, so a call during start-up answers UNAVAILABLE, the status a
+    client retries, in every service alike.
+    """
+
+    def __init__(self, domain: DomainT | None = None) -> None:
+        self._domain = domain
+
+    def attach(self, domain: DomainT) -> None:
+        """Answer calls from ``domain`` from now on: start-up has made it."""
+        self._domain = domain
+
+    @property
+    def domain(self) -> DomainT:
+        """The attached domain; raises Unavailable (`STARTING_MESSAGE`) before `attach`."""
+        domain = self._domain
+        if domain is None:
+            raise Unavailable(STARTING_MESSAGE)
+        return domain
 
 
 class RunningServer:

@@ -15,11 +15,10 @@ import logging
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.events import KafkaBodyEvents
 from tryon.services.body.models_store import load_or_train_model
-from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
+from tryon.services.body.servicer import BodyServicer, registration
 from tryon.services.body.settings import PREFIX, BodySettings
 from tryon.services.body.store import BodyStore
 from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
-from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import BODIES
 
@@ -42,8 +41,9 @@ def main() -> int:
     """Start the service and block until SIGTERM/SIGINT has drained it."""
     settings = settings_or_exit(BodySettings, PREFIX)
     servicer = BodyServicer()
-    registration = ServiceRegistration(SERVICE_FULL_NAME, lambda server: add_to_server(servicer, server))
-    return run_service("body", [registration], settings, lambda resources: _prepare(settings, servicer, resources))
+    return run_service(
+        "body", [registration(servicer)], settings, lambda resources: _prepare(settings, servicer, resources)
+    )
 
 
 if __name__ == "__main__":

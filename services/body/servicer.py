@@ -1,15 +1,15 @@
 """BodyService over gRPC: protobuf in, domain call, protobuf out.
 
 Domain errors propagate as exceptions; the shared error-mapping interceptor turns them into
-INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION. Until the body model is loaded (or
-trained on first start) every call answers FAILED_PRECONDITION and health says NOT_SERVING.
+INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION. Until start-up attaches the domain (the body
+model loaded, or trained on first start) every call answers UNAVAILABLE, as in every service
+(`tryon.shared.server.ReadyServicer`), and health says NOT_SERVING.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tryon.services.body.domain import BodyDomain
@@ -17,8 +17,9 @@ from tryon.services.body.measurements import BY_NAME, NAMES
 from tryon.services.body.sizing import Size, SizeRange
 from tryon.services.body.store import BodyRecord
 from tryon.shared.contract import SEX_TO_PROTO, sex_from_proto
-from tryon.shared.errors import FailedPrecondition, InvalidArgument
+from tryon.shared.errors import InvalidArgument
 from tryon.shared.proto import body_service_pb2, body_service_pb2_grpc, common_pb2
+from tryon.shared.server import ReadyServicer, ServiceRegistration
 
 SERVICE_FULL_NAME = body_service_pb2.DESCRIPTOR.services_by_name["BodyService"].full_name
 GENERATOR_FROM_PROTO = {
@@ -46,22 +47,8 @@ def body_to_proto(record: BodyRecord) -> body_service_pb2.Body:
     )
 
 
-class BodyServicer(body_service_pb2_grpc.BodyServiceServicer):
-    """Thin adapter from the BodyService contract to `BodyDomain`."""
-
-    def __init__(self, domain: BodyDomain | None = None) -> None:
-        self._domain = domain
-
-    def attach(self, domain: BodyDomain) -> None:
-        """Start answering calls with this domain (once the model is ready)."""
-        self._domain = domain
-
-    @property
-    def domain(self) -> BodyDomain:
-        """The domain, or FailedPrecondition while the model is still being prepared."""
-        if self._domain is None:
-            raise FailedPrecondition("the body model is still loading; retry once health reports SERVING")
-        return self._domain
+class BodyServicer(ReadyServicer[BodyDomain], body_service_pb2_grpc.BodyServiceServicer):
+    """Thin adapter from the BodyService contract to the attached `BodyDomain`."""
 
     def CreateBody(self, request, context):  # noqa: N802 - gRPC method name
         """Create a body from a few measurements."""
@@ -130,6 +117,8 @@ class BodyServicer(body_service_pb2_grpc.BodyServiceServicer):
         )
 
 
-def add_to_server(servicer: BodyServicer, server: grpc.Server) -> None:
-    """Register the servicer on a grpc server."""
-    body_service_pb2_grpc.add_BodyServiceServicer_to_server(servicer, server)
+def registration(servicer: BodyServicer) -> ServiceRegistration:
+    """What `tryon.shared.server.serve` needs to host ``servicer`` as tryon.v1.BodyService."""
+    return ServiceRegistration(
+        SERVICE_FULL_NAME, lambda server: body_service_pb2_grpc.add_BodyServiceServicer_to_server(servicer, server)
+    )

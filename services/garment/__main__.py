@@ -15,10 +15,10 @@ import logging
 
 from tryon.services.garment.body_client import BodyServiceClient
 from tryon.services.garment.catalogue import Catalogue
-from tryon.services.garment.domain import GarmentDomain
+from tryon.services.garment.domain import GarmentDomain, SilhouetteSource
 from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.models_store import load_or_train_models
-from tryon.services.garment.servicer import registration
+from tryon.services.garment.servicer import GarmentServicer, registration
 from tryon.services.garment.settings import PREFIX, GarmentSettings
 from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
 from tryon.shared.settings import settings_or_exit
@@ -26,12 +26,19 @@ from tryon.shared.topics import GARMENTS
 
 logger = logging.getLogger("tryon.services.garment")
 
-def _prepare(settings: GarmentSettings, domain: GarmentDomain, resources: Resources) -> None:
-    """Connect the publisher, then load or train the models and hand them to the domain."""
+
+def _prepare(
+    settings: GarmentSettings,
+    servicer: GarmentServicer,
+    resources: Resources,
+    catalogue: Catalogue,
+    silhouettes: SilhouetteSource | None,
+) -> None:
+    """Connect the publisher, load or train the models, and hand the domain to the servicer."""
     bootstrap_servers = connect_kafka(resources, [GARMENTS])
     publisher = event_publisher(resources, bootstrap_servers, "tryon-garment", settings.data_dir)
-    domain.set_publisher(GarmentEventPublisher(publisher))
-    domain.set_models(load_or_train_models(settings))
+    models = load_or_train_models(settings)
+    servicer.attach(GarmentDomain(catalogue, models, GarmentEventPublisher(publisher), silhouettes))
     logger.info("garment service ready", extra={"bootstrap_servers": bootstrap_servers})
 
 
@@ -43,9 +50,14 @@ def main() -> int:
         silhouettes = BodyServiceClient(
             settings.body_service_address, settings.body_service_timeout_seconds, settings.body_service_auth_token
         )
-    domain = GarmentDomain(Catalogue(settings.data_dir), silhouettes=silhouettes)
+    catalogue = Catalogue(settings.data_dir)
+    # The catalogue RPCs need no model: they answer from this domain while the models load.
+    servicer = GarmentServicer(catalogue=GarmentDomain(catalogue, silhouettes=silhouettes))
     status = run_service(
-        "garment", [registration(domain)], settings, lambda resources: _prepare(settings, domain, resources)
+        "garment",
+        [registration(servicer)],
+        settings,
+        lambda resources: _prepare(settings, servicer, resources, catalogue, silhouettes),
     )
     if silhouettes is not None:
         silhouettes.close()

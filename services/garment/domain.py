@@ -2,9 +2,9 @@
 
 `GarmentDomain` answers every RPC with plain Python and numpy values and raises the domain
 errors of `tryon.shared.errors`; the servicer converts protos and the server maps errors to
-statuses. The models may arrive after start-up (they are loaded or trained in the
-background): until then the model RPCs answer FailedPrecondition while the catalogue RPCs
-already work. Publishing GarmentRegistered and fetching body silhouettes are injected
+statuses. A domain without models serves the catalogue alone (GetGarment, ListGarments,
+RenderTryOn), as the service does while its models load; its model calls answer
+FailedPrecondition. Publishing GarmentRegistered and fetching body silhouettes are injected
 callables, so this module needs neither Kafka nor gRPC.
 """
 
@@ -200,23 +200,10 @@ class GarmentDomain:
         # seeded generation must not interleave with another call's random draws.
         self._model_lock = threading.Lock()
 
-    def set_models(self, models: GarmentModelsLike) -> None:
-        """Install the models once they are loaded or trained."""
-        self._models = models
-
-    def set_publisher(self, publish_registered: Callable[[Garment], None] | None) -> None:
-        """Install the GarmentRegistered publisher once the broker is reachable."""
-        self._publish_registered = publish_registered
-
-    @property
-    def models_ready(self) -> bool:
-        """True once models are installed."""
-        return self._models is not None
-
     def _require_models(self) -> GarmentModelsLike:
         models = self._models
         if models is None:
-            raise FailedPrecondition("the garment models are still loading or training; retry when health is SERVING")
+            raise FailedPrecondition("the garment models are not loaded")
         return models
 
     def generate(self, category: int, count: int, seed: int, generator: GeneratorName = "vae") -> list[GarmentPicture]:

@@ -1,7 +1,10 @@
 """GarmentService over gRPC: converts tryon.v1 messages to domain calls and back.
 
 Domain errors propagate to the shared error-mapping interceptor, which turns them into
-INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION with the domain's message.
+INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION with the domain's message. Until start-up
+attaches the domain (models loaded or trained, publisher connected) the model RPCs answer
+UNAVAILABLE, as in every service (`tryon.shared.server.ReadyServicer`); GetGarment, ListGarments
+and RenderTryOn need no model and answer during start-up already, from the catalogue.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from tryon.services.garment.domain import GarmentDomain, GarmentPicture, Garment
 from tryon.shared.contract import category_from_proto, category_to_proto
 from tryon.shared.errors import InvalidArgument
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
-from tryon.shared.server import ServiceRegistration
+from tryon.shared.server import ReadyServicer, ServiceRegistration
 
 SERVICE_FULL_NAME = pb.DESCRIPTOR.services_by_name["GarmentService"].full_name
 _GENERATOR_NAMES = {common_pb2.GENERATOR_UNSPECIFIED: "vae", common_pb2.GENERATOR_VAE: "vae", common_pb2.GENERATOR_GAN: "gan"}
@@ -70,15 +73,27 @@ def garment_message(garment: Garment) -> pb.Garment:
     return message
 
 
-class GarmentServicer(garment_service_pb2_grpc.GarmentServiceServicer):
-    """The tryon.v1.GarmentService RPCs over a `GarmentDomain`."""
+class GarmentServicer(ReadyServicer[GarmentDomain], garment_service_pb2_grpc.GarmentServiceServicer):
+    """The tryon.v1.GarmentService RPCs over the attached `GarmentDomain`.
 
-    def __init__(self, domain: GarmentDomain) -> None:
-        self._domain = domain
+    ``catalogue`` is a domain without models over the same catalogue: until `attach`, the RPCs
+    that need no model answer from it.
+    """
+
+    def __init__(self, domain: GarmentDomain | None = None, *, catalogue: GarmentDomain | None = None) -> None:
+        super().__init__(domain)
+        self._catalogue = catalogue
+
+    @property
+    def catalogue(self) -> GarmentDomain:
+        """The domain of the RPCs that need no model: the attached one, else the start-up catalogue."""
+        if self._domain is None and self._catalogue is not None:
+            return self._catalogue
+        return self.domain
 
     def GenerateGarments(self, request: pb.GenerateGarmentsRequest, context: grpc.ServicerContext) -> pb.GenerateGarmentsResponse:
         """Generate garments of a category, deterministic per seed."""
-        pictures = self._domain.generate(
+        pictures = self.domain.generate(
             category_from_proto(request.category), request.count, request.seed, _generator_name(request.generator)
         )
         return pb.GenerateGarmentsResponse(garments=[_picture_message(p) for p in pictures])
@@ -86,7 +101,7 @@ class GarmentServicer(garment_service_pb2_grpc.GarmentServiceServicer):
     def EncodeGarment(self, request: pb.EncodeGarmentRequest, context: grpc.ServicerContext) -> pb.EncodeGarmentResponse:
         """Encode a garment picture into the content latent space."""
         category = None if request.category == common_pb2.GARMENT_CATEGORY_UNSPECIFIED else category_from_proto(request.category)
-        encoding = self._domain.encode(request.image, category)
+        encoding = self.domain.encode(request.image, category)
         return pb.EncodeGarmentResponse(
             latent=encoding.latent.astype(float).tolist(),
             category=category_to_proto(encoding.category),
@@ -97,7 +112,7 @@ class GarmentServicer(garment_service_pb2_grpc.GarmentServiceServicer):
         self, request: pb.InterpolateGarmentsRequest, context: grpc.ServicerContext
     ) -> pb.InterpolateGarmentsResponse:
         """Interpolate between two garments in latent space."""
-        pictures = self._domain.interpolate(
+        pictures = self.domain.interpolate(
             _reference(request.start, "start"), _reference(request.end, "end"), request.steps
         )
         return pb.InterpolateGarmentsResponse(frames=[_picture_message(p) for p in pictures])
@@ -106,28 +121,27 @@ class GarmentServicer(garment_service_pb2_grpc.GarmentServiceServicer):
         """Register a catalogue garment and publish GarmentRegistered."""
         price = Price(request.price.currency_code, request.price.amount_minor) if request.HasField("price") else None
         chart = _size_chart(request.size_chart) if request.HasField("size_chart") else None
-        garment = self._domain.register(request.image, request.name, category_from_proto(request.category), price, chart)
+        garment = self.domain.register(request.image, request.name, category_from_proto(request.category), price, chart)
         return pb.RegisterGarmentResponse(garment=garment_message(garment))
 
     def GetGarment(self, request: pb.GetGarmentRequest, context: grpc.ServicerContext) -> pb.GetGarmentResponse:
         """Return a catalogue garment."""
-        return pb.GetGarmentResponse(garment=garment_message(self._domain.get(request.garment_id)))
+        return pb.GetGarmentResponse(garment=garment_message(self.catalogue.get(request.garment_id)))
 
     def ListGarments(self, request: pb.ListGarmentsRequest, context: grpc.ServicerContext) -> pb.ListGarmentsResponse:
         """List catalogue garments page by page."""
         categories = [category_from_proto(value) for value in request.categories]
-        garments, next_token = self._domain.list(request.page_size, request.page_token, categories)
+        garments, next_token = self.catalogue.list(request.page_size, request.page_token, categories)
         return pb.ListGarmentsResponse(garments=[garment_message(g) for g in garments], next_page_token=next_token)
 
     def RenderTryOn(self, request: pb.RenderTryOnRequest, context: grpc.ServicerContext) -> pb.RenderTryOnResponse:
         """Render garments onto a body's silhouette."""
-        png = self._domain.render_try_on(request.body_id, list(request.garment_ids), request.width, request.height)
+        png = self.catalogue.render_try_on(request.body_id, list(request.garment_ids), request.width, request.height)
         return pb.RenderTryOnResponse(png=png)
 
 
-def registration(domain: GarmentDomain) -> ServiceRegistration:
-    """What `tryon.shared.server.serve` needs to host GarmentService over ``domain``."""
-    servicer = GarmentServicer(domain)
+def registration(servicer: GarmentServicer) -> ServiceRegistration:
+    """What `tryon.shared.server.serve` needs to host ``servicer`` as tryon.v1.GarmentService."""
     return ServiceRegistration(
         SERVICE_FULL_NAME, lambda server: garment_service_pb2_grpc.add_GarmentServiceServicer_to_server(servicer, server)
     )

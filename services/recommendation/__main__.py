@@ -20,11 +20,10 @@ from tryon.services.recommendation.index import disable_interrupt_checks, set_se
 from tryon.services.recommendation.live_state import follow_events
 from tryon.services.recommendation.models_store import load_or_train_artifacts
 from tryon.services.recommendation.recommender import Recommender
-from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
+from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.settings import PREFIX, RecommendationSettings
 from tryon.shared.broker import ensure_topics
 from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
-from tryon.shared.server import ServiceRegistration
 from tryon.shared.settings import settings_or_exit
 from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
 
@@ -66,9 +65,8 @@ def main() -> int:
     """Start the service and block until SIGTERM/SIGINT has drained it."""
     settings = settings_or_exit(RecommendationSettings, PREFIX)
     servicer = RecommendationServicer()
-    registration = ServiceRegistration(SERVICE_FULL_NAME, add_to_server(servicer))
     return run_service(
-        "recommendation", [registration], settings, lambda resources: prepare(settings, servicer, resources)
+        "recommendation", [registration(servicer)], settings, lambda resources: prepare(settings, servicer, resources)
     )
 
 

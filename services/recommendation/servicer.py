@@ -1,7 +1,8 @@
 """gRPC servicer of tryon.v1.RecommendationService: protobuf <-> domain calls, nothing more.
 
-Domain errors become status codes in the shared server's interceptor. Until the model is
-loaded (``attach``), every call answers FAILED_PRECONDITION.
+Domain errors become status codes in the shared server's interceptor. Until start-up attaches
+the domain (model loaded, consumer caught up), every call answers UNAVAILABLE, as in every
+service (`tryon.shared.server.ReadyServicer`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import grpc
 from tryon.services.recommendation.domain import InteractionInput, RecommendationDomain
 from tryon.services.recommendation.recommender import ScoredItem
 from tryon.shared.contract import CATEGORY_PROTO_VALUES, category_from_proto
-from tryon.shared.errors import FailedPrecondition, InvalidArgument
+from tryon.shared.errors import InvalidArgument
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
+from tryon.shared.server import ReadyServicer, ServiceRegistration
 
-SERVICE_FULL_NAME = "tryon.v1.RecommendationService"
+SERVICE_FULL_NAME = pb.DESCRIPTOR.services_by_name["RecommendationService"].full_name
 
 _MAX_TIMESTAMP_SECONDS = 253402300799  # 9999-12-31T23:59:59Z, the largest google.protobuf.Timestamp
 
@@ -46,22 +48,8 @@ def _interaction(position: int, message: pb.Interaction) -> InteractionInput:
     return InteractionInput(message.user_id, message.garment_id, int(message.type), occurred_at)
 
 
-class RecommendationServicer(pb_grpc.RecommendationServiceServicer):
-    """Serves RecommendationService from a ``RecommendationDomain`` attached once it is ready."""
-
-    def __init__(self, domain: RecommendationDomain | None = None) -> None:
-        self._domain = domain
-
-    def attach(self, domain: RecommendationDomain) -> None:
-        """Start answering from ``domain``."""
-        self._domain = domain
-
-    @property
-    def domain(self) -> RecommendationDomain:
-        """The domain, or FAILED_PRECONDITION while the model is loading."""
-        if self._domain is None:
-            raise FailedPrecondition("the recommendation model is still loading; retry when health is SERVING")
-        return self._domain
+class RecommendationServicer(ReadyServicer[RecommendationDomain], pb_grpc.RecommendationServiceServicer):
+    """Serves RecommendationService from the attached ``RecommendationDomain``."""
 
     def RecommendGarments(self, request: pb.RecommendGarmentsRequest, context: grpc.ServicerContext):
         answer = self.domain.recommend_garments(
@@ -92,6 +80,8 @@ class RecommendationServicer(pb_grpc.RecommendationServiceServicer):
         return pb.DeleteUserResponse(event_id=self.domain.delete_user(request.user_id))
 
 
-def add_to_server(servicer: RecommendationServicer):
-    """A callable that registers ``servicer`` on a grpc.Server (for ``ServiceRegistration``)."""
-    return lambda server: pb_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
+def registration(servicer: RecommendationServicer) -> ServiceRegistration:
+    """What `tryon.shared.server.serve` needs to host ``servicer`` as tryon.v1.RecommendationService."""
+    return ServiceRegistration(
+        SERVICE_FULL_NAME, lambda server: pb_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
+    )

@@ -21,14 +21,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.events import KafkaBodyEvents
-from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
+from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, registration
 from tryon.services.body.store import BodyStore
 from tryon.shared.broker import ensure_topics, free_loopback_port
 from tryon.shared.events import EventConsumer, EventPublisher
 from tryon.shared.outbox import Outbox
 from tryon.shared.proto import body_service_pb2 as pb
 from tryon.shared.proto import body_service_pb2_grpc, common_pb2, events_pb2
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.server import serve
 from tryon.shared.healthcheck import wait_until_serving
 from tryon.shared.settings import KAFKA_BOOTSTRAP_VARIABLE, ServerSettings
 from tryon.shared.topics import BODIES
@@ -85,7 +85,7 @@ def test_create_and_delete_are_announced_on_kafka(kafka_bootstrap, trained_body_
     events = KafkaBodyEvents(publisher)
     store = BodyStore(tmp_path / "bodies")
     servicer = BodyServicer(BodyDomain(trained_body_model, store, events))
-    running = serve("body", [ServiceRegistration(SERVICE_FULL_NAME, lambda s: add_to_server(servicer, s))],
+    running = serve("body", [registration(servicer)],
                     ServerSettings(port=0))
     try:
         with BodyEventLog(kafka_bootstrap) as log, grpc.insecure_channel(running.address) as channel:

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from tryon.services.body.domain import HEIGHT_ORDER, BodyDomain
 from tryon.services.body.measurements import BY_NAME, NAMES
-from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
+from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, registration
 from tryon.services.body.sizing import shipped_charts
 from tryon.services.body.store import BodyStore
 from tryon.shared.proto import body_service_pb2 as pb
 from tryon.shared.proto import body_service_pb2_grpc, common_pb2
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
 
 # Answers a caller can act on; INTERNAL or UNKNOWN would mean the service failed on its own.
@@ -70,7 +70,7 @@ def size_charts(draw):
 def running_service(trained_body_model, tmp_path_factory):
     store = BodyStore(tmp_path_factory.mktemp("fuzz-bodies"))
     servicer = BodyServicer(BodyDomain(trained_body_model, store, None, advice_samples=200))
-    running = serve("body", [ServiceRegistration(SERVICE_FULL_NAME, lambda s: add_to_server(servicer, s))],
+    running = serve("body", [registration(servicer)],
                     ServerSettings(port=0, max_workers=4))
     channel = grpc.insecure_channel(running.address)
     stub = body_service_pb2_grpc.BodyServiceStub(channel)

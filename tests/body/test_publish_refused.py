@@ -12,14 +12,14 @@ import pytest
 
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.events import KafkaBodyEvents
-from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
+from tryon.services.body.servicer import BodyServicer, registration
 from tryon.services.body.store import BodyStore
 from tryon.shared.broker import free_loopback_port
 from tryon.shared.events import EventPublisher, new_event_id, record_of
 from tryon.shared.outbox import Outbox
 from tryon.shared.proto import body_service_pb2 as pb
 from tryon.shared.proto import body_service_pb2_grpc, common_pb2, events_pb2
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
 
 
@@ -30,7 +30,7 @@ def service(trained_body_model, tmp_path):
     publisher = EventPublisher(f"127.0.0.1:{free_loopback_port()}", "body-test", outbox, ack_wait_s=0)
     store = BodyStore(tmp_path / "bodies")
     servicer = BodyServicer(BodyDomain(trained_body_model, store, KafkaBodyEvents(publisher), advice_samples=100))
-    running = serve("body", [ServiceRegistration(SERVICE_FULL_NAME, lambda s: add_to_server(servicer, s))],
+    running = serve("body", [registration(servicer)],
                     ServerSettings(port=0, max_workers=2))
     channel = grpc.insecure_channel(running.address)
     yield body_service_pb2_grpc.BodyServiceStub(channel), store, outbox

@@ -18,12 +18,12 @@ from PIL import Image
 
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.measurements import NAMES
-from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, add_to_server
+from tryon.services.body.servicer import BodyServicer, registration
 from tryon.services.body.store import BodyStore
 from tryon.shared.logs import configure_logging
 from tryon.shared.proto import body_service_pb2 as pb
 from tryon.shared.proto import body_service_pb2_grpc, common_pb2
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.server import STARTING_MESSAGE, serve
 from tryon.shared.settings import ServerSettings
 
 
@@ -46,7 +46,7 @@ def service(trained_body_model, tmp_path_factory):
     events = RecordingEvents()
     store = BodyStore(tmp_path_factory.mktemp("bodies"))
     servicer = BodyServicer(BodyDomain(trained_body_model, store, events, advice_samples=500))
-    running = serve("body", [ServiceRegistration(SERVICE_FULL_NAME, lambda s: add_to_server(servicer, s))],
+    running = serve("body", [registration(servicer)],
                     ServerSettings(port=0, max_workers=4))
     channel = grpc.insecure_channel(running.address)
     yield body_service_pb2_grpc.BodyServiceStub(channel), events, store
@@ -264,16 +264,17 @@ def test_no_measurement_value_reaches_the_logs(service):
             assert not re.search(rf"(?<![\w.]){re.escape(spelling)}(?![\w])", text), spelling
 
 
-def test_calls_before_the_model_is_ready_are_failed_precondition():
+def test_calls_before_start_up_attaches_the_domain_answer_unavailable(trained_body_model, tmp_path):
     servicer = BodyServicer()
-    running = serve("body", [ServiceRegistration(SERVICE_FULL_NAME, lambda s: add_to_server(servicer, s))],
-                    ServerSettings(port=0, max_workers=2))
+    running = serve("body", [registration(servicer)], ServerSettings(port=0, max_workers=2))
     try:
         with grpc.insecure_channel(running.address) as channel:
             stub = body_service_pb2_grpc.BodyServiceStub(channel)
-            error = error_of(stub.GetBody, pb.GetBodyRequest(body_id=str(uuid.uuid4())))
-            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-            assert "still loading" in error.details()
+            body_id = str(uuid.uuid4())
+            error = error_of(stub.GetBody, pb.GetBodyRequest(body_id=body_id))
+            assert (error.code(), error.details()) == (grpc.StatusCode.UNAVAILABLE, STARTING_MESSAGE)
+            servicer.attach(BodyDomain(trained_body_model, BodyStore(tmp_path), None))
+            assert error_of(stub.GetBody, pb.GetBodyRequest(body_id=body_id)).code() == grpc.StatusCode.NOT_FOUND
     finally:
         running.stop(grace=0)
 

@@ -13,7 +13,7 @@ from tryon.services.garment import images
 from tryon.services.garment.body_client import BodyServiceClient
 from tryon.services.garment.catalogue import Catalogue, Garment
 from tryon.services.garment.domain import GarmentDomain
-from tryon.services.garment.servicer import registration
+from tryon.services.garment.servicer import GarmentServicer, registration
 from tryon.shared.proto import body_service_pb2_grpc, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import ServiceRegistration, serve
 from tryon.shared.settings import ServerSettings
@@ -45,7 +45,7 @@ def services(tmp_path: Path) -> Iterator[tuple[RecordingBodyService, garment_ser
         Garment("g-1", "tee", 0, "EUR", 1000, None, np.zeros(16, np.float32), images.encode_png(np.full((28, 28), 0.5, np.float32)))
     )
     client = BodyServiceClient(body_server.address, timeout_seconds=5.0, auth_token="body-secret")
-    garment_server = serve("garment", [registration(GarmentDomain(catalogue, silhouettes=client))], ServerSettings(port=0, grace_seconds=0.5))
+    garment_server = serve("garment", [registration(GarmentServicer(GarmentDomain(catalogue, silhouettes=client)))], ServerSettings(port=0, grace_seconds=0.5))
     channel = grpc.insecure_channel(garment_server.address)
     try:
         yield body, garment_service_pb2_grpc.GarmentServiceStub(channel)

@@ -21,7 +21,7 @@ from tryon.services.body.silhouette import render_silhouette
 from tryon.services.garment import images
 from tryon.services.garment.catalogue import Catalogue
 from tryon.services.garment.domain import GarmentDomain
-from tryon.services.garment.servicer import registration
+from tryon.services.garment.servicer import GarmentServicer, registration
 from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
 from tryon.shared.errors import NotFound
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
@@ -56,7 +56,7 @@ class OneSurveyBody:
 def server(trained_garment_models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A served GarmentService and the id of one registered garment."""
     domain = GarmentDomain(Catalogue(tmp_path_factory.mktemp("catalogue")), trained_garment_models, None, OneSurveyBody())
-    running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
+    running = serve("garment", [registration(GarmentServicer(domain))], ServerSettings(port=0, grace_seconds=0.5))
     levels = np.zeros((28, 28), np.float32)
     levels[4:24, 8:20] = 0.8
     with grpc.insecure_channel(running.address) as channel:

@@ -26,7 +26,7 @@ from tryon.services.body.cvae import CVAEConfig
 from tryon.services.body.dataset import load_subset
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.gan import GANConfig
-from tryon.services.body.servicer import SERVICE_FULL_NAME as BODY_SERVICE, BodyServicer, add_to_server
+from tryon.services.body.servicer import BodyServicer, registration as body_registration
 from tryon.services.body.store import BodyStore
 from tryon.services.garment import images
 from tryon.services.garment.body_client import BodyServiceClient
@@ -35,7 +35,7 @@ from tryon.services.garment.categories import label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.events import GarmentEventPublisher
-from tryon.services.garment.servicer import registration
+from tryon.services.garment.servicer import GarmentServicer, registration
 from tryon.services.garment.tryon_render import decode_rgba_png
 from tryon.shared.broker import ensure_topics, free_loopback_port
 from tryon.shared.events import EventConsumer, EventPublisher
@@ -48,7 +48,7 @@ from tryon.shared.proto import (
     garment_service_pb2 as pb,
     garment_service_pb2_grpc,
 )
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
 from tryon.shared.topics import GARMENTS
 
@@ -75,10 +75,7 @@ def body_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     frame = load_subset().sample(n=400, random_state=7).reset_index(drop=True)
     model = BodyModel.train(frame, config, epochs=8, seed=0, progress=False, gan_epochs=1)
     servicer = BodyServicer(BodyDomain(model, BodyStore(tmp_path_factory.mktemp("bodies"))))
-    running = serve(
-        "body", [ServiceRegistration(BODY_SERVICE, lambda server: add_to_server(servicer, server))],
-        ServerSettings(port=0, grace_seconds=0.5),
-    )
+    running = serve("body", [body_registration(servicer)], ServerSettings(port=0, grace_seconds=0.5))
     try:
         yield running.address
     finally:
@@ -101,7 +98,7 @@ def garment_stub(
         GarmentEventPublisher(publisher),
         body_client,
     )
-    running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
+    running = serve("garment", [registration(GarmentServicer(domain))], ServerSettings(port=0, grace_seconds=0.5))
     channel = grpc.insecure_channel(running.address)
     try:
         yield garment_service_pb2_grpc.GarmentServiceStub(channel)

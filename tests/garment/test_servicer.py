@@ -23,14 +23,14 @@ from tryon.services.garment.categories import label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.events import GarmentEventPublisher
-from tryon.services.garment.servicer import registration
+from tryon.services.garment.servicer import GarmentServicer, registration
 from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
 from tryon.shared.errors import NotFound
 from tryon.shared.events import PublishError
 from tryon.shared.broker import free_loopback_port as free_port
 from tryon.shared.contract import category_to_proto
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
-from tryon.shared.server import serve
+from tryon.shared.server import STARTING_MESSAGE, serve
 from tryon.shared.settings import ServerSettings
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,7 @@ def domain(trained_garment_models, tmp_path_factory: pytest.TempPathFactory, pub
 
 @pytest.fixture(scope="module")
 def stub(domain: GarmentDomain) -> Iterator[garment_service_pb2_grpc.GarmentServiceStub]:
-    running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=1.0))
+    running = serve("garment", [registration(GarmentServicer(domain))], ServerSettings(port=0, grace_seconds=1.0))
     channel = grpc.insecure_channel(running.address)
     try:
         yield garment_service_pb2_grpc.GarmentServiceStub(channel)
@@ -367,7 +367,7 @@ def test_try_on_without_body_service(tmp_path: Path, trained_garment_models, fas
     client = BodyServiceClient(unreachable, timeout_seconds=2.0)
     for silhouettes, words in ((None, "TRYON_GARMENT_BODY_SERVICE_ADDRESS"), (client, unreachable)):
         domain = GarmentDomain(catalogue, trained_garment_models, None, silhouettes)
-        running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
+        running = serve("garment", [registration(GarmentServicer(domain))], ServerSettings(port=0, grace_seconds=0.5))
         try:
             with grpc.insecure_channel(running.address) as channel:
                 stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
@@ -380,15 +380,26 @@ def test_try_on_without_body_service(tmp_path: Path, trained_garment_models, fas
     client.close()
 
 
-def test_model_rpcs_wait_for_the_models_and_the_catalogue_does_not(tmp_path: Path) -> None:
-    domain = GarmentDomain(Catalogue(tmp_path))
-    running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
+def test_model_rpcs_answer_unavailable_until_start_up_attaches_the_domain_and_the_catalogue_answers_already(
+    tmp_path: Path, trained_garment_models, fashion_test_images
+) -> None:
+    catalogue = Catalogue(tmp_path)
+    servicer = GarmentServicer(catalogue=GarmentDomain(catalogue))
+    running = serve("garment", [registration(servicer)], ServerSettings(port=0, grace_seconds=0.5))
     try:
         with grpc.insecure_channel(running.address) as channel:
             stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
-            code, details = status_of(stub.GenerateGarments, pb.GenerateGarmentsRequest(category=TOP, count=1))
-            assert code == grpc.StatusCode.FAILED_PRECONDITION and "models" in details
+            png = png_of(fashion_test_images["dress"][0])
+            for call, request_ in (
+                (stub.GenerateGarments, pb.GenerateGarmentsRequest(category=TOP, count=1)),
+                (stub.EncodeGarment, pb.EncodeGarmentRequest(image=png)),
+                (stub.RegisterGarment, pb.RegisterGarmentRequest(image=png, name="dress", category=common_pb2.GARMENT_CATEGORY_DRESS)),
+            ):
+                assert status_of(call, request_) == (grpc.StatusCode.UNAVAILABLE, STARTING_MESSAGE)
             assert list(stub.ListGarments(pb.ListGarmentsRequest(), timeout=10).garments) == []
+            assert status_of(stub.GetGarment, pb.GetGarmentRequest(garment_id="g-1"))[0] == grpc.StatusCode.NOT_FOUND
+            servicer.attach(GarmentDomain(catalogue, trained_garment_models))
+            assert len(stub.GenerateGarments(pb.GenerateGarmentsRequest(category=TOP, count=1), timeout=30).garments) == 1
     finally:
         running.stop(0)
 
@@ -407,7 +418,7 @@ class RefusingPublisher:
 def test_registration_the_broker_refuses_stores_nothing(tmp_path: Path, trained_garment_models, fashion_test_images) -> None:
     publisher = RefusingPublisher()
     domain = GarmentDomain(Catalogue(tmp_path), trained_garment_models, GarmentEventPublisher(publisher))
-    running = serve("garment", [registration(domain)], ServerSettings(port=0, grace_seconds=0.5))
+    running = serve("garment", [registration(GarmentServicer(domain))], ServerSettings(port=0, grace_seconds=0.5))
     try:
         with grpc.insecure_channel(running.address) as channel:
             stub = garment_service_pb2_grpc.GarmentServiceStub(channel)

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.recommender import Recommender
-from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
+from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
 
 CATALOGUE = synthetic_catalogue(120, latent_dim=4, seed=9)
@@ -47,7 +47,7 @@ def stub():
         progress=False,
     )
     servicer = RecommendationServicer(RecommendationDomain(Recommender(artifacts), CountingPublisher()))
-    running = serve("recommendation", [ServiceRegistration(SERVICE_FULL_NAME, add_to_server(servicer))], ServerSettings())
+    running = serve("recommendation", [registration(servicer)], ServerSettings())
     channel = grpc.insecure_channel(running.address)
     yield pb_grpc.RecommendationServiceStub(channel)
     channel.close()

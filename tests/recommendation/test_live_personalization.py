@@ -11,7 +11,7 @@ import pytest
 
 from tryon.services.recommendation.__main__ import prepare
 from tryon.services.recommendation.catalogue import synthetic_catalogue
-from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
+from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
@@ -21,7 +21,7 @@ from tryon.shared.lifecycle import Resources
 from tryon.shared.proto import common_pb2, events_pb2
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.server import serve
 from tryon.shared.topics import INTERACTIONS
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def service(artifacts_dir, fresh_kafka_bootstrap, tmp_path):
     (tmp_path / "artifacts").symlink_to(artifacts_dir / "artifacts")
     settings = RecommendationSettings(data_dir=tmp_path, snapshot_interval_seconds=0.5)
     servicer = RecommendationServicer()
-    running = serve("recommendation", [ServiceRegistration(SERVICE_FULL_NAME, add_to_server(servicer))], settings)
+    running = serve("recommendation", [registration(servicer)], settings)
     resources = Resources()
     prepare(settings, servicer, resources, bootstrap_servers=fresh_kafka_bootstrap)
     channel = grpc.insecure_channel(running.address)

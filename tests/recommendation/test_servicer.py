@@ -14,13 +14,13 @@ import pytest
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.recommender import Recommender
-from tryon.services.recommendation.servicer import SERVICE_FULL_NAME, RecommendationServicer, add_to_server
+from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 from tryon.shared.proto import common_pb2
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
-from tryon.shared.server import ServiceRegistration, serve
+from tryon.shared.server import STARTING_MESSAGE, serve
 from tryon.shared.settings import ServerSettings
 
 TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(32,), latent_dim=8, epochs=2, batch_size=64)
@@ -55,12 +55,12 @@ def served(catalogue):
     )
     publisher = RecordingPublisher()
     servicer = RecommendationServicer()
-    running = serve("recommendation", [ServiceRegistration(SERVICE_FULL_NAME, add_to_server(servicer))], ServerSettings())
+    running = serve("recommendation", [registration(servicer)], ServerSettings())
     channel = grpc.insecure_channel(running.address)
     stub = pb_grpc.RecommendationServiceStub(channel)
     with pytest.raises(grpc.RpcError) as not_ready:
         stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id="ann", k=3))
-    assert not_ready.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert not_ready.value.code() == grpc.StatusCode.UNAVAILABLE
     recommender = Recommender(artifacts)
     servicer.attach(RecommendationDomain(recommender, publisher))
     yield stub, recommender, publisher
@@ -72,6 +72,21 @@ def code_of(call, request):
     with pytest.raises(grpc.RpcError) as error:
         call(request)
     return error.value.code(), error.value.details()
+
+
+def test_calls_before_start_up_attaches_the_domain_answer_unavailable():
+    running = serve("recommendation", [registration(RecommendationServicer())], ServerSettings())
+    try:
+        with grpc.insecure_channel(running.address) as channel:
+            stub = pb_grpc.RecommendationServiceStub(channel)
+            for call, request in (
+                (stub.RecommendGarments, pb.RecommendGarmentsRequest(user_id="ann", k=3)),
+                (stub.RecordInteractions, pb.RecordInteractionsRequest()),
+                (stub.DeleteUser, pb.DeleteUserRequest(user_id="ann")),
+            ):
+                assert code_of(call, request) == (grpc.StatusCode.UNAVAILABLE, STARTING_MESSAGE)
+    finally:
+        running.stop(grace=0)
 
 
 def test_recommend_garments_for_new_and_known_shoppers(served, catalogue):
