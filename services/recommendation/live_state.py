@@ -4,6 +4,7 @@ State changed by events is written with the consumer positions it reflects (``Sn
 called between the consumer's batches), restored at start (``restore_snapshot``), and start-up
 waits until the consumer has reached the end of the topics as they were at start
 (``end_offsets``, ``wait_until_caught_up``) before the service answers SERVING.
+``start_live_domain`` is the service's whole start-up: it returns the domain to attach.
 """
 
 from __future__ import annotations
@@ -15,13 +16,20 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from tryon.services.recommendation.handlers import event_handlers
+from tryon.services.recommendation.domain import RecommendationDomain
+from tryon.services.recommendation.handlers import KafkaInteractionPublisher, event_handlers
+from tryon.services.recommendation.index import disable_interrupt_checks, set_search_threads
+from tryon.services.recommendation.models_store import load_or_train_artifacts
 from tryon.services.recommendation.recommender import Recommender, read_snapshot, write_snapshot
 from tryon.services.recommendation.settings import RecommendationSettings
+from tryon.shared.broker import ensure_topics
 from tryon.shared.events import ConsumerCheckpoint, EventConsumer
-from tryon.shared.lifecycle import Resources
+from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher
+from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
 
 logger = logging.getLogger("tryon.services.recommendation")
+
+CONSUMED_TOPICS = (INTERACTIONS, GARMENTS, USERS, BODIES)
 
 
 def _position_key(topic: str, partition: int) -> str:
@@ -145,3 +153,29 @@ def follow_events(
     if not wait_until_caught_up(consumer, targets, settings.catch_up_timeout_seconds):
         logger.warning("consumer did not catch up within the timeout; serving anyway")
     return consumer
+
+
+def start_live_domain(
+    settings: RecommendationSettings, resources: Resources, bootstrap_servers: str | None = None
+) -> RecommendationDomain:
+    """Load the artifacts, restore the last snapshot, consume and catch up: the domain to attach.
+
+    Kafka is ``bootstrap_servers`` when given, else the configured cluster or an embedded
+    broker. At shutdown the consumer stops and a last snapshot is written before the
+    publisher and an embedded broker are released.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    set_search_threads(settings.faiss_threads)
+    disable_interrupt_checks()
+    recommender = Recommender(load_or_train_artifacts(settings))
+    if bootstrap_servers is None:
+        bootstrap_servers = connect_kafka(resources, CONSUMED_TOPICS)
+    else:
+        ensure_topics(bootstrap_servers, CONSUMED_TOPICS)
+    publisher = event_publisher(resources, bootstrap_servers, "tryon-recommendation", settings.data_dir)
+    follow_events(recommender, settings, bootstrap_servers, CONSUMED_TOPICS, resources)
+    logger.info(
+        "recommendation service ready",
+        extra={"garments": recommender.garment_count, "shoppers": len(recommender.histories)},
+    )
+    return RecommendationDomain(recommender, KafkaInteractionPublisher(publisher))

@@ -9,8 +9,8 @@ import grpc
 import numpy as np
 import pytest
 
-from tryon.services.recommendation.__main__ import prepare
 from tryon.services.recommendation.catalogue import synthetic_catalogue
+from tryon.services.recommendation.live_state import start_live_domain
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.services.recommendation.simulator import ShopperSimulator
@@ -48,7 +48,7 @@ def service(artifacts_dir, fresh_kafka_bootstrap, tmp_path):
     servicer = RecommendationServicer()
     running = serve("recommendation", [registration(servicer)], settings)
     resources = Resources()
-    prepare(settings, servicer, resources, bootstrap_servers=fresh_kafka_bootstrap)
+    servicer.attach(start_live_domain(settings, resources, bootstrap_servers=fresh_kafka_bootstrap))
     channel = grpc.insecure_channel(running.address)
     producer = EventProducer(fresh_kafka_bootstrap, client_id="test-live")
     yield pb_grpc.RecommendationServiceStub(channel), producer, fresh_kafka_bootstrap
