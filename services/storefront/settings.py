@@ -36,6 +36,8 @@ class StorefrontSettings:
     """Largest request body; a larger one is refused with 413."""
     max_message_bytes: int = field(default=9 * 1024 * 1024, metadata={"minimum": 1024, "maximum": 1 << 30})
     """Largest gRPC message received from a service (a try-on picture of 2048 x 4096 fits)."""
+    garment_cache_size: int = field(default=10_000, metadata={"minimum": 0, "maximum": 10_000_000})
+    """Catalogue entries kept for the feed's joins (about 1 KiB each; garments never change); 0 keeps none."""
     grace_seconds: float = field(default=10.0, metadata={"minimum": 0.0, "maximum": 3600.0})
     """How long requests in flight may run on after SIGTERM."""
     log_level: str = field(default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")})

@@ -8,6 +8,7 @@ the services' health, and metrics, the OpenAPI document and the page are served.
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent import futures
 
 import grpc
@@ -15,12 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from tryon.services.storefront.api import create_app
+from tryon.services.storefront.api import Storefront, create_app
 from tryon.services.storefront.backends import SERVICE_NAMES, Backends
 from tryon.shared.proto import (
     body_service_pb2 as body_pb,
     body_service_pb2_grpc,
     common_pb2,
+    garment_service_pb2 as garment_pb,
     garment_service_pb2_grpc,
     recommendation_service_pb2 as rec_pb,
     recommendation_service_pb2_grpc,
@@ -51,11 +53,35 @@ class ScriptedBodyService(body_service_pb2_grpc.BodyServiceServicer):
         )
 
 
+class ScriptedGarmentService(garment_service_pb2_grpc.GarmentServiceServicer):
+    """GetGarment finds ids that start with "g-" and counts the calls for each id."""
+
+    def __init__(self) -> None:
+        self.asked: Counter[str] = Counter()
+
+    def GetGarment(self, request, context):
+        self.asked[request.garment_id] += 1
+        if not request.garment_id.startswith("g-"):
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no garment {request.garment_id}")
+        return garment_pb.GetGarmentResponse(
+            garment=garment_pb.Garment(
+                garment_id=request.garment_id, name=f"Dress {request.garment_id}", category=common_pb2.GARMENT_CATEGORY_DRESS
+            )
+        )
+
+
 class ScriptedRecommendationService(recommendation_service_pb2_grpc.RecommendationServiceServicer):
-    """RecordInteractions answers one event id per interaction and keeps what it was sent."""
+    """RecordInteractions answers one event id per interaction and keeps what it was sent; RecommendGarments
+    picks g-1, a garment the catalogue lacks, and g-2."""
 
     def __init__(self) -> None:
         self.recorded: list[rec_pb.Interaction] = []
+
+    def RecommendGarments(self, request, context):
+        return rec_pb.RecommendGarmentsResponse(
+            garments=[rec_pb.ScoredGarment(garment_id=g, score=s) for g, s in (("g-1", 3.0), ("gone", 2.0), ("g-2", 1.0))],
+            history_size=4,
+        )
 
     def RecordInteractions(self, request, context):
         self.recorded.extend(request.interactions)
@@ -66,10 +92,9 @@ class ScriptedRecommendationService(recommendation_service_pb2_grpc.Recommendati
 def services():
     """One gRPC server on loopback playing the three services, with a health service per name."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    body, recommendation = ScriptedBodyService(), ScriptedRecommendationService()
+    body, garment, recommendation = ScriptedBodyService(), ScriptedGarmentService(), ScriptedRecommendationService()
     body_service_pb2_grpc.add_BodyServiceServicer_to_server(body, server)
-    garment_service_pb2_grpc.add_GarmentServiceServicer_to_server(garment_service_pb2_grpc.GarmentServiceServicer(),
-                                                                   server)
+    garment_service_pb2_grpc.add_GarmentServiceServicer_to_server(garment, server)
     recommendation_service_pb2_grpc.add_RecommendationServiceServicer_to_server(recommendation, server)
     health_servicer = health.HealthServicer()
     for name in SERVICE_NAMES.values():
@@ -78,7 +103,8 @@ def services():
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     address = f"127.0.0.1:{port}"
-    yield {"address": address, "body": body, "recommendation": recommendation, "health": health_servicer}
+    yield {"address": address, "body": body, "garment": garment, "recommendation": recommendation,
+           "health": health_servicer}
     server.stop(grace=None)
 
 
@@ -244,3 +270,33 @@ def test_an_authorization_header_that_cannot_be_grpc_metadata_is_401(services):
     assert response.status_code == 401
     assert response.json()["code"] == "UNAUTHENTICATED"
     assert services["body"].metadata == []
+
+
+def test_the_feed_joins_catalogue_entries_in_order_and_leaves_out_garments_the_catalogue_lacks(services):
+    with client_for(services) as client:
+        feed = client.get("/v1/shoppers/ann/recommendations").json()
+    assert [item["garment"]["garment_id"] for item in feed["items"]] == ["g-1", "g-2"]
+    assert feed["items"][0]["garment"] | {"created_at": ""} == {
+        "garment_id": "g-1", "name": "Dress g-1", "category": "dress", "price": None, "size_chart_id": None,
+        "has_size_chart": False, "image_url": "/v1/garments/g-1/image.png", "created_at": "",
+    }
+    assert feed["history_size"] == 4 and feed["items"][0]["size_advice"] is None
+
+
+@pytest.mark.parametrize(("cache_size", "lookups_of_g1"), [(10, 1), (0, 3)])
+def test_feeds_ask_the_catalogue_once_per_garment_while_it_is_cached(services, cache_size, lookups_of_g1):
+    with client_for(services, garment_cache_size=cache_size) as client:
+        for _ in range(3):
+            assert len(client.get("/v1/shoppers/ann/recommendations").json()["items"]) == 2
+        direct = client.get("/v1/garments/g-1")
+    assert direct.status_code == 200
+    # The garment route always asks: the cache serves only joins behind an authorised call.
+    assert services["garment"].asked["g-1"] == lookups_of_g1 + 1
+    assert services["garment"].asked["gone"] == 3, "a garment the catalogue lacks is never cached"
+
+
+def test_the_garment_cache_keeps_the_most_recently_used_entries():
+    store = Storefront(backends=None, garment_cache_size=2)
+    for garment_id in ("g-1", "g-2", "g-3"):
+        store._remember(garment_pb.Garment(garment_id=garment_id))
+    assert list(store._garment_cache) == ["g-2", "g-3"]
