@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tryon.services.body.settings import BodySettings
-from tryon.shared.shipped_weights import install_shipped, write_shipped
+from tryon.shared.shipped_weights import PROVENANCE_FILE, install_shipped, write_shipped
 
 logger = logging.getLogger("tryon.services.body")
 
@@ -56,7 +56,7 @@ def _load(settings: BodySettings, source: str):
     try:
         model = BodyModel.load(settings.model_dir)
     except ModelFormatError as error:
-        logger.warning(f"{source} body model of an older format; not using it", extra={"reason": str(error)})
+        logger.warning("body model of an older format; not using it", extra={"source": source, "reason": str(error)})
         return None
     logger.info("body model loaded", extra={"model_dir": str(settings.model_dir), "source": source})
     return model
@@ -79,6 +79,8 @@ def load_or_train_model(settings: BodySettings, shipped: Path = SHIPPED_DIR):
         "no body model found; training the default one",
         extra={"model_dir": str(settings.model_dir), "epochs": settings.train_epochs},
     )
+    # The model trained next is not the one a copied provenance describes.
+    (settings.model_dir / PROVENANCE_FILE).unlink(missing_ok=True)
     started = time.monotonic()
     model = train_model(settings)
     logger.info("body model trained and saved", extra={"seconds": round(time.monotonic() - started, 1)})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 
 import pytest
 
 from tryon.services.body import models_store
+from tryon.services.body.body_model import CONFIG_FILE, BodyModel
 from tryon.services.body.models_store import load_or_train_model, training_settings
 from tryon.services.body.settings import BodySettings
 from tryon.shared.shipped_weights import PROVENANCE_FILE, write_shipped
@@ -70,3 +72,29 @@ def test_the_service_trains_when_asked_or_when_the_shipped_model_was_trained_oth
     load_or_train_model(settings, shipped=folder)
     assert trained_with == [settings]
     assert not (settings.model_dir / PROVENANCE_FILE).exists()
+
+
+def test_a_shipped_model_of_an_older_format_is_replaced_by_training(trained_body_model, tmp_path, monkeypatch):
+    settings = BodySettings(data_dir=tmp_path / "data", train_epochs=8, gan_epochs=4)
+
+    def train_older_format(data_dir):
+        trained_body_model.save(data_dir / "model")
+        document = json.loads((data_dir / "model" / CONFIG_FILE).read_text())
+        document["format_version"] = 1
+        (data_dir / "model" / CONFIG_FILE).write_text(json.dumps(document))
+        return data_dir / "model"
+
+    folder = tmp_path / "weights" / "model"
+    write_shipped(folder, train_older_format, service="body", training=training_settings(settings), data="old")
+    trained_with = []
+
+    def train_model(settings, progress=False):
+        trained_with.append(settings)
+        trained_body_model.save(settings.model_dir)
+        return trained_body_model
+
+    monkeypatch.setattr(models_store, "train_model", train_model)
+    load_or_train_model(settings, shipped=folder)
+    assert trained_with == [settings]
+    assert BodyModel.load(settings.model_dir).infer(OBSERVED, "male") == trained_body_model.infer(OBSERVED, "male")
+    assert not (settings.model_dir / PROVENANCE_FILE).exists(), "the copied provenance would describe another model"
