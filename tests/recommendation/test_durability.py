@@ -130,7 +130,8 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
     # Garments first, and only used once a snapshot holds them: topics are not ordered among themselves.
     for garment_id in LATE_GARMENTS:
         registered = events_pb2.GarmentRegistered(
-            event_id=new_event_id(), garment_id=garment_id, category=2, content_latent=list(CATALOGUE.latents[0])
+            event_id=new_event_id(), garment_id=garment_id, name=garment_id, category=2,
+            content_latent=list(CATALOGUE.latents[0]),
         )
         producer.publish(registered, key=garment_id)
     producer.flush()
