@@ -15,7 +15,8 @@ from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 from tryon.shared.broker import ensure_topics
 from tryon.shared.contract import BODY_LATENT_DIM, MAX_LATENT_NORM
-from tryon.shared.events import EventConsumer, EventProducer, new_event_id, read_dlq
+from tryon.shared.events import EventConsumer, EventPublisher, new_event_id, read_dlq
+from tryon.shared.outbox import Outbox
 from tryon.shared.proto import common_pb2, events_pb2
 from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
 
@@ -96,7 +97,7 @@ def dead_letters(bootstrap: str, topic: str, count: int, timeout: float = 30.0) 
             return sorted(letters, key=lambda letter: letter.source_offset)
 
 
-def test_each_bad_event_is_dead_lettered_with_its_reason_and_the_good_ones_are_applied(artifacts, fresh_kafka_bootstrap):
+def test_each_bad_event_is_dead_lettered_with_its_reason_and_the_good_ones_are_applied(artifacts, fresh_kafka_bootstrap, tmp_path):
     recommender = Recommender(artifacts)
     ensure_topics(fresh_kafka_bootstrap, [INTERACTIONS, GARMENTS, BODIES, USERS], partitions=1)
     consumer = EventConsumer(fresh_kafka_bootstrap, "validation-test", event_handlers(recommender))
@@ -104,7 +105,8 @@ def test_each_bad_event_is_dead_lettered_with_its_reason_and_the_good_ones_are_a
     try:
         consumer.wait_until_ready(30)
         first_garment = CATALOGUE.garment_ids[1]
-        with EventProducer(fresh_kafka_bootstrap, client_id="validation-test") as producer:
+        outbox = Outbox(tmp_path / "outbox.sqlite")
+        with EventPublisher(fresh_kafka_bootstrap, "validation-test", outbox, ack_wait_s=0) as publisher:
             stream = [
                 garment("g-before"), *(event for event, _ in BAD_GARMENTS), garment("g-after"),
                 body("b-before"), *(event for event, _ in BAD_BODIES), body("b-after", sex=common_pb2.SEX_UNSPECIFIED),
@@ -113,9 +115,8 @@ def test_each_bad_event_is_dead_lettered_with_its_reason_and_the_good_ones_are_a
                 *(event for event, _ in BAD_USERS),
                 events_pb2.UserDeleted(event_id=new_event_id(), user_id="bob"),
             ]
-            for event in stream:
-                producer.publish(event, key=key_of(event))
-            producer.flush(timeout=10)
+            publisher.publish([(event, key_of(event)) for event in stream])
+            assert publisher.wait_until_sent(timeout=10)
 
         wait_for(lambda: recommender.has_garment("g-after") and recommender.has_body("b-after"))
         wait_for(lambda: recommender.histories.get("ann").interaction_count == 1)

@@ -16,8 +16,9 @@ from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 from tryon.shared.contract import BODY_LATENT_DIM, category_to_proto
-from tryon.shared.events import EventProducer, new_event_id, read_dlq, timestamp_now
+from tryon.shared.events import EventPublisher, new_event_id, read_dlq, timestamp_now
 from tryon.shared.lifecycle import Resources
+from tryon.shared.outbox import Outbox
 from tryon.shared.proto import common_pb2, events_pb2
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
@@ -50,9 +51,11 @@ def service(artifacts_dir, fresh_kafka_bootstrap, tmp_path):
     resources = Resources()
     servicer.attach(start_live_domain(settings, resources, bootstrap_servers=fresh_kafka_bootstrap))
     channel = grpc.insecure_channel(running.address)
-    producer = EventProducer(fresh_kafka_bootstrap, client_id="test-live")
-    yield pb_grpc.RecommendationServiceStub(channel), producer, fresh_kafka_bootstrap
-    producer.close()
+    publisher = EventPublisher(
+        fresh_kafka_bootstrap, "test-live", Outbox(tmp_path / "test-outbox.sqlite"), ack_wait_s=0
+    ).start()
+    yield pb_grpc.RecommendationServiceStub(channel), publisher, fresh_kafka_bootstrap
+    publisher.close()
     channel.close()
     running.stop(grace=0)
     resources.close()
@@ -89,15 +92,15 @@ def test_recorded_interactions_change_the_next_answer(service):
 
 
 def test_registered_garment_is_served_before_any_interaction(service):
-    stub, producer, _ = service
+    stub, publisher, _ = service
     twin = CATALOGUE.garment_ids[5]
     event = events_pb2.GarmentRegistered(
         event_id=new_event_id(), garment_id="fresh-arrival", category=category_to_proto(CATALOGUE[twin].category),
         name="fresh arrival", content_latent=list(np.asarray(CATALOGUE[twin].content_latent) + 0.01),
     )
     event.occurred_at.CopyFrom(timestamp_now())
-    producer.publish(event, key=event.garment_id)
-    producer.flush()
+    publisher.publish([(event, event.garment_id)])
+    assert publisher.wait_until_sent(timeout=10)
     request = pb.RecommendGarmentsRequest(user_id="bea", k=len(CATALOGUE) + 1)
     wait_for(lambda: "fresh-arrival" in ids(stub.RecommendGarments(request)))
     similar = stub.SimilarGarments(pb.SimilarGarmentsRequest(garment_id="fresh-arrival", k=3))
@@ -105,13 +108,11 @@ def test_registered_garment_is_served_before_any_interaction(service):
 
 
 def test_bad_event_goes_to_the_dead_letter_topic_and_consumption_goes_on(service):
-    stub, producer, bootstrap = service
+    stub, publisher, bootstrap = service
     bad = events_pb2.InteractionRecorded(event_id=new_event_id(), user_id="cy", garment_id="no-such-garment", type=1)
     good = events_pb2.InteractionRecorded(event_id=new_event_id(), user_id="cy", garment_id=CATALOGUE.garment_ids[0], type=1)
-    producer.publish(bad, key="cy")
-    producer.publish(good, key="cy")
-    producer.publish(good, key="cy")
-    producer.flush()
+    publisher.publish([(bad, "cy"), (good, "cy"), (good, "cy")])
+    assert publisher.wait_until_sent(timeout=10)
     wait_for(lambda: stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id="cy", k=3)).history_size == 1)
     letters = wait_for(lambda: [d for d in read_dlq(bootstrap, INTERACTIONS) if "no-such-garment" in d.reason])
     assert letters[0].source_topic == INTERACTIONS
@@ -120,13 +121,13 @@ def test_bad_event_goes_to_the_dead_letter_topic_and_consumption_goes_on(service
 
 
 def test_body_events_gate_outfits(service):
-    stub, producer, _ = service
+    stub, publisher, _ = service
     request = pb.RecommendOutfitsRequest(user_id="dee", k=2, body_id="body-7")
     with pytest.raises(grpc.RpcError) as unknown:
         stub.RecommendOutfits(request)
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
-    producer.publish(events_pb2.BodyUpdated(event_id=new_event_id(), body_id="body-7", body_latent=[0.1] * BODY_LATENT_DIM), key="body-7")
-    producer.flush()
+    publisher.publish([(events_pb2.BodyUpdated(event_id=new_event_id(), body_id="body-7", body_latent=[0.1] * BODY_LATENT_DIM), "body-7")])
+    assert publisher.wait_until_sent(timeout=10)
 
     def served():
         try:
@@ -135,6 +136,6 @@ def test_body_events_gate_outfits(service):
             return False
 
     wait_for(served)
-    producer.publish(events_pb2.BodyDeleted(event_id=new_event_id(), body_id="body-7"), key="body-7")
-    producer.flush()
+    publisher.publish([(events_pb2.BodyDeleted(event_id=new_event_id(), body_id="body-7"), "body-7")])
+    assert publisher.wait_until_sent(timeout=10)
     wait_for(lambda: not served())

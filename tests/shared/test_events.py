@@ -20,9 +20,7 @@ from tryon.shared.events import (
     ConsumerCheckpoint,
     EVENT_TYPE_HEADER,
     EventConsumer,
-    EventProducer,
     EventPublisher,
-    PublishError,
     RecentEventIds,
     new_event_id,
     read_dlq,
@@ -87,9 +85,9 @@ def kafka(fresh_kafka_bootstrap: str) -> str:
 
 
 @pytest.fixture
-def producer(kafka: str) -> Iterator[EventProducer]:
-    with EventProducer(kafka, client_id="test-producer") as event_producer:
-        yield event_producer
+def publisher(kafka: str, tmp_path) -> Iterator[EventPublisher]:
+    with EventPublisher(kafka, "test-publisher", Outbox(tmp_path / "outbox.sqlite"), ack_wait_s=0) as started_publisher:
+        yield started_publisher
 
 
 @pytest.fixture
@@ -107,22 +105,22 @@ def started(consumer: EventConsumer, request: pytest.FixtureRequest) -> EventCon
     return consumer
 
 
-def publish(producer: EventProducer, *events: events_pb2.InteractionRecorded) -> None:
-    for event in events:
-        producer.publish(event, key=event.user_id)
-    producer.flush(timeout=10)
+def publish(publisher: EventPublisher, *events: events_pb2.InteractionRecorded) -> None:
+    """Publish ``events`` keyed by shopper, in order, and wait until the broker has them all."""
+    publisher.publish([(event, event.user_id) for event in events])
+    assert publisher.wait_until_sent(timeout=10)
 
 
 pytestmark = pytest.mark.integration
 
 
 def test_round_trip_delivers_the_event_keyed_by_entity_with_its_type_header(
-    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     recorder = Recorder()
     started(EventConsumer(kafka, "round-trip", {events_pb2.InteractionRecorded: recorder}), request)
     sent = interaction(user_id="shopper-42", garment_id="g-7")
-    publish(producer, sent)
+    publish(publisher, sent)
 
     wait_for(lambda: len(recorder.events) == 1, what="delivery")
     assert recorder.events[0] == sent
@@ -140,7 +138,7 @@ def test_round_trip_delivers_the_event_keyed_by_entity_with_its_type_header(
 
 
 def test_bad_records_go_to_the_dead_letter_topic_and_the_next_good_one_is_applied(
-    kafka: str, producer: EventProducer, raw_producer: KafkaProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, raw_producer: KafkaProducer, request: pytest.FixtureRequest
 ) -> None:
     recorder = Recorder()
     started(EventConsumer(kafka, "garbage", {events_pb2.InteractionRecorded: recorder}), request)
@@ -158,7 +156,7 @@ def test_bad_records_go_to_the_dead_letter_topic_and_the_next_good_one_is_applie
         raw_producer.send(INTERACTIONS, value=value, key=b"bad", headers=headers, partition=0)
     raw_producer.flush()
     good = interaction(user_id="after-the-garbage")
-    publish(producer, good)
+    publish(publisher, good)
 
     wait_for(lambda: recorder.user_ids() == ["after-the-garbage"], what="the good event")
     letters = read_dlq(kafka, INTERACTIONS, timeout=10)
@@ -172,7 +170,7 @@ def test_bad_records_go_to_the_dead_letter_topic_and_the_next_good_one_is_applie
 
 
 def test_a_handler_raising_invalid_event_sends_it_to_the_dead_letter_topic(
-    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     def reject_unknown_garments(event):
         return InvalidEvent("garment_id 'missing' is not in the catalogue") if event.garment_id == "missing" else None
@@ -180,7 +178,7 @@ def test_a_handler_raising_invalid_event_sends_it_to_the_dead_letter_topic(
     recorder = Recorder(fail_with=reject_unknown_garments)
     started(EventConsumer(kafka, "invalid", {events_pb2.InteractionRecorded: recorder}), request)
     rejected = interaction(user_id="u1", garment_id="missing")
-    publish(producer, rejected, interaction(user_id="u1", garment_id="g1"))
+    publish(publisher, rejected, interaction(user_id="u1", garment_id="g1"))
 
     wait_for(lambda: recorder.user_ids() == ["u1"], what="the valid event")
     [letter] = read_dlq(kafka, INTERACTIONS, timeout=10)
@@ -191,7 +189,7 @@ def test_a_handler_raising_invalid_event_sends_it_to_the_dead_letter_topic(
 
 
 def test_a_transient_handler_failure_is_retried_and_a_persistent_one_dead_lettered(
-    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     failures = {"flaky": 1, "broken": 10}
 
@@ -206,7 +204,7 @@ def test_a_transient_handler_failure_is_retried_and_a_persistent_one_dead_letter
         kafka, "retries", {events_pb2.InteractionRecorded: recorder}, handler_attempts=3, retry_backoff_s=0.01
     )
     started(consumer, request)
-    publish(producer, interaction(user_id="flaky"), interaction(user_id="broken"))
+    publish(publisher, interaction(user_id="flaky"), interaction(user_id="broken"))
 
     wait_for(lambda: recorder.calls == 2 + 3, what="all attempts")
     assert recorder.user_ids() == ["flaky"]
@@ -215,12 +213,12 @@ def test_a_transient_handler_failure_is_retried_and_a_persistent_one_dead_letter
 
 
 def test_a_duplicate_event_id_is_applied_once(
-    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     recorder = Recorder()
     consumer = started(EventConsumer(kafka, "dupes", {events_pb2.InteractionRecorded: recorder}), request)
     first = interaction(user_id="u1", event_id="event-1")
-    publish(producer, first, first, interaction(user_id="u1", garment_id="g2"))
+    publish(publisher, first, first, interaction(user_id="u1", garment_id="g2"))
 
     wait_for(lambda: sum(consumer.positions().values()) == 3, what="three records consumed")
     assert [event.garment_id for event in recorder.events] == ["g1", "g2"]
@@ -228,7 +226,7 @@ def test_a_duplicate_event_id_is_applied_once(
 
 
 def test_a_consumer_restarted_from_reported_positions_continues_without_loss_or_duplicate(
-    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     checkpoints = []
 
@@ -240,7 +238,7 @@ def test_a_consumer_restarted_from_reported_positions_continues_without_loss_or_
         kafka, "snapshot-a", {events_pb2.InteractionRecorded: first_recorder}, on_checkpoint=take_snapshot
     )
     started(first, request)
-    publish(producer, *(interaction(user_id=f"before-{n}") for n in range(4)))
+    publish(publisher, *(interaction(user_id=f"before-{n}") for n in range(4)))
     wait_for(lambda: len(first_recorder.events) == 4, what="the first four events")
     wait_for(lambda: checkpoints and sum(checkpoints[-1].positions.values()) == 4, what="a checkpoint")
     first.stop()
@@ -249,7 +247,7 @@ def test_a_consumer_restarted_from_reported_positions_continues_without_loss_or_
 
     later = [interaction(user_id=f"after-{n}") for n in range(3)]
     replayed = interaction(user_id="before-replayed", event_id=snapshot.applied_event_ids[0])
-    publish(producer, *later, replayed)
+    publish(publisher, *later, replayed)
 
     # Another group id: nothing committed helps it, so it can only resume from the snapshot.
     second_recorder = Recorder()
@@ -275,14 +273,14 @@ def test_a_consumer_restarted_from_reported_positions_continues_without_loss_or_
 
 
 def test_a_consumer_of_the_same_group_resumes_from_the_committed_offsets(
-    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     first_recorder = Recorder()
     first = started(EventConsumer(kafka, "committed", {events_pb2.InteractionRecorded: first_recorder}), request)
-    publish(producer, interaction(user_id="one"), interaction(user_id="two"))
+    publish(publisher, interaction(user_id="one"), interaction(user_id="two"))
     wait_for(lambda: len(first_recorder.events) == 2, what="the first events")
     first.stop()
-    publish(producer, interaction(user_id="three"))
+    publish(publisher, interaction(user_id="three"))
 
     second_recorder = Recorder()
     started(EventConsumer(kafka, "committed", {events_pb2.InteractionRecorded: second_recorder}), request)
@@ -290,7 +288,7 @@ def test_a_consumer_of_the_same_group_resumes_from_the_committed_offsets(
 
 
 def test_an_event_whose_handler_failed_before_the_commit_is_delivered_again_after_restart(
-    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     failing = Recorder(fail_with=lambda event: OSError("disk full"))
     first = EventConsumer(
@@ -298,7 +296,7 @@ def test_an_event_whose_handler_failed_before_the_commit_is_delivered_again_afte
     )
     started(first, request)
     sent = interaction(user_id="u-retry")
-    publish(producer, sent)
+    publish(publisher, sent)
     wait_for(lambda: failing.calls >= 2, what="the retries")
     positions_before_stop = first.positions()
     first.stop()
@@ -312,23 +310,21 @@ def test_an_event_whose_handler_failed_before_the_commit_is_delivered_again_afte
 
 
 def test_a_known_event_type_without_a_handler_is_skipped(
-    kafka: str, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     deleted = Recorder()
     consumer = started(EventConsumer(kafka, "bodies", {events_pb2.BodyDeleted: deleted}), request)
-    with EventProducer(kafka, client_id="bodies-producer") as producer:
-        update = events_pb2.BodyUpdated(event_id=new_event_id(), body_id="b1", body_latent=[0.1, 0.2])
-        deletion = events_pb2.BodyDeleted(event_id=new_event_id(), body_id="b1")
-        producer.publish(update, key="b1")
-        producer.publish(deletion, key="b1")
-        producer.flush(timeout=10)
+    update = events_pb2.BodyUpdated(event_id=new_event_id(), body_id="b1", body_latent=[0.1, 0.2])
+    deletion = events_pb2.BodyDeleted(event_id=new_event_id(), body_id="b1")
+    publisher.publish([(update, "b1"), (deletion, "b1")])
+    assert publisher.wait_until_sent(timeout=10)
     wait_for(lambda: sum(consumer.positions().values()) == 2, what="both records consumed")
     assert deleted.events == [deletion]
     assert read_dlq(kafka, BODIES, timeout=10) == []
 
 
 def test_group_mode_receives_partitions_from_the_group_protocol(
-    kafka: str, producer: EventProducer, request: pytest.FixtureRequest
+    kafka: str, publisher: EventPublisher, request: pytest.FixtureRequest
 ) -> None:
     recorder = Recorder()
     consumer = EventConsumer(
@@ -336,8 +332,8 @@ def test_group_mode_receives_partitions_from_the_group_protocol(
     )
     started(consumer, request)
     deletion = events_pb2.UserDeleted(event_id=new_event_id(), user_id="u9")
-    producer.publish(deletion, key="u9")
-    producer.flush(timeout=10)
+    publisher.publish([(deletion, "u9")])
+    assert publisher.wait_until_sent(timeout=10)
     wait_for(lambda: recorder.events == [deletion], what="delivery in group mode")
 
 
@@ -366,23 +362,10 @@ def test_read_dlq_of_a_topic_without_dead_letters(fresh_kafka_bootstrap: str) ->
         (common_pb2.Money(), "k", "is not an event of tryon.v1"),
     ],
 )
-def test_the_producer_refuses_events_it_cannot_route(kafka: str, producer: EventProducer, event, key, message) -> None:
+def test_the_publisher_refuses_events_it_cannot_route(publisher: EventPublisher, event, key, message) -> None:
     with pytest.raises(ValueError, match=message):
-        producer.publish(event, key=key)
-
-
-def test_publishing_to_a_stopped_broker_fails_within_the_bound(tmp_path) -> None:
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log").start()
-    producer = EventProducer(broker.bootstrap_servers, client_id="orphan", max_block_ms=1_000)
-    broker.stop()
-    started_at = time.monotonic()
-    try:
-        with pytest.raises(PublishError):
-            producer.publish(events_pb2.UserDeleted(event_id=new_event_id(), user_id="u1"), key="u1")
-            producer.flush(timeout=2)
-        assert time.monotonic() - started_at < 5
-    finally:
-        producer.close(timeout=1)
+        publisher.publish([(event, key)])
+    assert len(publisher.outbox) == 0
 
 
 def test_the_consumer_refuses_handlers_that_are_not_for_events(kafka: str) -> None:
@@ -410,19 +393,6 @@ def test_a_checkpoint_copies_the_ids_read_inside_the_callback_and_refuses_them_l
     assert read_inside.applied_event_ids == ("a",)
     with pytest.raises(RuntimeError, match="inside on_checkpoint"):
         unread.applied_event_ids
-
-
-def test_a_failed_publish_is_logged_with_its_topic_then_its_error(kafka: str, caplog) -> None:
-    producer = EventProducer(kafka, client_id="errback-order")
-    try:
-        # The errback wired as publish() wires it, failed the way kafka-python fails it.
-        future = Future()
-        future.add_errback(producer._record_failure, INTERACTIONS)
-        with caplog.at_level("ERROR", logger="tryon.shared.events"):
-            future.failure(KafkaTimeoutError("no answer"))
-        assert caplog.records[-1].getMessage() == f"event not published to {INTERACTIONS}: KafkaTimeoutError: no answer"
-    finally:
-        producer.close()
 
 
 def test_published_and_consumed_events_are_counted_on_metrics(kafka: str, tmp_path, request) -> None:
@@ -505,7 +475,7 @@ class BatchingProducer:
         self.batches.clear()
 
 
-def test_events_of_one_key_keep_their_order_when_a_batch_fails(tmp_path, monkeypatch) -> None:
+def test_events_of_one_key_keep_their_order_when_a_batch_fails(tmp_path, monkeypatch, caplog) -> None:
     log: list[bytes] = []
     BatchingProducer.instances = 0
     monkeypatch.setattr(events_module, "accepts_connections", lambda servers: True)
@@ -520,5 +490,8 @@ def test_events_of_one_key_keep_their_order_when_a_batch_fails(tmp_path, monkeyp
     finally:
         publisher.close()
     assert BatchingProducer.instances == 2
+    [failed] = [record for record in caplog.records if "cannot reach Kafka" in record.getMessage()]
+    assert failed.levelname == "WARNING" and failed.topic == INTERACTIONS
+    assert "the request timed out" in failed.getMessage()
     first_seen = list(dict.fromkeys(events_pb2.InteractionRecorded.FromString(value).event_id for value in log))
     assert first_seen == [event.event_id for event in sent]
