@@ -3,12 +3,13 @@
 Reads ``TRYON_STOREFRONT_*`` settings, logs JSON lines to stdout, binds the HTTP port (0
 picks a free one; the log line "storefront listening" names the bound address) and serves
 the API, the fitting-room page, /metrics, /healthz and /readyz with uvicorn until SIGTERM
-or SIGINT, after which requests in flight get the grace period to finish.
+or SIGINT, after which requests in flight get the grace period to finish; a clean stop exits 0.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -65,7 +66,17 @@ def main() -> int:
         timeout_graceful_shutdown=settings.grace_seconds,
         server_header=False,
     )
-    uvicorn.Server(config).run(sockets=[listener])
+    server = uvicorn.Server(config)
+
+    def after_shutdown(signal_number: int, _frame: object) -> None:
+        # uvicorn re-raises the signal that stopped it once it has shut down cleanly; exit 0 then,
+        # as the other services do. A signal before it started serving still ends the process.
+        if not server.started:
+            raise SystemExit(128 + signal_number)
+
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, after_shutdown)
+    server.run(sockets=[listener])
     return 0
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tryon.services.storefront.up import start_storefront
+
 pytestmark = pytest.mark.integration
 
 FEED_DEADLINE_S = 10.0
@@ -166,3 +168,12 @@ def test_metrics_and_readiness_of_the_running_storefront(api):
         "status": "ok", "services": {"body": True, "garment": True, "recommendation": True}
     }
     assert "tryon_http_requests_total" in api.get("/metrics").text
+
+
+def test_sigterm_stops_a_storefront_cleanly_within_the_grace(shop):
+    storefront, url = start_storefront(shop.suite)
+    with httpx.Client(base_url=url, timeout=10.0) as client:
+        assert client.get("/healthz").status_code == 200
+    started = time.monotonic()
+    assert storefront.stop(grace_s=10.0) == 0
+    assert time.monotonic() - started < 10.0
