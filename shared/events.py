@@ -31,7 +31,7 @@ At least once: a record's offset is committed only after its handler returned (o
 record went to the dead-letter topic), once per polled batch. Duplicates are skipped by
 ``event_id``: the consumer remembers a bounded number of recently applied ids, which a service
 snapshots with ``positions()`` and restores through the constructor, together with its state,
-from the ``on_checkpoint`` callback (called in the consumer thread after each batch, so no
+from the ``on_checkpoint`` callback (called in the consumer thread after each poll, so no
 handler runs while the service takes its snapshot).
 
 Dead letters
@@ -539,7 +539,8 @@ class EventConsumer:
 
     - ``start_positions``: next offset per (topic, partition), from a snapshot; wins over commits.
     - ``applied_event_ids``: ids restored from the same snapshot, treated as already applied.
-    - ``on_checkpoint``: called in the consumer thread after each batch with a ``ConsumerCheckpoint``.
+    - ``on_checkpoint``: called in the consumer thread after each poll (idle ones too) with a
+      ``ConsumerCheckpoint``; it decides whether the positions changed enough to snapshot.
     - ``remembered_event_ids``: how many recent ids are kept for skipping duplicates.
     - ``handler_attempts`` / ``retry_backoff_s``: calls of a failing handler before the record
       goes to the dead-letter topic, and the first wait between them (doubling each time).
@@ -871,6 +872,7 @@ class EventConsumer:
         if not self._same_log():
             return
         if not batches:
+            self._offer_checkpoint()
             return
         applied_any = False
         for partition, records in batches.items():
@@ -895,15 +897,24 @@ class EventConsumer:
                 break
         if applied_any:
             self._commit(consumer)
-            if self._on_checkpoint is not None:
-                with self._state_lock:
-                    checkpoint = ConsumerCheckpoint(dict(self._positions), live_ids=self._applied)
-                try:
-                    self._on_checkpoint(checkpoint)
-                except Exception:  # noqa: BLE001 - a failed snapshot is retried after the next batch
-                    logger.exception("checkpoint callback of event consumer %s failed", self._group_id)
-                finally:
-                    checkpoint._expire()
+        self._offer_checkpoint()
+
+    def _offer_checkpoint(self) -> None:
+        """Hand ``on_checkpoint`` the positions after every poll, idle ones included.
+
+        A callback that snapshots at most once per interval skips the checkpoints of a burst;
+        offered again while the stream is quiet, the last positions reach a snapshot too.
+        """
+        if self._on_checkpoint is None:
+            return
+        with self._state_lock:
+            checkpoint = ConsumerCheckpoint(dict(self._positions), live_ids=self._applied)
+        try:
+            self._on_checkpoint(checkpoint)
+        except Exception:  # noqa: BLE001 - a failed snapshot is retried after the next poll
+            logger.exception("checkpoint callback of event consumer %s failed", self._group_id)
+        finally:
+            checkpoint._expire()
 
     def _rewind(self, consumer: KafkaConsumer, partition: TopicPartition) -> None:
         with self._state_lock:

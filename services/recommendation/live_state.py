@@ -42,17 +42,25 @@ def _parse_position_key(key: str) -> tuple[str, int]:
 
 
 class Snapshotter:
-    """Writes the recommender's state with the consumer's checkpoint, at most once per interval."""
+    """Writes the recommender's state with the consumer's checkpoint, at most once per interval.
+
+    The consumer offers a checkpoint after every poll; one whose positions were written already
+    is passed over, so a quiet stream costs nothing and the last burst's state is written once
+    the interval has passed.
+    """
 
     def __init__(self, recommender: Recommender, path: Path, interval_seconds: float) -> None:
         self._recommender = recommender
         self._path = path
         self._interval = interval_seconds
         self._last = 0.0
+        self._written_positions: dict[tuple[str, int], int] | None = None
         self._lock = threading.Lock()
 
     def on_checkpoint(self, checkpoint: ConsumerCheckpoint) -> None:
-        """Called by the consumer between batches: no handler runs while the state is copied."""
+        """Called by the consumer between polls: no handler runs while the state is copied."""
+        if checkpoint.positions == self._written_positions:
+            return
         if time.monotonic() - self._last >= self._interval:
             self.write(checkpoint)
 
@@ -63,6 +71,7 @@ class Snapshotter:
             state["consumer_applied_event_ids"] = list(checkpoint.applied_event_ids)
             offsets = {_position_key(t, p): offset for (t, p), offset in checkpoint.positions.items()}
             write_snapshot(self._path, state, offsets)
+            self._written_positions = dict(checkpoint.positions)
             self._last = time.monotonic()
 
 

@@ -27,7 +27,8 @@ from tryon.services.recommendation.history import InteractionKind, fold_interact
 from tryon.services.recommendation.recommender import read_snapshot
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
-from tryon.shared.events import EventProducer, new_event_id
+from tryon.shared.events import EventPublisher, new_event_id
+from tryon.shared.outbox import Outbox
 from tryon.shared.healthcheck import wait_until_serving
 from tryon.shared.proto import events_pb2
 from tryon.shared.proto import recommendation_service_pb2 as pb
@@ -120,11 +121,16 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
     snapshot_path = tmp_path / "snapshot.json"
     rng = random.Random(0)
     produced: list[events_pb2.InteractionRecorded] = []
-    producer = EventProducer(fresh_kafka_bootstrap, client_id="durability-test")
+    producer = EventPublisher(
+        fresh_kafka_bootstrap, "durability-test", Outbox(tmp_path / "outbox.sqlite"), ack_wait_s=0
+    ).start()
 
     def publish(event):
-        producer.publish(event, key=event.user_id)
+        producer.publish([(event, event.user_id)])
         produced.append(event)
+
+    def flush():
+        assert producer.wait_until_sent(timeout=30), "the test's events were not sent within 30 s"
 
     service = ServiceUnderTest(tmp_path, fresh_kafka_bootstrap, tmp_path / "service.log")
     # Garments first, and only used once a snapshot holds them: topics are not ordered among themselves.
@@ -133,8 +139,8 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
             event_id=new_event_id(), garment_id=garment_id, name=garment_id, category=2,
             content_latent=list(CATALOGUE.latents[0]),
         )
-        producer.publish(registered, key=garment_id)
-    producer.flush()
+        producer.publish([(registered, garment_id)])
+    flush()
     wait_for(lambda: read_snapshot(snapshot_path) is not None
              and len(read_snapshot(snapshot_path)[0]["registered"]) == len(LATE_GARMENTS))
     garments = CATALOGUE.garment_ids + LATE_GARMENTS
@@ -148,9 +154,9 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
             if number % 20 == 0:
                 publish(event)  # the same event_id again: must be applied once
             if number % 50 == 0:
-                producer.flush()
+                flush()
                 time.sleep(0.02)
-        producer.flush()
+        flush()
 
     producing = threading.Thread(target=produce_phase_one)
     producing.start()
@@ -168,7 +174,7 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
         service.stub.DeleteUser(pb.DeleteUserRequest(user_id=user_id))
     for _ in range(300):
         publish(interaction(rng, rng.choice(USERS[len(DELETED):]), garments))
-    producer.flush()
+    flush()
     producer.close()
 
     unique = list({e.event_id: e for e in produced}.values())
