@@ -126,7 +126,7 @@ function garmentCard(item) {
     element("img", { src: garment.image_url, alt: garment.name, width: 84, height: 84 }),
     element("h3", { textContent: garment.name }),
     element("p", { className: "price", textContent: priceText(garment.price) }),
-    element("p", { className: "advice", textContent: adviceText(item.size_advice) }),
+    element("p", { className: item.size_advice ? "advice" : "advice none", textContent: adviceText(item.size_advice) }),
     element(
       "div",
       { className: "actions" },
