@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rec_service import ServiceProcess, serving_shaped_artifacts  # noqa: E402
 
 from tryon.shared.broker import EmbeddedBroker  # noqa: E402
-from tryon.shared.events import EventProducer, new_event_id  # noqa: E402
+from tryon.shared.events import EventPublisher, new_event_id  # noqa: E402
+from tryon.shared.outbox import Outbox  # noqa: E402
 from tryon.shared.proto import events_pb2  # noqa: E402
 from tryon.shared.proto import recommendation_service_pb2 as pb  # noqa: E402
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc  # noqa: E402
@@ -41,8 +42,7 @@ def one_trial(stub, producer, user_id: str, garment_id: str, timeout: float = 5.
     before = stub.RecommendGarments(request, timeout=10)
     event = events_pb2.InteractionRecorded(event_id=new_event_id(), user_id=user_id, garment_id=garment_id, type=4)
     started = time.perf_counter()
-    producer.publish(event, key=user_id)
-    producer.flush()
+    producer.publish([(event, user_id)])
     deadline = started + timeout
     while time.perf_counter() < deadline:
         answer = stub.RecommendGarments(request, timeout=10)
@@ -66,7 +66,9 @@ def main() -> None:
             data_dir = Path(folder)
             serving_shaped_artifacts(args.garments, "Flat", data_dir)
             service = ServiceProcess(data_dir, {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers})
-            producer = EventProducer(broker.bootstrap_servers, client_id="bench-freshness")
+            producer = EventPublisher(
+                broker.bootstrap_servers, "bench-freshness", Outbox(data_dir / "bench-outbox.sqlite")
+            ).start()
             channel = grpc.insecure_channel(service.address)
             stub = pb_grpc.RecommendationServiceStub(channel)
             try:

@@ -1,11 +1,14 @@
 """Produce-to-consume latency and throughput of tryon events on the embedded broker.
 
-Two ways of sending, each through the suite's ``EventProducer``/``EventConsumer`` and, as the
+Two ways of sending, each through the suite's ``EventPublisher`` (with its outbox)/``EventConsumer`` and, as the
 reference measured in the same run, through bare kafka-python (``KafkaProducer`` and an
 ``assign()``ed ``KafkaConsumer`` polling in a thread, same payloads):
 
 - paced: one event at a time, the next sent once the previous was handled (pure latency);
 - burst: all events queued at once, then flushed (latency under load, and messages/s).
+
+The suite's publisher keeps each event in its SQLite outbox (on disk) before it sends it, as
+the services do.
 
 Each case runs on its own embedded broker and is bounded by a count and a deadline.
 
@@ -16,14 +19,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from tryon.shared.broker import EmbeddedBroker, ensure_topics
-from tryon.shared.events import EVENT_TYPE_HEADER, EventConsumer, EventProducer, new_event_id, timestamp_now
+from tryon.shared.events import EVENT_TYPE_HEADER, EventConsumer, EventPublisher, new_event_id, timestamp_now
+from tryon.shared.outbox import Outbox
 from tryon.shared.proto import common_pb2, events_pb2
 from tryon.shared.results import add_results_option, recording_stdout
 from tryon.shared.topics import INTERACTIONS
@@ -92,15 +98,20 @@ def run_event_layer(events: list, paced: bool, deadline_s: float) -> tuple[list[
         consumer = EventConsumer(
             broker.bootstrap_servers, "bench", {events_pb2.InteractionRecorded: lambda event: arrivals.arrived(event.event_id)}
         ).start()
-        producer = EventProducer(broker.bootstrap_servers, client_id="bench")
-        try:
-            consumer.wait_until_ready(30)
-            return measure(
-                lambda event: producer.publish(event, key=event.user_id), producer.flush, arrivals, events, paced, deadline_s
-            )
-        finally:
-            producer.close()
-            consumer.stop()
+        with tempfile.TemporaryDirectory(prefix="bench-outbox-") as folder:
+            publisher = EventPublisher(
+                broker.bootstrap_servers, "bench", Outbox(Path(folder) / "outbox.sqlite"), ack_wait_s=0
+            ).start()
+            try:
+                consumer.wait_until_ready(30)
+                return measure(
+                    lambda event: publisher.publish([(event, event.user_id)]),
+                    lambda: publisher.wait_until_sent(timeout=deadline_s),
+                    arrivals, events, paced, deadline_s,
+                )
+            finally:
+                publisher.close()
+                consumer.stop()
 
 
 def run_bare_kafka_python(events: list, paced: bool, deadline_s: float) -> tuple[list[float], float, int]:
@@ -150,7 +161,7 @@ def main() -> None:
     with recording_stdout(args.results, "bench_kafka_latency", "Produce-to-consume latency on the embedded broker"):
         results = {}
         for paced in (True, False):
-            for name, runner in (("bare kafka-python", run_bare_kafka_python), ("EventProducer/Consumer", run_event_layer)):
+            for name, runner in (("bare kafka-python", run_bare_kafka_python), ("EventPublisher/Consumer", run_event_layer)):
                 results[(name, paced)] = runner(make_events(args.messages), paced, args.deadline)
 
         print(f"{args.messages} InteractionRecorded events, {PARTITIONS} partitions, embedded Tansu, acks=all "
@@ -160,7 +171,7 @@ def main() -> None:
               f"{'p50 x bare':>11} {'msgs/s x bare':>14}")
         for paced in (True, False):
             bare_latencies, bare_rate, _ = results[("bare kafka-python", paced)]
-            for name in ("bare kafka-python", "EventProducer/Consumer"):
+            for name in ("bare kafka-python", "EventPublisher/Consumer"):
                 latencies, rate, arrived = results[(name, paced)]
                 p50 = percentile(latencies, 0.5)
                 print(
