@@ -129,8 +129,9 @@ try {
   seen.focusAfterLike = await page.evaluate(() => document.activeElement?.closest("#feed") !== null);
   step("like by keyboard");
 
-  // 4. Try on the first garment that has a size chart (a top, trousers or a dress), by mouse.
-  const card = page.locator("#feed .card", { has: page.locator(".advice", { hasText: /^Size / }) }).first();
+  // 4. Try on a garment of the feed by mouse: one with a size chart when the feed has one.
+  const sized = page.locator("#feed .card", { has: page.locator(".advice", { hasText: /^Size / }) });
+  const card = (await sized.count()) > 0 ? sized.first() : page.locator("#feed .card").first();
   const tried = await card.getAttribute("data-garment-id");
   const beforeTry = await feedIds(page);
   started = Date.now();
@@ -139,7 +140,6 @@ try {
   seen.tryOnMs = Date.now() - started;
   seen.tryOnFeedChangeMs = await untilFeedChanges(page, beforeTry, started);
   seen.tryOnAlt = await page.getAttribute("#tryon-picture", "alt");
-  seen.tryOnChange = await changeFromSilhouette(page);
   seen.triedGarment = tried;
   step("try on");
 
@@ -161,6 +161,8 @@ try {
     return picture.getAttribute("src") !== src && picture.complete && picture.naturalWidth > 0;
   }, pictureBefore, { timeout: 20000 });
   seen.lookAlt = await page.getAttribute("#tryon-picture", "alt");
+  // Every look has a top or a dress: it must show on the torso and leave the head as it was.
+  seen.lookChange = await changeFromSilhouette(page);
   step("outfit");
 
   // 7. Accessibility of the full page.

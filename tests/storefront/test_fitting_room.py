@@ -70,11 +70,11 @@ def test_keyboard_alone_fills_the_form_and_likes_a_garment(visit):
     assert visit["focusAfterLike"], "the focus left the feed when it was redrawn"
 
 
-def test_the_try_on_picture_dresses_the_torso_and_leaves_the_head(visit):
+def test_the_try_on_picture_of_a_look_dresses_the_torso_and_leaves_the_head(visit):
     assert visit["tryOnAlt"].startswith("You wearing ")
-    assert visit["tryOnChange"]["torso"] > 0.2
-    assert visit["tryOnChange"]["head"] < 0.05
     assert visit["lookAlt"].count(",") >= 1, "a whole outfit is tried on"
+    assert visit["lookChange"]["torso"] > 0.2
+    assert visit["lookChange"]["head"] < 0.05
     assert all(pieces >= 2 for pieces in visit["outfits"]) and visit["outfits"]
 
 
