@@ -143,6 +143,8 @@ function renderFeed(answer) {
   const feed = $("#feed");
   const focusedIndex = [...feed.children].findIndex((card) => card.contains(document.activeElement));
   feed.replaceChildren(...answer.items.map(garmentCard));
+  // The time from navigation until the first feed is drawn, for benchmarks and real-user monitoring.
+  if (performance.getEntriesByName("feed-shown").length === 0) performance.mark("feed-shown");
   $("#feed-note").textContent = answer.cold_start
     ? "Popular right now. Tell us what you like and the feed follows you."
     : `Based on ${answer.history_size} things you did.`;
