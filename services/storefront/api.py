@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -158,6 +159,14 @@ def advice_json(advice: body_pb.AdviseSizeResponse) -> schemas.SizeAdvice:
     )
 
 
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A garment as GarmentService keeps it and as the API shows it, converted once."""
+
+    garment: garment_pb.Garment
+    json: schemas.Garment
+
+
 class Storefront:
     """The joins that need several calls: garments with their catalogue entries and size advice.
 
@@ -170,42 +179,47 @@ class Storefront:
     def __init__(self, backends: Backends, garment_cache_size: int = 10_000) -> None:
         self.backends = backends
         self.garment_cache_size = garment_cache_size
-        self._garment_cache: OrderedDict[str, garment_pb.Garment] = OrderedDict()
+        self._garment_cache: OrderedDict[str, CatalogueEntry] = OrderedDict()
 
-    def _remember(self, garment: garment_pb.Garment) -> None:
+    def _remember(self, entry: CatalogueEntry) -> None:
         if self.garment_cache_size == 0:
             return
-        self._garment_cache[garment.garment_id] = garment
-        self._garment_cache.move_to_end(garment.garment_id)
+        self._garment_cache[entry.garment.garment_id] = entry
+        self._garment_cache.move_to_end(entry.garment.garment_id)
         while len(self._garment_cache) > self.garment_cache_size:
             self._garment_cache.popitem(last=False)
 
-    async def garments(self, garment_ids: Iterable[str], context: CallContext) -> dict[str, garment_pb.Garment]:
-        """The catalogue entries of these garments, asked at once; ids the catalogue lacks are left out."""
+    async def _fetch(self, garment_id: str, context: CallContext) -> CatalogueEntry | None:
+        try:
+            reply = await self.backends.call(
+                self.backends.garment.GetGarment, garment_pb.GetGarmentRequest(garment_id=garment_id), context
+            )
+        except StatusError as error:
+            if error.code != "NOT_FOUND":
+                raise
+            return None
+        entry = CatalogueEntry(reply.garment, garment_json(reply.garment))
+        self._remember(entry)
+        return entry
 
-        async def one(garment_id: str) -> garment_pb.Garment | None:
-            cached = self._garment_cache.get(garment_id)
-            if cached is not None:
-                self._garment_cache.move_to_end(garment_id)
-                return cached
-            try:
-                reply = await self.backends.call(
-                    self.backends.garment.GetGarment, garment_pb.GetGarmentRequest(garment_id=garment_id), context
-                )
-            except StatusError as error:
-                if error.code != "NOT_FOUND":
-                    raise
-                return None
-            self._remember(reply.garment)
-            return reply.garment
-
+    async def garments(self, garment_ids: Iterable[str], context: CallContext) -> dict[str, CatalogueEntry]:
+        """The catalogue entries of these garments, the uncached ones asked at once; ids the catalogue
+        lacks are left out."""
         unique = list(dict.fromkeys(garment_ids))
-        found = await asyncio.gather(*(one(garment_id) for garment_id in unique))
-        missing = sum(garment is None for garment in found)
+        found: dict[str, CatalogueEntry] = {}
+        for garment_id in unique:
+            entry = self._garment_cache.get(garment_id)
+            if entry is not None:
+                self._garment_cache.move_to_end(garment_id)
+                found[garment_id] = entry
+        asked = [garment_id for garment_id in unique if garment_id not in found]
+        fetched = await asyncio.gather(*(self._fetch(garment_id, context) for garment_id in asked))
+        found.update((garment_id, entry) for garment_id, entry in zip(asked, fetched) if entry is not None)
+        missing = len(unique) - len(found)
         if missing:
             # The recommender knows garments the catalogue does not: it was trained on another catalogue.
             logger.warning("recommended garments missing from the catalogue", extra={"missing": missing})
-        return {garment_id: garment for garment_id, garment in zip(unique, found) if garment is not None}
+        return {garment_id: found[garment_id] for garment_id in unique if garment_id in found}
 
     async def advice(
         self, body_id: str | None, garments: Iterable[garment_pb.Garment], context: CallContext
@@ -238,11 +252,11 @@ class Storefront:
         """Scored garments joined with their catalogue entries and size advice, in the given order."""
         scored = list(scored)
         catalogue = await self.garments((item.garment_id for item in scored), context)
-        advice = await self.advice(body_id, catalogue.values(), context)
+        advice = await self.advice(body_id, (entry.garment for entry in catalogue.values()), context)
         return [
             schemas.RecommendedGarment(
                 score=item.score,
-                garment=garment_json(catalogue[item.garment_id]),
+                garment=catalogue[item.garment_id].json,
                 size_advice=advice.get(item.garment_id),
             )
             for item in scored

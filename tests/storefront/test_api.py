@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from tryon.services.storefront.api import Storefront, create_app
+from tryon.services.storefront.api import CatalogueEntry, Storefront, create_app, garment_json
 from tryon.services.storefront.backends import SERVICE_NAMES, Backends
 from tryon.shared.proto import (
     body_service_pb2 as body_pb,
@@ -298,5 +298,6 @@ def test_feeds_ask_the_catalogue_once_per_garment_while_it_is_cached(services, c
 def test_the_garment_cache_keeps_the_most_recently_used_entries():
     store = Storefront(backends=None, garment_cache_size=2)
     for garment_id in ("g-1", "g-2", "g-3"):
-        store._remember(garment_pb.Garment(garment_id=garment_id))
+        garment = garment_pb.Garment(garment_id=garment_id, category=common_pb2.GARMENT_CATEGORY_DRESS)
+        store._remember(CatalogueEntry(garment, garment_json(garment)))
     assert list(store._garment_cache) == ["g-2", "g-3"]
