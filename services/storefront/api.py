@@ -444,12 +444,15 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
     @app.get("/v1/garments/{garment_id}/image.png", tags=["garments"], response_class=Response,
              responses={200: {"content": {"image/png": {}}}})
     async def garment_image(garment_id: GarmentId, request: Request) -> Response:
-        """The garment's picture (28 x 28 PNG); garments never change, so browsers may keep it."""
+        """The garment's picture (28 x 28 PNG); garments never change, so browsers may keep it.
+
+        Private: a shared cache would hand it on without the token the services may require.
+        """
         reply = await backends.call(
             backends.garment.GetGarment, garment_pb.GetGarmentRequest(garment_id=garment_id), call_context(request)
         )
         return Response(reply.garment.image_png, media_type="image/png",
-                        headers={"cache-control": "public, max-age=86400"})
+                        headers={"cache-control": "private, max-age=86400"})
 
     @app.get("/v1/garments/{garment_id}/similar", tags=["recommendations"], response_model=schemas.SimilarGarments)
     async def similar_garments(

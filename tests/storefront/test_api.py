@@ -301,3 +301,10 @@ def test_the_garment_cache_keeps_the_most_recently_used_entries():
         garment = garment_pb.Garment(garment_id=garment_id, category=common_pb2.GARMENT_CATEGORY_DRESS)
         store._remember(CatalogueEntry(garment, garment_json(garment)))
     assert list(store._garment_cache) == ["g-2", "g-3"]
+
+
+def test_a_garment_picture_may_be_kept_by_the_browser_but_not_by_shared_caches(services):
+    with client_for(services) as client:
+        response = client.get("/v1/garments/g-1/image.png")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.headers["cache-control"] == "private, max-age=86400"
