@@ -285,6 +285,8 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
         redoc_url=None,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        # Operation ids are the handlers' names (create_body, recommendations): what generated clients call.
+        generate_unique_id_function=lambda route: route.name,
     )
 
     @app.exception_handler(StatusError)

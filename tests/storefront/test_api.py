@@ -259,6 +259,8 @@ def test_the_openapi_document_and_the_page_are_served(services):
         page = client.get("/")
         script = client.get("/app.js")
     assert document["openapi"].startswith("3.")
+    assert document["paths"]["/v1/bodies"]["post"]["operationId"] == "create_body"
+    assert document["paths"]["/v1/shoppers/{user_id}"]["delete"]["operationId"] == "delete_my_data"
     assert {"/v1/bodies", "/v1/shoppers/{user_id}/recommendations", "/v1/shoppers/{user_id}"} <= set(document["paths"])
     assert page.status_code == 200 and "<h1>Fitting room</h1>" in page.text
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
