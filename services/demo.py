@@ -3,9 +3,9 @@
 Usage: python -m tryon.services.demo [--out var/demo]
 
 Starts the broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), then BodyService and
-GarmentService as separate processes, which train compact default models on their first
-start (kept under ``<out>/state`` for the next run). A shopper gives three numbers and gets
-a whole body with uncertainty, a size advice and a silhouette; both garment generators draw
+GarmentService as separate processes, which copy their shipped default models (``make
+weights``) on their first start and keep them under ``<out>/state``. A shopper gives three
+numbers and gets a whole body with uncertainty, a size advice and a silhouette; both garment generators draw
 samples; a catalogue is registered; RecommendationService is trained on that live catalogue
 with simulated shoppers and started; new garments registered afterwards become
 recommendable through their content latent; the shopper's recommendations are shown before
@@ -51,11 +51,6 @@ LIVE_CATALOGUE_SHOPPERS = 800
 LIVE_CATALOGUE_EPOCHS = 30
 SAMPLES_PER_CATEGORY = 8
 EVENT_DEADLINE_S = 30.0
-DEMO_TRAINING = {
-    # Compact first-run models, trained in minutes on two cores; `make evaluate` trains the full ones.
-    "TRYON_BODY_TRAIN_EPOCHS": "120",
-    "TRYON_GARMENT_TRAIN_IMAGES": "15000",
-}
 
 
 def say(text: str = "") -> None:
@@ -303,10 +298,8 @@ def main() -> int:
     out = options.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    say("== Starting the broker and BodyService, then GarmentService (a first start trains their models)")
-    with LocalSuite(
-        out / "state", services=("body",), extra_env=DEMO_TRAINING, on_progress=show_progress
-    ) as suite:
+    say("== Starting the broker and BodyService, then GarmentService (a first start copies their shipped models)")
+    with LocalSuite(out / "state", services=("body",), on_progress=show_progress) as suite:
         say(f"  Kafka at {suite.bootstrap_servers}{' (embedded Tansu)' if suite.broker else ''}")
         say(f"  {suite.running['body'].grpc_service} at {suite.address('body')} SERVING after "
             f"{time.monotonic() - started:.0f} s")

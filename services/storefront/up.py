@@ -47,11 +47,6 @@ SIZE_CHARTS = {
     "dress": ("eu_womens_tops",),
     "trouser": ("eu_womens_trousers", "us_mens_trousers"),
 }
-UP_TRAINING = {
-    # Compact first-run models, as `make demo` trains them.
-    "TRYON_BODY_TRAIN_EPOCHS": "120",
-    "TRYON_GARMENT_TRAIN_IMAGES": "15000",
-}
 
 
 def register_catalogue(garment_address: str, per_category: int = CATALOGUE_PER_CATEGORY) -> list[str]:
@@ -156,8 +151,8 @@ def main() -> int:
     # SIGTERM unwinds like Ctrl-C, so the suite's processes are stopped rather than orphaned.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     state = options.out.resolve() / "state"
-    sys.stdout.write("Starting the broker and the services (a first start trains their models: minutes)\n")
-    with LocalSuite(state, services=("body", "garment"), extra_env=UP_TRAINING) as suite:
+    sys.stdout.write("Starting the broker and the services (a first start copies their shipped models)\n")
+    with LocalSuite(state, services=("body", "garment")) as suite:
         if catalogue_size(suite.address("garment")) == 0:
             sys.stdout.write(f"Registering a catalogue of {CATALOGUE_PER_CATEGORY * len(CATEGORY_NAMES)} garments\n")
             register_catalogue(suite.address("garment"))

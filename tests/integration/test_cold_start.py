@@ -76,11 +76,11 @@ def buy(recommendations, user_id: str, garment_ids: list[str]) -> None:
         time.sleep(0.05)
 
 
-def test_a_new_dress_reaches_a_dress_lover_before_any_interaction(tmp_path, tiny_training):
+def test_a_new_dress_reaches_a_dress_lover_before_any_interaction(tmp_path, shipped_weights):
     images, labels = load_fashion_mnist("test")
     positions = {label: np.flatnonzero(labels == label) for label in range(len(CATEGORIES))}
     dress, sneaker = CATEGORIES.index("dress"), CATEGORIES.index("sneaker")
-    with LocalSuite(tmp_path, services=("body", "garment"), extra_env=tiny_training, startup_timeout_s=600) as suite:
+    with LocalSuite(tmp_path, services=("body", "garment"), startup_timeout_s=600) as suite:
         with grpc.insecure_channel(suite.address("garment")) as garment_channel:
             garments = garment_service_pb2_grpc.GarmentServiceStub(garment_channel)
             catalogue = {

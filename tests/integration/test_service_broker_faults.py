@@ -1,6 +1,6 @@
 """The three services as processes while the broker is killed with -9 and restarted empty.
 
-The services run as `make demo` runs them (the suite launcher, tiny training settings) against
+The services run as `make demo` runs them (the suite launcher, the shipped weights) against
 an embedded broker of this test. A stream of RecordInteractions, CreateBody and RegisterGarment
 calls goes on while the broker is killed and, later, restarted on the same port with an empty
 log. Every call answers OK (its event is in the broker's log or in the service's outbox) or
@@ -162,11 +162,10 @@ class Stream:
 
 
 @pytest.fixture
-def broker_and_suite(tmp_path, tiny_training):
+def broker_and_suite(tmp_path, shipped_weights):
     broker = EmbeddedBroker(log_path=tmp_path / "broker.log").start()
     suite = LocalSuite(
-        tmp_path / "suite", extra_env={**tiny_training, "TRYON_BODY_GAN_EPOCHS": "1"},
-        bootstrap_servers=broker.bootstrap_servers, startup_timeout_s=600,
+        tmp_path / "suite", bootstrap_servers=broker.bootstrap_servers, startup_timeout_s=600,
     )
     brokers = [broker]
     try:

@@ -1,7 +1,7 @@
 """The three services as real processes on loopback with the real broker.
 
 The services are started by the suite launcher exactly as `make demo` starts them, each
-training its default models at start-up on tiny settings. The module checks what a caller
+copying its shipped weights into its empty data folder at start-up. The module checks what a caller
 of the whole suite relies on: health and reflection, that every RPC answers a result (and
 a clear status for an empty request, never INTERNAL), the event round trip through Kafka,
 the dead-letter topic, draining on SIGTERM, and start-up refusing bad settings.
@@ -53,11 +53,9 @@ EVENT_DEADLINE_S = 20.0
 
 
 @pytest.fixture(scope="module")
-def suite(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, tiny_training: dict[str, str]):
+def suite(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, shipped_weights: None):
     data_dir = tmp_path_factory.mktemp("suite")
-    with LocalSuite(
-        data_dir, extra_env=tiny_training, bootstrap_servers=kafka_bootstrap, startup_timeout_s=600
-    ) as running:
+    with LocalSuite(data_dir, bootstrap_servers=kafka_bootstrap, startup_timeout_s=600) as running:
         yield running
 
 

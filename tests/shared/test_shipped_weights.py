@@ -94,3 +94,11 @@ def test_a_failed_training_keeps_the_weights_shipped_before(tmp_path):
     write_shipped(shipped, _trainer(b"second"), service="body", training=TRAINING, data="a test frame")
     assert (shipped / "net.pt").read_bytes() == b"second"
     assert sorted(path.name for path in shipped.parent.iterdir()) == ["model"]
+
+
+def test_the_committed_weights_are_what_each_service_trains_with_its_default_settings():
+    from tryon.services.weights import main, shipped_weights_problems
+
+    # A changed default (epochs, seed, catalogue size) needs make weights, or every first start trains.
+    assert shipped_weights_problems() == []
+    assert main(["--check"]) == 0

@@ -1,8 +1,8 @@
 """The shop the storefront's integration and browser tests share: broker, three services, catalogue, storefront.
 
-Started once per session on loopback with models trained for seconds (quality is not what
-these tests check), the recommender trained on the live catalogue so that every garment it
-picks is one the catalogue can show.
+Started once per session on loopback, BodyService and GarmentService from their shipped weights
+(seconds), the recommender trained on the live catalogue so that every garment it picks is one
+the catalogue can show.
 """
 
 from __future__ import annotations
@@ -13,15 +13,10 @@ from dataclasses import dataclass
 import pytest
 
 from tryon.services.storefront.up import register_catalogue, start_recommender, start_storefront
+from tryon.services.weights import shipped_weights_problems
 from tryon.shared.launcher import LocalSuite
 
-TINY_TRAINING = {
-    "TRYON_BODY_TRAIN_EPOCHS": "2",
-    "TRYON_BODY_GAN_EPOCHS": "1",
-    "TRYON_BODY_ADVICE_SAMPLES": "400",
-    "TRYON_GARMENT_TRAIN_EPOCHS": "1",
-    "TRYON_GARMENT_TRAIN_IMAGES": "600",
-}
+SHOP_SETTINGS = {"TRYON_BODY_ADVICE_SAMPLES": "400"}
 CATALOGUE_PER_CATEGORY = 6
 
 
@@ -38,7 +33,9 @@ class Shop:
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """The suite with a small catalogue and the storefront in front of it."""
     data_dir = tmp_path_factory.mktemp("shop")
-    with LocalSuite(data_dir, services=("body", "garment"), extra_env=TINY_TRAINING, startup_timeout_s=600) as suite:
+    problems = shipped_weights_problems(("body", "garment"))
+    assert not problems, "a service would train at start instead of copying its shipped weights: " + "; ".join(problems)
+    with LocalSuite(data_dir, services=("body", "garment"), extra_env=SHOP_SETTINGS, startup_timeout_s=600) as suite:
         garment_ids = register_catalogue(suite.address("garment"), per_category=CATALOGUE_PER_CATEGORY)
         start_recommender(suite, shoppers=200, epochs=10)
         storefront, url = start_storefront(suite)
