@@ -10,15 +10,18 @@ samples; a catalogue is registered; RecommendationService is trained on that liv
 with simulated shoppers and started; new garments registered afterwards become
 recommendable through their content latent; the shopper's recommendations are shown before
 and after a few interactions travel RecordInteractions -> Kafka -> RecommendationService;
-and the shopper's body is dressed in the first recommended outfit. Everything is shut down
-with SIGTERM at the end.
+and the shopper's body is dressed in the first recommended outfit. Last, the storefront starts
+over the suite and headless Chromium saves a screenshot of the fitting room as that shopper sees
+it (``fitting-room.png``). Everything is shut down with SIGTERM at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -32,6 +35,7 @@ from tryon.services.garment.categories import CATEGORIES
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.recommendation.live_catalogue import train_on_live_catalogue
 from tryon.services.recommendation.recommender import ModelArtifacts
+from tryon.services.storefront.up import start_storefront
 from tryon.shared.contract import CATEGORY_PROTO_VALUES, category_from_proto, category_to_proto
 from tryon.shared.launcher import LocalSuite
 from tryon.shared.proto import (
@@ -51,6 +55,8 @@ LIVE_CATALOGUE_SHOPPERS = 800
 LIVE_CATALOGUE_EPOCHS = 30
 SAMPLES_PER_CATEGORY = 8
 EVENT_DEADLINE_S = 30.0
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT_SCRIPT = Path(__file__).resolve().parent / "storefront" / "screenshot.mjs"
 
 
 def say(text: str = "") -> None:
@@ -258,6 +264,24 @@ def tryon_part(channel: grpc.Channel, body_id: str, garment_ids: list[str], out:
     say(f"  -> {out / 'tryon.png'}")
 
 
+def storefront_part(suite: LocalSuite, body_id: str, out: Path) -> int:
+    """Start the storefront over the suite and screenshot the fitting room as the demo shopper; its exit status."""
+    say("\n== Storefront: the fitting room as the demo shopper sees it")
+    storefront, url = start_storefront(suite)
+    say(f"  HTTP/JSON API and fitting room at {url} (OpenAPI at {url}openapi.json)")
+    try:
+        if Path(CHROMIUM).exists() and shutil.which("node"):
+            picture = out / "fitting-room.png"
+            subprocess.run(["node", str(SCREENSHOT_SCRIPT), url, str(picture), SHOPPER, body_id],
+                           check=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+            say(f"  the shopper's body, feed with size advice, outfit 1 tried on -> {picture}")
+        else:
+            say(f"  no screenshot: it needs node and {CHROMIUM} (make setup installs both)")
+    finally:
+        status = storefront.stop(suite.grace_s)
+    return status
+
+
 def recommender_part(suite: LocalSuite) -> None:
     """Train the recommender on the live catalogue unless a model exists, then start it."""
     state = suite.data_dir / "recommendation"
@@ -318,8 +342,9 @@ def main() -> int:
             with grpc.insecure_channel(suite.address("recommendation")) as rec_channel:
                 outfit = recommendation_part(rec_channel, catalogue, arrivals)
             tryon_part(garment_channel, body_id, outfit, out)
+        storefront_status = storefront_part(suite, body_id, out)
         say("\n== Shutting down with SIGTERM")
-        statuses = suite.stop()
+        statuses = {"storefront": storefront_status, **suite.stop()}
     say("  " + ", ".join(f"{name} exited {status}" for name, status in statuses.items()) + "; broker stopped")
     say(f"\nDone in {time.monotonic() - started:.0f} s. Pictures: {out}")
     return 0 if all(status == 0 for status in statuses.values()) else 1
