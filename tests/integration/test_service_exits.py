@@ -25,7 +25,8 @@ from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 from tryon.shared.broker import free_loopback_port
-from tryon.shared.events import EventProducer, new_event_id, timestamp_now
+from tryon.shared.events import EventPublisher, new_event_id, timestamp_now
+from tryon.shared.outbox import Outbox
 from tryon.shared.proto import common_pb2, events_pb2
 
 pytestmark = pytest.mark.integration
@@ -48,27 +49,29 @@ def _train_small_artifacts(artifacts_dir: Path) -> list[str]:
 class EventStream:
     """Publishes views of known garments by 50 shoppers, a batch every few milliseconds, until stopped."""
 
-    def __init__(self, bootstrap_servers: str, garment_ids: list[str]) -> None:
-        self._producer = EventProducer(bootstrap_servers, client_id="exit-test-stream")
+    def __init__(self, bootstrap_servers: str, garment_ids: list[str], outbox_path: Path) -> None:
+        self._publisher = EventPublisher(bootstrap_servers, "exit-test-stream", Outbox(outbox_path), ack_wait_s=0)
         self._garment_ids = garment_ids
         self._stop = threading.Event()
         self.published = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> EventStream:
+        self._publisher.start()
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(10)
-        self._producer.close()
+        self._publisher.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            batch = []
             for _ in range(20):
                 user_id = f"shopper-{self.published % 50}"
-                self._producer.publish(
+                batch.append((
                     events_pb2.InteractionRecorded(
                         event_id=new_event_id(),
                         occurred_at=timestamp_now(),
@@ -76,10 +79,11 @@ class EventStream:
                         garment_id=self._garment_ids[self.published % len(self._garment_ids)],
                         type=common_pb2.INTERACTION_TYPE_VIEW,
                     ),
-                    key=user_id,
-                )
+                    user_id,
+                ))
                 self.published += 1
-            self._producer.flush(timeout=10)
+            self._publisher.publish(batch)
+            self._publisher.wait_until_sent(timeout=10)
             self._stop.wait(0.01)
 
 
@@ -116,7 +120,7 @@ def test_sigterm_exits_zero_within_the_grace_every_time_while_consuming(tmp_path
     data_dir = tmp_path / "recommendation"
     garment_ids = _train_small_artifacts(data_dir / "artifacts")
     exits = []
-    with EventStream(fresh_kafka_bootstrap, garment_ids) as stream:
+    with EventStream(fresh_kafka_bootstrap, garment_ids, tmp_path / "stream-outbox.sqlite") as stream:
         for round_number in range(ROUNDS):
             log_path = tmp_path / f"round-{round_number}.log"
             process = _start(data_dir, fresh_kafka_bootstrap, log_path)

@@ -26,7 +26,8 @@ from kafka import KafkaProducer
 from PIL import Image, ImageDraw
 
 from tryon.shared import topics
-from tryon.shared.events import EventProducer, new_event_id, read_dlq, timestamp_now
+from tryon.shared.events import EventPublisher, new_event_id, read_dlq, timestamp_now
+from tryon.shared.outbox import Outbox
 from tryon.shared.healthcheck import check
 from tryon.shared.launcher import SERVICE_NAMES, LocalSuite
 from tryon.shared.proto import (
@@ -221,7 +222,7 @@ def test_recorded_interactions_travel_through_kafka_into_the_next_answer(channel
     assert not {g.garment_id for g in popular.garments} & {g.garment_id for g in after.garments}
 
 
-def test_a_garbage_event_lands_in_the_dlq_and_the_next_good_one_is_applied(suite: LocalSuite, channels):
+def test_a_garbage_event_lands_in_the_dlq_and_the_next_good_one_is_applied(suite: LocalSuite, channels, tmp_path):
     recommendations = recommendation_service_pb2_grpc.RecommendationServiceStub(channels["recommendation"])
     user_id = f"dlq-{uuid.uuid4().hex[:8]}"
     garment_id = recommendations.RecommendGarments(
@@ -232,16 +233,15 @@ def test_a_garbage_event_lands_in_the_dlq_and_the_next_good_one_is_applied(suite
     raw.send(topics.INTERACTIONS, key=user_id.encode(), value=garbage,
              headers=[("event-type", b"tryon.v1.InteractionRecorded")]).get(timeout=10)
     raw.close()
-    producer = EventProducer(suite.bootstrap_servers, client_id="dlq-test")
-    producer.publish(
-        events_pb2.InteractionRecorded(
-            event_id=new_event_id(), occurred_at=timestamp_now(), user_id=user_id, garment_id=garment_id,
-            type=common_pb2.INTERACTION_TYPE_VIEW,
-        ),
-        key=user_id,
-    )
-    producer.flush(timeout=10)
-    producer.close()
+    with EventPublisher(suite.bootstrap_servers, "dlq-test", Outbox(tmp_path / "outbox.sqlite")) as publisher:
+        publisher.publish([(
+            events_pb2.InteractionRecorded(
+                event_id=new_event_id(), occurred_at=timestamp_now(), user_id=user_id, garment_id=garment_id,
+                type=common_pb2.INTERACTION_TYPE_VIEW,
+            ),
+            user_id,
+        )])
+        assert publisher.wait_until_sent(timeout=10)
     wait_for_history(recommendations, user_id, 1)
     letters = [letter for letter in read_dlq(suite.bootstrap_servers, topics.INTERACTIONS) if letter.value == garbage]
     assert len(letters) == 1
