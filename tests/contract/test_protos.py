@@ -42,9 +42,9 @@ EXPECTED_RPCS = {
 
 
 def buf_executable() -> str:
-    local = REPO / ".tools" / "node_modules" / ".bin" / "buf"
+    local = REPO / "node_modules" / ".bin" / "buf"
     found = str(local) if local.exists() else shutil.which("buf")
-    assert found, "buf is not installed: run `make setup` (it installs @bufbuild/buf into .tools/)"
+    assert found, "buf is not installed: run `make setup` (it installs @bufbuild/buf from package-lock.json)"
     return found
 
 
