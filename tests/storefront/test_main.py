@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from tryon.services.storefront.__main__ import listen
+from tryon.services.storefront.listener import listen
 
 
 def nodelay_of_accepted_connection(listener: socket.socket) -> int:
