@@ -63,7 +63,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError, OffsetOutOfRangeError
+from kafka.errors import KafkaError, KafkaTimeoutError, OffsetOutOfRangeError
 from kafka.structs import OffsetAndMetadata
 
 from tryon.shared.broker import accepts_connections, ensure_topics
@@ -352,12 +352,22 @@ class EventPublisher:
         return self._producer
 
     def _drop_producer(self) -> None:
+        """Close the Kafka producer at once, abandoning what it still holds (the outbox keeps it).
+
+        kafka-python's ``close()`` flushes first and, while records are pending, raises before it
+        stops its sender thread, which would then retry a lost broker for the life of the process;
+        the sender is stopped here in that case.
+        """
         producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                producer.close(timeout=0)
-            except Exception:  # noqa: BLE001 - a broken producer is discarded either way
-                logger.debug("closing a failed producer raised", exc_info=True)
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=0)
+        except KafkaTimeoutError:
+            producer._sender.force_close()
+            producer._closed = True
+        except Exception:  # noqa: BLE001 - a broken producer is discarded either way
+            logger.debug("closing a failed producer raised", exc_info=True)
 
     def _mark_sent(self) -> None:
         sent_below = self._outbox.sent_below()

@@ -495,3 +495,23 @@ def test_events_of_one_key_keep_their_order_when_a_batch_fails(tmp_path, monkeyp
     assert "the request timed out" in failed.getMessage()
     first_seen = list(dict.fromkeys(events_pb2.InteractionRecorded.FromString(value).event_id for value in log))
     assert first_seen == [event.event_id for event in sent]
+
+
+def test_a_producer_dropped_with_records_pending_stops_its_network_thread(tmp_path):
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        ensure_topics(broker.bootstrap_servers, [INTERACTIONS])
+        publisher = EventPublisher(
+            broker.bootstrap_servers, "drop-test", Outbox(tmp_path / "outbox.sqlite"), ack_wait_s=0
+        ).start()
+        publisher.publish([(interaction(), "u1")])
+        assert publisher.wait_until_sent(timeout=10)
+        broker.kill()
+        publisher.publish([(interaction(), "u1")])
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and publisher.broker_reachable:
+            time.sleep(0.05)
+        assert not publisher.broker_reachable
+        time.sleep(0.5)
+        network_threads = [t for t in threading.enumerate() if t.name == "drop-test-network-thread" and t.is_alive()]
+        publisher.close(timeout=1)
+        assert network_threads == []
