@@ -142,7 +142,8 @@ def commit_description(folder: Path, exclude: Sequence[Path] = ()) -> str:
         excluded = []
         for path in exclude:
             with contextlib.suppress(ValueError):
-                excluded.append(f":(exclude){Path(path).resolve().relative_to(root).as_posix()}")
+                # "top": relative to the checkout's root, not to ``folder``, where git runs.
+                excluded.append(f":(top,exclude){Path(path).resolve().relative_to(root).as_posix()}")
         changes = git("status", "--porcelain", "--", str(root), *excluded)
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git checkout)"

@@ -134,6 +134,9 @@ def test_the_commit_says_when_the_tree_differs_from_it_except_for_the_results_th
     (pictures / "bench").mkdir(parents=True)
     (pictures / "bench" / "grid.png").write_bytes(b"png")
     assert commit_description(checkout, exclude=(results_path, pictures)) == head
+    # Asked from a folder below the root, as run_facts asks from the package's own folder.
+    (checkout / "shared").mkdir()
+    assert commit_description(checkout / "shared", exclude=(results_path, pictures)) == head
     assert commit_description(checkout) == f"{head} + uncommitted changes"
 
     (checkout / "code.py").write_text("x = 2\n")
