@@ -50,6 +50,22 @@ class RecommendOutfitsResponse(_message.Message):
     cold_start: bool
     def __init__(self, outfits: _Optional[_Iterable[_Union[Outfit, _Mapping]]] = ..., cold_start: _Optional[bool] = ...) -> None: ...
 
+class CompleteOutfitRequest(_message.Message):
+    __slots__ = ("garment_ids", "k", "user_id")
+    GARMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    garment_ids: _containers.RepeatedScalarFieldContainer[str]
+    k: int
+    user_id: str
+    def __init__(self, garment_ids: _Optional[_Iterable[str]] = ..., k: _Optional[int] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class CompleteOutfitResponse(_message.Message):
+    __slots__ = ("outfits",)
+    OUTFITS_FIELD_NUMBER: _ClassVar[int]
+    outfits: _containers.RepeatedCompositeFieldContainer[Outfit]
+    def __init__(self, outfits: _Optional[_Iterable[_Union[Outfit, _Mapping]]] = ...) -> None: ...
+
 class SimilarGarmentsRequest(_message.Message):
     __slots__ = ("garment_id", "k")
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -107,13 +123,15 @@ class Outfit(_message.Message):
     def __init__(self, garments: _Optional[_Iterable[_Union[ScoredGarment, _Mapping]]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class Interaction(_message.Message):
-    __slots__ = ("user_id", "garment_id", "type", "occurred_at")
+    __slots__ = ("user_id", "garment_id", "type", "occurred_at", "session_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     garment_id: str
     type: _common_pb2.InteractionType
     occurred_at: _timestamp_pb2.Timestamp
-    def __init__(self, user_id: _Optional[str] = ..., garment_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.InteractionType, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    session_id: str
+    def __init__(self, user_id: _Optional[str] = ..., garment_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.InteractionType, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...

@@ -46,6 +46,11 @@ class RecommendationServiceStub:
                 request_serializer=tryon_dot_v1_dot_recommendation__service__pb2.RecommendOutfitsRequest.SerializeToString,
                 response_deserializer=tryon_dot_v1_dot_recommendation__service__pb2.RecommendOutfitsResponse.FromString,
                 _registered_method=True)
+        self.CompleteOutfit = channel.unary_unary(
+                '/tryon.v1.RecommendationService/CompleteOutfit',
+                request_serializer=tryon_dot_v1_dot_recommendation__service__pb2.CompleteOutfitRequest.SerializeToString,
+                response_deserializer=tryon_dot_v1_dot_recommendation__service__pb2.CompleteOutfitResponse.FromString,
+                _registered_method=True)
         self.SimilarGarments = channel.unary_unary(
                 '/tryon.v1.RecommendationService/SimilarGarments',
                 request_serializer=tryon_dot_v1_dot_recommendation__service__pb2.SimilarGarmentsRequest.SerializeToString,
@@ -77,6 +82,14 @@ class RecommendationServiceServicer:
 
     def RecommendOutfits(self, request, context):
         """Recommends outfits: a compatible top, bottom and pair of shoes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteOutfit(self, request, context):
+        """Completes an outfit: given some of its garments, fills the missing roles with the
+        garments most compatible with them in the learned compatibility space.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,6 +128,11 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.RecommendOutfits,
                     request_deserializer=tryon_dot_v1_dot_recommendation__service__pb2.RecommendOutfitsRequest.FromString,
                     response_serializer=tryon_dot_v1_dot_recommendation__service__pb2.RecommendOutfitsResponse.SerializeToString,
+            ),
+            'CompleteOutfit': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteOutfit,
+                    request_deserializer=tryon_dot_v1_dot_recommendation__service__pb2.CompleteOutfitRequest.FromString,
+                    response_serializer=tryon_dot_v1_dot_recommendation__service__pb2.CompleteOutfitResponse.SerializeToString,
             ),
             'SimilarGarments': grpc.unary_unary_rpc_method_handler(
                     servicer.SimilarGarments,
@@ -188,6 +206,33 @@ class RecommendationService:
             '/tryon.v1.RecommendationService/RecommendOutfits',
             tryon_dot_v1_dot_recommendation__service__pb2.RecommendOutfitsRequest.SerializeToString,
             tryon_dot_v1_dot_recommendation__service__pb2.RecommendOutfitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteOutfit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tryon.v1.RecommendationService/CompleteOutfit',
+            tryon_dot_v1_dot_recommendation__service__pb2.CompleteOutfitRequest.SerializeToString,
+            tryon_dot_v1_dot_recommendation__service__pb2.CompleteOutfitResponse.FromString,
             options,
             channel_credentials,
             insecure,
