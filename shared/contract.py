@@ -156,6 +156,11 @@ def check_id(value: str, field: str, error: type[DomainError] = InvalidArgument)
     return check_text(value, field, error)
 
 
+def check_optional_id(value: str, field: str, error: type[DomainError] = InvalidArgument) -> str:
+    """An id that may be left empty (not given); when given, as ``check_id`` requires."""
+    return check_id(value, field, error) if value else value
+
+
 # Latent vectors -----------------------------------------------------------------------------
 
 CONTENT_LATENT_DIM = 16

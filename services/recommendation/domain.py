@@ -13,7 +13,7 @@ from typing import Protocol
 
 from tryon.services.recommendation.history import InteractionKind
 from tryon.services.recommendation.recommender import OutfitChoice, Recommendation, Recommender, ScoredItem
-from tryon.shared.contract import check_id, check_label
+from tryon.shared.contract import check_id, check_label, check_optional_id
 from tryon.shared.errors import InvalidArgument, NotFound
 
 MAX_GARMENTS = 1000
@@ -32,6 +32,7 @@ class InteractionInput:
     garment_id: str
     kind: int
     occurred_at: datetime | None = None
+    session_id: str = ""
 
 
 class InteractionPublisher(Protocol):
@@ -93,6 +94,7 @@ class RecommendationDomain:
             where = f"interactions[{position}]"
             check_id(interaction.user_id, f"{where}.user_id")
             check_id(interaction.garment_id, f"{where}.garment_id")
+            check_optional_id(interaction.session_id, f"{where}.session_id")
             if interaction.kind not in set(InteractionKind):
                 accepted = ", ".join(f"{kind.value} ({kind.name})" for kind in InteractionKind)
                 raise InvalidArgument(f"{where}.type must be one of {accepted}; got {interaction.kind}")

@@ -19,7 +19,15 @@ from google.protobuf.message import Message
 from tryon.services.recommendation.catalogue import Garment
 from tryon.services.recommendation.domain import InteractionInput
 from tryon.services.recommendation.recommender import Recommender
-from tryon.shared.contract import BODY_LATENT_DIM, category_from_proto, check_id, check_latent, check_name, sex_from_proto
+from tryon.shared.contract import (
+    BODY_LATENT_DIM,
+    category_from_proto,
+    check_id,
+    check_latent,
+    check_name,
+    check_optional_id,
+    sex_from_proto,
+)
 from tryon.shared.errors import InvalidEvent
 from tryon.shared.events import EventPublisher, new_event_id, timestamp_now
 from tryon.shared.proto import events_pb2
@@ -35,6 +43,8 @@ def event_handlers(recommender: Recommender) -> dict[type[Message], callable]:
     def interaction_recorded(event: events_pb2.InteractionRecorded) -> None:
         user_id = check_id(event.user_id, "user_id", InvalidEvent)
         garment_id = check_id(event.garment_id, "garment_id", InvalidEvent)
+        # The session id serves the offline compatibility training; live histories need only the check.
+        check_optional_id(event.session_id, "session_id", InvalidEvent)
         recommender.apply_interaction(user_id, garment_id, event.type)
 
     def garment_registered(event: events_pb2.GarmentRegistered) -> None:
@@ -87,6 +97,7 @@ class KafkaInteractionPublisher:
                 user_id=interaction.user_id,
                 garment_id=interaction.garment_id,
                 type=interaction.kind,
+                session_id=interaction.session_id,
             )
             if interaction.occurred_at is None:
                 event.occurred_at.CopyFrom(timestamp_now())

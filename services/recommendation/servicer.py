@@ -45,7 +45,7 @@ def _interaction(position: int, message: pb.Interaction) -> InteractionInput:
                 f"interactions[{position}].occurred_at must be between 1970-01-01 and 9999-12-31 with nanos in 0..999999999"
             )
         occurred_at = stamp.ToDatetime(tzinfo=timezone.utc)
-    return InteractionInput(message.user_id, message.garment_id, int(message.type), occurred_at)
+    return InteractionInput(message.user_id, message.garment_id, int(message.type), occurred_at, message.session_id)
 
 
 class RecommendationServicer(ReadyServicer[RecommendationDomain], pb_grpc.RecommendationServiceServicer):

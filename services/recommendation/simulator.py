@@ -16,6 +16,23 @@ The simulator writes training tables and is the load generator of benchmarks and
         [--garments 2000] [--shoppers 1000] [--views 30] [--latent-dim 16] [--seed 0]
 
 writes ``catalogue.parquet`` and ``interactions.parquet`` for the train command.
+
+``OutfitSessionSimulator`` adds shopping sessions, the data the compatibility space learns from.
+THESE DATA ARE SIMULATED: a storefront trains on its own event log. Each shopper has an ANSUR II
+body (a real survey subject of ``services/body``'s subset) and a few preferred hidden outfit
+styles. In a session the shopper buys one outfit (top + bottom + shoes, or dress + shoes) whose
+pieces follow a hidden style rule: every role has its own prototypes of the style directions,
+so "goes together" is a relation per pair of roles that no fixed similarity of content latents
+reproduces; one piece in ``style_noise`` is picked off-style. Every garment carries a size chart
+(tops and dresses a women's or a men's tops chart, trousers a women's or a men's trousers chart,
+shoes none); the shopper picks the size nearest to their body as they believe it to be (each
+measurement off by about 3%) and sends the garment back when that size does not fit their
+real body by the chart's ranges, and 3% of the rest for other reasons:
+
+    python -m tryon.services.recommendation.simulator --out DIR --sessions 3
+
+writes ``interactions.parquet`` with a ``session_id`` column and ``purchases.parquet`` (the
+simulated truth: size bought, whether it fit).
 """
 
 from __future__ import annotations
@@ -30,9 +47,22 @@ import pandas as pd
 
 from tryon.services.recommendation.catalogue import CATEGORY_NAMES, Catalogue, synthetic_catalogue, write_table
 from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.outfits import OUTFIT_FORMS, ROLES, role_of
 
 INTERACTION_COLUMNS = ("user_id", "garment_id", "type", "occurred_at")
 """Columns of an interactions table: type is an InteractionKind name, occurred_at a UTC timestamp."""
+SESSION_COLUMNS = (*INTERACTION_COLUMNS, "session_id")
+"""Columns of a sessions table: the interactions' columns and the order or session id."""
+PURCHASE_COLUMNS = ("session_id", "user_id", "garment_id", "role", "size", "fits", "returned")
+"""Columns of the simulated truth of each purchase (never in an event log)."""
+
+CHARTS_BY_ROLE = {
+    "top": ("eu_womens_tops", "eu_mens_tops"),
+    "dress": ("eu_womens_tops",),
+    "bottom": ("eu_womens_trousers", "us_mens_trousers"),
+    "shoes": ("",),
+}
+"""Size charts a simulated garment of each role may carry (shipped chart ids; "" = no chart)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +169,213 @@ class ShopperSimulator:
         return frame
 
 
+@dataclass(frozen=True)
+class SessionShopper:
+    """A shopper of outfit sessions: a browsing taste, preferred hidden outfit styles, an ANSUR body."""
+
+    shopper: Shopper
+    style_preferences: np.ndarray = field(repr=False)
+    body: dict[str, float] = field(repr=False)
+    sex: str = "female"
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """One garment bought in a session, with the simulated truth of its fit."""
+
+    session_id: str
+    user_id: str
+    garment_id: str
+    role: str
+    size: str
+    fits: bool
+    returned: bool
+
+
+def load_charts() -> dict:
+    """The size charts BodyService ships, by chart id (the simulator's only tie to BodyService's data)."""
+    # The simulator is an offline tool: it reads BodyService's packaged data, never its process.
+    from tryon.services.body.sizing import shipped_charts
+
+    return shipped_charts()
+
+
+def load_bodies() -> pd.DataFrame:
+    """The committed ANSUR II subset: one real body per row, sex and measurements in mm and kg."""
+    from tryon.services.body.dataset import load_subset
+
+    return load_subset()
+
+
+FIT_TOLERANCE = 0.5
+"""A garment still fits a measurement up to this share of its range's width outside the range (ease)."""
+
+
+def size_fits(size, body: dict[str, float]) -> bool:
+    """True when every measurement of ``body`` lies in the ranges of ``size``, give or take ``FIT_TOLERANCE``."""
+    return all(
+        r.minimum - FIT_TOLERANCE * (r.maximum - r.minimum)
+        <= body[r.measurement]
+        <= r.maximum + FIT_TOLERANCE * (r.maximum - r.minimum)
+        for r in size.ranges
+    )
+
+
+def distance_outside(size, body: dict[str, float]) -> float:
+    """How far ``body`` lies outside the ranges of ``size``, in widths of each range (0 inside)."""
+    return sum(
+        max(0.0, r.minimum - body[r.measurement], body[r.measurement] - r.maximum) / (r.maximum - r.minimum)
+        for r in size.ranges
+    )
+
+
+def self_chosen_size(chart, perceived_body: dict[str, float]):
+    """The size a shopper picks alone: the one nearest to the body as the shopper believes it to be."""
+    return min(chart.sizes, key=lambda size: distance_outside(size, perceived_body))
+
+
+class OutfitSessionSimulator:
+    """Shopping sessions in which shoppers buy whole outfits by hidden style rules, and return misfits (simulated data).
+
+    The hidden style of a garment is the nearest of ``n_styles`` prototype directions of its role
+    in the centred content-latent space (the prototypes differ per role); an outfit of style ``s``
+    takes every piece of style ``s``.
+    """
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        seed: int = 0,
+        n_styles: int = 6,
+        style_noise: float = 0.1,
+        self_error: float = 0.03,
+        bodies: pd.DataFrame | None = None,
+        charts: dict | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.browsing = ShopperSimulator(catalogue, seed=seed)
+        self.rng = np.random.default_rng(seed + 7_919)
+        self.n_styles = n_styles
+        self.style_noise = style_noise
+        self.self_error = self_error
+        self.bodies = bodies if bodies is not None else load_bodies()
+        self.charts = charts if charts is not None else load_charts()
+        # -1: a garment outside outfits (a bag).
+        self.roles = np.array([ROLES.index(r) if (r := role_of(label)) else -1 for label in catalogue.categories])
+        style_unit = self.browsing._style_unit
+        self.styles = np.full(len(catalogue), -1, dtype=np.int64)
+        for role_index in range(len(ROLES)):
+            prototypes = self.rng.normal(size=(n_styles, catalogue.latent_dim))
+            members = self.roles == role_index
+            self.styles[members] = np.argmax(style_unit[members] @ prototypes.T, axis=1)
+        self.chart_ids = np.array(
+            [self.rng.choice(CHARTS_BY_ROLE[ROLES[r]]) if r >= 0 else "" for r in self.roles.tolist()], dtype=object
+        )
+        # Shoppers mostly pick garments cut for their sex; one in five picks is of the other cut.
+        womens = np.array(["womens" in chart for chart in self.chart_ids])
+        mens = np.array(["mens" in chart and "womens" not in chart for chart in self.chart_ids])
+        self._cut_weight = {"female": np.where(mens, 0.25, 1.0), "male": np.where(womens, 0.25, 1.0)}
+        self._members = {
+            (role, style): np.flatnonzero((self.roles == role) & (self.styles == style))
+            for role in range(len(ROLES))
+            for style in range(n_styles)
+        }
+        self._role_members = {role: np.flatnonzero(self.roles == role) for role in range(len(ROLES))}
+
+    def compatible(self, positions: list[int]) -> bool:
+        """The hidden rule: an outfit's pieces go together when they share one hidden style."""
+        return len({int(self.styles[p]) for p in positions}) == 1
+
+    def make_shoppers(self, n_shoppers: int, id_prefix: str = "shopper-") -> list[SessionShopper]:
+        """Shoppers with a browsing taste, 1-2 preferred outfit styles and a body drawn from ANSUR II."""
+        shoppers = []
+        for shopper in self.browsing.make_shoppers(n_shoppers, id_prefix):
+            preferences = np.full(self.n_styles, 0.1)
+            favourites = self.rng.choice(self.n_styles, size=self.rng.integers(1, 3), replace=False)
+            preferences[favourites] += 1.0
+            row = self.bodies.iloc[int(self.rng.integers(len(self.bodies)))]
+            body = {name: float(row[name]) for name in self.bodies.columns if name not in ("subject_id", "sex")}
+            shoppers.append(SessionShopper(shopper, preferences / preferences.sum(), body, str(row["sex"])))
+        return shoppers
+
+    def pick_outfit(self, shopper: SessionShopper, taste: np.ndarray, advice=None) -> list[int]:
+        """Catalogue positions of the outfit the shopper buys in one session.
+
+        ``taste`` weighs garments within a role and style (the shopper's view probabilities, or a
+        recommender's ranking); ``advice`` (optional) maps positions to a weight in [0, 1] that
+        multiplies it, which is how a fit-aware storefront steers the choice.
+        """
+        has_dress = len(self._role_members[ROLES.index("dress")]) > 0
+        form = OUTFIT_FORMS[1] if has_dress and shopper.sex == "female" and self.rng.random() < 0.3 else OUTFIT_FORMS[0]
+        style = int(self.rng.choice(self.n_styles, p=shopper.style_preferences))
+        chosen = []
+        for role in form:
+            role_index = ROLES.index(role)
+            pool = self._members[(role_index, style)]
+            if len(pool) == 0 or self.rng.random() < self.style_noise:
+                pool = self._role_members[role_index]
+            weights = taste[pool] * self._cut_weight[shopper.sex][pool] * (advice[pool] if advice is not None else 1.0)
+            weights = weights / weights.sum() if weights.sum() > 0 else None
+            chosen.append(int(self.rng.choice(pool, p=weights)))
+        return chosen
+
+    def perceived(self, shopper: SessionShopper) -> dict[str, float]:
+        """The body as the shopper believes it to be: each measurement off by about ``self_error``."""
+        return {name: value * (1.0 + self.self_error * self.rng.normal()) for name, value in shopper.body.items()}
+
+    def buy(self, shopper: SessionShopper, session_id: str, position: int, size_label: str | None = None) -> Purchase:
+        """Buy the garment at ``position`` in ``size_label`` (default: the shopper's own pick), and maybe return it."""
+        role = ROLES[self.roles[position]]
+        chart_id = self.chart_ids[position]
+        garment_id = self.catalogue.garment_ids[position]
+        if not chart_id:
+            fits, label = True, "one size"
+        else:
+            chart = self.charts[chart_id]
+            size = next((s for s in chart.sizes if s.label == size_label), None) or self_chosen_size(
+                chart, self.perceived(shopper)
+            )
+            fits, label = size_fits(size, shopper.body), size.label
+        returned = not fits or self.rng.random() < 0.03
+        return Purchase(session_id, shopper.shopper.user_id, garment_id, role, label, fits, returned)
+
+    def sessions(
+        self, shoppers: list[SessionShopper], sessions_per_shopper: int = 3, views_per_session: int = 4
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every shopper's sessions: the interactions (``SESSION_COLUMNS``) and the purchases' truth.
+
+        A session views a few garments by taste, then views, adds to the cart and buys one outfit
+        under one session id, and returns the pieces that do not fit.
+        """
+        rows, purchases = [], []
+        for shopper in shoppers:
+            taste = self.browsing.view_probabilities(shopper.shopper)
+            user_id = shopper.shopper.user_id
+            for number in range(sessions_per_shopper):
+                session_id = f"{user_id}/s{number}"
+                for position in self.rng.choice(len(self.catalogue), size=views_per_session, p=taste).tolist():
+                    rows.append((user_id, self.catalogue.garment_ids[position], "VIEW", session_id))
+                bought = [self.buy(shopper, session_id, p) for p in self.pick_outfit(shopper, taste)]
+                for kind in ("VIEW", "ADD_TO_CART", "PURCHASE"):
+                    rows.extend((user_id, b.garment_id, kind, session_id) for b in bought)
+                rows.extend((user_id, b.garment_id, "RETURN", session_id) for b in bought if b.returned)
+                purchases.extend(bought)
+        frame = pd.DataFrame(rows, columns=["user_id", "garment_id", "type", "session_id"])
+        frame.insert(3, "occurred_at", pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(frame)), unit="s"))
+        truth = pd.DataFrame([tuple(vars(p).values()) for p in purchases], columns=list(PURCHASE_COLUMNS))
+        return frame, truth
+
+
+def session_outfits(interactions: pd.DataFrame) -> list[list[str]]:
+    """The outfits of an event log: the garments bought (PURCHASE) under each session id, in order.
+
+    Sessions with a single purchase say nothing about what goes together and are left out.
+    """
+    bought = interactions[(interactions["type"] == "PURCHASE") & (interactions["session_id"].fillna("") != "")]
+    outfits = bought.groupby("session_id", sort=False)["garment_id"].agg(list)
+    return [list(dict.fromkeys(garments)) for garments in outfits if len(set(garments)) > 1]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: write a simulated catalogue and interactions table."""
     parser = argparse.ArgumentParser(description="Simulate a catalogue and its shoppers' interactions.")
@@ -148,8 +385,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--views", type=int, default=30, help="garment views per shopper")
     parser.add_argument("--latent-dim", type=int, default=16, help="size of the simulated content latents")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--sessions", type=int, default=0,
+        help="outfit sessions per shopper instead of browsing (adds session_id and purchases.parquet)",
+    )
     args = parser.parse_args(argv)
     catalogue = synthetic_catalogue(args.garments, args.latent_dim, seed=args.seed)
+    if args.sessions:
+        sessions = OutfitSessionSimulator(catalogue, seed=args.seed)
+        interactions, purchases = sessions.sessions(sessions.make_shoppers(args.shoppers), args.sessions)
+        args.out.mkdir(parents=True, exist_ok=True)
+        catalogue.save(args.out / "catalogue.parquet")
+        write_table(interactions, args.out / "interactions.parquet")
+        write_table(purchases, args.out / "purchases.parquet")
+        print(f"simulated: {len(purchases)} purchases in {interactions['session_id'].nunique()} sessions, "
+              f"{100 * purchases['returned'].mean():.1f} returns per 100 purchases -> {args.out}")
+        return
     simulator = ShopperSimulator(catalogue, seed=args.seed)
     interactions = simulator.interactions_table(simulator.make_shoppers(args.shoppers), args.views)
     args.out.mkdir(parents=True, exist_ok=True)
