@@ -25,10 +25,12 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	touch $@
 
 # The lock of exact versions and hashes, resolved from pyproject.toml's ranges (runtime and test).
+# warp-lang is left out: it is anny's optional GPU skinning (149 MB), and the body mesh uses
+# anny's plain linear blend skinning. Naming it the one unsafe package also pins setuptools.
 lock:
 	$(PYTHON_BIN) -m venv .tools/lockenv
 	.tools/lockenv/bin/pip install --quiet "pip==$(LOCK_PIP_VERSION)" "pip-tools==$(PIP_TOOLS_VERSION)"
-	.tools/lockenv/bin/pip-compile --quiet --extra test --generate-hashes --allow-unsafe --strip-extras \
+	.tools/lockenv/bin/pip-compile --quiet --extra test --generate-hashes --unsafe-package warp-lang --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 $(BUF): package.json package-lock.json
