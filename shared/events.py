@@ -19,11 +19,14 @@ assigns itself every partition of its topics (partition count from the broker's 
 read once at start: partitions added later are read after a restart) and keeps its positions
 itself. It still commits offsets under its group id, so that on start it resumes from, in
 this order: positions given explicitly (restored from a service snapshot), else the group's
-committed offset, else the earliest offset. Two replicas in this mode would each read
-everything, so a deployment that scales one service out over several replicas sets
-``assignment="group"``: partitions are then shared out by the group protocol
-(``session_timeout_ms`` bounds the join delay on Tansu), and explicit start positions apply
-to the partitions it receives.
+committed offset, else the earliest offset. A consumer whose positions belong with a state
+kept elsewhere (a service snapshot) sets ``resume_from_committed=False``: without given
+positions it reads from the earliest offset, never from a commit that its empty state does not
+reflect, and its commits only show its lag. Several such consumers are read replicas: each reads
+everything into its own state (the recommender's replicas work so, each under its own group
+id). A deployment that would rather share partitions out sets ``assignment="group"``: the group
+protocol then assigns them (``session_timeout_ms`` bounds the join delay on Tansu), and
+explicit start positions apply to the partitions it receives.
 
 Delivery guarantees
 -------------------
@@ -473,6 +476,8 @@ class EventConsumer:
     module docstring for positions, commits, retries and dead letters. Options:
 
     - ``start_positions``: next offset per (topic, partition), from a snapshot; wins over commits.
+    - ``resume_from_committed``: False reads a partition without a start position from its
+      earliest offset instead of the group's commit (manual mode).
     - ``applied_event_ids``: ids restored from the same snapshot, treated as already applied.
     - ``on_checkpoint``: called in the consumer thread after each poll (idle ones too) with a
       ``ConsumerCheckpoint``; it decides whether the positions changed enough to snapshot.
@@ -493,6 +498,7 @@ class EventConsumer:
         handlers: Mapping[type[Message], Handler],
         *,
         start_positions: Mapping[TopicPartitionKey, int] | None = None,
+        resume_from_committed: bool = True,
         applied_event_ids: Iterable[str] = (),
         on_checkpoint: Callable[[ConsumerCheckpoint], None] | None = None,
         remembered_event_ids: int = 10_000,
@@ -523,6 +529,7 @@ class EventConsumer:
         self._handlers = dict(handlers)
         self._topics = sorted({topic_of(event_type) for event_type in handlers})
         self._start_positions = dict(start_positions or {})
+        self._resume_from_committed = resume_from_committed
         self._applied = RecentEventIds(remembered_event_ids, applied_event_ids)
         self._on_checkpoint = on_checkpoint
         self._handler_attempts = handler_attempts
@@ -762,7 +769,7 @@ class EventConsumer:
                 key = (partition.topic, partition.partition)
                 # After a reconnect the positions reached win over the ones given at start.
                 start = None if from_log_start else self._positions.get(key, self._start_positions.get(key))
-                if start is None and not from_log_start:
+                if start is None and not from_log_start and self._resume_from_committed:
                     start = consumer.committed(partition)
                 if start is None:
                     # Looked up, not reset to: with auto_offset_reset "none" a reset is never done.

@@ -5,6 +5,15 @@ called between the consumer's batches), restored at start (``restore_snapshot``)
 waits until the consumer has reached the end of the topics as they were at start
 (``end_offsets``, ``wait_until_caught_up``) before the service answers SERVING.
 ``start_live_domain`` is the service's whole start-up: it returns the domain to attach.
+
+Replicas are read replicas: each reads every partition of the consumed topics into its own
+state, resumes from the positions in its own snapshot (from the log's start without one, never
+from a commit its state does not hold) and commits under its own group, so any replica answers
+for any shopper and one that dies leaves the others' answers whole. Why not a consumer group
+with calls routed by user id: every replica needs the whole catalogue and all garment vectors
+anyway (fold-in scores every garment), histories are the only state a group would split, and
+``tests/benchmarks/bench_replica_memory.py`` measures what they cost (docs/results.md,
+``recommender_replicas``).
 """
 
 from __future__ import annotations
@@ -142,9 +151,10 @@ def follow_events(
     snapshotter = Snapshotter(recommender, settings.snapshot_path, settings.snapshot_interval_seconds)
     consumer = EventConsumer(
         bootstrap_servers,
-        settings.consumer_group,
+        settings.replica_group,
         event_handlers(recommender),
         start_positions=positions,
+        resume_from_committed=False,
         applied_event_ids=applied,
         on_checkpoint=snapshotter.on_checkpoint,
         remembered_event_ids=100_000,

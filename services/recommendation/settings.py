@@ -29,7 +29,11 @@ class RecommendationSettings(ServerSettings):
     snapshot_interval_seconds: float = field(default=5.0, metadata={"minimum": 0.0, "maximum": 86400.0})
     """Least time between two state snapshots; 0 snapshots after every consumed batch."""
     consumer_group: str = "tryon-recommendation"
-    """Kafka consumer group id; offsets are committed under it."""
+    """Kafka consumer group id; offsets are committed under it (with ``replica_id`` appended when set)."""
+    replica_id: str = ""
+    """Name of this replica (a StatefulSet pod's name, for instance). Every replica reads every
+    partition into its own state and snapshot; its offsets are committed under
+    ``<consumer_group>.<replica_id>``, so replicas' commits, which only show each one's lag, stay apart."""
     fetch_max_wait_ms: int = field(default=20, metadata={"minimum": 1, "maximum": 10_000})
     """Longest a Kafka fetch waits for new records: the floor of event-to-answer freshness when idle."""
     catch_up_timeout_seconds: float = field(default=120.0, metadata={"minimum": 0.0, "maximum": 86400.0})
@@ -51,6 +55,11 @@ class RecommendationSettings(ServerSettings):
     def artifacts_dir(self) -> Path:
         """Folder of the model, the catalogue and the FAISS indexes."""
         return self.data_dir / "artifacts"
+
+    @property
+    def replica_group(self) -> str:
+        """The consumer group this replica commits its offsets under."""
+        return f"{self.consumer_group}.{self.replica_id}" if self.replica_id else self.consumer_group
 
     @property
     def snapshot_path(self) -> Path:
