@@ -266,7 +266,8 @@ class GarmentDomain:
         price: Price | None,
         size_chart: Mapping[str, Any] | None = None,
     ) -> Garment:
-        """Store a catalogue garment with its content latent and publish GarmentRegistered."""
+        """Store a catalogue garment with its content latent and original picture, and publish
+        GarmentRegistered (which carries no picture)."""
         name = check_name(name)
         label = check_label(category)
         price = check_price(price)
@@ -287,8 +288,7 @@ class GarmentDomain:
         # caller may simply retry.
         if self._publish_registered is not None:
             self._publish_registered(garment)
-        self._catalogue.add(garment)
-        return garment
+        return self._catalogue.add(garment, original=image)
 
     def get(self, garment_id: str) -> Garment:
         """A catalogue garment by id."""

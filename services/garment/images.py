@@ -163,3 +163,40 @@ def decode_png(data: bytes) -> np.ndarray:
     """Decode a grey PNG written by ``encode_png`` into a float32 array in [0, 1]."""
     with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def to_rgba(image: Image.Image) -> Image.Image:
+    """A decoded picture as RGBA, upright (EXIF orientation applied); 16-bit and float grey
+    pictures are stretched to their own range first, as ``to_model_input`` reads them."""
+    image = ImageOps.exif_transpose(image) or image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        levels = _grey_levels(image)
+        image = Image.fromarray(np.round(levels * 255.0).astype(np.uint8), mode="L")
+    return image.convert("RGBA")
+
+
+_CUT_OUT_SOFT = (0.06, 0.16)
+"""A pixel this far (RGB distance in [0, 1] units) from the background colour starts to count as
+garment, and from the second value on is fully opaque; in between it is a soft edge."""
+
+
+def cut_out(image: Image.Image) -> Image.Image:
+    """The garment of a product picture on a transparent background, as an RGBA image.
+
+    The background colour is the median of the picture's border (product photographs show
+    the garment on a plain background); a pixel's opacity grows with its colour distance from
+    that colour, times any transparency the picture already had. A garment of the background's
+    own colour (white on white) cannot be told from it and comes out faint.
+    """
+    rgba = np.asarray(to_rgba(image), dtype=np.float32) / 255.0
+    colour, alpha = rgba[..., :3], rgba[..., 3]
+    opaque = _border(alpha) > 0.5
+    border = np.concatenate([colour[0], colour[-1], colour[:, 0], colour[:, -1]])[opaque]
+    if border.size == 0:
+        return to_rgba(image)
+    background = np.median(border, axis=0)
+    distance = np.linalg.norm(colour - background, axis=-1) / np.sqrt(3.0)
+    low, high = _CUT_OUT_SOFT
+    garment = np.clip((distance - low) / (high - low), 0.0, 1.0) * alpha
+    out = np.concatenate([colour, garment[..., None]], axis=-1)
+    return Image.fromarray(np.round(out * 255.0).astype(np.uint8), mode="RGBA")
