@@ -108,6 +108,26 @@ class RenderSilhouetteResponse(_message.Message):
     mm_per_pixel: float
     def __init__(self, png: _Optional[bytes] = ..., keypoints: _Optional[_Iterable[_Union[_common_pb2.Keypoint, _Mapping]]] = ..., mm_per_pixel: _Optional[float] = ...) -> None: ...
 
+class GetBodyMeshRequest(_message.Message):
+    __slots__ = ("body_id",)
+    BODY_ID_FIELD_NUMBER: _ClassVar[int]
+    body_id: str
+    def __init__(self, body_id: _Optional[str] = ...) -> None: ...
+
+class GetBodyMeshResponse(_message.Message):
+    __slots__ = ("glb", "keypoints", "mesh_measurements", "vertex_count", "triangle_count")
+    GLB_FIELD_NUMBER: _ClassVar[int]
+    KEYPOINTS_FIELD_NUMBER: _ClassVar[int]
+    MESH_MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    VERTEX_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TRIANGLE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    glb: bytes
+    keypoints: _containers.RepeatedCompositeFieldContainer[_common_pb2.Keypoint3D]
+    mesh_measurements: _containers.RepeatedCompositeFieldContainer[_common_pb2.MeasurementValue]
+    vertex_count: int
+    triangle_count: int
+    def __init__(self, glb: _Optional[bytes] = ..., keypoints: _Optional[_Iterable[_Union[_common_pb2.Keypoint3D, _Mapping]]] = ..., mesh_measurements: _Optional[_Iterable[_Union[_common_pb2.MeasurementValue, _Mapping]]] = ..., vertex_count: _Optional[int] = ..., triangle_count: _Optional[int] = ...) -> None: ...
+
 class Body(_message.Message):
     __slots__ = ("body_id", "sex", "measurements", "create_time")
     BODY_ID_FIELD_NUMBER: _ClassVar[int]

@@ -66,6 +66,11 @@ class BodyServiceStub:
                 request_serializer=tryon_dot_v1_dot_body__service__pb2.RenderSilhouetteRequest.SerializeToString,
                 response_deserializer=tryon_dot_v1_dot_body__service__pb2.RenderSilhouetteResponse.FromString,
                 _registered_method=True)
+        self.GetBodyMesh = channel.unary_unary(
+                '/tryon.v1.BodyService/GetBodyMesh',
+                request_serializer=tryon_dot_v1_dot_body__service__pb2.GetBodyMeshRequest.SerializeToString,
+                response_deserializer=tryon_dot_v1_dot_body__service__pb2.GetBodyMeshResponse.FromString,
+                _registered_method=True)
 
 
 class BodyServiceServicer:
@@ -116,6 +121,14 @@ class BodyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBodyMesh(self, request, context):
+        """Returns a 3D mesh of a body fitted to its measurements (binary glTF), with its
+        keypoints and the dimensions measured on the mesh.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BodyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -148,6 +161,11 @@ def add_BodyServiceServicer_to_server(servicer, server):
                     servicer.RenderSilhouette,
                     request_deserializer=tryon_dot_v1_dot_body__service__pb2.RenderSilhouetteRequest.FromString,
                     response_serializer=tryon_dot_v1_dot_body__service__pb2.RenderSilhouetteResponse.SerializeToString,
+            ),
+            'GetBodyMesh': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBodyMesh,
+                    request_deserializer=tryon_dot_v1_dot_body__service__pb2.GetBodyMeshRequest.FromString,
+                    response_serializer=tryon_dot_v1_dot_body__service__pb2.GetBodyMeshResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +332,33 @@ class BodyService:
             '/tryon.v1.BodyService/RenderSilhouette',
             tryon_dot_v1_dot_body__service__pb2.RenderSilhouetteRequest.SerializeToString,
             tryon_dot_v1_dot_body__service__pb2.RenderSilhouetteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBodyMesh(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tryon.v1.BodyService/GetBodyMesh',
+            tryon_dot_v1_dot_body__service__pb2.GetBodyMeshRequest.SerializeToString,
+            tryon_dot_v1_dot_body__service__pb2.GetBodyMeshResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -127,6 +127,18 @@ class Keypoint(_message.Message):
     y: float
     def __init__(self, name: _Optional[str] = ..., x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
 
+class Keypoint3D(_message.Message):
+    __slots__ = ("name", "x_mm", "y_mm", "z_mm")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    X_MM_FIELD_NUMBER: _ClassVar[int]
+    Y_MM_FIELD_NUMBER: _ClassVar[int]
+    Z_MM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    x_mm: float
+    y_mm: float
+    z_mm: float
+    def __init__(self, name: _Optional[str] = ..., x_mm: _Optional[float] = ..., y_mm: _Optional[float] = ..., z_mm: _Optional[float] = ...) -> None: ...
+
 class Money(_message.Message):
     __slots__ = ("currency_code", "amount_minor")
     CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
