@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from . import common_pb2 as tryon_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etryon/v1/garment_service.proto\x12\x08tryon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tryon/v1/common.proto\"\x8b\x01\n\x17GenerateGarmentsRequest\x12+\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12&\n\tgenerator\x18\x04 \x01(\x0e\x32\x13.tryon.v1.Generator\"H\n\x18GenerateGarmentsResponse\x12,\n\x08garments\x18\x01 \x03(\x0b\x32\x1a.tryon.v1.GeneratedGarment\"R\n\x14\x45ncodeGarmentRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12+\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\"p\n\x15\x45ncodeGarmentResponse\x12\x0e\n\x06latent\x18\x01 \x03(\x02\x12+\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x1a\n\x12reconstruction_png\x18\x03 \x01(\x0c\"s\n\x1aInterpolateGarmentsRequest\x12#\n\x05start\x18\x01 \x01(\x0b\x32\x14.tryon.v1.GarmentRef\x12!\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x14.tryon.v1.GarmentRef\x12\r\n\x05steps\x18\x03 \x01(\x05\"I\n\x1bInterpolateGarmentsResponse\x12*\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x1a.tryon.v1.GeneratedGarment\"\xab\x01\n\x16RegisterGarmentRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x1e\n\x05price\x18\x04 \x01(\x0b\x32\x0f.tryon.v1.Money\x12\'\n\nsize_chart\x18\x05 \x01(\x0b\x32\x13.tryon.v1.SizeChart\"=\n\x17RegisterGarmentResponse\x12\"\n\x07garment\x18\x01 \x01(\x0b\x32\x11.tryon.v1.Garment\"\'\n\x11GetGarmentRequest\x12\x12\n\ngarment_id\x18\x01 \x01(\t\"8\n\x12GetGarmentResponse\x12\"\n\x07garment\x18\x01 \x01(\x0b\x32\x11.tryon.v1.Garment\"k\n\x13ListGarmentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12-\n\ncategories\x18\x03 \x03(\x0e\x32\x19.tryon.v1.GarmentCategory\"T\n\x14ListGarmentsResponse\x12#\n\x08garments\x18\x01 \x03(\x0b\x32\x11.tryon.v1.Garment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Y\n\x12RenderTryOnRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\x12\x13\n\x0bgarment_ids\x18\x02 \x03(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\"\"\n\x13RenderTryOnResponse\x12\x0b\n\x03png\x18\x01 \x01(\x0c\"\xfd\x01\n\x07Garment\x12\x12\n\ngarment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x1e\n\x05price\x18\x04 \x01(\x0b\x32\x0f.tryon.v1.Money\x12\'\n\nsize_chart\x18\x05 \x01(\x0b\x32\x13.tryon.v1.SizeChart\x12\x16\n\x0e\x63ontent_latent\x18\x06 \x03(\x02\x12\x11\n\timage_png\x18\x07 \x01(\x0c\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x10GeneratedGarment\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12\x0e\n\x06latent\x18\x02 \x03(\x02\x12+\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\">\n\nGarmentRef\x12\x14\n\ngarment_id\x18\x01 \x01(\tH\x00\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x42\t\n\x07garment2\xdd\x04\n\x0eGarmentService\x12Y\n\x10GenerateGarments\x12!.tryon.v1.GenerateGarmentsRequest\x1a\".tryon.v1.GenerateGarmentsResponse\x12P\n\rEncodeGarment\x12\x1e.tryon.v1.EncodeGarmentRequest\x1a\x1f.tryon.v1.EncodeGarmentResponse\x12\x62\n\x13InterpolateGarments\x12$.tryon.v1.InterpolateGarmentsRequest\x1a%.tryon.v1.InterpolateGarmentsResponse\x12V\n\x0fRegisterGarment\x12 .tryon.v1.RegisterGarmentRequest\x1a!.tryon.v1.RegisterGarmentResponse\x12G\n\nGetGarment\x12\x1b.tryon.v1.GetGarmentRequest\x1a\x1c.tryon.v1.GetGarmentResponse\x12M\n\x0cListGarments\x12\x1d.tryon.v1.ListGarmentsRequest\x1a\x1e.tryon.v1.ListGarmentsResponse\x12J\n\x0bRenderTryOn\x12\x1c.tryon.v1.RenderTryOnRequest\x1a\x1d.tryon.v1.RenderTryOnResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1etryon/v1/garment_service.proto\x12\x08tryon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tryon/v1/common.proto\"\x8b\x01\n\x17GenerateGarmentsRequest\x12+\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12&\n\tgenerator\x18\x04 \x01(\x0e\x32\x13.tryon.v1.Generator\"H\n\x18GenerateGarmentsResponse\x12,\n\x08garments\x18\x01 \x03(\x0b\x32\x1a.tryon.v1.GeneratedGarment\"R\n\x14\x45ncodeGarmentRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12+\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\"p\n\x15\x45ncodeGarmentResponse\x12\x0e\n\x06latent\x18\x01 \x03(\x02\x12+\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x1a\n\x12reconstruction_png\x18\x03 \x01(\x0c\"s\n\x1aInterpolateGarmentsRequest\x12#\n\x05start\x18\x01 \x01(\x0b\x32\x14.tryon.v1.GarmentRef\x12!\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x14.tryon.v1.GarmentRef\x12\r\n\x05steps\x18\x03 \x01(\x05\"I\n\x1bInterpolateGarmentsResponse\x12*\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x1a.tryon.v1.GeneratedGarment\"\xab\x01\n\x16RegisterGarmentRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x1e\n\x05price\x18\x04 \x01(\x0b\x32\x0f.tryon.v1.Money\x12\'\n\nsize_chart\x18\x05 \x01(\x0b\x32\x13.tryon.v1.SizeChart\"=\n\x17RegisterGarmentResponse\x12\"\n\x07garment\x18\x01 \x01(\x0b\x32\x11.tryon.v1.Garment\"\\\n\x15ImportGarmentsRequest\x12\x31\n\x07garment\x18\x01 \x01(\x0b\x32 .tryon.v1.RegisterGarmentRequest\x12\x10\n\x08item_ref\x18\x02 \x01(\t\"\x8c\x01\n\x16ImportGarmentsResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.tryon.v1.ImportGarmentsResult\x12\x18\n\x10registered_count\x18\x02 \x01(\x05\x12\x14\n\x0c\x66\x61iled_count\x18\x03 \x01(\x05\x12\x11\n\ttruncated\x18\x04 \x01(\x08\"\'\n\x11GetGarmentRequest\x12\x12\n\ngarment_id\x18\x01 \x01(\t\"8\n\x12GetGarmentResponse\x12\"\n\x07garment\x18\x01 \x01(\x0b\x32\x11.tryon.v1.Garment\">\n\x16GetGarmentImageRequest\x12\x12\n\ngarment_id\x18\x01 \x01(\t\x12\x10\n\x08max_side\x18\x02 \x01(\x05\"m\n\x17GetGarmentImageResponse\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x10\n\x08original\x18\x05 \x01(\x08\"k\n\x13ListGarmentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12-\n\ncategories\x18\x03 \x03(\x0e\x32\x19.tryon.v1.GarmentCategory\"T\n\x14ListGarmentsResponse\x12#\n\x08garments\x18\x01 \x03(\x0b\x32\x11.tryon.v1.Garment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Y\n\x12RenderTryOnRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\x12\x13\n\x0bgarment_ids\x18\x02 \x03(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\"\"\n\x13RenderTryOnResponse\x12\x0b\n\x03png\x18\x01 \x01(\x0c\"\x99\x02\n\x07Garment\x12\x12\n\ngarment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x1e\n\x05price\x18\x04 \x01(\x0b\x32\x0f.tryon.v1.Money\x12\'\n\nsize_chart\x18\x05 \x01(\x0b\x32\x13.tryon.v1.SizeChart\x12\x16\n\x0e\x63ontent_latent\x18\x06 \x03(\x02\x12\x11\n\timage_png\x18\x07 \x01(\x0c\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12has_original_image\x18\t \x01(\x08\"v\n\x14ImportGarmentsResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08item_ref\x18\x02 \x01(\t\x12\x12\n\ngarment_id\x18\x03 \x01(\t\x12\x12\n\nerror_code\x18\x04 \x01(\x05\x12\x15\n\rerror_message\x18\x05 \x01(\t\"\\\n\x10GeneratedGarment\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12\x0e\n\x06latent\x18\x02 \x03(\x02\x12+\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\">\n\nGarmentRef\x12\x14\n\ngarment_id\x18\x01 \x01(\tH\x00\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x42\t\n\x07garment2\x8c\x06\n\x0eGarmentService\x12Y\n\x10GenerateGarments\x12!.tryon.v1.GenerateGarmentsRequest\x1a\".tryon.v1.GenerateGarmentsResponse\x12P\n\rEncodeGarment\x12\x1e.tryon.v1.EncodeGarmentRequest\x1a\x1f.tryon.v1.EncodeGarmentResponse\x12\x62\n\x13InterpolateGarments\x12$.tryon.v1.InterpolateGarmentsRequest\x1a%.tryon.v1.InterpolateGarmentsResponse\x12V\n\x0fRegisterGarment\x12 .tryon.v1.RegisterGarmentRequest\x1a!.tryon.v1.RegisterGarmentResponse\x12U\n\x0eImportGarments\x12\x1f.tryon.v1.ImportGarmentsRequest\x1a .tryon.v1.ImportGarmentsResponse(\x01\x12G\n\nGetGarment\x12\x1b.tryon.v1.GetGarmentRequest\x1a\x1c.tryon.v1.GetGarmentResponse\x12V\n\x0fGetGarmentImage\x12 .tryon.v1.GetGarmentImageRequest\x1a!.tryon.v1.GetGarmentImageResponse\x12M\n\x0cListGarments\x12\x1d.tryon.v1.ListGarmentsRequest\x1a\x1e.tryon.v1.ListGarmentsResponse\x12J\n\x0bRenderTryOn\x12\x1c.tryon.v1.RenderTryOnRequest\x1a\x1d.tryon.v1.RenderTryOnResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,24 +49,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERGARMENTREQUEST']._serialized_end=878
   _globals['_REGISTERGARMENTRESPONSE']._serialized_start=880
   _globals['_REGISTERGARMENTRESPONSE']._serialized_end=941
-  _globals['_GETGARMENTREQUEST']._serialized_start=943
-  _globals['_GETGARMENTREQUEST']._serialized_end=982
-  _globals['_GETGARMENTRESPONSE']._serialized_start=984
-  _globals['_GETGARMENTRESPONSE']._serialized_end=1040
-  _globals['_LISTGARMENTSREQUEST']._serialized_start=1042
-  _globals['_LISTGARMENTSREQUEST']._serialized_end=1149
-  _globals['_LISTGARMENTSRESPONSE']._serialized_start=1151
-  _globals['_LISTGARMENTSRESPONSE']._serialized_end=1235
-  _globals['_RENDERTRYONREQUEST']._serialized_start=1237
-  _globals['_RENDERTRYONREQUEST']._serialized_end=1326
-  _globals['_RENDERTRYONRESPONSE']._serialized_start=1328
-  _globals['_RENDERTRYONRESPONSE']._serialized_end=1362
-  _globals['_GARMENT']._serialized_start=1365
-  _globals['_GARMENT']._serialized_end=1618
-  _globals['_GENERATEDGARMENT']._serialized_start=1620
-  _globals['_GENERATEDGARMENT']._serialized_end=1712
-  _globals['_GARMENTREF']._serialized_start=1714
-  _globals['_GARMENTREF']._serialized_end=1776
-  _globals['_GARMENTSERVICE']._serialized_start=1779
-  _globals['_GARMENTSERVICE']._serialized_end=2384
+  _globals['_IMPORTGARMENTSREQUEST']._serialized_start=943
+  _globals['_IMPORTGARMENTSREQUEST']._serialized_end=1035
+  _globals['_IMPORTGARMENTSRESPONSE']._serialized_start=1038
+  _globals['_IMPORTGARMENTSRESPONSE']._serialized_end=1178
+  _globals['_GETGARMENTREQUEST']._serialized_start=1180
+  _globals['_GETGARMENTREQUEST']._serialized_end=1219
+  _globals['_GETGARMENTRESPONSE']._serialized_start=1221
+  _globals['_GETGARMENTRESPONSE']._serialized_end=1277
+  _globals['_GETGARMENTIMAGEREQUEST']._serialized_start=1279
+  _globals['_GETGARMENTIMAGEREQUEST']._serialized_end=1341
+  _globals['_GETGARMENTIMAGERESPONSE']._serialized_start=1343
+  _globals['_GETGARMENTIMAGERESPONSE']._serialized_end=1452
+  _globals['_LISTGARMENTSREQUEST']._serialized_start=1454
+  _globals['_LISTGARMENTSREQUEST']._serialized_end=1561
+  _globals['_LISTGARMENTSRESPONSE']._serialized_start=1563
+  _globals['_LISTGARMENTSRESPONSE']._serialized_end=1647
+  _globals['_RENDERTRYONREQUEST']._serialized_start=1649
+  _globals['_RENDERTRYONREQUEST']._serialized_end=1738
+  _globals['_RENDERTRYONRESPONSE']._serialized_start=1740
+  _globals['_RENDERTRYONRESPONSE']._serialized_end=1774
+  _globals['_GARMENT']._serialized_start=1777
+  _globals['_GARMENT']._serialized_end=2058
+  _globals['_IMPORTGARMENTSRESULT']._serialized_start=2060
+  _globals['_IMPORTGARMENTSRESULT']._serialized_end=2178
+  _globals['_GENERATEDGARMENT']._serialized_start=2180
+  _globals['_GENERATEDGARMENT']._serialized_end=2272
+  _globals['_GARMENTREF']._serialized_start=2274
+  _globals['_GARMENTREF']._serialized_end=2336
+  _globals['_GARMENTSERVICE']._serialized_start=2339
+  _globals['_GARMENTSERVICE']._serialized_end=3119
 # @@protoc_insertion_point(module_scope)

@@ -82,6 +82,26 @@ class RegisterGarmentResponse(_message.Message):
     garment: Garment
     def __init__(self, garment: _Optional[_Union[Garment, _Mapping]] = ...) -> None: ...
 
+class ImportGarmentsRequest(_message.Message):
+    __slots__ = ("garment", "item_ref")
+    GARMENT_FIELD_NUMBER: _ClassVar[int]
+    ITEM_REF_FIELD_NUMBER: _ClassVar[int]
+    garment: RegisterGarmentRequest
+    item_ref: str
+    def __init__(self, garment: _Optional[_Union[RegisterGarmentRequest, _Mapping]] = ..., item_ref: _Optional[str] = ...) -> None: ...
+
+class ImportGarmentsResponse(_message.Message):
+    __slots__ = ("results", "registered_count", "failed_count", "truncated")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ImportGarmentsResult]
+    registered_count: int
+    failed_count: int
+    truncated: bool
+    def __init__(self, results: _Optional[_Iterable[_Union[ImportGarmentsResult, _Mapping]]] = ..., registered_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
 class GetGarmentRequest(_message.Message):
     __slots__ = ("garment_id",)
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +113,28 @@ class GetGarmentResponse(_message.Message):
     GARMENT_FIELD_NUMBER: _ClassVar[int]
     garment: Garment
     def __init__(self, garment: _Optional[_Union[Garment, _Mapping]] = ...) -> None: ...
+
+class GetGarmentImageRequest(_message.Message):
+    __slots__ = ("garment_id", "max_side")
+    GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
+    garment_id: str
+    max_side: int
+    def __init__(self, garment_id: _Optional[str] = ..., max_side: _Optional[int] = ...) -> None: ...
+
+class GetGarmentImageResponse(_message.Message):
+    __slots__ = ("image", "media_type", "width", "height", "original")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    media_type: str
+    width: int
+    height: int
+    original: bool
+    def __init__(self, image: _Optional[bytes] = ..., media_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., original: _Optional[bool] = ...) -> None: ...
 
 class ListGarmentsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "categories")
@@ -131,7 +173,7 @@ class RenderTryOnResponse(_message.Message):
     def __init__(self, png: _Optional[bytes] = ...) -> None: ...
 
 class Garment(_message.Message):
-    __slots__ = ("garment_id", "name", "category", "price", "size_chart", "content_latent", "image_png", "create_time")
+    __slots__ = ("garment_id", "name", "category", "price", "size_chart", "content_latent", "image_png", "create_time", "has_original_image")
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +182,7 @@ class Garment(_message.Message):
     CONTENT_LATENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_PNG_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    HAS_ORIGINAL_IMAGE_FIELD_NUMBER: _ClassVar[int]
     garment_id: str
     name: str
     category: _common_pb2.GarmentCategory
@@ -148,7 +191,22 @@ class Garment(_message.Message):
     content_latent: _containers.RepeatedScalarFieldContainer[float]
     image_png: bytes
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, garment_id: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., price: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., size_chart: _Optional[_Union[_common_pb2.SizeChart, _Mapping]] = ..., content_latent: _Optional[_Iterable[float]] = ..., image_png: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    has_original_image: bool
+    def __init__(self, garment_id: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., price: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., size_chart: _Optional[_Union[_common_pb2.SizeChart, _Mapping]] = ..., content_latent: _Optional[_Iterable[float]] = ..., image_png: _Optional[bytes] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., has_original_image: _Optional[bool] = ...) -> None: ...
+
+class ImportGarmentsResult(_message.Message):
+    __slots__ = ("index", "item_ref", "garment_id", "error_code", "error_message")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ITEM_REF_FIELD_NUMBER: _ClassVar[int]
+    GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    item_ref: str
+    garment_id: str
+    error_code: int
+    error_message: str
+    def __init__(self, index: _Optional[int] = ..., item_ref: _Optional[str] = ..., garment_id: _Optional[str] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class GeneratedGarment(_message.Message):
     __slots__ = ("png", "latent", "category")

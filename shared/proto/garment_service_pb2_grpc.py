@@ -56,10 +56,20 @@ class GarmentServiceStub:
                 request_serializer=tryon_dot_v1_dot_garment__service__pb2.RegisterGarmentRequest.SerializeToString,
                 response_deserializer=tryon_dot_v1_dot_garment__service__pb2.RegisterGarmentResponse.FromString,
                 _registered_method=True)
+        self.ImportGarments = channel.stream_unary(
+                '/tryon.v1.GarmentService/ImportGarments',
+                request_serializer=tryon_dot_v1_dot_garment__service__pb2.ImportGarmentsRequest.SerializeToString,
+                response_deserializer=tryon_dot_v1_dot_garment__service__pb2.ImportGarmentsResponse.FromString,
+                _registered_method=True)
         self.GetGarment = channel.unary_unary(
                 '/tryon.v1.GarmentService/GetGarment',
                 request_serializer=tryon_dot_v1_dot_garment__service__pb2.GetGarmentRequest.SerializeToString,
                 response_deserializer=tryon_dot_v1_dot_garment__service__pb2.GetGarmentResponse.FromString,
+                _registered_method=True)
+        self.GetGarmentImage = channel.unary_unary(
+                '/tryon.v1.GarmentService/GetGarmentImage',
+                request_serializer=tryon_dot_v1_dot_garment__service__pb2.GetGarmentImageRequest.SerializeToString,
+                response_deserializer=tryon_dot_v1_dot_garment__service__pb2.GetGarmentImageResponse.FromString,
                 _registered_method=True)
         self.ListGarments = channel.unary_unary(
                 '/tryon.v1.GarmentService/ListGarments',
@@ -106,8 +116,24 @@ class GarmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportGarments(self, request_iterator, context):
+        """Registers a whole catalogue from one stream: each garment as RegisterGarment would, with
+        its GarmentRegistered event; a refused garment is reported in the answer and does not
+        stop the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetGarment(self, request, context):
         """Returns a catalogue garment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGarmentImage(self, request, context):
+        """Returns the picture a catalogue garment was registered with, whole or scaled down.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,10 +176,20 @@ def add_GarmentServiceServicer_to_server(servicer, server):
                     request_deserializer=tryon_dot_v1_dot_garment__service__pb2.RegisterGarmentRequest.FromString,
                     response_serializer=tryon_dot_v1_dot_garment__service__pb2.RegisterGarmentResponse.SerializeToString,
             ),
+            'ImportGarments': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportGarments,
+                    request_deserializer=tryon_dot_v1_dot_garment__service__pb2.ImportGarmentsRequest.FromString,
+                    response_serializer=tryon_dot_v1_dot_garment__service__pb2.ImportGarmentsResponse.SerializeToString,
+            ),
             'GetGarment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetGarment,
                     request_deserializer=tryon_dot_v1_dot_garment__service__pb2.GetGarmentRequest.FromString,
                     response_serializer=tryon_dot_v1_dot_garment__service__pb2.GetGarmentResponse.SerializeToString,
+            ),
+            'GetGarmentImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGarmentImage,
+                    request_deserializer=tryon_dot_v1_dot_garment__service__pb2.GetGarmentImageRequest.FromString,
+                    response_serializer=tryon_dot_v1_dot_garment__service__pb2.GetGarmentImageResponse.SerializeToString,
             ),
             'ListGarments': grpc.unary_unary_rpc_method_handler(
                     servicer.ListGarments,
@@ -287,6 +323,33 @@ class GarmentService:
             _registered_method=True)
 
     @staticmethod
+    def ImportGarments(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/tryon.v1.GarmentService/ImportGarments',
+            tryon_dot_v1_dot_garment__service__pb2.ImportGarmentsRequest.SerializeToString,
+            tryon_dot_v1_dot_garment__service__pb2.ImportGarmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetGarment(request,
             target,
             options=(),
@@ -303,6 +366,33 @@ class GarmentService:
             '/tryon.v1.GarmentService/GetGarment',
             tryon_dot_v1_dot_garment__service__pb2.GetGarmentRequest.SerializeToString,
             tryon_dot_v1_dot_garment__service__pb2.GetGarmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGarmentImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tryon.v1.GarmentService/GetGarmentImage',
+            tryon_dot_v1_dot_garment__service__pb2.GetGarmentImageRequest.SerializeToString,
+            tryon_dot_v1_dot_garment__service__pb2.GetGarmentImageResponse.FromString,
             options,
             channel_credentials,
             insecure,
