@@ -3,7 +3,10 @@
 `serve()` starts a `grpc.server` with the library health service (SERVING for each
 registered service and for ""), server reflection (v1 and v1alpha), and the interceptors of
 `tryon.shared.interceptors`; it binds `settings.host:settings.port` (port 0 picks a free
-port) and, when `settings.metrics_port` is set, serves Prometheus metrics over HTTP.
+port), over TLS when the settings name a certificate and key, requiring client certificates
+when they name a client CA (`tryon.shared.tls`). When `settings.health_port` is set, a second
+plaintext port serves the same health service and nothing else, for probes that speak no TLS;
+when `settings.metrics_port` is set, Prometheus metrics are served over HTTP.
 
 Every servicer is a `ReadyServicer`: it answers from a domain that start-up hands over with
 ``attach``, and until then every call answers UNAVAILABLE with `STARTING_MESSAGE`. Every
@@ -46,6 +49,7 @@ from tryon.shared.interceptors import (
 from tryon.shared.metrics import MetricsEndpoint, RpcMetrics, start_metrics_endpoint
 from tryon.shared.reflection import enable_reflection
 from tryon.shared.settings import ServerSettings
+from tryon.shared.tls import server_credentials
 
 _logger = logging.getLogger("tryon.server")
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
@@ -148,6 +152,7 @@ class RunningServer:
         metrics: RpcMetrics,
         metrics_endpoint: MetricsEndpoint | None,
         grace_seconds: float,
+        health_server: tuple[grpc.Server, int] | None = None,
     ) -> None:
         self.service_name = service_name
         self.port = port
@@ -159,6 +164,7 @@ class RunningServer:
         self._host = host
         self._metrics_endpoint = metrics_endpoint
         self._grace_seconds = grace_seconds
+        self._health_server = health_server
         self._lock = threading.Lock()
         self._shutdown_started = False
         self._abort_drain = threading.Event()
@@ -171,6 +177,11 @@ class RunningServer:
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"{host}:{self.port}"
+
+    @property
+    def health_port(self) -> int | None:
+        """The plaintext health-only port, None when there is none."""
+        return None if self._health_server is None else self._health_server[1]
 
     @property
     def metrics_port(self) -> int | None:
@@ -253,6 +264,9 @@ class RunningServer:
         # A finished call's task may still be returning; a moment tells it from a stuck one.
         abandoned = 0 if self._handler_pool.wait_idle(timeout=0.5) else self._handler_pool.running_tasks()
         self._handler_pool.shutdown(wait=False)
+        if self._health_server is not None:
+            # Stopped last, so that probes see NOT_SERVING for the whole drain.
+            self._health_server[0].stop(None)
         if self._metrics_endpoint is not None:
             self._metrics_endpoint.stop()
         if on_shutdown is not None:
@@ -310,13 +324,12 @@ def serve(
     full_names = [registration.full_name for registration in registrations]
     enable_reflection(server, [*full_names, health.SERVICE_NAME])
 
-    bind_address = f"{settings.host}:{settings.port}"
-    try:
-        port = server.add_insecure_port(bind_address)
-    except RuntimeError as error:
-        raise RuntimeError(f"cannot bind the gRPC server to {bind_address}: {error}") from error
-    if port == 0:
-        raise RuntimeError(f"cannot bind the gRPC server to {bind_address}")
+    credentials = server_credentials(settings)
+    port = _bind(server, f"{settings.host}:{settings.port}", credentials)
+
+    health_server = None
+    if settings.health_port is not None:
+        health_server = _start_health_server(health_servicer, settings.host, settings.health_port)
 
     metrics_endpoint = None
     if settings.metrics_port is not None:
@@ -324,6 +337,8 @@ def serve(
             metrics_endpoint = start_metrics_endpoint(metrics.registry, settings.host, settings.metrics_port)
         except OSError as error:
             server.stop(None)
+            if health_server is not None:
+                health_server[0].stop(None)
             handler_pool.shutdown(wait=False)
             raise RuntimeError(
                 f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {error}"
@@ -340,11 +355,50 @@ def serve(
         metrics=metrics,
         metrics_endpoint=metrics_endpoint,
         grace_seconds=settings.grace_seconds,
+        health_server=health_server,
     )
     running.set_serving(initially_serving)
     server.start()
     _logger.info(
         "serving",
-        extra={"services": full_names, "port": port, "metrics_port": running.metrics_port},
+        extra={
+            "services": full_names,
+            "port": port,
+            "tls": "none" if credentials is None else "mtls" if settings.tls_client_ca_file else "tls",
+            "health_port": running.health_port,
+            "metrics_port": running.metrics_port,
+        },
     )
     return running
+
+
+def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Bind `address` (TLS with `credentials`, else plaintext) and return the port; RuntimeError when it cannot."""
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as error:
+        raise RuntimeError(f"cannot bind the gRPC server to {address}: {error}") from error
+    if port == 0:
+        raise RuntimeError(f"cannot bind the gRPC server to {address}")
+    return port
+
+
+def _start_health_server(
+    health_servicer: health.HealthServicer, host: str, port: int
+) -> tuple[grpc.Server, int]:
+    """A plaintext server of `health_servicer` alone: what a TLS server's probes reach.
+
+    Health tells only SERVING or not, so it may stay plaintext while every other call needs TLS;
+    it shares the main server's servicer, so both ports always answer alike.
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-rpc"),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = _bind(server, f"{host}:{port}", None)
+    server.start()
+    return server, bound

@@ -39,7 +39,42 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ServerSettings:
+class TlsSettings:
+    """Certificate paths of a server that may serve TLS and of its own clients (PEM files).
+
+    Unset, everything is plaintext: the default on loopback, and inside a pod whose mesh sidecar
+    terminates TLS. A file that cannot be read, or holds no PEM block, is a SettingsError at start.
+    `tryon.shared.tls` turns these paths into server and channel credentials.
+    """
+
+    tls_cert_file: Path | None = None
+    """Certificate chain this server presents; with tls_key_file it serves TLS only. The service's
+    own calls to other services present it as their client certificate when those require one."""
+    tls_key_file: Path | None = None
+    """Private key of tls_cert_file; set both or neither."""
+    tls_client_ca_file: Path | None = None
+    """CA bundle that must have signed every client's certificate (mTLS); needs tls_cert_file."""
+    tls_ca_file: Path | None = None
+    """CA bundle that verifies the servers this one calls; when set, those calls use TLS."""
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise SettingsError("TLS_CERT_FILE and TLS_KEY_FILE must be set together: a certificate needs its key")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise SettingsError(
+                "TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE: client certificates are checked only over TLS"
+            )
+        # Imported here: tryon.shared.tls builds on these settings.
+        from tryon.shared.tls import read_pem
+
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file", "tls_ca_file"):
+            path = getattr(self, name)
+            if path is not None:
+                read_pem(path, name.upper())
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings(TlsSettings):
     """What every gRPC service needs to start; services subclass it and add their own fields.
 
     The fields are keyword-only so that a subclass may add required fields (without a
@@ -65,6 +100,9 @@ class ServerSettings:
     On two loaded cores, one write per call's log line cost a cheap call a third of its throughput."""
     max_message_bytes: int = field(default=9 * 1024 * 1024, metadata={"minimum": 1024, "maximum": 1 << 30})
     """Largest message received or sent; the default leaves room for an 8 MiB garment picture."""
+    health_port: int | None = field(default=None, metadata=_PORT_RANGE)
+    """A second, plaintext port that serves only grpc.health.v1, for probes that speak no TLS
+    (Kubernetes' grpc probe); unset serves none, 0 picks a free port."""
     torch_threads: int = field(default=1, metadata={"minimum": 1, "maximum": 256})
     """Threads torch uses inside one operation. The models are small: on two cores one thread trained
     the body model 7x faster than two while the other core was busy, and calls run in parallel anyway."""
@@ -105,7 +143,11 @@ def load_settings(
         value = _parse(variable, raw, hints[settings_field.name], settings_field.metadata)
         _check_bounds(variable, raw, value, settings_field.metadata)
         values[settings_field.name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except SettingsError as error:
+        # A check across fields names variables by suffix; say which prefix they carry here.
+        raise SettingsError(f"{error} (each variable named with the prefix {prefix})") from None
 
 
 def settings_or_exit(

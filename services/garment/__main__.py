@@ -22,6 +22,7 @@ from tryon.services.garment.servicer import GarmentServicer, registration
 from tryon.services.garment.settings import PREFIX, GarmentSettings
 from tryon.shared.lifecycle import Resources, connect_kafka, event_publisher, exit_process, run_service
 from tryon.shared.settings import settings_or_exit
+from tryon.shared.tls import ClientTls
 from tryon.shared.topics import GARMENTS
 
 logger = logging.getLogger("tryon.services.garment")
@@ -48,7 +49,10 @@ def main() -> int:
     silhouettes = None
     if settings.body_service_address:
         silhouettes = BodyServiceClient(
-            settings.body_service_address, settings.body_service_timeout_seconds, settings.body_service_auth_token
+            settings.body_service_address,
+            settings.body_service_timeout_seconds,
+            settings.body_service_auth_token,
+            tls=ClientTls.from_settings(settings),
         )
     catalogue = Catalogue(settings.data_dir)
     # The catalogue RPCs need no model: they answer from this domain while the models load.

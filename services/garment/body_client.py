@@ -14,16 +14,27 @@ from tryon.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from tryon.shared.interceptors import REQUEST_ID_METADATA_KEY
 from tryon.shared.logs import current_request_id
 from tryon.shared.proto import body_service_pb2, body_service_pb2_grpc
+from tryon.shared.tls import ClientTls, open_channel, transport_hint
 
 
 class BodyServiceClient:
-    """Calls BodyService.RenderSilhouette at ``address`` with a per-call deadline and the caller's request id."""
+    """Calls BodyService.RenderSilhouette at ``address`` with a per-call deadline and the caller's request id.
 
-    def __init__(self, address: str, timeout_seconds: float = 10.0, auth_token: str | None = None) -> None:
+    With `tls` the channel speaks TLS, presenting a client certificate when `tls` has one (mTLS).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        timeout_seconds: float = 10.0,
+        auth_token: str | None = None,
+        tls: ClientTls | None = None,
+    ) -> None:
         self._address = address
         self._timeout = timeout_seconds
+        self._tls = tls
         self._metadata = (("authorization", f"Bearer {auth_token}"),) if auth_token else ()
-        self._channel = grpc.insecure_channel(address)
+        self._channel = open_channel(address, tls)
         self._stub = body_service_pb2_grpc.BodyServiceStub(self._channel)
 
     def __call__(self, body_id: str, width: int, height: int) -> BodyPicture:
@@ -42,9 +53,11 @@ class BodyServiceClient:
                 raise NotFound(f"body {body_id!r} is not known to BodyService; create it there first") from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
                 raise InvalidArgument(f"BodyService refused the body request: {details}") from None
+            hint = transport_hint(details, self._tls) if code == grpc.StatusCode.UNAVAILABLE else None
             raise FailedPrecondition(
                 f"BodyService at {self._address} could not render the body ({code.name}: {details}); "
-                "check that it runs and that TRYON_GARMENT_BODY_SERVICE_ADDRESS points to it"
+                + ("check that it runs and that TRYON_GARMENT_BODY_SERVICE_ADDRESS points to it" if hint is None
+                   else f"{hint} (settings TRYON_GARMENT_TLS_*)")
             ) from None
         return BodyPicture(
             rgba=decode_rgba_png(response.png),

@@ -15,10 +15,11 @@ import uvicorn
 
 from tryon.services.storefront.api import create_app
 from tryon.services.storefront.backends import Backends
-from tryon.services.storefront.listener import listen
+from tryon.services.storefront.listener import https_options, listen
 from tryon.services.storefront.settings import PREFIX, StorefrontSettings
 from tryon.shared.logs import configure_logging
 from tryon.shared.settings import settings_or_exit
+from tryon.shared.tls import ClientTls
 
 logger = logging.getLogger("tryon.services.storefront")
 
@@ -35,19 +36,22 @@ def main() -> int:
         },
         timeout_seconds=settings.backend_timeout_seconds,
         max_message_bytes=settings.max_message_bytes,
+        tls=ClientTls.from_settings(settings),
     )
     app = create_app(
         backends, settings.cors_origins, settings.max_request_bytes, garment_cache_size=settings.garment_cache_size
     )
     listener = listen(settings.host, settings.port)
     host, port = listener.getsockname()[:2]
-    logger.info("storefront listening", extra={"url": f"http://{host}:{port}/", "port": port})
+    scheme = "http" if settings.tls_cert_file is None else "https"
+    logger.info("storefront listening", extra={"url": f"{scheme}://{host}:{port}/", "port": port})
     config = uvicorn.Config(
         app,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=settings.grace_seconds,
         server_header=False,
+        **https_options(settings),
     )
     server = uvicorn.Server(config)
 

@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tryon.shared.interceptors import AUTHORIZATION_METADATA_KEY, REQUEST_ID_METADATA_KEY
 from tryon.shared.proto import body_service_pb2_grpc, garment_service_pb2_grpc, recommendation_service_pb2_grpc
+from tryon.shared.tls import ClientTls, open_aio_channel
 
 SERVICE_NAMES = {
     "body": "tryon.v1.BodyService",
@@ -54,7 +55,8 @@ class Backends:
     """Channels and stubs of the three services, opened on the running event loop and closed together.
 
     gRPC's asyncio channels belong to the loop they were made on, so `open` is called from the
-    app's start-up, inside the server's loop, and never at import or construction.
+    app's start-up, inside the server's loop, and never at import or construction. With `tls` the
+    channels speak TLS (mTLS when it carries a client certificate).
     """
 
     def __init__(
@@ -62,19 +64,21 @@ class Backends:
         addresses: dict[str, str],
         timeout_seconds: float = 10.0,
         max_message_bytes: int = 9 * 1024 * 1024,
+        tls: ClientTls | None = None,
     ) -> None:
         missing = set(SERVICE_NAMES) - set(addresses)
         if missing:
             raise ValueError(f"no address for {', '.join(sorted(missing))}")
         self.addresses = dict(addresses)
         self.timeout_seconds = timeout_seconds
+        self._tls = tls
         self._options = [("grpc.max_receive_message_length", max_message_bytes)]
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def open(self) -> None:
         """Open a channel to each service and make its stubs; call it on the loop that will use them."""
         self._channels = {
-            name: grpc.aio.insecure_channel(self.addresses[name], options=self._options) for name in SERVICE_NAMES
+            name: open_aio_channel(self.addresses[name], self._tls, self._options) for name in SERVICE_NAMES
         }
         self.body = body_service_pb2_grpc.BodyServiceStub(self._channels["body"])
         self.garment = garment_service_pb2_grpc.GarmentServiceStub(self._channels["garment"])

@@ -1,8 +1,12 @@
-"""The storefront's listening socket, set up so that small responses leave at once."""
+"""The storefront's listening socket, set up so that small responses leave at once, and its HTTPS options."""
 
 from __future__ import annotations
 
 import socket
+import ssl
+from typing import Any
+
+from tryon.shared.settings import TlsSettings
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -20,3 +24,14 @@ def listen(host: str, port: int) -> socket.socket:
     listener.bind(address)
     listener.listen(2048)
     return listener
+
+
+def https_options(settings: TlsSettings) -> dict[str, Any]:
+    """uvicorn's TLS options for `settings`: none for plain HTTP, a certificate and key for HTTPS,
+    and with a client CA, client certificates required (the settings have checked the files)."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": str(settings.tls_cert_file), "ssl_keyfile": str(settings.tls_key_file)}
+    if settings.tls_client_ca_file is not None:
+        options.update(ssl_ca_certs=str(settings.tls_client_ca_file), ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return options

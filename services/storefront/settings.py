@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tryon.shared.settings import TlsSettings
+
 PREFIX = "TRYON_STOREFRONT_"
 
 _PORT_RANGE = {"minimum": 0, "maximum": 65535}
 
 
 @dataclass(frozen=True, kw_only=True)
-class StorefrontSettings:
+class StorefrontSettings(TlsSettings):
     """Where the storefront listens, where it finds the three services and what browsers may call it.
 
     The storefront is an HTTP server, not a gRPC one, so it does not take `ServerSettings`'
     gRPC fields; its names follow theirs where they mean the same (host, port, log level, grace).
+    Its TLS settings are the services': with a certificate and key it serves HTTPS (requiring
+    client certificates when a client CA is set), and with a CA it calls the services over TLS,
+    presenting its certificate to those that require one.
     """
 
     body_service_address: str

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from tryon.shared.broker import free_loopback_port
 from tryon.shared.contract import CATEGORY_NAMES, category_to_proto
 from tryon.shared.launcher import LocalSuite, ServiceFailedToStart, ServiceProcess
 from tryon.shared.proto import common_pb2, garment_service_pb2 as garment_pb, garment_service_pb2_grpc
+from tryon.shared.tls import ClientTls, https_client_context
 
 CATALOGUE_PER_CATEGORY = 12
 LIVE_CATALOGUE_SHOPPERS = 400
@@ -96,10 +98,10 @@ def start_recommender(suite: LocalSuite, shoppers: int = LIVE_CATALOGUE_SHOPPERS
     suite.add("recommendation")
 
 
-def readiness(url: str, timeout: float = 2.0) -> int | None:
+def readiness(url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None) -> int | None:
     """The HTTP status of the storefront's /readyz at `url`, or None when it does not answer."""
     try:
-        with urllib.request.urlopen(url + "readyz", timeout=timeout) as response:
+        with urllib.request.urlopen(url + "readyz", timeout=timeout, context=context) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
@@ -108,9 +110,17 @@ def readiness(url: str, timeout: float = 2.0) -> int | None:
 
 
 def start_storefront(
-    suite: LocalSuite, extra_env: Mapping[str, str] | None = None, port: int = 0, timeout_s: float = 60.0
+    suite: LocalSuite,
+    extra_env: Mapping[str, str] | None = None,
+    port: int = 0,
+    timeout_s: float = 60.0,
+    https: ClientTls | None = None,
 ) -> tuple[ServiceProcess, str]:
-    """Start the storefront over the suite's services; returns it and its URL once /readyz answers 200."""
+    """Start the storefront over the suite's services; returns it and its URL once /readyz answers 200.
+
+    With `https` (how this process trusts, and shows itself to, a storefront that `extra_env`
+    sets up with ``TRYON_STOREFRONT_TLS_*``) the URL is https and readiness is asked over TLS.
+    """
     port = port or free_loopback_port()
     env = dict(os.environ)
     env.update(
@@ -130,9 +140,10 @@ def start_storefront(
             stdin=subprocess.DEVNULL,
         )
     storefront = ServiceProcess("storefront", f"127.0.0.1:{port}", process, log_path)
-    url = f"http://127.0.0.1:{port}/"
+    url = f"{'http' if https is None else 'https'}://127.0.0.1:{port}/"
+    context = None if https is None else https_client_context(https)
     started = time.monotonic()
-    while readiness(url) != 200:
+    while readiness(url, context=context) != 200:
         if process.poll() is not None or time.monotonic() - started > timeout_s:
             storefront.stop(5.0)
             raise ServiceFailedToStart(
