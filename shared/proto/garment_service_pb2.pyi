@@ -3,12 +3,48 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from . import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TryOnView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRY_ON_VIEW_UNSPECIFIED: _ClassVar[TryOnView]
+    TRY_ON_VIEW_FRONT: _ClassVar[TryOnView]
+    TRY_ON_VIEW_BACK: _ClassVar[TryOnView]
+
+class SizeChoice(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SIZE_CHOICE_UNSPECIFIED: _ClassVar[SizeChoice]
+    SIZE_CHOICE_REQUESTED: _ClassVar[SizeChoice]
+    SIZE_CHOICE_BODY_SIZE: _ClassVar[SizeChoice]
+    SIZE_CHOICE_NO_CHART: _ClassVar[SizeChoice]
+
+class FitVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FIT_VERDICT_UNSPECIFIED: _ClassVar[FitVerdict]
+    FIT_VERDICT_TIGHT: _ClassVar[FitVerdict]
+    FIT_VERDICT_FITTING: _ClassVar[FitVerdict]
+    FIT_VERDICT_LOOSE: _ClassVar[FitVerdict]
+    FIT_VERDICT_SHORT: _ClassVar[FitVerdict]
+    FIT_VERDICT_LONG: _ClassVar[FitVerdict]
+TRY_ON_VIEW_UNSPECIFIED: TryOnView
+TRY_ON_VIEW_FRONT: TryOnView
+TRY_ON_VIEW_BACK: TryOnView
+SIZE_CHOICE_UNSPECIFIED: SizeChoice
+SIZE_CHOICE_REQUESTED: SizeChoice
+SIZE_CHOICE_BODY_SIZE: SizeChoice
+SIZE_CHOICE_NO_CHART: SizeChoice
+FIT_VERDICT_UNSPECIFIED: FitVerdict
+FIT_VERDICT_TIGHT: FitVerdict
+FIT_VERDICT_FITTING: FitVerdict
+FIT_VERDICT_LOOSE: FitVerdict
+FIT_VERDICT_SHORT: FitVerdict
+FIT_VERDICT_LONG: FitVerdict
 
 class GenerateGarmentsRequest(_message.Message):
     __slots__ = ("category", "count", "seed", "generator")
@@ -155,22 +191,46 @@ class ListGarmentsResponse(_message.Message):
     def __init__(self, garments: _Optional[_Iterable[_Union[Garment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RenderTryOnRequest(_message.Message):
-    __slots__ = ("body_id", "garment_ids", "width", "height")
+    __slots__ = ("body_id", "garment_ids", "width", "height", "garments", "view")
     BODY_ID_FIELD_NUMBER: _ClassVar[int]
     GARMENT_IDS_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    GARMENTS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     body_id: str
     garment_ids: _containers.RepeatedScalarFieldContainer[str]
     width: int
     height: int
-    def __init__(self, body_id: _Optional[str] = ..., garment_ids: _Optional[_Iterable[str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    garments: _containers.RepeatedCompositeFieldContainer[TryOnGarment]
+    view: TryOnView
+    def __init__(self, body_id: _Optional[str] = ..., garment_ids: _Optional[_Iterable[str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., garments: _Optional[_Iterable[_Union[TryOnGarment, _Mapping]]] = ..., view: _Optional[_Union[TryOnView, str]] = ...) -> None: ...
 
 class RenderTryOnResponse(_message.Message):
-    __slots__ = ("png",)
+    __slots__ = ("png", "fits")
     PNG_FIELD_NUMBER: _ClassVar[int]
+    FITS_FIELD_NUMBER: _ClassVar[int]
     png: bytes
-    def __init__(self, png: _Optional[bytes] = ...) -> None: ...
+    fits: _containers.RepeatedCompositeFieldContainer[GarmentFit]
+    def __init__(self, png: _Optional[bytes] = ..., fits: _Optional[_Iterable[_Union[GarmentFit, _Mapping]]] = ...) -> None: ...
+
+class RenderTryOnModelRequest(_message.Message):
+    __slots__ = ("body_id", "garments", "texture_size")
+    BODY_ID_FIELD_NUMBER: _ClassVar[int]
+    GARMENTS_FIELD_NUMBER: _ClassVar[int]
+    TEXTURE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    body_id: str
+    garments: _containers.RepeatedCompositeFieldContainer[TryOnGarment]
+    texture_size: int
+    def __init__(self, body_id: _Optional[str] = ..., garments: _Optional[_Iterable[_Union[TryOnGarment, _Mapping]]] = ..., texture_size: _Optional[int] = ...) -> None: ...
+
+class RenderTryOnModelResponse(_message.Message):
+    __slots__ = ("glb", "fits")
+    GLB_FIELD_NUMBER: _ClassVar[int]
+    FITS_FIELD_NUMBER: _ClassVar[int]
+    glb: bytes
+    fits: _containers.RepeatedCompositeFieldContainer[GarmentFit]
+    def __init__(self, glb: _Optional[bytes] = ..., fits: _Optional[_Iterable[_Union[GarmentFit, _Mapping]]] = ...) -> None: ...
 
 class Garment(_message.Message):
     __slots__ = ("garment_id", "name", "category", "price", "size_chart", "content_latent", "image_png", "create_time", "has_original_image")
@@ -225,3 +285,37 @@ class GarmentRef(_message.Message):
     garment_id: str
     image: bytes
     def __init__(self, garment_id: _Optional[str] = ..., image: _Optional[bytes] = ...) -> None: ...
+
+class TryOnGarment(_message.Message):
+    __slots__ = ("garment_id", "size_label")
+    GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_LABEL_FIELD_NUMBER: _ClassVar[int]
+    garment_id: str
+    size_label: str
+    def __init__(self, garment_id: _Optional[str] = ..., size_label: _Optional[str] = ...) -> None: ...
+
+class GarmentFit(_message.Message):
+    __slots__ = ("garment_id", "size_label", "size_choice", "measurements")
+    GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_LABEL_FIELD_NUMBER: _ClassVar[int]
+    SIZE_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    garment_id: str
+    size_label: str
+    size_choice: SizeChoice
+    measurements: _containers.RepeatedCompositeFieldContainer[MeasurementFit]
+    def __init__(self, garment_id: _Optional[str] = ..., size_label: _Optional[str] = ..., size_choice: _Optional[_Union[SizeChoice, str]] = ..., measurements: _Optional[_Iterable[_Union[MeasurementFit, _Mapping]]] = ...) -> None: ...
+
+class MeasurementFit(_message.Message):
+    __slots__ = ("measurement", "body_mm", "garment_mm", "ease_mm", "verdict")
+    MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    BODY_MM_FIELD_NUMBER: _ClassVar[int]
+    GARMENT_MM_FIELD_NUMBER: _ClassVar[int]
+    EASE_MM_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    measurement: str
+    body_mm: float
+    garment_mm: float
+    ease_mm: float
+    verdict: FitVerdict
+    def __init__(self, measurement: _Optional[str] = ..., body_mm: _Optional[float] = ..., garment_mm: _Optional[float] = ..., ease_mm: _Optional[float] = ..., verdict: _Optional[_Union[FitVerdict, str]] = ...) -> None: ...

@@ -81,6 +81,11 @@ class GarmentServiceStub:
                 request_serializer=tryon_dot_v1_dot_garment__service__pb2.RenderTryOnRequest.SerializeToString,
                 response_deserializer=tryon_dot_v1_dot_garment__service__pb2.RenderTryOnResponse.FromString,
                 _registered_method=True)
+        self.RenderTryOnModel = channel.unary_unary(
+                '/tryon.v1.GarmentService/RenderTryOnModel',
+                request_serializer=tryon_dot_v1_dot_garment__service__pb2.RenderTryOnModelRequest.SerializeToString,
+                response_deserializer=tryon_dot_v1_dot_garment__service__pb2.RenderTryOnModelResponse.FromString,
+                _registered_method=True)
 
 
 class GarmentServiceServicer:
@@ -147,7 +152,16 @@ class GarmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RenderTryOn(self, request, context):
-        """Renders garments onto a body's silhouette as a PNG.
+        """Renders a body from its 3D mesh wearing garments at chosen sizes, front or back, as a
+        PNG, and says per garment and measurement whether the size is tight, fitting or loose.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenderTryOnModel(self, request, context):
+        """Returns the body's 3D mesh wearing the garments at chosen sizes as textures (binary
+        glTF), for a page to turn around, with the same fit verdicts as RenderTryOn.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -200,6 +214,11 @@ def add_GarmentServiceServicer_to_server(servicer, server):
                     servicer.RenderTryOn,
                     request_deserializer=tryon_dot_v1_dot_garment__service__pb2.RenderTryOnRequest.FromString,
                     response_serializer=tryon_dot_v1_dot_garment__service__pb2.RenderTryOnResponse.SerializeToString,
+            ),
+            'RenderTryOnModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderTryOnModel,
+                    request_deserializer=tryon_dot_v1_dot_garment__service__pb2.RenderTryOnModelRequest.FromString,
+                    response_serializer=tryon_dot_v1_dot_garment__service__pb2.RenderTryOnModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -447,6 +466,33 @@ class GarmentService:
             '/tryon.v1.GarmentService/RenderTryOn',
             tryon_dot_v1_dot_garment__service__pb2.RenderTryOnRequest.SerializeToString,
             tryon_dot_v1_dot_garment__service__pb2.RenderTryOnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderTryOnModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tryon.v1.GarmentService/RenderTryOnModel',
+            tryon_dot_v1_dot_garment__service__pb2.RenderTryOnModelRequest.SerializeToString,
+            tryon_dot_v1_dot_garment__service__pb2.RenderTryOnModelResponse.FromString,
             options,
             channel_credentials,
             insecure,
