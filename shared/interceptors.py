@@ -317,11 +317,15 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
         return wrap_handler(continuation(handler_call_details), handler_call_details.method, wrapper)
 
 
+def domain_error_code(error: DomainError) -> grpc.StatusCode:
+    """The status code a domain error answers with (a refused item of a batch reports the same)."""
+    return next(code for error_type, code in _DOMAIN_ERROR_CODES if isinstance(error, error_type))
+
+
 def _abort_for(error: Exception, method: str, context: grpc.ServicerContext) -> None:
     """Abort the call with the status `error` deserves; return only if the handler already chose one."""
-    for error_type, code in _DOMAIN_ERROR_CODES:
-        if isinstance(error, error_type):
-            context.abort(code, str(error))
+    if isinstance(error, DomainError):
+        context.abort(domain_error_code(error), str(error))
     code = context.code()
     if code is not None and code != grpc.StatusCode.OK:
         # The handler aborted the call itself (context.abort raises): keep its status.

@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
+from PIL import Image
 
 from tryon.services.garment import images
 from tryon.services.garment.catalogue import Catalogue, Garment, new_garment_id
@@ -29,7 +30,7 @@ from tryon.services.garment.tryon_render import (
     render_try_on,
 )
 from tryon.shared.contract import MAX_ID_LENGTH, check_chart_id, check_id, check_label, check_name, check_text
-from tryon.shared.errors import FailedPrecondition, InvalidArgument
+from tryon.shared.errors import DomainError, FailedPrecondition, InvalidArgument
 
 MAX_GENERATE_COUNT = 64
 MIN_STEPS, MAX_STEPS = 2, 32
@@ -38,6 +39,9 @@ MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 64, 2048, 256
 MIN_HEIGHT, MAX_HEIGHT, DEFAULT_HEIGHT = 128, 4096, 512
 MAX_SIZES, MAX_RANGES_PER_SIZE, MAX_LABEL_LENGTH = 64, 64, 100
 MAX_SEED = 2**63 - 1
+MAX_IMPORT_GARMENTS = 10_000
+"""Garments one ImportGarments stream registers; the rest are left unread."""
+MIN_IMAGE_SIDE = 16
 """Largest seed: torch generators take signed 64-bit seeds."""
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
@@ -98,6 +102,51 @@ class Price:
 
     currency_code: str
     amount_minor: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What RegisterGarment takes: picture bytes, name, category label, price and optional size chart."""
+
+    image: bytes
+    name: str
+    category: int
+    price: Price | None
+    size_chart: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The outcome of one garment of an import: its registered garment, or the error that refused it."""
+
+    index: int
+    item_ref: str
+    garment: Garment | None = None
+    error: DomainError | None = None
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """Every garment's outcome in stream order, and whether garments beyond the limit were left unread."""
+
+    results: list[ImportResult]
+    truncated: bool
+
+    @property
+    def registered_count(self) -> int:
+        """Garments registered."""
+        return sum(result.garment is not None for result in self.results)
+
+
+@dataclass(frozen=True)
+class StoredPicture:
+    """A garment's picture as sent to a caller: bytes, media type, size, and whether it is the original."""
+
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+    original: bool
 
 
 def check_in_range(field: str, value: int, low: int, high: int) -> int:
@@ -290,9 +339,45 @@ class GarmentDomain:
             self._publish_registered(garment)
         return self._catalogue.add(garment, original=image)
 
+    def import_garments(self, items: Iterable[tuple[str, Callable[[], Registration]]]) -> ImportSummary:
+        """Register garments one by one as `register` does, each with its event; a refused one is
+        reported in its result and the rest go on.
+
+        ``items`` yields (the caller's reference, a callable that builds the registration or raises
+        the DomainError that refuses it), so a malformed item is refused alone. At most
+        ``MAX_IMPORT_GARMENTS`` are read; the summary says when more were waiting.
+        """
+        results: list[ImportResult] = []
+        for index, (item_ref, registration) in enumerate(items):
+            if index == MAX_IMPORT_GARMENTS:
+                return ImportSummary(results, truncated=True)
+            try:
+                if item_ref:
+                    check_id(item_ref, "item_ref")
+                wanted = registration()
+                garment = self.register(wanted.image, wanted.name, wanted.category, wanted.price, wanted.size_chart)
+            except DomainError as error:
+                results.append(ImportResult(index, item_ref, error=error))
+            else:
+                results.append(ImportResult(index, item_ref, garment=garment))
+        return ImportSummary(results, truncated=False)
+
     def get(self, garment_id: str) -> Garment:
         """A catalogue garment by id."""
         return self._catalogue.get(check_garment_id(garment_id))
+
+    def picture(self, garment_id: str, max_side: int = 0) -> StoredPicture:
+        """The picture a garment was registered with: as sent when ``max_side`` is 0 or the picture
+        fits in it, else scaled down so its longer side is ``max_side`` (16 to 4096)."""
+        if max_side != 0:
+            check_in_range("max_side (0 sends the picture as registered)", max_side, MIN_IMAGE_SIDE, images.MAX_IMAGE_SIDE)
+        garment = self._catalogue.get(check_garment_id(garment_id))
+        data, media_type, (width, height) = images.fit_within(self._catalogue.original_bytes(garment.garment_id), max_side)
+        return StoredPicture(data, media_type, width, height, garment.has_original_image)
+
+    def original_image(self, garment_id: str) -> Image.Image:
+        """The garment's original picture as an RGBA PIL image (see `Catalogue.original_image`)."""
+        return self._catalogue.original_image(check_garment_id(garment_id))
 
     def list(self, page_size: int, page_token: str, categories: Sequence[int]) -> tuple[list[Garment], str]:
         """A page of catalogue garments and the next page's token."""

@@ -200,3 +200,32 @@ def cut_out(image: Image.Image) -> Image.Image:
     garment = np.clip((distance - low) / (high - low), 0.0, 1.0) * alpha
     out = np.concatenate([colour, garment[..., None]], axis=-1)
     return Image.fromarray(np.round(out * 255.0).astype(np.uint8), mode="RGBA")
+
+
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg"}
+"""The media type of each accepted format."""
+
+
+def fit_within(data: bytes, max_side: int = 0) -> tuple[bytes, str, tuple[int, int]]:
+    """A stored picture for a caller: (bytes, media type, (width, height)).
+
+    With ``max_side`` 0, or a picture whose sides are both at most ``max_side``, the bytes are
+    returned as they are. Otherwise the picture is turned upright (EXIF), scaled down so its
+    longer side is ``max_side`` (aspect ratio kept) and re-encoded in its own format (JPEG at
+    quality 90, PNG keeping transparency).
+    """
+    with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as header:
+        size, media_type = header.size, MEDIA_TYPES[header.format]
+    if max_side == 0 or max(size) <= max_side:
+        return data, media_type, size
+    picture = decode_image(data, "stored picture", at_least=max_side)
+    upright = ImageOps.exif_transpose(picture) or picture
+    scale = max_side / max(upright.size)
+    size = (max(1, round(upright.width * scale)), max(1, round(upright.height * scale)))
+    buffer = io.BytesIO()
+    if media_type == "image/jpeg":
+        upright.convert("RGB").resize(size, Image.Resampling.LANCZOS).save(buffer, format="JPEG", quality=90)
+    else:
+        upright = to_rgba(upright) if upright.mode not in ("L", "LA", "RGB", "RGBA") else upright
+        upright.resize(size, Image.Resampling.LANCZOS).save(buffer, format="PNG")
+    return buffer.getvalue(), media_type, size

@@ -3,12 +3,13 @@
 Domain errors propagate to the shared error-mapping interceptor, which turns them into
 INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION with the domain's message. Until start-up
 attaches the domain (models loaded or trained, publisher connected) the model RPCs answer
-UNAVAILABLE, as in every service (`tryon.shared.server.ReadyServicer`); GetGarment, ListGarments
-and RenderTryOn need no model and answer during start-up already, from the catalogue.
+UNAVAILABLE, as in every service (`tryon.shared.server.ReadyServicer`); GetGarment, GetGarmentImage,
+ListGarments and RenderTryOn need no model and answer during start-up already, from the catalogue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -17,9 +18,17 @@ from google.protobuf import json_format
 
 from tryon.services.garment import images
 from tryon.services.garment.catalogue import Garment
-from tryon.services.garment.domain import GarmentDomain, GarmentPicture, GarmentReference, Price
+from tryon.services.garment.domain import (
+    GarmentDomain,
+    GarmentPicture,
+    GarmentReference,
+    ImportSummary,
+    Price,
+    Registration,
+)
 from tryon.shared.contract import category_from_proto, category_to_proto
 from tryon.shared.errors import InvalidArgument
+from tryon.shared.interceptors import domain_error_code
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import ReadyServicer, ServiceRegistration
 
@@ -57,6 +66,31 @@ def _size_chart(message: common_pb2.SizeChart) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
+def _registration(request: pb.RegisterGarmentRequest) -> Registration:
+    """The domain's registration of a RegisterGarment request (InvalidArgument for a bad category)."""
+    price = Price(request.price.currency_code, request.price.amount_minor) if request.HasField("price") else None
+    chart = _size_chart(request.size_chart) if request.HasField("size_chart") else None
+    return Registration(request.image, request.name, category_from_proto(request.category), price, chart)
+
+
+def _import_response(summary: ImportSummary) -> pb.ImportGarmentsResponse:
+    results = []
+    for result in summary.results:
+        message = pb.ImportGarmentsResult(index=result.index, item_ref=result.item_ref)
+        if result.garment is not None:
+            message.garment_id = result.garment.garment_id
+        if result.error is not None:
+            message.error_code = domain_error_code(result.error).value[0]
+            message.error_message = str(result.error)
+        results.append(message)
+    return pb.ImportGarmentsResponse(
+        results=results,
+        registered_count=summary.registered_count,
+        failed_count=len(summary.results) - summary.registered_count,
+        truncated=summary.truncated,
+    )
+
+
 def garment_message(garment: Garment) -> pb.Garment:
     """The proto of a catalogue garment."""
     message = pb.Garment(
@@ -66,6 +100,7 @@ def garment_message(garment: Garment) -> pb.Garment:
         price=common_pb2.Money(currency_code=garment.currency_code, amount_minor=garment.amount_minor),
         content_latent=np.asarray(garment.content_latent, dtype=float).tolist(),
         image_png=garment.image_png,
+        has_original_image=garment.has_original_image,
     )
     if garment.size_chart is not None:
         json_format.ParseDict(garment.size_chart, message.size_chart)
@@ -119,14 +154,29 @@ class GarmentServicer(ReadyServicer[GarmentDomain], garment_service_pb2_grpc.Gar
 
     def RegisterGarment(self, request: pb.RegisterGarmentRequest, context: grpc.ServicerContext) -> pb.RegisterGarmentResponse:
         """Register a catalogue garment and publish GarmentRegistered."""
-        price = Price(request.price.currency_code, request.price.amount_minor) if request.HasField("price") else None
-        chart = _size_chart(request.size_chart) if request.HasField("size_chart") else None
-        garment = self.domain.register(request.image, request.name, category_from_proto(request.category), price, chart)
+        wanted = _registration(request)
+        garment = self.domain.register(wanted.image, wanted.name, wanted.category, wanted.price, wanted.size_chart)
         return pb.RegisterGarmentResponse(garment=garment_message(garment))
+
+    def ImportGarments(
+        self, request_iterator: Iterator[pb.ImportGarmentsRequest], context: grpc.ServicerContext
+    ) -> pb.ImportGarmentsResponse:
+        """Register every garment of the stream; refused ones are reported, not fatal."""
+        domain = self.domain
+        items = ((request.item_ref, lambda request=request: _registration(request.garment)) for request in request_iterator)
+        return _import_response(domain.import_garments(items))
 
     def GetGarment(self, request: pb.GetGarmentRequest, context: grpc.ServicerContext) -> pb.GetGarmentResponse:
         """Return a catalogue garment."""
         return pb.GetGarmentResponse(garment=garment_message(self.catalogue.get(request.garment_id)))
+
+    def GetGarmentImage(self, request: pb.GetGarmentImageRequest, context: grpc.ServicerContext) -> pb.GetGarmentImageResponse:
+        """Return the picture a garment was registered with, whole or scaled down."""
+        picture = self.catalogue.picture(request.garment_id, request.max_side)
+        return pb.GetGarmentImageResponse(
+            image=picture.data, media_type=picture.media_type, width=picture.width, height=picture.height,
+            original=picture.original,
+        )
 
     def ListGarments(self, request: pb.ListGarmentsRequest, context: grpc.ServicerContext) -> pb.ListGarmentsResponse:
         """List catalogue garments page by page."""
