@@ -2,7 +2,8 @@
 
 Requests mix valid and invalid values for every field of every RPC (categories outside the
 enum, counts and steps out of range, seeds up to 2^64 - 1, random and truncated picture
-bytes, odd names, prices and size charts, foreign page tokens, unknown ids, picture sizes).
+bytes, odd names, prices and size charts, foreign page tokens, unknown ids, picture sizes,
+import streams of such garments with odd item references).
 """
 
 from __future__ import annotations
@@ -146,11 +147,34 @@ def size_charts(draw) -> common_pb2.SizeChart:
 
 
 @st.composite
+def register_requests(draw) -> pb.RegisterGarmentRequest:
+    """RegisterGarment requests, also the items of an ImportGarments stream."""
+    request = pb.RegisterGarmentRequest(
+        image=draw(st.one_of(st.just(VALID_PICTURE), picture_bytes())),
+        name=draw(st.one_of(st.just("tee"), st.text(max_size=220))),
+        category=draw(st.one_of(valid_categories, categories)),
+    )
+    if draw(st.integers(0, 4)) > 0:
+        request.price.CopyFrom(
+            common_pb2.Money(
+                currency_code=draw(st.one_of(st.just("EUR"), st.sampled_from(["usd", "", "EURO"]), st.text(max_size=4))),
+                amount_minor=draw(st.one_of(st.integers(0, 10**6), st.integers(-(2**63), 2**63 - 1))),
+            )
+        )
+    if draw(st.booleans()):
+        request.size_chart.CopyFrom(draw(size_charts()))
+    return request
+
+
+@st.composite
 def calls(draw, known_id: str):
     """A (method name, request) pair for any RPC of GarmentService."""
     method = draw(
         st.sampled_from(
-            ["GenerateGarments", "EncodeGarment", "InterpolateGarments", "RegisterGarment", "GetGarment", "ListGarments", "RenderTryOn"]
+            [
+                "GenerateGarments", "EncodeGarment", "InterpolateGarments", "RegisterGarment", "ImportGarments",
+                "GetGarment", "GetGarmentImage", "ListGarments", "RenderTryOn",
+            ]
         )
     )
     if method == "GenerateGarments":
@@ -165,24 +189,22 @@ def calls(draw, known_id: str):
             start=draw(garment_refs(known_id)), end=draw(garment_refs(known_id)),
             steps=draw(st.one_of(st.integers(2, 8), st.integers(0, 40), int32)),
         )
-    if method == "RegisterGarment":
-        request = pb.RegisterGarmentRequest(
-            image=draw(st.one_of(st.just(VALID_PICTURE), picture_bytes())),
-            name=draw(st.one_of(st.just("tee"), st.text(max_size=220))),
-            category=draw(st.one_of(valid_categories, categories)),
-        )
-        if draw(st.integers(0, 4)) > 0:
-            request.price.CopyFrom(
-                common_pb2.Money(
-                    currency_code=draw(st.one_of(st.just("EUR"), st.sampled_from(["usd", "", "EURO"]), st.text(max_size=4))),
-                    amount_minor=draw(st.one_of(st.integers(0, 10**6), st.integers(-(2**63), 2**63 - 1))),
-                )
+    if method == "ImportGarments":
+        return method, [
+            pb.ImportGarmentsRequest(
+                garment=draw(register_requests()), item_ref=draw(st.one_of(st.just(""), st.text(max_size=300)))
             )
-        if draw(st.booleans()):
-            request.size_chart.CopyFrom(draw(size_charts()))
-        return method, request
+            for _ in range(draw(st.integers(0, 3)))
+        ]
+    if method == "RegisterGarment":
+        return method, draw(register_requests())
     if method == "GetGarment":
         return method, pb.GetGarmentRequest(garment_id=draw(st.one_of(st.just(known_id), st.text(max_size=150))))
+    if method == "GetGarmentImage":
+        return method, pb.GetGarmentImageRequest(
+            garment_id=draw(st.one_of(st.just(known_id), st.text(max_size=150))),
+            max_side=draw(st.one_of(st.just(0), st.integers(1, 5000), int32)),
+        )
     if method == "ListGarments":
         return method, pb.ListGarmentsRequest(
             page_size=draw(st.one_of(st.integers(-1, 1002), int32)),
@@ -205,7 +227,7 @@ def test_no_request_gets_an_internal_error(server: tuple[str, str], data: st.Dat
     with grpc.insecure_channel(address) as channel:
         stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
         try:
-            getattr(stub, method)(request, timeout=60)
+            getattr(stub, method)(iter(request) if isinstance(request, list) else request, timeout=60)
             code, details = grpc.StatusCode.OK, ""
         except grpc.RpcError as error:
             code, details = error.code(), error.details()
