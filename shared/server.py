@@ -106,6 +106,10 @@ class ServiceRegistration:
     add_to_server: Callable[[grpc.Server], None]
 
 
+LIVENESS_SERVICE = "liveness"
+"""Health name that answers SERVING from start until shutdown, whatever the services' readiness:
+what a liveness probe asks, so that a service waiting for its models or its broker is not restarted."""
+
 STARTING_MESSAGE = "starting: models are loading; retry when health is SERVING"
 """What every service answers, as UNAVAILABLE, to a call that needs what start-up is still making."""
 
@@ -358,6 +362,7 @@ def serve(
         health_server=health_server,
     )
     running.set_serving(initially_serving)
+    health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     server.start()
     _logger.info(
         "serving",

@@ -31,7 +31,7 @@ from tryon.shared.broker import free_loopback_port
 from tryon.shared.errors import FailedPrecondition
 from tryon.shared.proto import body_service_pb2 as body_pb, body_service_pb2_grpc, common_pb2
 from tryon.shared.proto import garment_service_pb2 as garment_pb, garment_service_pb2_grpc
-from tryon.shared.server import RunningServer, ServiceRegistration, serve
+from tryon.shared.server import LIVENESS_SERVICE, RunningServer, ServiceRegistration, serve
 from tryon.shared.settings import ServerSettings, SettingsError, load_settings
 from tryon.shared.tls import ClientTls, https_client_context, open_channel
 
@@ -100,6 +100,8 @@ def test_the_health_port_answers_plaintext_probes_and_follows_the_servers_health
         assert health_status(probe_address, None) == health_pb2.HealthCheckResponse.SERVING
         running.set_serving(False)
         assert health_status(probe_address, None) == health_pb2.HealthCheckResponse.NOT_SERVING
+        # Not ready is not dead: the liveness name stays SERVING until shutdown.
+        assert healthcheck.probe(probe_address, LIVENESS_SERVICE) is None
         # The probe port serves health alone: no service call gets past TLS through it.
         with open_channel(probe_address) as channel, pytest.raises(grpc.RpcError) as refused:
             body_service_pb2_grpc.BodyServiceStub(channel).GetBody(body_pb.GetBodyRequest(body_id="b"), timeout=5)
@@ -108,6 +110,7 @@ def test_the_health_port_answers_plaintext_probes_and_follows_the_servers_health
         running.stop(0)
     with pytest.raises(grpc.RpcError):
         health_status(probe_address, None)
+    assert healthcheck.probe(probe_address, LIVENESS_SERVICE) is not None
 
 
 def test_the_health_check_cli_speaks_mtls(pki, capsys) -> None:
