@@ -7,38 +7,25 @@ import os
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tryon.services.body.body_model import BodyModel
-from tryon.services.body.domain import BodyDomain
-from tryon.services.body.servicer import BodyServicer, registration as body_registration
-from tryon.services.body.store import BodyStore
-from tryon.services.garment import images
 from tryon.services.garment.body_client import BodyServiceClient
-from tryon.services.garment.catalogue import Catalogue, Garment
-from tryon.services.garment.domain import GarmentDomain
-from tryon.services.garment.servicer import GarmentServicer, registration as garment_registration
+from tryon.services.garment.settings import PREFIX as GARMENT_PREFIX, GarmentSettings
 from tryon.services.storefront.backends import SERVICE_NAMES, Backends
 from tryon.services.storefront.up import start_storefront
 from tryon.shared import healthcheck
 from tryon.shared.broker import free_loopback_port
-from tryon.shared.errors import FailedPrecondition
-from tryon.shared.proto import body_service_pb2 as body_pb, body_service_pb2_grpc, common_pb2
-from tryon.shared.proto import garment_service_pb2 as garment_pb, garment_service_pb2_grpc
+from tryon.shared.errors import FailedPrecondition, NotFound
+from tryon.shared.proto import body_service_pb2 as body_pb, body_service_pb2_grpc
 from tryon.shared.server import LIVENESS_SERVICE, RunningServer, ServiceRegistration, serve
 from tryon.shared.settings import ServerSettings, SettingsError, load_settings
 from tryon.shared.tls import ClientTls, https_client_context, open_channel
 
 pytestmark = pytest.mark.integration
-
-SHIPPED_BODY_MODEL = Path(__file__).resolve().parents[2] / "services" / "body" / "weights" / "model"
-
 
 def tls_settings(pki, *, mutual: bool, **more) -> ServerSettings:
     """A server's settings: TLS with the test server certificate, client certificates required when `mutual`."""
@@ -140,64 +127,49 @@ def test_tls_settings_that_cannot_work_stop_start_up_with_a_sentence(pki, tmp_pa
         load_settings(ServerSettings, prefix, {"TRYON_BODY_TLS_CA_FILE": str(not_pem)})
 
 
-@pytest.fixture()
-def body_over_mtls(pki, tmp_path: Path) -> Iterator[RunningServer]:
-    """BodyService with the shipped body model, requiring client certificates."""
+class BodyServiceWithoutBodies(body_service_pb2_grpc.BodyServiceServicer):
+    """A BodyService that knows no body and remembers the certificate name of each caller."""
 
-    class NoEvents:
-        def body_updated(self, body_id, sex, latent) -> None:
-            """Events are not what this test is about."""
+    def __init__(self) -> None:
+        self.callers: list[str] = []
 
-        def body_deleted(self, body_id) -> None:
-            """Events are not what this test is about."""
+    def _unknown(self, request, context: grpc.ServicerContext):
+        self.callers.extend(name.decode() for name in context.auth_context().get("x509_common_name", ()))
+        context.abort(grpc.StatusCode.NOT_FOUND, f"body {request.body_id} is not known")
 
-    domain = BodyDomain(BodyModel.load(SHIPPED_BODY_MODEL), BodyStore(tmp_path / "bodies"), NoEvents(), advice_samples=200)
-    running = serve("body", [body_registration(BodyServicer(domain))], tls_settings(pki, mutual=True))
-    yield running
-    running.stop(0)
+    GetBodyMesh = RenderSilhouette = GetBody = _unknown
 
 
-def test_garment_service_reaches_body_service_over_mtls(pki, body_over_mtls, tmp_path: Path) -> None:
-    workload = ClientTls(pki.ca, pki.server_cert, pki.server_key)
-    with open_channel(body_over_mtls.address, workload) as channel:
-        body = body_service_pb2_grpc.BodyServiceStub(channel).CreateBody(
-            body_pb.CreateBodyRequest(
-                measurements=[
-                    common_pb2.MeasurementValue(name="stature", value=1700),
-                    common_pb2.MeasurementValue(name="weight", value=70),
-                ]
-            ),
-            timeout=30,
-        )
-    catalogue = Catalogue(tmp_path / "catalogue")
-    picture = images.encode_png(np.full((28, 28), 0.5, np.float32))
-    catalogue.add(
-        Garment(
-            garment_id="g-1", name="tee", category=0, currency_code="EUR", amount_minor=1000, size_chart=None,
-            content_latent=np.zeros(16, np.float32), image_png=picture,
-        )
+def test_garment_service_reaches_body_service_over_mtls(pki) -> None:
+    body = BodyServiceWithoutBodies()
+    registration = ServiceRegistration(
+        "tryon.v1.BodyService", lambda server: body_service_pb2_grpc.add_BodyServiceServicer_to_server(body, server)
     )
-    client = BodyServiceClient(body_over_mtls.address, timeout_seconds=30, tls=workload)
-    garments = serve(
-        "garment", [garment_registration(GarmentServicer(GarmentDomain(catalogue, silhouettes=client)))],
-        tls_settings(pki, mutual=True),
+    running = serve("body", [registration], tls_settings(pki, mutual=True))
+    # Wired as GarmentService's __main__ wires it: its own certificate, and the CA of the services it calls.
+    garment = load_settings(
+        GarmentSettings,
+        GARMENT_PREFIX,
+        {
+            "TRYON_GARMENT_TLS_CERT_FILE": str(pki.server_cert),
+            "TRYON_GARMENT_TLS_KEY_FILE": str(pki.server_key),
+            "TRYON_GARMENT_TLS_CA_FILE": str(pki.ca),
+        },
     )
+    client = BodyServiceClient(running.address, timeout_seconds=10, tls=ClientTls.from_settings(garment))
+    without_certificate = BodyServiceClient(running.address, timeout_seconds=10, tls=ClientTls(pki.ca))
     try:
-        with open_channel(garments.address, ClientTls(pki.ca, pki.client_cert, pki.client_key)) as channel:
-            rendered = garment_service_pb2_grpc.GarmentServiceStub(channel).RenderTryOn(
-                garment_pb.RenderTryOnRequest(body_id=body.body.body_id, garment_ids=["g-1"]), timeout=60
-            )
-        assert rendered.png.startswith(b"\x89PNG")
-    finally:
-        garments.stop(0)
-        client.close()
-
-    without_certificate = BodyServiceClient(body_over_mtls.address, timeout_seconds=10, tls=ClientTls(pki.ca))
-    try:
+        # The call got through the handshake to BodyService, which answered for the body.
+        with pytest.raises(NotFound, match="b-404"):
+            client("b-404")
+        assert body.callers == ["server"]
         with pytest.raises(FailedPrecondition, match="set TLS_CERT_FILE and TLS_KEY_FILE"):
-            without_certificate(body.body.body_id, 64, 128)
+            without_certificate("b-404")
+        assert body.callers == ["server"]
     finally:
+        client.close()
         without_certificate.close()
+        running.stop(0)
 
 
 def test_the_storefronts_backends_speak_mtls(pki) -> None:
