@@ -82,7 +82,7 @@ class ImportReport:
         return sum(outcome.registered for outcome in self.outcomes)
 
 
-def _request_of(row: dict[str, str], images_dir: Path) -> pb.RegisterGarmentRequest:
+def registration_request(row: dict[str, str], images_dir: Path) -> pb.RegisterGarmentRequest:
     """The RegisterGarment request of one CSV row; InvalidArgument naming what to fix in the row."""
     for column in REQUIRED_COLUMNS:
         if not (row.get(column) or "").strip():
@@ -147,7 +147,7 @@ def import_rows(
             for row_number, row in chunk:
                 item_ref = (row.get("id") or "").strip()
                 try:
-                    request = _request_of(row, images_dir)
+                    request = registration_request(row, images_dir)
                 except InvalidArgument as error:
                     outcomes[row_number] = RowOutcome(row_number, item_ref, message=str(error))
                     continue
