@@ -15,7 +15,7 @@ class GarmentSettings(ServerSettings):
     """Where GarmentService keeps its data, where it finds BodyService and how it trains its default models."""
 
     data_dir: Path = Path("var/garment")
-    """Folder of the catalogue (catalogue.parquet) and the models (models/)."""
+    """Folder of the catalogue (catalogue.sqlite3), its pictures (images/) and the models (models/)."""
     fashion_mnist_dir: Path | None = None
     """Folder of the Fashion-MNIST .gz files; unset uses TRYON_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist."""
     body_service_address: str | None = None
