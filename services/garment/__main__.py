@@ -15,7 +15,8 @@ import logging
 
 from tryon.services.garment.body_client import BodyServiceClient
 from tryon.services.garment.catalogue import Catalogue
-from tryon.services.garment.domain import GarmentDomain, SilhouetteSource
+from tryon.services.garment.domain import GarmentDomain
+from tryon.services.garment.tryon import MeshSource
 from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.models_store import load_or_train_models
 from tryon.services.garment.servicer import GarmentServicer, registration
@@ -33,22 +34,22 @@ def _prepare(
     servicer: GarmentServicer,
     resources: Resources,
     catalogue: Catalogue,
-    silhouettes: SilhouetteSource | None,
+    bodies: MeshSource | None,
 ) -> None:
     """Connect the publisher, load or train the models, and hand the domain to the servicer."""
     bootstrap_servers = connect_kafka(resources, [GARMENTS])
     publisher = event_publisher(resources, bootstrap_servers, "tryon-garment", settings.data_dir)
     models = load_or_train_models(settings)
-    servicer.attach(GarmentDomain(catalogue, models, GarmentEventPublisher(publisher), silhouettes))
+    servicer.attach(GarmentDomain(catalogue, models, GarmentEventPublisher(publisher), bodies))
     logger.info("garment service ready", extra={"bootstrap_servers": bootstrap_servers})
 
 
 def main() -> int:
     """Start the service and block until SIGTERM/SIGINT has drained it."""
     settings = settings_or_exit(GarmentSettings, PREFIX)
-    silhouettes = None
+    bodies = None
     if settings.body_service_address:
-        silhouettes = BodyServiceClient(
+        bodies = BodyServiceClient(
             settings.body_service_address,
             settings.body_service_timeout_seconds,
             settings.body_service_auth_token,
@@ -56,15 +57,15 @@ def main() -> int:
         )
     catalogue = Catalogue(settings.data_dir)
     # The catalogue RPCs need no model: they answer from this domain while the models load.
-    servicer = GarmentServicer(catalogue=GarmentDomain(catalogue, silhouettes=silhouettes))
+    servicer = GarmentServicer(catalogue=GarmentDomain(catalogue, bodies=bodies))
     status = run_service(
         "garment",
         [registration(servicer)],
         settings,
-        lambda resources: _prepare(settings, servicer, resources, catalogue, silhouettes),
+        lambda resources: _prepare(settings, servicer, resources, catalogue, bodies),
     )
-    if silhouettes is not None:
-        silhouettes.close()
+    if bodies is not None:
+        bodies.close()
     return status
 
 

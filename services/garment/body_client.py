@@ -1,4 +1,7 @@
-"""BodyService client for try-on: fetches a body's silhouette and keypoints over gRPC.
+"""BodyService client for try-on: fetches a body's 3D mesh (GetBodyMesh) over gRPC.
+
+The mesh arrives as binary glTF in metres with its keypoints and measured dimensions in
+millimetres; it becomes a `BodyMesh` in millimetres, the renderer's unit.
 
 gRPC failures become the domain errors a GarmentService caller can act on: an unknown body
 is NotFound, an unreachable or failing BodyService is FailedPrecondition naming its address.
@@ -8,9 +11,11 @@ Each call carries the request id of the GarmentService call it serves as ``x-req
 from __future__ import annotations
 
 import grpc
+import numpy as np
 
-from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
+from tryon.services.garment.mesh_render import BodyMesh
 from tryon.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from tryon.shared.glb import GlbError, read_glb
 from tryon.shared.interceptors import REQUEST_ID_METADATA_KEY
 from tryon.shared.logs import current_request_id
 from tryon.shared.proto import body_service_pb2, body_service_pb2_grpc
@@ -18,7 +23,7 @@ from tryon.shared.tls import ClientTls, open_channel, transport_hint
 
 
 class BodyServiceClient:
-    """Calls BodyService.RenderSilhouette at ``address`` with a per-call deadline and the caller's request id.
+    """Calls BodyService.GetBodyMesh at ``address`` with a per-call deadline and the caller's request id.
 
     With `tls` the channel speaks TLS, presenting a client certificate when `tls` has one (mTLS).
     """
@@ -37,16 +42,16 @@ class BodyServiceClient:
         self._channel = open_channel(address, tls)
         self._stub = body_service_pb2_grpc.BodyServiceStub(self._channel)
 
-    def __call__(self, body_id: str, width: int, height: int) -> BodyPicture:
-        """The body's silhouette at the given picture size."""
-        request = body_service_pb2.RenderSilhouetteRequest(body_id=body_id, width=width, height=height)
+    def __call__(self, body_id: str) -> BodyMesh:
+        """The body's mesh in millimetres, with its keypoints and measured dimensions."""
+        request = body_service_pb2.GetBodyMeshRequest(body_id=body_id)
         metadata = self._metadata
         request_id = current_request_id()
         if request_id:
             # One id across both services' log lines: the caller's call and the one it caused here.
             metadata = (*metadata, (REQUEST_ID_METADATA_KEY, request_id))
         try:
-            response = self._stub.RenderSilhouette(request, timeout=self._timeout, metadata=metadata)
+            response = self._stub.GetBodyMesh(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as error:
             code, details = error.code(), error.details()
             if code == grpc.StatusCode.NOT_FOUND:
@@ -55,14 +60,21 @@ class BodyServiceClient:
                 raise InvalidArgument(f"BodyService refused the body request: {details}") from None
             hint = transport_hint(details, self._tls) if code == grpc.StatusCode.UNAVAILABLE else None
             raise FailedPrecondition(
-                f"BodyService at {self._address} could not render the body ({code.name}: {details}); "
+                f"BodyService at {self._address} could not give the body's mesh ({code.name}: {details}); "
                 + ("check that it runs and that TRYON_GARMENT_BODY_SERVICE_ADDRESS points to it" if hint is None
                    else f"{hint} (settings TRYON_GARMENT_TLS_*)")
             ) from None
-        return BodyPicture(
-            rgba=decode_rgba_png(response.png),
-            keypoints={point.name: (point.x, point.y) for point in response.keypoints},
-            mm_per_pixel=response.mm_per_pixel,
+        try:
+            meshes = read_glb(response.glb)
+        except GlbError as error:
+            raise FailedPrecondition(f"BodyService at {self._address} sent an unreadable body mesh: {error}") from None
+        if not meshes:
+            raise FailedPrecondition(f"BodyService at {self._address} sent a body mesh without a mesh")
+        return BodyMesh(
+            vertices_mm=np.asarray(meshes[0].vertices, dtype=np.float64) * 1000.0,
+            faces=np.asarray(meshes[0].faces, dtype=np.int64),
+            keypoints_mm={point.name: (point.x_mm, point.y_mm, point.z_mm) for point in response.keypoints},
+            measured_mm={value.name: value.value for value in response.mesh_measurements},
         )
 
     def close(self) -> None:

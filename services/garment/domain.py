@@ -4,8 +4,8 @@
 errors of `tryon.shared.errors`; the servicer converts protos and the server maps errors to
 statuses. A domain without models serves the catalogue alone (GetGarment, ListGarments,
 RenderTryOn), as the service does while its models load; its model calls answer
-FailedPrecondition. Publishing GarmentRegistered and fetching body silhouettes are injected
-callables, so this module needs neither Kafka nor gRPC.
+FailedPrecondition. Publishing GarmentRegistered and fetching body meshes are injected
+callables, so this module needs neither Kafka nor gRPC; try-on itself is `tryon.services.garment.tryon`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,8 @@ from PIL import Image
 
 from tryon.services.garment import images
 from tryon.services.garment.catalogue import Catalogue, Garment, new_garment_id
-from tryon.services.garment.tryon_render import (
-    BodyPicture,
-    GarmentLayer,
-    encode_rgba_png,
-    garment_colour,
-    render_try_on,
-)
+from tryon.services.garment.mesh_render import View
+from tryon.services.garment.tryon import MeshSource, TryOnItem, TryOnRenderer, TryOnResult
 from tryon.shared.contract import MAX_ID_LENGTH, check_chart_id, check_id, check_label, check_name, check_text
 from tryon.shared.errors import DomainError, FailedPrecondition, InvalidArgument
 
@@ -64,10 +59,6 @@ class GarmentModelsLike(Protocol):
     def interpolate(
         self, latent_a: np.ndarray, label_a: int, latent_b: np.ndarray, label_b: int, steps: int
     ) -> np.ndarray: ...
-
-
-SilhouetteSource = Callable[[str, int, int], BodyPicture]
-"""Fetches a body's picture: (body_id, width, height) -> BodyPicture; raises NotFound or FailedPrecondition."""
 
 
 @dataclass(frozen=True)
@@ -239,12 +230,16 @@ class GarmentDomain:
         catalogue: Catalogue,
         models: GarmentModelsLike | None = None,
         publish_registered: Callable[[Garment], None] | None = None,
-        silhouettes: SilhouetteSource | None = None,
+        bodies: MeshSource | None = None,
     ) -> None:
         self._catalogue = catalogue
         self._models = models
         self._publish_registered = publish_registered
-        self._silhouettes = silhouettes
+        self._tryon = TryOnRenderer(
+            self._catalogue.get,
+            bodies,
+            lambda garment: self._catalogue.original_image(garment.garment_id) if garment.has_original_image else None,
+        )
         # One model call at a time: the models are small, the machine's cores are few, and
         # seeded generation must not interleave with another call's random draws.
         self._model_lock = threading.Lock()
@@ -384,21 +379,30 @@ class GarmentDomain:
         labels = [check_label(category) for category in categories]
         return self._catalogue.list(page_size, page_token, labels)
 
-    def render_try_on(self, body_id: str, garment_ids: Sequence[str], width: int = 0, height: int = 0) -> bytes:
-        """A PNG of the body wearing the garments, drawn in order (later ones on top)."""
+    def _try_on_items(self, body_id: str, items: Sequence[TryOnItem]) -> list[TryOnItem]:
+        """The body id and 1 to 8 garments checked, as the contract allows them."""
         if not body_id:
             raise InvalidArgument("body_id must not be empty; use an id returned by BodyService.CreateBody")
         check_id(body_id, "body_id")
-        if not 1 <= len(garment_ids) <= MAX_TRYON_GARMENTS:
-            raise InvalidArgument(f"garment_ids must list 1 to {MAX_TRYON_GARMENTS} garments; got {len(garment_ids)}")
+        if not 1 <= len(items) <= MAX_TRYON_GARMENTS:
+            raise InvalidArgument(f"garments must list 1 to {MAX_TRYON_GARMENTS} garments; got {len(items)}")
+        checked = []
+        for index, item in enumerate(items):
+            label = check_text(item.size_label, f"garments[{index}].size_label")
+            if len(label) > MAX_LABEL_LENGTH:
+                raise InvalidArgument(f"garments[{index}].size_label must be at most {MAX_LABEL_LENGTH} characters")
+            checked.append(TryOnItem(check_garment_id(item.garment_id, f"garments[{index}].garment_id"), label))
+        return checked
+
+    def render_try_on(
+        self, body_id: str, items: Sequence[TryOnItem], view: View = "front", width: int = 0, height: int = 0
+    ) -> TryOnResult:
+        """A PNG of the body seen from ``view`` wearing the garments at their sizes (later ones on
+        top), and how each size fits."""
+        checked = self._try_on_items(body_id, items)
         width, height = picture_size(width, height)
-        garments = [self._catalogue.get(check_garment_id(gid, "garment_ids")) for gid in garment_ids]
-        if self._silhouettes is None:
-            raise FailedPrecondition(
-                "try-on needs BodyService and none is configured; set TRYON_GARMENT_BODY_SERVICE_ADDRESS"
-            )
-        body = self._silhouettes(body_id, width, height)
-        layers = [
-            GarmentLayer(images.decode_png(g.image_png), g.category, garment_colour(g.garment_id)) for g in garments
-        ]
-        return encode_rgba_png(render_try_on(body, layers))
+        return self._tryon.render(body_id, checked, view, width, height)
+
+    def render_try_on_model(self, body_id: str, items: Sequence[TryOnItem], texture_size: int = 0) -> TryOnResult:
+        """A GLB of the body wearing the garments at their sizes as textures, and how each size fits."""
+        return self._tryon.model(body_id, self._try_on_items(body_id, items), texture_size)

@@ -4,7 +4,7 @@ Domain errors propagate to the shared error-mapping interceptor, which turns the
 INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION with the domain's message. Until start-up
 attaches the domain (models loaded or trained, publisher connected) the model RPCs answer
 UNAVAILABLE, as in every service (`tryon.shared.server.ReadyServicer`); GetGarment, GetGarmentImage,
-ListGarments and RenderTryOn need no model and answer during start-up already, from the catalogue.
+ListGarments, RenderTryOn and RenderTryOnModel need no model and answer during start-up already, from the catalogue.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tryon.services.garment.domain import (
     Price,
     Registration,
 )
+from tryon.services.garment.tryon import GarmentFitReport, TryOnItem
 from tryon.shared.contract import category_from_proto, category_to_proto
 from tryon.shared.errors import InvalidArgument
 from tryon.shared.interceptors import domain_error_code
@@ -185,9 +186,58 @@ class GarmentServicer(ReadyServicer[GarmentDomain], garment_service_pb2_grpc.Gar
         return pb.ListGarmentsResponse(garments=[garment_message(g) for g in garments], next_page_token=next_token)
 
     def RenderTryOn(self, request: pb.RenderTryOnRequest, context: grpc.ServicerContext) -> pb.RenderTryOnResponse:
-        """Render garments onto a body's silhouette."""
-        png = self.catalogue.render_try_on(request.body_id, list(request.garment_ids), request.width, request.height)
-        return pb.RenderTryOnResponse(png=png)
+        """Render a body wearing garments at their sizes, front or back, with the fit of each size."""
+        if request.garment_ids and request.garments:
+            raise InvalidArgument("give garment_ids (each at the body's own size) or garments (with sizes), not both")
+        items = [TryOnItem(garment_id) for garment_id in request.garment_ids] or _try_on_items(request.garments)
+        result = self.catalogue.render_try_on(
+            request.body_id, items, _view(request.view), request.width, request.height
+        )
+        return pb.RenderTryOnResponse(png=result.data, fits=[_fit_message(report) for report in result.fits])
+
+    def RenderTryOnModel(
+        self, request: pb.RenderTryOnModelRequest, context: grpc.ServicerContext
+    ) -> pb.RenderTryOnModelResponse:
+        """The body's mesh wearing garments at their sizes as textures (GLB), with the fit of each size."""
+        result = self.catalogue.render_try_on_model(request.body_id, _try_on_items(request.garments), request.texture_size)
+        return pb.RenderTryOnModelResponse(glb=result.data, fits=[_fit_message(report) for report in result.fits])
+
+
+_VIEWS_FROM_PROTO = {pb.TRY_ON_VIEW_UNSPECIFIED: "front", pb.TRY_ON_VIEW_FRONT: "front", pb.TRY_ON_VIEW_BACK: "back"}
+_SIZE_CHOICES = {"requested": pb.SIZE_CHOICE_REQUESTED, "body_size": pb.SIZE_CHOICE_BODY_SIZE, "no_chart": pb.SIZE_CHOICE_NO_CHART}
+_VERDICTS = {
+    "tight": pb.FIT_VERDICT_TIGHT,
+    "fitting": pb.FIT_VERDICT_FITTING,
+    "loose": pb.FIT_VERDICT_LOOSE,
+    "short": pb.FIT_VERDICT_SHORT,
+    "long": pb.FIT_VERDICT_LONG,
+}
+
+
+def _view(value: int) -> str:
+    if value in _VIEWS_FROM_PROTO:
+        return _VIEWS_FROM_PROTO[value]
+    raise InvalidArgument(
+        f"view must be TRY_ON_VIEW_UNSPECIFIED (0, the front), TRY_ON_VIEW_FRONT (1) or TRY_ON_VIEW_BACK (2); got {value}"
+    )
+
+
+def _try_on_items(garments: Any) -> list[TryOnItem]:
+    return [TryOnItem(garment.garment_id, garment.size_label) for garment in garments]
+
+
+def _fit_message(report: GarmentFitReport) -> pb.GarmentFit:
+    return pb.GarmentFit(
+        garment_id=report.garment_id,
+        size_label=report.size_label,
+        size_choice=_SIZE_CHOICES[report.size_choice],
+        measurements=[
+            pb.MeasurementFit(
+                measurement=m.measurement, body_mm=m.body_mm, garment_mm=m.garment_mm, ease_mm=m.ease_mm, verdict=_VERDICTS[m.fit]
+            )
+            for m in report.measurements
+        ],
+    )
 
 
 def registration(servicer: GarmentServicer) -> ServiceRegistration:

@@ -1,18 +1,29 @@
-"""Try-on pictures: garment images warped onto a body silhouette by its keypoints.
+"""Size-true try-on pictures: each garment's own image warped onto a drawn body at its size.
 
-Each garment is cropped to its own extent and mapped by a perspective warp onto a
-quadrilateral placed from the body's keypoints and the silhouette's width at those rows:
-tops from the neck to the hips, trousers from the waist to the ankles, dresses and coats
-from the neck down as far as their own aspect ratio reaches, one shoe on each foot, and a
-bag beside a hand. The garment's grey level becomes its opacity and its shading, in a
-colour chosen per garment; garments are layered in request order, later ones on top.
+The body is drawn from its mesh (`tryon.services.garment.mesh_render`). A garment is its
+original image with the background cut out (`tryon.services.garment.images.cut_out`), or its
+28 x 28 grey form coloured and enlarged (`garment_picture_from_levels`),
+warped row by row: its rows map piecewise linearly onto the body's rows (a top from the neck to
+below the hips, trousers from the waist to the hem, a dress or coat from the neck to the knee),
+and at the chest, waist and hip rows the garment's own width in its image maps onto
+
+    the torso's drawn width at that row x garment girth / body girth
+
+(`tryon.services.garment.garment_fit`), with the scale interpolated between those rows and held
+above the first and below the last (sleeves and legs keep the proportions of the nearest
+control row). So a size too small is narrower than the body and a size too large wider. A tight
+garment also shows pull lines from the side seams, in proportion to how far it is too small; a
+loose one hangs lower and shows vertical folds. Trousers end where their inseam reaches (the
+garment's inseam / the body's). Shoes and bags are drawn at their own size in millimetres.
+
+The back view draws the same product image mirrored, as a product picture shows the front.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +31,8 @@ from PIL import Image
 from scipy import ndimage
 
 from tryon.services.garment.categories import region_of
-from tryon.shared.errors import FailedPrecondition
-
-REQUIRED_KEYPOINTS = ("neck", "left_shoulder", "right_shoulder", "waist", "hips", "left_ankle", "right_ankle")
-"""Keypoints the renderer places garments by; others (knees, wrists) are used when present."""
+from tryon.services.garment.garment_fit import CHEST, HIP, WAIST, SizedFit
+from tryon.services.garment.mesh_render import SKIN, BodyDrawing
 
 _PALETTE = (
     (178, 34, 52),
@@ -37,7 +46,7 @@ _PALETTE = (
     (69, 90, 100),
     (251, 192, 45),
 )
-"""Garment colours, chosen for contrast against each other and a grey silhouette."""
+"""Colours of grey garments, chosen for contrast against each other and the skin tone."""
 
 _GARMENT_THRESHOLD = 0.15
 """Share of the brightest level above which a pixel of a 28 x 28 garment belongs to the garment
@@ -47,215 +56,37 @@ _OPAQUE_FROM, _OPAQUE_AT = 0.08, 0.45
 """Garment levels map to opacity linearly from 0 at the first to 1 at the second: fabric is
 opaque, while the faint haze and the anti-aliased rim stay see-through."""
 
-_SHOE_LENGTH_MM = 230.0
+_UPSCALE = 8
+"""A 28 x 28 garment is enlarged this many times (smoothly) before warping, so its edges stay soft."""
+
+_SHOE_LENGTH_MM = 260.0
 _BAG_WIDTH_MM = 320.0
 _ANKLE_HEIGHT_MM = 75.0
-"""Sizes of things the silhouette has no keypoint for, in millimetres (adult averages)."""
+"""Sizes of things the mesh has no measurement for, in millimetres (adult averages)."""
+
+_TOP_ROWS = (0.40, 0.72, 0.97)
+"""Where a top's chest, waist and hip widths are taken in its image (shares of its height from
+the collar): below the short sleeves of a Fashion-MNIST top, at its narrowest, at its hem."""
+_FULL_ROWS = (0.22, 0.40, 0.55)
+"""The same for a dress or coat, which reaches to the knee."""
+_BOTTOM_HIP_ROW = 0.12
+"""Where trousers' hip width is taken in their image (share of their height from the waistband)."""
 
 
 @dataclass(frozen=True)
-class BodyPicture:
-    """A rendered body: RGBA pixels (uint8 [H, W, 4], transparent background), named keypoints
-    in pixels (x = column, y = row) and the picture's scale."""
+class DressedGarment:
+    """A garment to draw: its picture (float RGBA [h, w, 4] in [0, 1], straight alpha), its category
+    label (0-9) and how its chosen size fits the body (None: drawn at the body's own girths)."""
 
-    rgba: np.ndarray
-    keypoints: Mapping[str, tuple[float, float]]
-    mm_per_pixel: float
-
-
-@dataclass(frozen=True)
-class GarmentLayer:
-    """A garment to draw: 28 x 28 levels in [0, 1] (bright garment on black), its category
-    label (0-9) and its RGB colour."""
-
-    levels: np.ndarray
+    picture: np.ndarray
     category: int
-    colour: tuple[int, int, int]
+    fit: SizedFit | None
 
 
 def garment_colour(garment_id: str) -> tuple[int, int, int]:
-    """A stable colour for a garment, so the same garment looks the same in every picture."""
+    """A stable colour for a grey garment, so the same garment looks the same in every picture."""
     digest = hashlib.sha256(garment_id.encode()).digest()
     return _PALETTE[digest[0] % len(_PALETTE)]
-
-
-def _perspective_coefficients(target: np.ndarray, source: np.ndarray) -> tuple[float, ...]:
-    """PIL PERSPECTIVE coefficients mapping output points ``target`` [4, 2] to input points ``source``."""
-    rows, values = [], []
-    for (x, y), (u, v) in zip(target, source, strict=True):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        values.extend([u, v])
-    return tuple(np.linalg.solve(np.asarray(rows, dtype=np.float64), np.asarray(values, dtype=np.float64)))
-
-
-def _garment_extent(levels: np.ndarray) -> tuple[int, int, int, int]:
-    """Bounding box (left, top, right, bottom; exclusive) of the garment in its 28 x 28 picture."""
-    mask = levels > _GARMENT_THRESHOLD * max(float(levels.max()), 1e-6)
-    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return 0, 0, levels.shape[1], levels.shape[0]
-    return int(columns[0]), int(rows[0]), int(columns[-1]) + 1, int(rows[-1]) + 1
-
-
-def _torso_span(alpha: np.ndarray, row: float, centre_x: float) -> tuple[float, float] | None:
-    """Left and right edge of the opaque run that contains ``centre_x`` on a row, or None."""
-    height, width = alpha.shape
-    y = int(np.clip(round(row), 0, height - 1))
-    x = int(np.clip(round(centre_x), 0, width - 1))
-    opaque = alpha[y] > 127
-    if not opaque[x]:
-        return None
-    left = x
-    while left > 0 and opaque[left - 1]:
-        left -= 1
-    right = x
-    while right < width - 1 and opaque[right + 1]:
-        right += 1
-    return float(left), float(right + 1)
-
-
-@dataclass(frozen=True)
-class _Anatomy:
-    """Where things are on the body picture, in pixels."""
-
-    centre_x: float
-    neck_y: float
-    shoulder_left: float
-    shoulder_right: float
-    shoulder_y: float
-    waist_span: tuple[float, float]
-    waist_y: float
-    hips_span: tuple[float, float]
-    hips_y: float
-    knee_y: float
-    ankle_left: tuple[float, float]
-    ankle_right: tuple[float, float]
-    hands: tuple[tuple[float, float], ...]
-    mm_per_pixel: float
-    picture_width: int
-
-
-def _anatomy(body: BodyPicture) -> _Anatomy:
-    missing = [name for name in REQUIRED_KEYPOINTS if name not in body.keypoints]
-    if missing:
-        raise FailedPrecondition(
-            f"the body picture lacks the keypoints {', '.join(missing)}; try-on needs {', '.join(REQUIRED_KEYPOINTS)}"
-        )
-    points = {name: (float(x), float(y)) for name, (x, y) in body.keypoints.items()}
-    alpha = body.rgba[..., 3]
-    shoulders = sorted([points["left_shoulder"], points["right_shoulder"]])
-    ankles = sorted([points["left_ankle"], points["right_ankle"]])
-    centre_x = (shoulders[0][0] + shoulders[1][0]) / 2
-    shoulder_width = max(shoulders[1][0] - shoulders[0][0], 1.0)
-
-    def span(name: str, fallback_ratio: float) -> tuple[float, float]:
-        x, y = points[name]
-        found = _torso_span(alpha, y, x)
-        if found is None or found[1] - found[0] > 1.6 * shoulder_width:
-            half = fallback_ratio * shoulder_width / 2
-            return x - half, x + half
-        return found
-
-    knees = [points[name] for name in ("left_knee", "right_knee") if name in points]
-    ankle_y = (ankles[0][1] + ankles[1][1]) / 2
-    knee_y = float(np.mean([y for _, y in knees])) if knees else (points["hips"][1] + ankle_y) / 2
-    hands = tuple(
-        points[name]
-        for name in ("left_wrist", "right_wrist", "left_hand", "right_hand")
-        if name in points
-    )
-    mm_per_pixel = float(body.mm_per_pixel)
-    if not np.isfinite(mm_per_pixel) or mm_per_pixel <= 0:
-        # Without a scale, an adult's shoulders (about 400 mm) set it.
-        mm_per_pixel = 400.0 / shoulder_width
-    return _Anatomy(
-        centre_x=centre_x,
-        neck_y=points["neck"][1],
-        shoulder_left=shoulders[0][0],
-        shoulder_right=shoulders[1][0],
-        shoulder_y=(shoulders[0][1] + shoulders[1][1]) / 2,
-        waist_span=span("waist", 0.8),
-        waist_y=points["waist"][1],
-        hips_span=span("hips", 0.9),
-        hips_y=points["hips"][1],
-        knee_y=knee_y,
-        ankle_left=ankles[0],
-        ankle_right=ankles[1],
-        hands=hands,
-        mm_per_pixel=mm_per_pixel,
-        picture_width=alpha.shape[1],
-    )
-
-
-def _box(centre_x: float, top: float, width: float, height: float) -> np.ndarray:
-    """Corners (top-left, top-right, bottom-right, bottom-left) of an upright box."""
-    half = width / 2
-    return np.array(
-        [[centre_x - half, top], [centre_x + half, top], [centre_x + half, top + height], [centre_x - half, top + height]]
-    )
-
-
-def _placements(layer: GarmentLayer, body: _Anatomy) -> list[tuple[np.ndarray, bool]]:
-    """Target quadrilaterals for a garment (one per copy) and whether each copy is mirrored."""
-    left, top, right, bottom = _garment_extent(layer.levels)
-    aspect = (bottom - top) / max(right - left, 1)
-    shoulder_width = body.shoulder_right - body.shoulder_left
-    region = region_of(layer.category)
-    if region == "top":
-        # The picture includes the sleeves, which reach out past the shoulders.
-        top_half = 0.78 * shoulder_width
-        hips_half = max((body.hips_span[1] - body.hips_span[0]) * 0.6, 0.62 * shoulder_width)
-        hem_y = body.hips_y + 0.15 * (body.hips_y - body.waist_y)
-        quad = np.array(
-            [
-                [body.centre_x - top_half, body.neck_y],
-                [body.centre_x + top_half, body.neck_y],
-                [body.centre_x + hips_half, hem_y],
-                [body.centre_x - hips_half, hem_y],
-            ]
-        )
-        return [(quad, False)]
-    if region == "bottom":
-        waist_half = (body.waist_span[1] - body.waist_span[0]) * 0.55
-        ankle_centre = (body.ankle_left[0] + body.ankle_right[0]) / 2
-        ankle_half = max((body.ankle_right[0] - body.ankle_left[0]) / 2 + 0.12 * shoulder_width, waist_half)
-        ankle_y = (body.ankle_left[1] + body.ankle_right[1]) / 2
-        quad = np.array(
-            [
-                [body.centre_x - waist_half, body.waist_y],
-                [body.centre_x + waist_half, body.waist_y],
-                [ankle_centre + ankle_half, ankle_y],
-                [ankle_centre - ankle_half, ankle_y],
-            ]
-        )
-        return [(quad, False)]
-    if region == "full":
-        width = 1.45 * shoulder_width
-        ankle_y = (body.ankle_left[1] + body.ankle_right[1]) / 2
-        shortest = body.hips_y + 0.3 * (body.knee_y - body.hips_y) - body.neck_y
-        height = float(np.clip(width * aspect, shortest, ankle_y - body.neck_y))
-        return [(_box(body.centre_x, body.neck_y, width, height), False)]
-    if region == "feet":
-        length = _SHOE_LENGTH_MM / body.mm_per_pixel
-        height = length * aspect
-        placements = []
-        for (x, y), outward_left in ((body.ankle_left, True), (body.ankle_right, False)):
-            sole_y = y + _ANKLE_HEIGHT_MM / body.mm_per_pixel
-            # Fashion-MNIST shoes point left; the right-hand foot's copy is mirrored so toes point outward.
-            centre = x - 0.25 * length if outward_left else x + 0.25 * length
-            placements.append((_box(centre, sole_y - height, length, height), not outward_left))
-        return placements
-    width = _BAG_WIDTH_MM / body.mm_per_pixel
-    height = width * aspect
-    if body.hands:
-        # Hanging from the hand on the picture's right, its handle at the wrist.
-        centre_x, top = max(body.hands)
-    else:
-        centre_x, top = body.hips_span[1] + 0.3 * shoulder_width + width / 2, body.hips_y
-    # Kept inside the picture when it fits: a bag cut by the frame looks like an error.
-    centre_x = min(centre_x, max(body.picture_width - width / 2, body.centre_x))
-    return [(_box(centre_x, top, width, height), False)]
 
 
 def _opacity(levels: np.ndarray) -> np.ndarray:
@@ -263,71 +94,265 @@ def _opacity(levels: np.ndarray) -> np.ndarray:
     (a dark coat in Fashion-MNIST is dim inside a bright rim), and the rest ramps with the level."""
     ramp = np.clip((levels - _OPAQUE_FROM) / (_OPAQUE_AT - _OPAQUE_FROM), 0.0, 1.0)
     outline = ndimage.binary_fill_holes(levels > _GARMENT_THRESHOLD * max(float(levels.max()), 1e-6))
-    # Eroded by a pixel and softened, so that upscaling the 28-pixel mask leaves no staircase.
     inside = ndimage.gaussian_filter(ndimage.binary_erosion(outline).astype(np.float32), sigma=0.7)
     return np.maximum(ramp, np.clip(inside * 1.5, 0.0, 1.0))
 
 
-def _warp(
-    channels: np.ndarray, extent: tuple[int, int, int, int], quad: np.ndarray, mirrored: bool, size: tuple[int, int]
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """Warp the ``extent`` of 28 x 28 garment channels [c, 28, 28] onto ``quad``; returns the channels
-    over the quad's bounding box (clipped to the canvas ``size`` = (width, height)) and that box's
-    top-left corner."""
-    left, top, right, bottom = extent
-    source = np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float64)
-    if mirrored:
-        source = source[[1, 0, 3, 2]]
-    width, height = size
-    x0 = int(np.clip(np.floor(quad[:, 0].min()), 0, width))
-    y0 = int(np.clip(np.floor(quad[:, 1].min()), 0, height))
-    x1 = int(np.clip(np.ceil(quad[:, 0].max()), 0, width))
-    y1 = int(np.clip(np.ceil(quad[:, 1].max()), 0, height))
-    if x1 <= x0 or y1 <= y0:
-        return np.zeros((len(channels), 0, 0), dtype=np.float32), (x0, y0)
-    coefficients = _perspective_coefficients(quad - np.array([x0, y0]), source)
-    warped = [
-        np.asarray(
-            Image.fromarray(np.asarray(channel, dtype=np.float32), mode="F").transform(
-                (x1 - x0, y1 - y0), Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR
-            ),
-            dtype=np.float32,
+def garment_picture_from_levels(levels: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """A grey 28 x 28 garment (levels in [0, 1], bright garment on black) as an RGBA picture in a
+    colour, enlarged smoothly: its level is the shading of the colour, its outline the alpha."""
+    levels = np.asarray(levels, dtype=np.float32)
+    shade = np.asarray(colour, dtype=np.float32)[None, None, :] / 255.0 * (0.45 + 0.55 * levels[..., None])
+    picture = np.concatenate([shade, _opacity(levels)[..., None]], axis=2)
+    return np.clip(ndimage.zoom(picture, (_UPSCALE, _UPSCALE, 1), order=1), 0.0, 1.0).astype(np.float32)
+
+
+def _extent(alpha: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box (left, top, right, bottom; exclusive) of the opaque part of a picture."""
+    mask = alpha > 0.5
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return 0, 0, alpha.shape[1], alpha.shape[0]
+    return int(columns[0]), int(rows[0]), int(columns[-1]) + 1, int(rows[-1]) + 1
+
+
+def _run_width(alpha: np.ndarray, row: float, centre: float, fallback: float) -> float:
+    """Width of the opaque run of a picture's row around ``centre``, or ``fallback`` when the row is open there."""
+    y = int(np.clip(round(row), 0, alpha.shape[0] - 1))
+    opaque = alpha[y] > 0.5
+    x = int(np.clip(round(centre), 0, alpha.shape[1] - 1))
+    if not opaque[x]:
+        return fallback
+    left = x - int(np.argmin(opaque[x::-1])) if not opaque[: x + 1].all() else -1
+    right = x + int(np.argmin(opaque[x:])) if not opaque[x:].all() else alpha.shape[1]
+    return float(max(right - left - 1, 1))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a garment goes: source rows -> target rows (increasing), and at some target rows the
+    garment's target width for the source width measured at the matching source row."""
+
+    source_rows: np.ndarray
+    target_rows: np.ndarray
+    width_rows: np.ndarray
+    source_widths: np.ndarray
+    target_widths: np.ndarray
+    centre: float
+
+
+def _span_width(drawing: BodyDrawing, name: str) -> float:
+    left, right = drawing.torso_spans[name]
+    return max(right - left, 1.0)
+
+
+def _ratios(fit: SizedFit | None) -> dict[str, float]:
+    ratios = dict(fit.girth_ratios) if fit is not None else {}
+    return {girth: ratios.get(girth, 1.0) for girth in (CHEST, WAIST, HIP)}
+
+
+def _layout(drawing: BodyDrawing, garment: DressedGarment, alpha: np.ndarray) -> tuple[_Layout, float]:
+    """Rows and widths of a sized garment on the body (top, bottom or full region), and the
+    garment's centre column in its own picture."""
+    left, top, right, bottom = _extent(alpha)
+    height = max(bottom - top, 1)
+    source_centre = (left + right) / 2
+    points = drawing.keypoints
+    ratios = _ratios(garment.fit)
+    looseness = garment.fit.looseness if garment.fit is not None else 0.0
+    neck_y, chest_y, waist_y, hips_y = (points[name][1] for name in ("neck", "chest", "waist", "hips"))
+    ankle_y = (points["left_ankle"][1] + points["right_ankle"][1]) / 2
+    crotch_y = points["crotch"][1]
+    centre = (drawing.torso_spans["waist"][0] + drawing.torso_spans["waist"][1]) / 2
+    region = region_of(garment.category)
+    # A loose garment hangs: its hem drops by a share of the waist-to-hip distance.
+    drop = min(looseness, 0.3) * 1.5 * (hips_y - waist_y)
+    if region == "bottom":
+        length_ratio = garment.fit.length_ratio if garment.fit is not None else 1.0
+        hem_y = min(crotch_y + (ankle_y - crotch_y) * length_ratio, drawing.rgba.shape[0] - 1.0)
+        fractions = np.array([0.0, _BOTTOM_HIP_ROW, 1.0])
+        targets = np.array([waist_y, hips_y, hem_y])
+        width_fractions = np.array([0.02, _BOTTOM_HIP_ROW])
+        width_targets = np.array([waist_y, hips_y])
+        widths = np.array(
+            [_span_width(drawing, "waist") * ratios[WAIST], _span_width(drawing, "hips") * ratios[HIP]]
         )
-        for channel in channels
-    ]
-    return np.clip(np.stack(warped), 0.0, 1.0), (x0, y0)
+    else:
+        rows = _TOP_ROWS if region == "top" else _FULL_ROWS
+        knee_y = float(np.mean([points[k][1] for k in ("left_knee", "right_knee") if k in points] or [(hips_y + ankle_y) / 2]))
+        hem_y = hips_y + 0.15 * (hips_y - waist_y) if region == "top" else knee_y
+        hem_y += drop
+        # The collar sits at the base of the neck, a little below the neck keypoint.
+        collar_y = neck_y + 0.15 * (chest_y - neck_y)
+        fractions = np.array([0.0, *rows, 1.0]) if region == "full" else np.array([0.0, rows[0], rows[1], 1.0])
+        targets = (
+            np.array([collar_y, chest_y, waist_y, hips_y + drop, hem_y])
+            if region == "full"
+            else np.array([collar_y, chest_y, waist_y, hem_y])
+        )
+        width_fractions = np.array(rows)
+        width_targets = np.interp(width_fractions, fractions, targets)
+        widths = np.array(
+            [
+                _span_width(drawing, "chest") * ratios[CHEST],
+                _span_width(drawing, "waist") * ratios[WAIST],
+                _span_width(drawing, "hips") * ratios[HIP],
+            ]
+        )
+    source_rows = top + fractions * height
+    fallback = float(right - left)
+    source_widths = np.array([_run_width(alpha, top + f * height, source_centre, fallback) for f in width_fractions])
+    order = np.argsort(targets)
+    return _Layout(
+        source_rows=source_rows[order],
+        target_rows=targets[order],
+        width_rows=width_targets,
+        source_widths=source_widths,
+        target_widths=widths,
+        centre=centre,
+    ), source_centre
 
 
-def render_try_on(body: BodyPicture, layers: Sequence[GarmentLayer]) -> np.ndarray:
-    """Draw the garments onto the body picture in order; returns RGBA uint8 [H, W, 4].
+def _warp_rows(picture: np.ndarray, layout: _Layout, source_centre: float, shape: tuple[int, int]) -> tuple[np.ndarray, int, int]:
+    """The garment warped by its layout, as premultiplied RGBA over the rows and columns it covers;
+    returns the block and its top-left corner (row, column)."""
+    height, width = shape
+    y0 = int(np.clip(np.floor(layout.target_rows[0]), 0, height))
+    y1 = int(np.clip(np.ceil(layout.target_rows[-1]) + 1, 0, height))
+    scales = layout.target_widths / layout.source_widths
+    half = float(np.max(scales)) * picture.shape[1] / 2 + 2
+    x0 = int(np.clip(np.floor(layout.centre - half), 0, width))
+    x1 = int(np.clip(np.ceil(layout.centre + half), 0, width))
+    if y1 <= y0 or x1 <= x0:
+        return np.zeros((0, 0, 4), dtype=np.float32), y0, x0
+    rows = np.arange(y0, y1, dtype=np.float64) + 0.5
+    columns = np.arange(x0, x1, dtype=np.float64) + 0.5
+    source_rows = np.interp(rows, layout.target_rows, layout.source_rows)
+    row_scales = np.interp(rows, layout.width_rows, scales)
+    source_columns = source_centre + (columns[None, :] - layout.centre) / row_scales[:, None]
+    inside = (rows >= layout.target_rows[0]) & (rows <= layout.target_rows[-1])
+    coordinates = np.stack([np.broadcast_to(source_rows[:, None], source_columns.shape) - 0.5, source_columns - 0.5])
+    premultiplied = picture.copy()
+    premultiplied[..., :3] *= picture[..., 3:]
+    block = np.stack(
+        [ndimage.map_coordinates(premultiplied[..., c], coordinates, order=1, mode="constant", cval=0.0) for c in range(4)],
+        axis=-1,
+    ).astype(np.float32)
+    block[~inside] = 0.0
+    return np.clip(block, 0.0, 1.0), y0, x0
 
-    Raises FailedPrecondition when the body picture lacks a keypoint the renderer needs.
+
+def _strain_and_folds(block: np.ndarray, y0: int, x0: int, layout: _Layout, fit: SizedFit | None) -> None:
+    """Darken pull lines (tight) or vertical folds (loose) into a warped garment block in place."""
+    if fit is None or (fit.tightness <= 0.0 and fit.looseness <= 0.0):
+        return
+    rows = np.arange(y0, y0 + block.shape[0], dtype=np.float32)[:, None]
+    columns = np.arange(x0, x0 + block.shape[1], dtype=np.float32)[None, :]
+    span = max(float(layout.target_rows[-1] - layout.target_rows[0]), 1.0)
+    offset = (columns - layout.centre) / span
+    factor = np.ones(block.shape[:2], dtype=np.float32)
+    # Both show where the garment meets the body's girths: from the first to the last width row.
+    band = ((rows >= layout.width_rows.min() - 0.1 * span) & (rows <= layout.width_rows.max() + 0.05 * span)).astype(np.float32)
+    if fit.tightness > 0:
+        # Pull lines run diagonally from the side seams towards the centre; stronger near the sides.
+        period = span / 14
+        lines = 0.5 + 0.5 * np.cos(2 * np.pi * (rows - 1.2 * np.abs(columns - layout.centre)) / period)
+        sides = np.clip(np.abs(offset) * 6 - 0.3, 0.0, 1.0)
+        factor -= min(0.45, 4.0 * fit.tightness) * band * sides * lines**6
+    if fit.looseness > 0:
+        period = span / 9
+        folds = 0.5 + 0.5 * np.cos(2 * np.pi * (columns - layout.centre) / period)
+        factor -= min(0.3, 2.5 * fit.looseness) * folds**3
+    block[..., :3] *= factor[..., None]
+
+
+def _box_block(picture: np.ndarray, box: tuple[float, float, float, float], mirrored: bool, shape: tuple[int, int]) -> tuple[np.ndarray, int, int]:
+    """A picture's opaque extent scaled into ``box`` (left, top, right, bottom in pixels), premultiplied."""
+    left, top, right, bottom = _extent(picture[..., 3])
+    height, width = shape
+    x0, y0 = int(np.clip(np.floor(box[0]), 0, width)), int(np.clip(np.floor(box[1]), 0, height))
+    x1, y1 = int(np.clip(np.ceil(box[2]), 0, width)), int(np.clip(np.ceil(box[3]), 0, height))
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0, 4), dtype=np.float32), y0, x0
+    rows = top + (np.arange(y0, y1) + 0.5 - box[1]) / max(box[3] - box[1], 1e-6) * (bottom - top)
+    fractions = (np.arange(x0, x1) + 0.5 - box[0]) / max(box[2] - box[0], 1e-6)
+    if mirrored:
+        fractions = 1.0 - fractions
+    columns = left + fractions * (right - left)
+    grid = np.stack(np.meshgrid(rows - 0.5, columns - 0.5, indexing="ij"))
+    premultiplied = picture.copy()
+    premultiplied[..., :3] *= picture[..., 3:]
+    block = np.stack(
+        [ndimage.map_coordinates(premultiplied[..., c], grid, order=1, mode="constant") for c in range(4)], axis=-1
+    )
+    return np.clip(block, 0.0, 1.0).astype(np.float32), y0, x0
+
+
+def _accessory_blocks(drawing: BodyDrawing, garment: DressedGarment, picture: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
+    """Shoes on both feet and a bag at a hand, at their size in millimetres."""
+    shape = drawing.rgba.shape[:2]
+    scale = drawing.pixels_per_mm
+    left, top, right, bottom = _extent(picture[..., 3])
+    aspect = (bottom - top) / max(right - left, 1)
+    points = drawing.keypoints
+    if region_of(garment.category) == "feet":
+        length = _SHOE_LENGTH_MM * scale
+        blocks = []
+        ankles = sorted([points["left_ankle"], points["right_ankle"]])
+        for (x, y), outward_left in ((ankles[0], True), (ankles[1], False)):
+            sole = y + _ANKLE_HEIGHT_MM * scale
+            # Fashion-MNIST shoes point left; the copy on the picture's right is mirrored so toes point outward.
+            centre = x - 0.25 * length if outward_left else x + 0.25 * length
+            box = (centre - length / 2, sole - length * aspect, centre + length / 2, sole)
+            blocks.append(_box_block(picture, box, not outward_left, shape))
+        return blocks
+    bag_width = _BAG_WIDTH_MM * scale
+    hands = [points[name] for name in ("left_wrist", "right_wrist") if name in points]
+    if hands:
+        x, y = max(hands)
+    else:
+        x, y = drawing.torso_spans["hips"][1] + bag_width / 2 + 10 * scale, points["hips"][1]
+    x = min(x, shape[1] - bag_width / 2)
+    return [_box_block(picture, (x - bag_width / 2, y, x + bag_width / 2, y + bag_width * aspect), False, shape)]
+
+
+def render_try_on(drawing: BodyDrawing, garments: Sequence[DressedGarment], shaded: bool = True) -> np.ndarray:
+    """Draw the garments onto the drawn body in order (later ones on top); returns RGBA uint8 [H, W, 4].
+
+    ``shaded`` False gives the albedo (flat skin, garments without the body's shading), the texture
+    of a 3D model that its viewer shades itself.
     """
-    rgba = np.asarray(body.rgba)
-    if rgba.ndim != 3 or rgba.shape[2] != 4:
-        raise ValueError(f"body picture must be RGBA [H, W, 4]; got shape {rgba.shape}")
-    anatomy = _anatomy(body)
-    height, width = rgba.shape[:2]
-    canvas = rgba.copy()
-    for layer in layers:
-        colour = np.asarray(layer.colour, dtype=np.float32) / 255.0
-        channels = np.stack([layer.levels, _opacity(layer.levels)])
-        extent = _garment_extent(layer.levels)
-        for quad, mirrored in _placements(layer, anatomy):
-            (levels, opacity), (x0, y0) = _warp(channels, extent, quad, mirrored, (width, height))
-            if levels.size == 0:
+    height, width = drawing.rgba.shape[:2]
+    body_alpha = drawing.rgba[..., 3:].astype(np.float32) / 255.0
+    if shaded:
+        canvas = drawing.rgba[..., :3].astype(np.float32) / 255.0 * body_alpha
+        light = np.where(body_alpha[..., 0] > 0, 0.55 + 0.45 * drawing.shading, 0.85)
+    else:
+        canvas = np.broadcast_to(SKIN, (height, width, 3)) * body_alpha
+        light = np.ones((height, width), dtype=np.float32)
+    alpha = body_alpha.copy()
+    for garment in garments:
+        picture = np.asarray(garment.picture, dtype=np.float32)
+        if drawing.projection.view == "back":
+            picture = picture[:, ::-1]
+        if region_of(garment.category) in ("feet", "carried"):
+            blocks = _accessory_blocks(drawing, garment, picture)
+        else:
+            layout, source_centre = _layout(drawing, garment, picture[..., 3])
+            block, y0, x0 = _warp_rows(picture, layout, source_centre, (height, width))
+            if block.size:
+                _strain_and_folds(block, y0, x0, layout, garment.fit)
+            blocks = [(block, y0, x0)]
+        for block, y0, x0 in blocks:
+            if block.size == 0:
                 continue
-            # Only the garment's bounding box is blended, in floats; the rest stays as it is.
-            rows, columns = slice(y0, y0 + levels.shape[0]), slice(x0, x0 + levels.shape[1])
-            under = canvas[rows, columns].astype(np.float32) / 255.0
-            alpha = opacity[..., None]
-            shade = colour * (0.35 + 0.65 * levels[..., None])
-            out_alpha = alpha + under[..., 3:] * (1.0 - alpha)
-            blended = shade * alpha + under[..., :3] * under[..., 3:] * (1.0 - alpha)
-            under[..., :3] = np.where(out_alpha > 0, blended / np.maximum(out_alpha, 1e-6), 0.0)
-            under[..., 3:] = out_alpha
-            canvas[rows, columns] = np.round(under * 255.0).astype(np.uint8)
-    return canvas
+            rows, columns = slice(y0, y0 + block.shape[0]), slice(x0, x0 + block.shape[1])
+            coverage = block[..., 3:]
+            lit = block[..., :3] * light[rows, columns, None]
+            canvas[rows, columns] = lit + canvas[rows, columns] * (1.0 - coverage)
+            alpha[rows, columns] = coverage + alpha[rows, columns] * (1.0 - coverage)
+    straight = np.where(alpha > 0, canvas / np.maximum(alpha, 1e-6), 0.0)
+    return np.round(np.clip(np.concatenate([straight, alpha], axis=2), 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def encode_rgba_png(rgba: np.ndarray) -> bytes:

@@ -22,12 +22,12 @@ pytestmark = pytest.mark.integration
 
 
 class RecordingBodyService(body_service_pb2_grpc.BodyServiceServicer):
-    """A BodyService that knows no body and remembers the metadata of each RenderSilhouette."""
+    """A BodyService that knows no body and remembers the metadata of each GetBodyMesh."""
 
     def __init__(self) -> None:
         self.metadata: list[dict[str, str]] = []
 
-    def RenderSilhouette(self, request, context: grpc.ServicerContext):
+    def GetBodyMesh(self, request, context: grpc.ServicerContext):
         self.metadata.append({item.key: item.value for item in context.invocation_metadata()})
         context.abort(grpc.StatusCode.NOT_FOUND, f"body {request.body_id} is not known")
 
@@ -45,7 +45,7 @@ def services(tmp_path: Path) -> Iterator[tuple[RecordingBodyService, garment_ser
         Garment("g-1", "tee", 0, "EUR", 1000, None, np.zeros(16, np.float32), images.encode_png(np.full((28, 28), 0.5, np.float32)))
     )
     client = BodyServiceClient(body_server.address, timeout_seconds=5.0, auth_token="body-secret")
-    garment_server = serve("garment", [registration(GarmentServicer(GarmentDomain(catalogue, silhouettes=client)))], ServerSettings(port=0, grace_seconds=0.5))
+    garment_server = serve("garment", [registration(GarmentServicer(GarmentDomain(catalogue, bodies=client)))], ServerSettings(port=0, grace_seconds=0.5))
     channel = grpc.insecure_channel(garment_server.address)
     try:
         yield body, garment_service_pb2_grpc.GarmentServiceStub(channel)

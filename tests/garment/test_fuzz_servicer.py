@@ -3,7 +3,8 @@
 Requests mix valid and invalid values for every field of every RPC (categories outside the
 enum, counts and steps out of range, seeds up to 2^64 - 1, random and truncated picture
 bytes, odd names, prices and size charts, foreign page tokens, unknown ids, picture sizes,
-import streams of such garments with odd item references).
+import streams of such garments with odd item references, try-on size labels, views and texture
+sizes).
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 from PIL import Image
 
-from tryon.services.body.dataset import load_subset
-from tryon.services.body.silhouette import render_silhouette
 from tryon.services.garment import images
 from tryon.services.garment.catalogue import Catalogue
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.servicer import GarmentServicer, registration
-from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
+from tryon.services.garment.mesh_render import BodyMesh
 from tryon.shared.errors import NotFound
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import serve
@@ -39,24 +38,22 @@ ACCEPTABLE = {
 }
 
 
-class OneSurveyBody:
-    """The silhouette of one ANSUR II subject as body "b1"; every other id is unknown."""
+class OneBody:
+    """The median test body as body "b1"; every other id is unknown."""
 
-    def __init__(self) -> None:
-        row = load_subset().iloc[0].drop(["subject_id", "sex"])
-        self.measurements = {name: float(value) for name, value in row.items()}
+    def __init__(self, mesh: BodyMesh) -> None:
+        self.mesh = mesh
 
-    def __call__(self, body_id: str, width: int, height: int) -> BodyPicture:
+    def __call__(self, body_id: str) -> BodyMesh:
         if body_id != "b1":
             raise NotFound(f"body {body_id!r} is not known")
-        silhouette = render_silhouette(self.measurements, width, height)
-        return BodyPicture(decode_rgba_png(silhouette.png), silhouette.keypoints, silhouette.mm_per_pixel)
+        return self.mesh
 
 
 @pytest.fixture(scope="module")
-def server(trained_garment_models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def server(trained_garment_models, tmp_path_factory: pytest.TempPathFactory, body_meshes) -> Iterator[tuple[str, str]]:
     """A served GarmentService and the id of one registered garment."""
-    domain = GarmentDomain(Catalogue(tmp_path_factory.mktemp("catalogue")), trained_garment_models, None, OneSurveyBody())
+    domain = GarmentDomain(Catalogue(tmp_path_factory.mktemp("catalogue")), trained_garment_models, None, OneBody(body_meshes["median"]))
     running = serve("garment", [registration(GarmentServicer(domain))], ServerSettings(port=0, grace_seconds=0.5))
     levels = np.zeros((28, 28), np.float32)
     levels[4:24, 8:20] = 0.8
@@ -65,6 +62,7 @@ def server(trained_garment_models, tmp_path_factory: pytest.TempPathFactory) -> 
             pb.RegisterGarmentRequest(
                 image=images.encode_png(levels), name="seed garment", category=common_pb2.GARMENT_CATEGORY_DRESS,
                 price=common_pb2.Money(currency_code="EUR", amount_minor=1),
+                size_chart=common_pb2.SizeChart(chart_id="en13402_womens_tops"),
             ),
             timeout=30,
         ).garment
@@ -173,7 +171,7 @@ def calls(draw, known_id: str):
         st.sampled_from(
             [
                 "GenerateGarments", "EncodeGarment", "InterpolateGarments", "RegisterGarment", "ImportGarments",
-                "GetGarment", "GetGarmentImage", "ListGarments", "RenderTryOn",
+                "GetGarment", "GetGarmentImage", "ListGarments", "RenderTryOn", "RenderTryOnModel",
             ]
         )
     )
@@ -211,11 +209,30 @@ def calls(draw, known_id: str):
             page_token=draw(st.one_of(st.text(max_size=60), st.just("eyJ2IjoxLCJhZnRlciI6MSwiY2F0ZWdvcmllcyI6W119"))),
             categories=draw(st.lists(categories, max_size=4)),
         )
+    # Few valid picture sizes, so that drawn bodies are reused and the run stays short.
+    garment_ids = st.one_of(st.just(known_id), st.just(known_id), st.text(max_size=40))
+    try_on_garments = st.lists(
+        st.builds(
+            pb.TryOnGarment,
+            garment_id=garment_ids,
+            size_label=st.one_of(st.sampled_from(["", "M", "XS", "3XL", "m", "XM"]), st.text(max_size=120)),
+        ),
+        max_size=10,
+    )
+    if method == "RenderTryOnModel":
+        return method, pb.RenderTryOnModelRequest(
+            body_id=draw(st.sampled_from(["b1", "", "other"])),
+            garments=draw(try_on_garments),
+            texture_size=draw(st.one_of(st.sampled_from([256, 300]), st.integers(-5, 300), int32)),
+        )
+    with_sizes = draw(st.booleans())
     return method, pb.RenderTryOnRequest(
         body_id=draw(st.sampled_from(["b1", "", "other"])),
-        garment_ids=draw(st.lists(st.one_of(st.just(known_id), st.just(known_id), st.text(max_size=40)), max_size=10)),
-        width=draw(st.one_of(st.just(0), st.integers(60, 300), int32)),
-        height=draw(st.one_of(st.just(0), st.integers(120, 600), int32)),
+        garment_ids=draw(st.lists(garment_ids, max_size=10)) if not with_sizes or draw(st.booleans()) else [],
+        garments=draw(try_on_garments) if with_sizes else [],
+        width=draw(st.one_of(st.sampled_from([0, 64, 100]), st.integers(60, 70), int32)),
+        height=draw(st.one_of(st.sampled_from([0, 128, 200]), st.integers(120, 130), int32)),
+        view=draw(st.one_of(st.integers(0, 3), int32)),
     )
 
 

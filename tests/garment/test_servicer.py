@@ -1,8 +1,8 @@
 """GarmentService end to end over gRPC on loopback: every RPC, its answers and its refusals.
 
 The server is the shared `serve()` on port 0 with the real servicer and domain; the models are
-the suite's small trained garment models; silhouettes come from BodyService's own renderer
-(in process), so RenderTryOn's pixels come from a real body picture.
+the suite's small trained garment models; body meshes of known girths come from an in-process
+source, so RenderTryOn's pixels come from a real drawn mesh.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import grpc
 import numpy as np
 import pytest
 
-from tryon.services.body.dataset import load_subset
-from tryon.services.body.silhouette import render_silhouette
 from tryon.services.garment import images
 from tryon.services.garment.body_client import BodyServiceClient
 from tryon.services.garment.catalogue import Catalogue, Garment
@@ -24,7 +22,8 @@ from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.events import GarmentEventPublisher
 from tryon.services.garment.servicer import GarmentServicer, registration
-from tryon.services.garment.tryon_render import BodyPicture, decode_rgba_png
+from tryon.services.garment.mesh_render import BodyMesh
+from tryon.services.garment.tryon_render import decode_rgba_png
 from tryon.shared.errors import NotFound
 from tryon.shared.events import PublishError
 from tryon.shared.broker import free_loopback_port as free_port
@@ -36,29 +35,18 @@ from tryon.shared.settings import ServerSettings
 pytestmark = pytest.mark.integration
 
 
-class SilhouettesOfSurveyBodies:
-    """Silhouettes of ANSUR II subjects by id ("narrow", "wide"), rendered as BodyService renders them.
+class MeshesOfBodies:
+    """Body meshes by id: "narrow" is the small test body, "wide" the large one; others are unknown."""
 
-    A silhouette is scaled to fill its frame's height, so what makes a body look wide in the
-    picture is its hip breadth relative to its stature: the subjects are the 5th and 95th
-    percentiles of that ratio, ordered with a stable sort broken by subject id, so every machine
-    picks the same two.
-    """
+    def __init__(self, meshes: dict[str, BodyMesh]) -> None:
+        self.meshes = {"narrow": meshes["small"], "wide": meshes["large"]}
+        self.calls = 0
 
-    def __init__(self) -> None:
-        subset = load_subset()
-        ordered = subset.assign(ratio=subset["hip_breadth"] / subset["stature"]).sort_values(
-            ["ratio", "subject_id"], kind="stable"
-        )
-        measurements = ordered.drop(columns=["subject_id", "sex", "ratio"])
-        pick = {"narrow": measurements.iloc[len(ordered) // 20], "wide": measurements.iloc[-len(ordered) // 20]}
-        self.bodies = {name: {k: float(v) for k, v in row.items()} for name, row in pick.items()}
-
-    def __call__(self, body_id: str, width: int, height: int) -> BodyPicture:
-        if body_id not in self.bodies:
+    def __call__(self, body_id: str) -> BodyMesh:
+        self.calls += 1
+        if body_id not in self.meshes:
             raise NotFound(f"body {body_id!r} is not known")
-        silhouette = render_silhouette(self.bodies[body_id], width, height)
-        return BodyPicture(decode_rgba_png(silhouette.png), silhouette.keypoints, silhouette.mm_per_pixel)
+        return self.meshes[body_id]
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +69,11 @@ def published() -> list[Garment]:
 
 
 @pytest.fixture(scope="module")
-def domain(trained_garment_models, tmp_path_factory: pytest.TempPathFactory, published: list[Garment]) -> GarmentDomain:
+def domain(
+    trained_garment_models, tmp_path_factory: pytest.TempPathFactory, published: list[Garment], body_meshes
+) -> GarmentDomain:
     catalogue = Catalogue(tmp_path_factory.mktemp("catalogue"))
-    return GarmentDomain(catalogue, trained_garment_models, published.append, SilhouettesOfSurveyBodies())
+    return GarmentDomain(catalogue, trained_garment_models, published.append, MeshesOfBodies(body_meshes))
 
 
 @pytest.fixture(scope="module")
@@ -365,8 +355,8 @@ def test_try_on_without_body_service(tmp_path: Path, trained_garment_models, fas
     catalogue = Catalogue(tmp_path)
     unreachable = f"127.0.0.1:{free_port()}"
     client = BodyServiceClient(unreachable, timeout_seconds=2.0)
-    for silhouettes, words in ((None, "TRYON_GARMENT_BODY_SERVICE_ADDRESS"), (client, unreachable)):
-        domain = GarmentDomain(catalogue, trained_garment_models, None, silhouettes)
+    for bodies, words in ((None, "TRYON_GARMENT_BODY_SERVICE_ADDRESS"), (client, unreachable)):
+        domain = GarmentDomain(catalogue, trained_garment_models, None, bodies)
         running = serve("garment", [registration(GarmentServicer(domain))], ServerSettings(port=0, grace_seconds=0.5))
         try:
             with grpc.insecure_channel(running.address) as channel:

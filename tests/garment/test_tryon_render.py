@@ -1,140 +1,166 @@
-"""The try-on renderer on hand-made body pictures and real Fashion-MNIST garments."""
+"""Size-true try-on pictures on bodies of known girths and real Fashion-MNIST garments.
+
+The garment is drawn in pure blue so its pixels can be told from the skin; widths are measured
+at the chest, waist and hip rows as the run of garment pixels around the body's centre.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
 from tryon.services.garment.categories import label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
+from tryon.services.garment.garment_fit import CHEST, HIP, WAIST, chart_sizes, fit_size
+from tryon.services.garment.mesh_render import draw_body
 from tryon.services.garment.tryon_render import (
-    BodyPicture,
-    GarmentLayer,
+    DressedGarment,
     decode_rgba_png,
     encode_rgba_png,
-    garment_colour,
+    garment_picture_from_levels,
     render_try_on,
 )
-from tryon.shared.errors import FailedPrecondition
 
 WIDTH, HEIGHT = 256, 512
-
-
-def hand_made_body(half_shoulders: float = 40.0, half_hips: float = 30.0) -> BodyPicture:
-    """A front-view figure: head, torso, arms apart from the torso, legs; keypoints where they are drawn."""
-    picture = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(picture)
-    grey = (150, 150, 150, 255)
-    cx = WIDTH / 2
-    draw.ellipse([cx - 18, 20, cx + 18, 70], fill=grey)
-    draw.polygon(
-        [(cx - half_shoulders, 85), (cx + half_shoulders, 85), (cx + half_hips, 250), (cx - half_hips, 250)], fill=grey
-    )
-    draw.rectangle([cx - half_shoulders - 14, 90, cx - half_shoulders - 4, 250], fill=grey)
-    draw.rectangle([cx + half_shoulders + 4, 90, cx + half_shoulders + 14, 250], fill=grey)
-    draw.rectangle([cx - half_hips, 250, cx - 3, 460], fill=grey)
-    draw.rectangle([cx + 3, 250, cx + half_hips, 460], fill=grey)
-    keypoints = {
-        "neck": (cx, 80.0),
-        "left_shoulder": (cx + half_shoulders, 88.0),
-        "right_shoulder": (cx - half_shoulders, 88.0),
-        "chest": (cx, 120.0),
-        "waist": (cx, 190.0),
-        "hips": (cx, 240.0),
-        "left_knee": (cx + half_hips / 2, 350.0),
-        "right_knee": (cx - half_hips / 2, 350.0),
-        "left_ankle": (cx + half_hips / 2, 450.0),
-        "right_ankle": (cx - half_hips / 2, 450.0),
-    }
-    return BodyPicture(rgba=np.asarray(picture).copy(), keypoints=keypoints, mm_per_pixel=1750.0 / 440.0)
+BLUE = (0, 0, 255)
+TEE, TROUSER = label_from_name("t_shirt_top"), label_from_name("trouser")
+TOPS = chart_sizes({"chart_id": "en13402_womens_tops", "sizes": []})
+TROUSERS = chart_sizes({"chart_id": "eu_womens_trousers", "sizes": []})
 
 
 @pytest.fixture(scope="module")
-def garments() -> dict[str, np.ndarray]:
-    """The first test image of each category, as levels in [0, 1]."""
+def pictures() -> dict[int, np.ndarray]:
     images, labels = load_fashion_mnist("test")
-    return {name: images[np.flatnonzero(labels == label_from_name(name))[0]] / 255.0 for name in ("t_shirt_top", "trouser", "dress", "sneaker", "bag")}
+    return {label: garment_picture_from_levels(images[np.flatnonzero(labels == label)[0]] / 255.0, BLUE) for label in (TEE, TROUSER)}
 
 
-def layer(garments: dict[str, np.ndarray], name: str) -> GarmentLayer:
-    return GarmentLayer(levels=garments[name], category=label_from_name(name), colour=garment_colour(name))
+@pytest.fixture(scope="module")
+def drawings(body_meshes) -> dict[tuple[str, str], object]:
+    return {(name, view): draw_body(mesh, view, WIDTH, HEIGHT) for name, mesh in body_meshes.items() for view in ("front", "back")}
 
 
-def changed_rows(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Rows where any pixel changed noticeably."""
-    difference = np.abs(after.astype(int) - before.astype(int)).max(axis=2)
-    return np.flatnonzero((difference > 30).any(axis=1))
+def garment_width(picture: np.ndarray, row: float, centre: float) -> int:
+    """Width in pixels of the blue run around ``centre`` on a row."""
+    pixels = picture[int(round(row))].astype(int)
+    blue = (pixels[:, 2] > pixels[:, 0] + 60) & (pixels[:, 3] > 127)
+    x = int(round(centre))
+    if not blue[x]:
+        return 0
+    left, right = x, x
+    while left > 0 and blue[left - 1]:
+        left -= 1
+    while right < len(blue) - 1 and blue[right + 1]:
+        right += 1
+    return right - left + 1
 
 
-def test_top_changes_the_torso_and_not_the_legs(garments: dict[str, np.ndarray]) -> None:
-    body = hand_made_body()
-    dressed = render_try_on(body, [layer(garments, "t_shirt_top")])
-    rows = changed_rows(body.rgba, dressed)
-    assert rows.size > 100
-    assert rows.min() >= 75 and rows.max() <= 265
-    torso = dressed[120:200, 118:138]
-    assert np.abs(torso.astype(int) - body.rgba[120:200, 118:138].astype(int)).mean() > 20
+def rows_and_centre(drawing) -> tuple[dict[str, float], float]:
+    rows = {girth: drawing.keypoints[name][1] for girth, name in ((CHEST, "chest"), (WAIST, "waist"), (HIP, "hips"))}
+    return rows, (drawing.torso_spans["waist"][0] + drawing.torso_spans["waist"][1]) / 2
 
 
-def test_trousers_change_the_leg_rows(garments: dict[str, np.ndarray]) -> None:
-    body = hand_made_body()
-    dressed = render_try_on(body, [layer(garments, "trouser")])
-    rows = changed_rows(body.rgba, dressed)
-    assert rows.min() >= 185
-    assert rows.max() >= 400
-    assert np.abs(dressed[300:420].astype(int) - body.rgba[300:420].astype(int)).max() > 30
-    np.testing.assert_array_equal(dressed[:150], body.rgba[:150])
+def body_width(drawing, girth: str) -> float:
+    left, right = drawing.torso_spans[{CHEST: "chest", WAIST: "waist", HIP: "hips"}[girth]]
+    return right - left
 
 
-def test_shoes_sit_at_the_ankles_and_the_bag_beside_the_body(garments: dict[str, np.ndarray]) -> None:
-    body = hand_made_body()
-    shod = render_try_on(body, [layer(garments, "sneaker")])
-    rows = changed_rows(body.rgba, shod)
-    assert rows.min() >= 400 and rows.max() <= 480
-    with_bag = render_try_on(body, [layer(garments, "bag")])
-    columns = np.flatnonzero((np.abs(with_bag.astype(int) - body.rgba.astype(int)).max(axis=2) > 30).any(axis=0))
-    assert columns.min() > WIDTH / 2 + 40  # beside the body, not on it
+@pytest.mark.parametrize("body", ["small", "median", "large"])
+def test_a_top_is_as_wide_as_the_body_times_garment_over_body_girth(body, body_meshes, drawings, pictures) -> None:
+    mesh, drawing = body_meshes[body], drawings[(body, "front")]
+    rows, centre = rows_and_centre(drawing)
+    widths = []
+    for size in TOPS:
+        fit = fit_size(TEE, size, mesh.measured_mm)
+        picture = render_try_on(drawing, [DressedGarment(pictures[TEE], TEE, fit)])
+        measured = {girth: garment_width(picture, rows[girth], centre) for girth in (CHEST, WAIST)}
+        for girth, width in measured.items():
+            assert width == pytest.approx(body_width(drawing, girth) * fit.girth_ratios[girth], rel=0.08, abs=3)
+        verdict = fit.measurements[0].fit
+        if verdict == "tight":
+            assert measured[CHEST] < body_width(drawing, CHEST)
+        if verdict in ("fitting", "loose"):
+            assert measured[CHEST] > body_width(drawing, CHEST)
+        widths.append(measured[CHEST])
+    assert widths == sorted(widths) and widths[-1] > 1.4 * widths[0]
 
 
-def test_dress_reaches_below_the_hips(garments: dict[str, np.ndarray]) -> None:
-    body = hand_made_body()
-    rows = changed_rows(body.rgba, render_try_on(body, [layer(garments, "dress")]))
-    assert rows.min() < 100 and rows.max() > 280
+@pytest.mark.parametrize("body", ["small", "large"])
+def test_trousers_hip_width_grows_with_the_size_and_the_back_mirrors_the_front(body, body_meshes, drawings, pictures) -> None:
+    mesh = body_meshes[body]
+    widths = {}
+    for view in ("front", "back"):
+        drawing = drawings[(body, view)]
+        rows, centre = rows_and_centre(drawing)
+        widths[view] = []
+        for size in TROUSERS:
+            fit = fit_size(TROUSER, size, mesh.measured_mm)
+            picture = render_try_on(drawing, [DressedGarment(pictures[TROUSER], TROUSER, fit)])
+            width = garment_width(picture, rows[HIP], centre)
+            assert width == pytest.approx(body_width(drawing, HIP) * fit.girth_ratios[HIP], rel=0.08, abs=3)
+            widths[view].append(width)
+        assert widths[view] == sorted(widths[view])
+    assert np.abs(np.subtract(widths["front"], widths["back"])).max() <= 2
 
 
-def test_the_picture_follows_the_body_width(garments: dict[str, np.ndarray]) -> None:
-    narrow, wide = hand_made_body(32, 24), hand_made_body(52, 42)
-    top = [layer(garments, "t_shirt_top")]
-
-    def covered_columns(body: BodyPicture) -> int:
-        dressed = render_try_on(body, top)
-        difference = np.abs(dressed.astype(int) - body.rgba.astype(int)).max(axis=2)
-        return int((difference[150] > 30).sum() + (dressed[150, :, 3] > 0).sum())
-
-    assert covered_columns(wide) > covered_columns(narrow) + 20
-
-
-def test_later_garments_are_drawn_on_top(garments: dict[str, np.ndarray]) -> None:
-    body = hand_made_body()
-    top, dress = layer(garments, "t_shirt_top"), layer(garments, "dress")
-    top_last = render_try_on(body, [dress, top])
-    dress_last = render_try_on(body, [top, dress])
-    assert not np.array_equal(top_last[140:180], dress_last[140:180])
+def test_the_same_size_is_tighter_on_a_larger_body(body_meshes, drawings, pictures) -> None:
+    size = next(s for s in TOPS if s["label"] == "M")
+    shares = []
+    for body in ("small", "median", "large"):
+        drawing = drawings[(body, "front")]
+        rows, centre = rows_and_centre(drawing)
+        fit = fit_size(TEE, size, body_meshes[body].measured_mm)
+        picture = render_try_on(drawing, [DressedGarment(pictures[TEE], TEE, fit)])
+        shares.append(garment_width(picture, rows[CHEST], centre) / body_width(drawing, CHEST))
+    assert shares[0] > shares[1] > shares[2]
+    assert shares[2] < 1.0 < shares[0]
 
 
-def test_png_round_trip() -> None:
-    body = hand_made_body()
-    np.testing.assert_array_equal(decode_rgba_png(encode_rgba_png(body.rgba)), body.rgba)
+def test_tight_shows_pull_lines_and_loose_hangs_lower(body_meshes, drawings, pictures) -> None:
+    mesh, drawing = body_meshes["median"], drawings[("median", "front")]
+    rows, centre = rows_and_centre(drawing)
+    by_label = {s["label"]: s for s in TOPS}
+    rendered = {
+        label: render_try_on(drawing, [DressedGarment(pictures[TEE], TEE, fit_size(TEE, by_label[label], mesh.measured_mm))])
+        for label in ("XS", "M", "XXL")
+    }
+
+    def chest_band_spread(picture: np.ndarray) -> float:
+        band = picture[int(rows[CHEST]) : int(rows[WAIST])].astype(float)
+        blue = (band[..., 2] > band[..., 0] + 60) & (band[..., 3] > 127)
+        return float(band[..., 2][blue].std())
+
+    def lowest_garment_row(picture: np.ndarray) -> int:
+        blue = (picture[..., 2].astype(int) > picture[..., 0].astype(int) + 60) & (picture[..., 3] > 127)
+        return int(np.flatnonzero(blue[:, int(centre)]).max())
+
+    assert chest_band_spread(rendered["XS"]) > 1.3 * chest_band_spread(rendered["M"])
+    assert lowest_garment_row(rendered["XXL"]) > lowest_garment_row(rendered["M"]) + 3
 
 
-def test_missing_keypoints_are_named(garments: dict[str, np.ndarray]) -> None:
-    body = hand_made_body()
-    partial = BodyPicture(body.rgba, {k: v for k, v in body.keypoints.items() if k != "waist"}, body.mm_per_pixel)
-    with pytest.raises(FailedPrecondition, match="waist"):
-        render_try_on(partial, [layer(garments, "trouser")])
+def test_short_trousers_end_above_the_ankles(body_meshes, drawings, pictures) -> None:
+    mesh, drawing = body_meshes["median"], drawings[("median", "front")]
+    size = {"label": "x", "ranges": [{"measurement": "inseam", "min": 600.0, "max": 620.0}]}
+    right_length = render_try_on(drawing, [DressedGarment(pictures[TROUSER], TROUSER, fit_size(TROUSER, None, mesh.measured_mm))])
+    short = render_try_on(drawing, [DressedGarment(pictures[TROUSER], TROUSER, fit_size(TROUSER, size, mesh.measured_mm))])
+
+    def hem(picture: np.ndarray) -> int:
+        blue = (picture[..., 2].astype(int) > picture[..., 0].astype(int) + 60) & (picture[..., 3] > 127)
+        return int(np.flatnonzero(blue.any(axis=1)).max())
+
+    ankle = drawing.keypoints["left_ankle"][1]
+    assert abs(hem(right_length) - ankle) < 0.03 * HEIGHT
+    assert hem(short) < hem(right_length) - 0.1 * (ankle - drawing.keypoints["crotch"][1])
 
 
-def test_colour_is_stable_per_garment() -> None:
-    assert garment_colour("abc") == garment_colour("abc")
-    assert len({garment_colour(str(i)) for i in range(50)}) > 5
+def test_the_body_is_drawn_shaded_inside_its_silhouette(drawings) -> None:
+    drawing = drawings[("median", "front")]
+    opaque = drawing.rgba[..., 3] == 255
+    assert 0.08 < opaque.mean() < 0.5
+    assert not opaque[:, :5].any() and not opaque[:5].any()
+    lit = drawing.rgba[..., 0][opaque].astype(int)
+    assert lit.max() - lit.min() > 60  # shading varies across the body
+
+
+def test_png_round_trip(drawings) -> None:
+    rgba = drawings[("small", "back")].rgba
+    assert np.array_equal(decode_rgba_png(encode_rgba_png(rgba)), rgba)

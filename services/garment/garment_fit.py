@@ -1,0 +1,210 @@
+"""Garment-fit model: a garment's own measurements per size, and how each size fits a body.
+
+A size chart lists, per size, the BODY ranges the size is made for (``SizeChart`` in
+``common.proto``). The garment itself is larger than the body it is made for by its wearing
+ease, so the model is:
+
+    garment girth (size, m) = midpoint of the size's body range for m + EASE_MM[category][m]
+
+for the girths the chart gives (chest, waist, hip). A girth the chart does not give (the waist
+and hip of a top sized by chest alone) is graded with the given ones: the garment is the body's
+own girth there plus the category's ease plus the mean offset (range midpoint - body) of the
+given girths, since a chart's sizes step by the same amount at chest, waist and hip (EN 13402-3
+and the German DOB and HAKA systems in ``size_charts.json`` all do). A trouser's inseam is the
+inseam range midpoint, which the shipped charts state as the body's crotch height, so a trouser
+of the right length reaches the ankle.
+
+Ease = garment - body, per measurement. A size *fits* a measurement when the body lies in the
+range the size is made for, that is when the ease is within half the range's width of the
+category's ease; below that the garment is *tight* (the body is larger than the size is made
+for), above it *loose*. Lengths read *short* / *fitting* / *long* by the same rule.
+
+EASE_MM, the wearing ease a garment of each category has over the body it is made for, comes
+from pattern-making references: the minimum ease of the pattern companies' slopers, about 2 1/2
+in (64 mm) at the bust, 1 in (25 mm) at the waist and 2 in (51 mm) at the hip (Palmer and
+Pletsch, *Fit for Real People*, "Fit Facts"), for close-fitting garments (T-shirts, trousers);
+and the body-ease ranges the McCall, Butterick and Vogue pattern catalogues print for their fit
+descriptions - fitted blouses and dresses 3-4 in (76-102 mm) at the bust, semi-fitted 4 1/8-5 in
+(105-127 mm), fitted coats 5 1/4-6 3/4 in (133-171 mm) - for the looser categories. Garments cut
+straight (shirts, pullovers, coats) carry their bust ease down to the waist and hip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from tryon.services.garment.categories import category_name
+from tryon.shared.errors import InvalidArgument
+
+CHEST, WAIST, HIP, INSEAM = "chest_circumference", "waist_circumference", "hip_circumference", "inseam"
+GIRTHS: tuple[str, ...] = (CHEST, WAIST, HIP)
+"""The girths the renderer draws a garment's width by, top to bottom."""
+LENGTHS: tuple[str, ...] = (INSEAM,)
+"""The lengths the renderer draws a garment's length by."""
+
+Fit = Literal["tight", "fitting", "loose", "short", "long"]
+
+EASE_MM: dict[str, dict[str, float]] = {
+    "t_shirt_top": {CHEST: 64.0, WAIST: 25.0, HIP: 51.0},
+    "shirt": {CHEST: 90.0, WAIST: 90.0, HIP: 90.0},
+    "pullover": {CHEST: 115.0, WAIST: 115.0, HIP: 90.0},
+    "dress": {CHEST: 76.0, WAIST: 25.0, HIP: 51.0},
+    "coat": {CHEST: 150.0, WAIST: 150.0, HIP: 150.0},
+    "trouser": {CHEST: 0.0, WAIST: 25.0, HIP: 51.0},
+}
+"""Wearing ease (garment - body, mm) a garment of each sized category has at its size's midpoint."""
+
+SIZED_CATEGORIES: frozenset[str] = frozenset(EASE_MM)
+"""Categories drawn by their size (shoes and bags are drawn at their own size in mm)."""
+
+
+@dataclass(frozen=True)
+class MeasurementFit:
+    """How one size fits one body at one measurement (mm)."""
+
+    measurement: str
+    body_mm: float
+    garment_mm: float
+    ease_mm: float
+    fit: Fit
+
+
+@dataclass(frozen=True)
+class SizedFit:
+    """A garment at one size on one body: per chart measurement the fit; per drawn girth and length
+    the ratio garment / body the renderer scales the body's width or length by; and the largest
+    share of the body's girth by which the garment is smaller (``tightness``) or larger
+    (``looseness``) than the size intends, which the renderer shows as pull lines or folds."""
+
+    label: str
+    measurements: tuple[MeasurementFit, ...]
+    girth_ratios: Mapping[str, float]
+    length_ratio: float
+    tightness: float = 0.0
+    looseness: float = 0.0
+
+
+@lru_cache(maxsize=1)
+def shipped_chart_sizes() -> dict[str, list[dict[str, Any]]]:
+    """The sizes of each chart shipped with BodyService (its ``size_charts.json``), by chart id, in
+    the catalogue's form ``[{"label", "ranges": [{"measurement", "min", "max"}]}]``."""
+    text = resources.files("tryon.services.body").joinpath("size_charts.json").read_text(encoding="utf-8")
+    return {
+        entry["chart_id"]: [
+            {
+                "label": size["label"],
+                "ranges": [
+                    {"measurement": name, "min": float(low), "max": float(high)}
+                    for name, (low, high) in size["ranges"].items()
+                ],
+            }
+            for size in entry["sizes"]
+        ]
+        for entry in json.loads(text)["charts"]
+    }
+
+
+def chart_sizes(chart: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A catalogue garment's sizes: the inline ones, or those of the shipped chart it names; [] for none."""
+    if not chart:
+        return []
+    if chart.get("sizes"):
+        return list(chart["sizes"])
+    return shipped_chart_sizes().get(str(chart.get("chart_id", "")), [])
+
+
+def size_labels(sizes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The labels of a chart's sizes, smallest first."""
+    return [str(size["label"]) for size in sizes]
+
+
+def find_size(sizes: Sequence[Mapping[str, Any]], label: str, garment_id: str) -> Mapping[str, Any]:
+    """The size of a chart with this label, or InvalidArgument naming the garment and its sizes."""
+    for size in sizes:
+        if size["label"] == label:
+            return size
+    raise InvalidArgument(
+        f"garment {garment_id!r} has no size {label!r}; its sizes are {', '.join(size_labels(sizes))}"
+    )
+
+
+def _ranges(size: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    return {str(r["measurement"]): (float(r["min"]), float(r["max"])) for r in size.get("ranges", [])}
+
+
+def own_size(sizes: Sequence[Mapping[str, Any]], body_mm: Mapping[str, float]) -> str:
+    """The label of the size made for this body: the one whose ranges the body misses by the least
+    (in range widths, summed over the measurements both know); the smaller of two equal ones."""
+    best_label, best_miss = str(sizes[0]["label"]), float("inf")
+    for size in sizes:
+        miss = 0.0
+        for measurement, (low, high) in _ranges(size).items():
+            if measurement not in body_mm:
+                continue
+            value, width = body_mm[measurement], max(high - low, 1.0)
+            miss += max(low - value, 0.0, value - high) / width
+        if miss < best_miss:
+            best_label, best_miss = str(size["label"]), miss
+    return best_label
+
+
+def _classify(deviation: float, half_width: float, length: bool) -> Fit:
+    """Fit of a measurement whose ease is ``deviation`` mm away from the ease the size intends."""
+    if deviation < -half_width:
+        return "short" if length else "tight"
+    if deviation > half_width:
+        return "long" if length else "loose"
+    return "fitting"
+
+
+def fit_size(category: int, size: Mapping[str, Any] | None, body_mm: Mapping[str, float]) -> SizedFit:
+    """How a garment of ``category`` at ``size`` (None: made for this very body) fits a body whose
+    girths and inseam are ``body_mm``. Measurements the body lacks are not assessed."""
+    ease = EASE_MM.get(category_name(category), {})
+    ranges = _ranges(size) if size is not None else {}
+    measurements: list[MeasurementFit] = []
+    offsets: list[float] = []
+    garment_mm: dict[str, float] = {}
+    for measurement, (low, high) in ranges.items():
+        body = body_mm.get(measurement)
+        if body is None or body <= 0 or (measurement not in GIRTHS and measurement not in LENGTHS):
+            continue
+        intended = ease.get(measurement, 0.0) if measurement in GIRTHS else 0.0
+        garment = (low + high) / 2 + intended
+        garment_mm[measurement] = garment
+        if measurement in GIRTHS:
+            offsets.append((low + high) / 2 - body)
+        measurements.append(
+            MeasurementFit(
+                measurement=measurement,
+                body_mm=float(body),
+                garment_mm=float(garment),
+                ease_mm=float(garment - body),
+                fit=_classify(garment - body - intended, (high - low) / 2, measurement in LENGTHS),
+            )
+        )
+    graded_offset = sum(offsets) / len(offsets) if offsets else 0.0
+    ratios, deviations = {}, [0.0]
+    for girth in GIRTHS:
+        body = body_mm.get(girth)
+        if body is None or body <= 0:
+            continue
+        garment = garment_mm.get(girth, body + ease.get(girth, 0.0) + graded_offset)
+        ratios[girth] = max(garment, 1.0) / body
+        deviations.append((garment - body - ease.get(girth, 0.0)) / body)
+    body_inseam = body_mm.get(INSEAM)
+    length_ratio = garment_mm[INSEAM] / body_inseam if INSEAM in garment_mm and body_inseam else 1.0
+    label = str(size["label"]) if size is not None else ""
+    return SizedFit(
+        label=label,
+        measurements=tuple(measurements),
+        girth_ratios=ratios,
+        length_ratio=length_ratio,
+        tightness=max(0.0, -min(deviations)),
+        looseness=max(0.0, max(deviations)),
+    )
