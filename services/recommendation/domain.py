@@ -20,6 +20,8 @@ MAX_GARMENTS = 1000
 """Largest k of RecommendGarments and SimilarGarments."""
 MAX_OUTFITS = 100
 """Largest k of RecommendOutfits."""
+MAX_GIVEN_GARMENTS = 3
+"""Most garments CompleteOutfit starts from (an outfit has at most three roles)."""
 MAX_INTERACTIONS = 1000
 """Most interactions in one RecordInteractions call."""
 
@@ -58,7 +60,7 @@ def check_categories(labels: Sequence[int]) -> frozenset[int]:
 
 
 class RecommendationDomain:
-    """The five use cases of RecommendationService over one recommender and one publisher."""
+    """The use cases of RecommendationService over one recommender and one publisher."""
 
     def __init__(self, recommender: Recommender, publisher: InteractionPublisher) -> None:
         self.recommender = recommender
@@ -79,6 +81,18 @@ class RecommendationDomain:
         if body_id:
             check_id(body_id, "body_id")
         return self.recommender.outfits(user_id, k, body_id)
+
+    def complete_outfit(self, garment_ids: Sequence[str], k: int, user_id: str = "") -> list[OutfitChoice]:
+        """Complete an outfit around 1 to 3 given garments, by the learned compatibility space."""
+        if not 1 <= len(garment_ids) <= MAX_GIVEN_GARMENTS:
+            raise InvalidArgument(
+                f"garment_ids must hold 1 to {MAX_GIVEN_GARMENTS} garments of different roles; got {len(garment_ids)}"
+            )
+        for position, garment_id in enumerate(garment_ids):
+            check_id(garment_id, f"garment_ids[{position}]")
+        check_k(k, "k", MAX_OUTFITS)
+        check_optional_id(user_id, "user_id")
+        return self.recommender.complete_outfit(list(garment_ids), k, user_id)
 
     def similar_garments(self, garment_id: str, k: int) -> list[ScoredItem]:
         """Garments close to ``garment_id`` in the item space."""

@@ -27,6 +27,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from tryon.services.recommendation.compatibility import (
+    TypeAwareCompatibility,
+    embed_catalogue,
+    load_compatibility,
+    save_compatibility,
+)
 from tryon.services.recommendation.catalogue import (
     BOTTOM_CATEGORIES,
     CATEGORY_NAMES,
@@ -39,7 +45,9 @@ from tryon.services.recommendation.catalogue import (
 from tryon.services.recommendation.history import HistoryStore, InteractionKind
 from tryon.services.recommendation.index import ItemIndex
 from tryon.services.recommendation.multvae import ServableModel, load_model, save_model
-from tryon.shared.errors import InvalidEvent, NotFound
+from tryon.services.recommendation.outfit_index import OutfitIndex
+from tryon.services.recommendation.outfits import missing_roles, role_of
+from tryon.shared.errors import FailedPrecondition, InvalidArgument, InvalidEvent, NotFound
 from tryon.shared.files import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -49,6 +57,7 @@ ARTIFACTS_FILE = "artifacts.json"
 CATALOGUE_FILE = "catalogue.parquet"
 ITEM_INDEX_FILE = "items.faiss"
 SIMILAR_INDEX_FILE = "similar.faiss"
+COMPATIBILITY_DIR = "compatibility"
 
 QUERY_CACHE_SIZE = 200_000
 """Shoppers whose query vectors are kept between requests (the cache starts over when full)."""
@@ -57,6 +66,8 @@ OUTFIT_CANDIDATES_PER_ROLE = 12
 """Garments per outfit role (top, bottom, dress, shoes) combined into outfits."""
 COMPATIBILITY_WEIGHT = 1.0
 """Weight of the style compatibility of an outfit's pieces against the shopper's scores."""
+ROLE_CATEGORIES_OF = {"top": TOP_CATEGORIES, "dress": DRESS_CATEGORIES}
+"""Categories whose garments anchor the outfits of RecommendOutfits."""
 
 
 class ScoredItem(NamedTuple):
@@ -151,6 +162,7 @@ class ModelArtifacts:
     popularity: dict[str, float]
     item_index: ItemIndex
     similar_index: ItemIndex
+    compatibility: TypeAwareCompatibility | None = None
 
     def save(self, directory: Path) -> None:
         """Write the model, the catalogue, the maps and both indexes under ``directory``."""
@@ -160,6 +172,8 @@ class ModelArtifacts:
         self.catalogue.save(directory / CATALOGUE_FILE)
         self.item_index.save(directory / ITEM_INDEX_FILE)
         self.similar_index.save(directory / SIMILAR_INDEX_FILE)
+        if self.compatibility is not None:
+            save_compatibility(self.compatibility, directory / COMPATIBILITY_DIR)
         payload = {
             "model_items": self.model_items,
             "cold_start_map": self.cold_start_map.coefficients.tolist(),
@@ -180,6 +194,9 @@ class ModelArtifacts:
             popularity={g: float(p) for g, p in payload["popularity"].items()},
             item_index=ItemIndex.load(directory / ITEM_INDEX_FILE, nprobe=nprobe, ef_search=ef_search),
             similar_index=ItemIndex.load(directory / SIMILAR_INDEX_FILE, nprobe=nprobe, ef_search=ef_search),
+            compatibility=(
+                load_compatibility(directory / COMPATIBILITY_DIR) if (directory / COMPATIBILITY_DIR).exists() else None
+            ),
         )
 
     @staticmethod
@@ -211,6 +228,12 @@ class Recommender:
         self._trained_vectors = self.model.item_embeddings()
         self._largest_trained_norm = float(np.linalg.norm(self._trained_vectors, axis=1).max(initial=0.0))
         self._category_counts = Counter(int(label) for label in artifacts.catalogue.categories)
+        # Outfits come from the learned compatibility space when the artifacts hold one.
+        self.outfit_index = (
+            OutfitIndex(embed_catalogue(artifacts.compatibility, artifacts.catalogue))
+            if artifacts.compatibility is not None
+            else None
+        )
         self._sort_popularity()
 
     # ---- lookups -------------------------------------------------------------------------
@@ -376,6 +399,8 @@ class Recommender:
         disliked = {g for g, w in history.weights.items() if w < 0}
         query = self.user_query(user_id)
         cold = query is None
+        if self.outfit_index is not None:
+            return self._learned_outfits(query, disliked, k), cold
         roles = {"top": TOP_CATEGORIES, "bottom": BOTTOM_CATEGORIES, "dress": DRESS_CATEGORIES, "shoes": SHOE_CATEGORIES}
         candidates: dict[str, list[ScoredItem]] = {}
         for role, allowed in roles.items():
@@ -391,6 +416,106 @@ class Recommender:
                 )[0]
                 candidates[role] = [ScoredItem(g, s, self._category(g)) for g, s in found]
         return self._combine_outfits(candidates, k), cold
+
+    def _taste(self, query: np.ndarray | None, garment_ids: list[str]) -> np.ndarray:
+        """The shopper's scores of garments (their model logits), or popularity when cold."""
+        if query is None:
+            return np.array([self._popularity.get(g, 0.0) for g in garment_ids], dtype=np.float64)
+        return np.concatenate([self._item_vector(g) for g in garment_ids]) @ query.astype(np.float64)
+
+    def _learned_outfits(self, query: np.ndarray | None, disliked: set[str], k: int) -> list[OutfitChoice]:
+        """Outfits around the shopper's favourite tops and dresses, completed in the compatibility space.
+
+        Score: the mean of the pieces' standardised taste plus ``COMPATIBILITY_WEIGHT`` times the
+        outfit's standardised compatibility (both standardised over the outfits considered).
+        """
+        anchors: list[str] = []
+        for role in ("top", "dress"):
+            allowed = ROLE_CATEGORIES_OF[role]
+
+            def keep(garment_id: str, allowed=allowed) -> bool:
+                return garment_id not in disliked and self._category(garment_id) in allowed
+
+            if query is None:
+                anchors += [item.garment_id for item in self._popular(OUTFIT_CANDIDATES_PER_ROLE, keep)]
+            else:
+                found = self.item_index.search(
+                    query[None, :], OUTFIT_CANDIDATES_PER_ROLE, keep=keep, keep_rate=self._share_of(allowed),
+                    skip=len(disliked),
+                )[0]
+                anchors += [g for g, _ in found]
+        space = self.outfit_index.space
+        anchors = [g for g in anchors if g in space.position]
+        keep_liked = (lambda g: g not in disliked) if disliked else None
+        drafts = []
+        for anchor in anchors:
+            position = space.position[anchor]
+            for completion in self.outfit_index.complete(
+                [position], missing_roles([role_of(self._category(anchor))]), 2, keep=keep_liked, candidates=4
+            ):
+                drafts.append(([anchor, *(space.garment_ids[p] for p in completion.added)], completion.compatibility))
+        return self._rank_outfits(query, drafts, k)
+
+    def _rank_outfits(self, query, drafts: list[tuple[list[str], float]], k: int) -> list[OutfitChoice]:
+        if not drafts:
+            return []
+        pieces = sorted({g for garments, _ in drafts for g in garments})
+        taste = dict(zip(pieces, self._taste(query, pieces).tolist()))
+        taste_values = np.array(list(taste.values()))
+        taste_mean, taste_spread = taste_values.mean(), taste_values.std() or 1.0
+        compatibilities = np.array([c for _, c in drafts])
+        compat_mean, compat_spread = compatibilities.mean(), compatibilities.std() or 1.0
+        options = []
+        for garments, compatibility in drafts:
+            preference = float(np.mean([(taste[g] - taste_mean) / taste_spread for g in garments]))
+            score = preference + COMPATIBILITY_WEIGHT * (compatibility - compat_mean) / compat_spread
+            options.append(
+                OutfitChoice([ScoredItem(g, taste[g], self._category(g)) for g in garments], float(score))
+            )
+        options.sort(key=lambda o: -o.score)
+        return self._spread(options, k)
+
+    def complete_outfit(self, garment_ids: list[str], k: int, user_id: str = "") -> list[OutfitChoice]:
+        """The ``k`` best completions of an outfit holding ``garment_ids``, by compatibility (and taste).
+
+        Unknown garments -> NotFound; garments that cannot share an outfit (two of a role, a dress
+        with a top or a bottom, a bag) -> InvalidArgument; no compatibility space -> FailedPrecondition.
+        """
+        if self.outfit_index is None:
+            raise FailedPrecondition(
+                "no compatibility model is loaded: train the recommender on interactions with session ids"
+            )
+        space = self.outfit_index.space
+        roles = []
+        for position, garment_id in enumerate(garment_ids):
+            garment = self.garment(garment_id)
+            if garment is None:
+                raise NotFound(f"garment_ids[{position}] {garment_id!r} is not in the catalogue")
+            role = role_of(garment.category)
+            if role is None:
+                raise InvalidArgument(f"garment_ids[{position}] {garment_id!r} is a bag, which is no part of an outfit")
+            if garment_id not in space.position:
+                raise FailedPrecondition(
+                    f"garment_ids[{position}] {garment_id!r} was registered after the compatibility model was "
+                    "trained; it joins outfits after the next training"
+                )
+            roles.append(role)
+        missing = missing_roles(roles)
+        given = [space.position[g] for g in garment_ids]
+        if not missing:
+            return [OutfitChoice([ScoredItem(g, 0.0, self._category(g)) for g in garment_ids], space.outfit_score(given))]
+        completions = self.outfit_index.complete(given, missing, k)
+        if not user_id:
+            return [
+                OutfitChoice(
+                    [ScoredItem(g, 0.0, self._category(g)) for g in garment_ids]
+                    + [ScoredItem(space.garment_ids[p], 0.0, self._category(space.garment_ids[p])) for p in c.added],
+                    c.compatibility,
+                )
+                for c in completions
+            ]
+        drafts = [([*garment_ids, *(space.garment_ids[p] for p in c.added)], c.compatibility) for c in completions]
+        return self._rank_outfits(self.user_query(user_id), drafts, k)
 
     def _style(self, garment_id: str) -> np.ndarray:
         garment = self.garment(garment_id)
@@ -413,6 +538,11 @@ class Recommender:
         options = [outfit((t, b, s)) for t in candidates["top"] for b in candidates["bottom"] for s in candidates["shoes"]]
         options += [outfit((d, s)) for d in candidates["dress"] for s in candidates["shoes"]]
         options.sort(key=lambda o: -o.score)
+        return self._spread(options, k)
+
+    @staticmethod
+    def _spread(options: list[OutfitChoice], k: int) -> list[OutfitChoice]:
+        """The best ``k`` of ``options`` (sorted best first), each garment in few outfits where possible."""
         # Spread the answer over different garments: each piece in at most `limit` outfits first.
         limit = max(1, math.ceil(k / OUTFIT_CANDIDATES_PER_ROLE))
         uses: dict[str, int] = {}

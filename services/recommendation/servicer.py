@@ -66,6 +66,13 @@ class RecommendationServicer(ReadyServicer[RecommendationDomain], pb_grpc.Recomm
             _add_scored(response.outfits.add(score=outfit.score).garments, outfit.garments)
         return response
 
+    def CompleteOutfit(self, request: pb.CompleteOutfitRequest, context: grpc.ServicerContext):
+        outfits = self.domain.complete_outfit(list(request.garment_ids), request.k, request.user_id)
+        response = pb.CompleteOutfitResponse()
+        for outfit in outfits:
+            _add_scored(response.outfits.add(score=outfit.score).garments, outfit.garments)
+        return response
+
     def SimilarGarments(self, request: pb.SimilarGarmentsRequest, context: grpc.ServicerContext):
         similar = self.domain.similar_garments(request.garment_id, request.k)
         response = pb.SimilarGarmentsResponse()

@@ -27,11 +27,13 @@ import pandas as pd
 from scipy import sparse
 
 from tryon.services.recommendation.catalogue import Catalogue, read_table
+from tryon.services.recommendation.compatibility import train_compatibility
 from tryon.services.recommendation.history import INTERACTION_WEIGHTS, kind_from_name
 from tryon.services.recommendation.index import ItemIndex
 from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import ColdStartMap, ModelArtifacts, similarity_vectors
 from tryon.services.recommendation.recvae import RecVAEConfig
+from tryon.services.recommendation.simulator import session_outfits
 from tryon.services.recommendation.trainer import train_multvae, train_recvae
 
 logger = logging.getLogger(__name__)
@@ -185,8 +187,19 @@ def train_artifacts_with_history(
         popularity=popularity,
         item_index=ItemIndex.build(garment_ids, vectors, index_factory),
         similar_index=ItemIndex.build(garment_ids, similarity_vectors(vectors), index_factory),
+        compatibility=_compatibility_from_sessions(interactions, catalogue, seed, progress),
     )
     return artifacts, history
+
+
+def _compatibility_from_sessions(interactions: pd.DataFrame, catalogue: Catalogue, seed: int, progress: bool):
+    """The outfit compatibility model, trained when the log holds outfits bought in one session; else None."""
+    outfits = session_outfits(interactions) if "session_id" in interactions else []
+    if not outfits:
+        return None
+    model, losses = train_compatibility(catalogue, outfits, seed=seed, progress=progress)
+    logger.info("trained the compatibility space on %d outfits, final loss %.3f", len(outfits), losses[-1])
+    return model
 
 
 def read_interactions(path: Path) -> pd.DataFrame:

@@ -1,0 +1,164 @@
+"""The compatibility space, its FAISS indexes, CompleteOutfit and RecommendOutfits over them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import grpc
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tryon.services.recommendation.catalogue import synthetic_catalogue
+from tryon.services.recommendation.compatibility import (
+    CompatibilityConfig,
+    embed_catalogue,
+    fill_in_the_blank,
+    train_compatibility,
+)
+from tryon.services.recommendation.domain import RecommendationDomain
+from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.outfit_index import OutfitIndex
+from tryon.services.recommendation.outfits import ROLES, role_of
+from tryon.services.recommendation.recommender import ModelArtifacts, Recommender
+from tryon.services.recommendation.servicer import RecommendationServicer, registration
+from tryon.services.recommendation.simulator import OutfitSessionSimulator, session_outfits
+from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.shared.proto import recommendation_service_pb2 as pb
+from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
+from tryon.shared.server import serve
+from tryon.shared.settings import ServerSettings
+
+CATALOGUE = synthetic_catalogue(500, latent_dim=8, seed=21)
+TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=2, batch_size=64)
+
+
+def _first(role: str) -> str:
+    return next(g for g, c in zip(CATALOGUE.garment_ids, CATALOGUE.categories) if role_of(c) == role)
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    simulator = OutfitSessionSimulator(CATALOGUE, seed=5)
+    interactions, _ = simulator.sessions(simulator.make_shoppers(300), sessions_per_shopper=3)
+    return simulator, interactions
+
+
+@pytest.fixture(scope="module")
+def artifacts(sessions):
+    return train_artifacts(sessions[1], CATALOGUE, TINY_CONFIG, progress=False)
+
+
+@pytest.fixture(scope="module")
+def recommender(artifacts):
+    return Recommender(artifacts)
+
+
+@pytest.fixture(scope="module")
+def stub(recommender):
+    class Publisher:
+        def publish_interactions(self, interactions):
+            return [str(i) for i in range(len(interactions))]
+
+        def publish_user_deleted(self, user_id):
+            return "deleted"
+
+    servicer = RecommendationServicer(RecommendationDomain(recommender, Publisher()))
+    running = serve("recommendation", [registration(servicer)], ServerSettings())
+    channel = grpc.insecure_channel(running.address)
+    yield pb_grpc.RecommendationServiceStub(channel)
+    channel.close()
+    running.stop(grace=0)
+
+
+def test_training_lowers_the_loss_and_beats_chance_on_held_out_outfits(sessions):
+    simulator, interactions = sessions
+    outfits = session_outfits(interactions)
+    model, losses = train_compatibility(
+        CATALOGUE, outfits[:700], CompatibilityConfig(latent_dim=8, epochs=8), progress=False
+    )
+    assert np.isfinite(losses).all() and losses[-1] < 0.8 * losses[0]
+    space = embed_catalogue(model, CATALOGUE)
+    held_out = [[CATALOGUE.position[g] for g in o] for o in outfits[700:]]
+    accuracy = fill_in_the_blank(held_out, space.roles, space.score, np.random.default_rng(0))
+    assert accuracy > 0.4  # chance is 0.25
+
+
+def test_the_saved_space_is_the_trained_one(artifacts, tmp_path):
+    artifacts.save(tmp_path)
+    loaded = ModelArtifacts.load(tmp_path)
+    first, second = embed_catalogue(artifacts.compatibility, CATALOGUE), embed_catalogue(loaded.compatibility, CATALOGUE)
+    np.testing.assert_allclose(first.general, second.general, rtol=1e-6)
+    np.testing.assert_allclose(first.masks, second.masks, rtol=1e-6)
+
+
+def test_each_role_pair_index_returns_the_exactly_most_compatible_garments(artifacts):
+    outfit_index = OutfitIndex(embed_catalogue(artifacts.compatibility, CATALOGUE))
+    space = outfit_index.space
+    anchor = CATALOGUE.position[_first("top")]
+    for target in ("bottom", "shoes"):
+        members = np.flatnonzero(space.roles == ROLES.index(target))
+        exact = sorted(members.tolist(), key=lambda p: -space.score(anchor, p))[:5]
+        assert outfit_index.nearest(anchor, ROLES.index(target), 5) == exact
+
+
+def test_complete_outfit_fills_the_missing_roles_around_the_given_garment(stub, artifacts):
+    top = _first("top")
+    response = stub.CompleteOutfit(pb.CompleteOutfitRequest(garment_ids=[top], k=5), timeout=10)
+    assert len(response.outfits) == 5
+    scores = [o.score for o in response.outfits]
+    assert scores == sorted(scores, reverse=True)
+    for outfit in response.outfits:
+        ids = [g.garment_id for g in outfit.garments]
+        assert ids[0] == top
+        assert sorted(role_of(CATALOGUE[g].category) for g in ids) == ["bottom", "shoes", "top"]
+    space = embed_catalogue(artifacts.compatibility, CATALOGUE)
+    best = [CATALOGUE.position[g.garment_id] for g in response.outfits[0].garments]
+    random_outfits = [
+        [best[0], *(int(rng.choice(np.flatnonzero(space.roles == ROLES.index(r)))) for r in ("bottom", "shoes"))]
+        for rng in [np.random.default_rng(0)]
+        for _ in range(20)
+    ]
+    assert space.outfit_score(best) >= max(space.outfit_score(o) for o in random_outfits)
+
+
+def test_recommend_outfits_come_from_the_compatibility_space(stub, recommender):
+    recommender.apply_interaction("ann", _first("top"), InteractionKind.PURCHASE)
+    response = stub.RecommendOutfits(pb.RecommendOutfitsRequest(user_id="ann", k=6), timeout=10)
+    assert len(response.outfits) == 6 and not response.cold_start
+    for outfit in response.outfits:
+        roles = sorted(role_of(CATALOGUE[g.garment_id].category) for g in outfit.garments)
+        assert roles in (["bottom", "shoes", "top"], ["dress", "shoes"])
+
+
+@pytest.mark.parametrize(
+    ("garment_ids", "k", "code", "words"),
+    [
+        (["no-such-garment"], 3, grpc.StatusCode.NOT_FOUND, "not in the catalogue"),
+        ([_first("dress"), _first("top")], 3, grpc.StatusCode.INVALID_ARGUMENT, "mixes a dress"),
+        ([_first("shoes"), _first("shoes")], 3, grpc.StatusCode.INVALID_ARGUMENT, "two garments of role"),
+        ([_first("top")], 0, grpc.StatusCode.INVALID_ARGUMENT, "k must be between 1 and 100"),
+        ([_first("top")], 101, grpc.StatusCode.INVALID_ARGUMENT, "k must be between 1 and 100"),
+        ([], 3, grpc.StatusCode.INVALID_ARGUMENT, "garment_ids must hold 1 to 3"),
+    ],
+)
+def test_bad_complete_outfit_requests_get_a_status_that_says_what_to_fix(stub, garment_ids, k, code, words):
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CompleteOutfit(pb.CompleteOutfitRequest(garment_ids=garment_ids, k=k), timeout=10)
+    assert caught.value.code() == code
+    assert words in caught.value.details()
+
+
+IDS = st.one_of(st.sampled_from(CATALOGUE.garment_ids[:30]), st.text(max_size=300))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garment_ids=st.lists(IDS, max_size=5), k=st.integers(-(2**31), 2**31 - 1) | st.integers(0, 101),
+       user_id=st.one_of(st.just(""), st.text(max_size=300)))
+def test_complete_outfit_never_answers_internal(stub, garment_ids, k, user_id):
+    try:
+        stub.CompleteOutfit(pb.CompleteOutfitRequest(garment_ids=garment_ids, k=k, user_id=user_id), timeout=10)
+    except grpc.RpcError as error:
+        assert error.code() in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}, error.details()
+        assert error.details()
