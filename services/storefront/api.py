@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -87,9 +88,34 @@ ERROR_RESPONSES = {
 
 logger = logging.getLogger("tryon.services.storefront")
 
+GLB_MEDIA_TYPE = "model/gltf-binary"
+ORIGINAL_HEADER = "x-original-picture"
+MAX_TRY_ON_GARMENTS = 8
+VIEWS = {"front": garment_pb.TRY_ON_VIEW_FRONT, "back": garment_pb.TRY_ON_VIEW_BACK}
+VERDICTS = {
+    garment_pb.FIT_VERDICT_TIGHT: "tight",
+    garment_pb.FIT_VERDICT_FITTING: "fitting",
+    garment_pb.FIT_VERDICT_LOOSE: "loose",
+    garment_pb.FIT_VERDICT_SHORT: "short",
+    garment_pb.FIT_VERDICT_LONG: "long",
+}
+SIZE_CHOICES = {
+    garment_pb.SIZE_CHOICE_REQUESTED: "requested",
+    garment_pb.SIZE_CHOICE_BODY_SIZE: "body_size",
+    garment_pb.SIZE_CHOICE_NO_CHART: "no_chart",
+}
+
 BodyId = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH)]
 GarmentId = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH)]
 UserId = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH)]
+GarmentIdsQuery = Annotated[list[str], Query(
+    max_length=MAX_TRY_ON_GARMENTS, description="Garments to put on at the body's own size, later ones on top")]
+SizedGarmentsQuery = Annotated[list[str], Query(
+    max_length=MAX_TRY_ON_GARMENTS,
+    description="Garments with a size each, as ID:SIZE (split at the last colon, e.g. g-1:M or g-2:32/32), later "
+    "ones on top; ID alone means the body's own size. Give garment or garment_id, 1 to 8 in all",
+)]
+ViewQuery = Annotated[Literal["front", "back"], Query(description="Side the body is seen from")]
 OptionalBodyId = Annotated[
     str | None, Query(min_length=1, max_length=MAX_ID_LENGTH, description="Body for size advice")
 ]
@@ -145,6 +171,7 @@ def garment_json(garment: garment_pb.Garment) -> schemas.Garment:
         size_chart_id=chart.chart_id or None if chart is not None else None,
         has_size_chart=chart is not None and bool(chart.chart_id or chart.sizes),
         image_url=f"/v1/garments/{garment.garment_id}/image.png",
+        picture_url=f"/v1/garments/{garment.garment_id}/picture",
         created_at=_time(garment.create_time),
     )
 
@@ -156,6 +183,42 @@ def advice_json(advice: body_pb.AdviseSizeResponse) -> schemas.SizeAdvice:
     return schemas.SizeAdvice(
         recommended_size=advice.recommended_size, probability=chosen, fits=fits,
         deciding_measurement=advice.deciding_measurement, explanation=advice.explanation,
+    )
+
+
+def try_on_garments(garment_ids: list[str], sized: list[str]) -> list[garment_pb.TryOnGarment]:
+    """The garments of a try-on query: ``garment_id=ID`` at the body's size, or ``garment=ID:SIZE``."""
+    if garment_ids and sized:
+        raise StatusError("INVALID_ARGUMENT", "give garments as garment=ID:SIZE or as garment_id=ID, not both")
+    garments = [garment_pb.TryOnGarment(garment_id=garment_id) for garment_id in garment_ids]
+    for value in sized:
+        garment_id, colon, size_label = value.rpartition(":")
+        if not colon:
+            garment_id, size_label = value, ""
+        if not garment_id:
+            raise StatusError("INVALID_ARGUMENT", f"garment={value!r} names no garment; write garment=ID:SIZE")
+        garments.append(garment_pb.TryOnGarment(garment_id=garment_id, size_label=size_label))
+    if not 1 <= len(garments) <= MAX_TRY_ON_GARMENTS:
+        raise StatusError(
+            "INVALID_ARGUMENT",
+            f"give 1 to {MAX_TRY_ON_GARMENTS} garments as garment=ID:SIZE (or garment_id=ID); got {len(garments)}",
+        )
+    return garments
+
+
+def fit_json(fit: garment_pb.GarmentFit) -> schemas.GarmentFit:
+    """How one garment at its size fits, as JSON."""
+    return schemas.GarmentFit(
+        garment_id=fit.garment_id,
+        size_label=fit.size_label,
+        size_choice=SIZE_CHOICES.get(fit.size_choice, "unspecified"),
+        measurements=[
+            schemas.MeasurementFit(
+                measurement=m.measurement, body_mm=m.body_mm, garment_mm=m.garment_mm, ease_mm=m.ease_mm,
+                verdict=VERDICTS.get(m.verdict, "unspecified"),
+            )
+            for m in fit.measurements
+        ],
     )
 
 
@@ -399,21 +462,89 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
         )
         return advice_json(reply)
 
+    @app.get("/v1/bodies/{body_id}/mesh", tags=["bodies"], response_model=schemas.BodyMesh)
+    async def body_mesh(body_id: BodyId, request: Request) -> schemas.BodyMesh:
+        """The body's fitted 3D mesh: its landmarks and the dimensions measured on it; the mesh itself is at glb_url."""
+        reply = await backends.call(
+            backends.body.GetBodyMesh, body_pb.GetBodyMeshRequest(body_id=body_id), call_context(request)
+        )
+        return schemas.BodyMesh(
+            body_id=body_id,
+            glb_url=f"/v1/bodies/{quote(body_id, safe='')}/mesh.glb",
+            vertex_count=reply.vertex_count,
+            triangle_count=reply.triangle_count,
+            keypoints=[
+                schemas.Keypoint3D(name=k.name, x_mm=k.x_mm, y_mm=k.y_mm, z_mm=k.z_mm) for k in reply.keypoints
+            ],
+            mesh_measurements={m.name: m.value for m in reply.mesh_measurements},
+        )
+
+    @app.get("/v1/bodies/{body_id}/mesh.glb", tags=["bodies"], response_class=Response,
+             responses={200: {"content": {GLB_MEDIA_TYPE: {}}}})
+    async def body_mesh_glb(body_id: BodyId, request: Request) -> Response:
+        """The body's fitted 3D mesh as binary glTF 2.0: metres, y up, facing +z; keypoints in the node's extras."""
+        reply = await backends.call(
+            backends.body.GetBodyMesh, body_pb.GetBodyMeshRequest(body_id=body_id), call_context(request)
+        )
+        return Response(reply.glb, media_type=GLB_MEDIA_TYPE)
+
     @app.get("/v1/bodies/{body_id}/try-on.png", tags=["try-on"], response_class=Response,
              responses={200: {"content": {"image/png": {}}}})
     async def try_on(
-        body_id: BodyId, request: Request,
-        garment_id: Annotated[list[str], Query(min_length=1, max_length=8,
-                                               description="Garments to put on, later ones on top")],
+        body_id: BodyId, request: Request, garment_id: GarmentIdsQuery = [], garment: SizedGarmentsQuery = [],  # noqa: B006
+        view: ViewQuery = "front",
         width: Annotated[int, Query(ge=64, le=2048)] = 256, height: Annotated[int, Query(ge=128, le=4096)] = 512,
     ) -> Response:
-        """The body wearing the garments, as a PNG."""
+        """The body wearing the garments at their sizes, seen from the front or the back, as a PNG.
+
+        The fit of each size is answered by ``GET /v1/bodies/{body_id}/try-on`` with the same garments.
+        """
         reply = await backends.call(
             backends.garment.RenderTryOn,
-            garment_pb.RenderTryOnRequest(body_id=body_id, garment_ids=garment_id, width=width, height=height),
+            garment_pb.RenderTryOnRequest(body_id=body_id, garments=try_on_garments(garment_id, garment),
+                                          view=VIEWS[view], width=width, height=height),
             call_context(request),
         )
         return Response(reply.png, media_type="image/png")
+
+    @app.get("/v1/bodies/{body_id}/try-on", tags=["try-on"], response_model=schemas.TryOnFit)
+    async def try_on_fit(
+        body_id: BodyId, request: Request, garment_id: GarmentIdsQuery = [], garment: SizedGarmentsQuery = [],  # noqa: B006
+    ) -> schemas.TryOnFit:
+        """Whether each garment at its size is tight, fitting or loose on the body, per measurement, with the ease.
+
+        The answer names the picture and the 3D model of the same garments and sizes.
+        """
+        garments = try_on_garments(garment_id, garment)
+        # The verdicts do not depend on the picture: the smallest one costs least.
+        reply = await backends.call(
+            backends.garment.RenderTryOn,
+            garment_pb.RenderTryOnRequest(body_id=body_id, garments=garments, width=64, height=128),
+            call_context(request),
+        )
+        sized = urlencode([("garment", f"{g.garment_id}:{g.size_label}") for g in garments])
+        base = f"/v1/bodies/{quote(body_id, safe='')}"
+        return schemas.TryOnFit(
+            fits=[fit_json(fit) for fit in reply.fits],
+            picture_url=f"{base}/try-on.png?{sized}",
+            model_url=f"{base}/try-on.glb?{sized}",
+        )
+
+    @app.get("/v1/bodies/{body_id}/try-on.glb", tags=["try-on"], response_class=Response,
+             responses={200: {"content": {GLB_MEDIA_TYPE: {}}}})
+    async def try_on_model(
+        body_id: BodyId, request: Request, garment_id: GarmentIdsQuery = [], garment: SizedGarmentsQuery = [],  # noqa: B006
+        texture_size: Annotated[int | None, Query(ge=256, le=2048, description="Texture height in pixels; "
+                                                   "unset means 1024")] = None,
+    ) -> Response:
+        """The body wearing the garments at their sizes as binary glTF 2.0, one texture (front half, back half)."""
+        reply = await backends.call(
+            backends.garment.RenderTryOnModel,
+            garment_pb.RenderTryOnModelRequest(body_id=body_id, garments=try_on_garments(garment_id, garment),
+                                               texture_size=texture_size or 0),
+            call_context(request),
+        )
+        return Response(reply.glb, media_type=GLB_MEDIA_TYPE)
 
     @app.get("/v1/garments", tags=["garments"], response_model=schemas.GarmentPage)
     async def list_garments(
@@ -455,6 +586,27 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
         )
         return Response(reply.garment.image_png, media_type="image/png",
                         headers={"cache-control": "private, max-age=86400"})
+
+    @app.get("/v1/garments/{garment_id}/picture", tags=["garments"], response_class=Response,
+             responses={200: {"content": {"image/png": {}, "image/jpeg": {}}, "headers": {
+                 ORIGINAL_HEADER: {"description": "false when the garment was registered before originals were "
+                                   "kept and the picture is its 28 x 28 form", "schema": {"type": "string"}}}}})
+    async def garment_picture(
+        garment_id: GarmentId, request: Request,
+        max_side: Annotated[int | None, Query(ge=16, le=4096, description="Scale a larger picture down to this "
+                                              "longest side; unset sends it as registered")] = None,
+    ) -> Response:
+        """The product picture the garment was registered with, in colour, whole or scaled down.
+
+        Private: a shared cache would hand it on without the token the services may require.
+        """
+        reply = await backends.call(
+            backends.garment.GetGarmentImage,
+            garment_pb.GetGarmentImageRequest(garment_id=garment_id, max_side=max_side or 0),
+            call_context(request),
+        )
+        return Response(reply.image, media_type=reply.media_type or "application/octet-stream", headers={
+            "cache-control": "private, max-age=86400", ORIGINAL_HEADER: "true" if reply.original else "false"})
 
     @app.get("/v1/garments/{garment_id}/similar", tags=["recommendations"], response_model=schemas.SimilarGarments)
     async def similar_garments(

@@ -81,6 +81,67 @@ class SizeAdvice(BaseModel):
     explanation: str
 
 
+class Keypoint3D(BaseModel):
+    """A landmark of a body's mesh in millimetres: x to the body's left, y up from the floor, z to its front."""
+
+    name: str
+    x_mm: float
+    y_mm: float
+    z_mm: float
+
+
+class BodyMesh(BaseModel):
+    """What BodyService fitted for a body: the mesh's landmarks and dimensions, and where its GLB is served."""
+
+    body_id: str
+    glb_url: str = Field(description="Where the mesh is served as binary glTF (metres, y up, facing +z)")
+    vertex_count: int
+    triangle_count: int
+    keypoints: list[Keypoint3D]
+    mesh_measurements: dict[str, float] = Field(
+        description="Dimensions measured on the mesh in mm (stature, girths, inseam, shoulder breadth); "
+        "their difference to the body's own values is the fit error"
+    )
+
+
+# "unspecified" only when a service sends no value: the storefront never guesses a verdict.
+FitVerdict = Literal["tight", "fitting", "loose", "short", "long", "unspecified"]
+SizeChoice = Literal["requested", "body_size", "no_chart", "unspecified"]
+
+
+class MeasurementFit(BaseModel):
+    """One measurement of a garment at one size against the body."""
+
+    measurement: str = Field(description="Measurement name, e.g. chest_circumference")
+    body_mm: float = Field(description="The body's value, measured on its mesh")
+    garment_mm: float = Field(description="The garment's own value at this size")
+    ease_mm: float = Field(description="garment_mm - body_mm: room the garment leaves (negative: it pulls)")
+    verdict: FitVerdict = Field(
+        description="tight or loose when the body lies below or above the size's range (short or long for the "
+        "inseam), fitting inside it"
+    )
+
+
+class GarmentFit(BaseModel):
+    """How one garment at one size fits the body."""
+
+    garment_id: str
+    size_label: str = Field(description="The size drawn; empty when the garment has no size chart")
+    size_choice: SizeChoice = Field(
+        description="requested: the size asked for; body_size: none asked, the chart's size for the body; "
+        "no_chart: drawn at the body's own girths"
+    )
+    measurements: list[MeasurementFit] = Field(description="Per measurement of the chart; empty without a chart")
+
+
+class TryOnFit(BaseModel):
+    """The fit of each garment at its size, in request order, and where its pictures are served."""
+
+    fits: list[GarmentFit]
+    picture_url: str = Field(description="The try-on PNG of the same garments, sizes and view")
+    model_url: str = Field(description="The dressed body as binary glTF, for a 3D viewer")
+
+
 class Money(BaseModel):
     """An amount in the currency's minor unit (cents)."""
 
@@ -97,7 +158,8 @@ class Garment(BaseModel):
     price: Money | None
     size_chart_id: str | None = Field(description="Shipped size chart, if the garment has one by id")
     has_size_chart: bool = Field(description="Whether size advice can be given for the garment")
-    image_url: str
+    image_url: str = Field(description="The 28 x 28 grey form the generative models use")
+    picture_url: str = Field(description="The colour product picture it was registered with")
     created_at: str
 
 

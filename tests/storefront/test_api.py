@@ -12,12 +12,14 @@ from collections import Counter
 from concurrent import futures
 
 import grpc
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tryon.services.storefront.api import CatalogueEntry, Storefront, create_app, garment_json
 from tryon.services.storefront.backends import SERVICE_NAMES, Backends
+from tryon.shared.glb import GlbMesh, read_glb, write_glb
 from tryon.shared.proto import (
     body_service_pb2 as body_pb,
     body_service_pb2_grpc,
@@ -53,11 +55,59 @@ class ScriptedBodyService(body_service_pb2_grpc.BodyServiceServicer):
         )
 
 
+    def GetBodyMesh(self, request, context):
+        if request.body_id.startswith("status-"):
+            context.abort(grpc.StatusCode[request.body_id.removeprefix("status-")], f"scripted {request.body_id}")
+        return body_pb.GetBodyMeshResponse(
+            glb=TETRAHEDRON_GLB, vertex_count=4, triangle_count=4,
+            keypoints=[common_pb2.Keypoint3D(name="neck", x_mm=0, y_mm=1450, z_mm=10)],
+            mesh_measurements=[common_pb2.MeasurementValue(name="stature", value=1678.5)],
+        )
+
+
+TETRAHEDRON_GLB = write_glb(GlbMesh(
+    vertices=np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32),
+    faces=np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]], dtype=np.uint32),
+))
+CHART_LABELS = ("S", "M", "L")
+
+
 class ScriptedGarmentService(garment_service_pb2_grpc.GarmentServiceServicer):
-    """GetGarment finds ids that start with "g-" and counts the calls for each id."""
+    """GetGarment finds ids that start with "g-" and counts the calls for each id; the try-on RPCs keep
+    their requests and refuse sizes other than S, M and L as GarmentService does."""
 
     def __init__(self) -> None:
         self.asked: Counter[str] = Counter()
+        self.try_on_requests: list = []
+
+    def _fits(self, garments, context) -> list[garment_pb.GarmentFit]:
+        fits = []
+        for garment in garments:
+            if garment.size_label and garment.size_label not in CHART_LABELS:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"garment {garment.garment_id} has no size {garment.size_label!r}; its sizes are S, M, L")
+            verdict = {"S": garment_pb.FIT_VERDICT_TIGHT, "L": garment_pb.FIT_VERDICT_LOOSE}.get(
+                garment.size_label, garment_pb.FIT_VERDICT_FITTING)
+            fits.append(garment_pb.GarmentFit(
+                garment_id=garment.garment_id, size_label=garment.size_label or "M",
+                size_choice=garment_pb.SIZE_CHOICE_REQUESTED if garment.size_label else garment_pb.SIZE_CHOICE_BODY_SIZE,
+                measurements=[garment_pb.MeasurementFit(measurement="chest_circumference", body_mm=900, garment_mm=960,
+                                                        ease_mm=60, verdict=verdict)],
+            ))
+        return fits
+
+    def RenderTryOn(self, request, context):
+        self.try_on_requests.append(request)
+        return garment_pb.RenderTryOnResponse(png=b"\x89PNG scripted", fits=self._fits(request.garments, context))
+
+    def RenderTryOnModel(self, request, context):
+        self.try_on_requests.append(request)
+        return garment_pb.RenderTryOnModelResponse(glb=TETRAHEDRON_GLB, fits=self._fits(request.garments, context))
+
+    def GetGarmentImage(self, request, context):
+        self.try_on_requests.append(request)
+        return garment_pb.GetGarmentImageResponse(image=b"\xff\xd8 scripted", media_type="image/jpeg", width=600,
+                                                  height=800, original=True)
 
     def GetGarment(self, request, context):
         self.asked[request.garment_id] += 1
@@ -280,7 +330,8 @@ def test_the_feed_joins_catalogue_entries_in_order_and_leaves_out_garments_the_c
     assert [item["garment"]["garment_id"] for item in feed["items"]] == ["g-1", "g-2"]
     assert feed["items"][0]["garment"] | {"created_at": ""} == {
         "garment_id": "g-1", "name": "Dress g-1", "category": "dress", "price": None, "size_chart_id": None,
-        "has_size_chart": False, "image_url": "/v1/garments/g-1/image.png", "created_at": "",
+        "has_size_chart": False, "image_url": "/v1/garments/g-1/image.png",
+        "picture_url": "/v1/garments/g-1/picture", "created_at": "",
     }
     assert feed["history_size"] == 4 and feed["items"][0]["size_advice"] is None
 
@@ -310,3 +361,85 @@ def test_a_garment_picture_may_be_kept_by_the_browser_but_not_by_shared_caches(s
         response = client.get("/v1/garments/g-1/image.png")
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     assert response.headers["cache-control"] == "private, max-age=86400"
+
+
+def test_sized_garments_and_the_back_view_reach_the_renderer_in_order(services):
+    with client_for(services) as client:
+        response = client.get("/v1/bodies/b-1/try-on.png",
+                              params=[("garment", "g-1:M"), ("garment", "g:2:L"), ("garment", "g-3"), ("view", "back")])
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    request = services["garment"].try_on_requests[-1]
+    assert [(g.garment_id, g.size_label) for g in request.garments] == [("g-1", "M"), ("g:2", "L"), ("g-3", "")]
+    assert request.view == garment_pb.TRY_ON_VIEW_BACK
+    assert (request.width, request.height) == (256, 512)
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ([], "give 1 to 8 garments"),
+        ([("garment", f"g-{i}:M") for i in range(9)], "garment"),
+        ([("garment", ":M")], "names no garment"),
+        ([("garment", "g-1:M"), ("garment_id", "g-2")], "not both"),
+        ([("garment", "g-1:M"), ("view", "side")], "view"),
+        ([("garment", "g-1:XXL")], "its sizes are S, M, L"),
+    ],
+)
+def test_a_bad_try_on_query_is_400_saying_what_to_fix(services, params, says):
+    with client_for(services) as client:
+        for route in ("try-on.png", "try-on", "try-on.glb"):
+            if route != "try-on.png" and ("view", "side") in params:
+                continue
+            response = client.get(f"/v1/bodies/b-1/{route}", params=params)
+            assert response.status_code == 400, (route, response.text)
+            assert response.json()["code"] == "INVALID_ARGUMENT"
+            assert says in response.json()["message"]
+
+
+def test_the_fit_route_gives_each_garments_verdicts_and_the_addresses_of_its_picture_and_model(services):
+    with client_for(services) as client:
+        answer = client.get("/v1/bodies/b 1/try-on", params=[("garment", "g-1:S"), ("garment", "g-2")]).json()
+    assert [(f["garment_id"], f["size_label"], f["size_choice"]) for f in answer["fits"]] == [
+        ("g-1", "S", "requested"), ("g-2", "M", "body_size")]
+    assert answer["fits"][0]["measurements"] == [
+        {"measurement": "chest_circumference", "body_mm": 900.0, "garment_mm": 960.0, "ease_mm": 60.0, "verdict": "tight"}]
+    assert answer["fits"][1]["measurements"][0]["verdict"] == "fitting"
+    assert answer["picture_url"] == "/v1/bodies/b%201/try-on.png?garment=g-1%3AS&garment=g-2%3A"
+    assert answer["model_url"] == "/v1/bodies/b%201/try-on.glb?garment=g-1%3AS&garment=g-2%3A"
+
+
+def test_the_dressed_model_is_a_glb_rendered_at_the_asked_texture_size(services):
+    with client_for(services) as client:
+        response = client.get("/v1/bodies/b-1/try-on.glb", params={"garment": "g-1:L", "texture_size": 512})
+        too_small = client.get("/v1/bodies/b-1/try-on.glb", params={"garment": "g-1:L", "texture_size": 16})
+    assert response.status_code == 200 and response.headers["content-type"] == "model/gltf-binary"
+    assert len(read_glb(response.content)[0].faces) == 4
+    request = services["garment"].try_on_requests[-1]
+    assert request.texture_size == 512 and request.garments[0].size_label == "L"
+    assert too_small.status_code == 400 and "texture_size" in too_small.json()["message"]
+
+
+def test_the_body_mesh_is_served_as_glb_and_its_keypoints_and_dimensions_as_json(services):
+    with client_for(services) as client:
+        glb = client.get("/v1/bodies/b-1/mesh.glb")
+        facts = client.get("/v1/bodies/b-1/mesh").json()
+        missing = client.get("/v1/bodies/status-NOT_FOUND/mesh.glb")
+    assert glb.headers["content-type"] == "model/gltf-binary" and glb.content == TETRAHEDRON_GLB
+    assert facts == {
+        "body_id": "b-1", "glb_url": "/v1/bodies/b-1/mesh.glb", "vertex_count": 4, "triangle_count": 4,
+        "keypoints": [{"name": "neck", "x_mm": 0.0, "y_mm": 1450.0, "z_mm": 10.0}],
+        "mesh_measurements": {"stature": 1678.5},
+    }
+    assert missing.status_code == 404 and missing.json()["message"] == "scripted status-NOT_FOUND"
+
+
+def test_the_product_picture_keeps_its_media_type_and_asks_for_the_longest_side(services):
+    with client_for(services) as client:
+        whole = client.get("/v1/garments/g-1/picture")
+        assert services["garment"].try_on_requests[-1].max_side == 0
+        scaled = client.get("/v1/garments/g-1/picture", params={"max_side": 320})
+        assert services["garment"].try_on_requests[-1].max_side == 320
+        tiny = client.get("/v1/garments/g-1/picture", params={"max_side": 8})
+    assert whole.headers["content-type"] == "image/jpeg" and whole.headers["x-original-picture"] == "true"
+    assert scaled.headers["cache-control"] == "private, max-age=86400"
+    assert tiny.status_code == 400 and "max_side" in tiny.json()["message"]
