@@ -1,4 +1,4 @@
-"""GarmentService's calls to BodyService carry the caller's request id (real servers on loopback)."""
+"""GarmentService's calls to BodyService: the caller's request id, the mesh as sent, a mesh not ready (real servers on loopback)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from tryon.services.garment.body_client import BodyServiceClient
 from tryon.services.garment.catalogue import Catalogue, Garment
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.servicer import GarmentServicer, registration
-from tryon.shared.proto import body_service_pb2_grpc, garment_service_pb2 as pb, garment_service_pb2_grpc
+from tryon.shared.errors import FailedPrecondition
+from tryon.shared.glb import GlbMesh, write_glb
+from tryon.shared.proto import body_service_pb2, body_service_pb2_grpc, common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import ServiceRegistration, serve
 from tryon.shared.settings import ServerSettings
 
@@ -74,3 +76,43 @@ def test_a_generated_request_id_is_passed_on_too(services) -> None:
 
     echoed = dict(caught.value.trailing_metadata())["x-request-id"]
     assert body.metadata[-1]["x-request-id"] == echoed
+
+
+class MeshBodyService(body_service_pb2_grpc.BodyServiceServicer):
+    """A BodyService with one body "b1" whose mesh it sends, and one, "b2", whose mesh is not fitted yet."""
+
+    def __init__(self, mesh) -> None:
+        self.mesh = mesh
+
+    def GetBodyMesh(self, request, context: grpc.ServicerContext):
+        if request.body_id == "b2":
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the mesh of body b2 is still being fitted; retry in a second")
+        glb = write_glb(GlbMesh(vertices=self.mesh.vertices_mm / 1000.0, faces=self.mesh.faces))
+        return body_service_pb2.GetBodyMeshResponse(
+            glb=glb,
+            keypoints=[common_pb2.Keypoint3D(name=n, x_mm=p[0], y_mm=p[1], z_mm=p[2]) for n, p in self.mesh.keypoints_mm.items()],
+            mesh_measurements=[common_pb2.MeasurementValue(name=n, value=v) for n, v in self.mesh.measured_mm.items()],
+        )
+
+
+def test_the_client_reads_the_mesh_in_millimetres_and_passes_on_a_mesh_not_ready(body_meshes) -> None:
+    mesh = body_meshes["small"]
+    service = MeshBodyService(mesh)
+    server = serve(
+        "body",
+        [ServiceRegistration("tryon.v1.BodyService", lambda s: body_service_pb2_grpc.add_BodyServiceServicer_to_server(service, s))],
+        ServerSettings(port=0, grace_seconds=0.5),
+    )
+    client = BodyServiceClient(server.address, timeout_seconds=5.0)
+    try:
+        received = client("b1")
+        assert np.allclose(received.vertices_mm, mesh.vertices_mm, atol=0.01)
+        assert np.array_equal(received.faces, mesh.faces)
+        assert received.keypoints_mm["chest"] == pytest.approx(mesh.keypoints_mm["chest"])
+        assert received.measured_mm == pytest.approx(mesh.measured_mm)
+        with pytest.raises(FailedPrecondition) as caught:
+            client("b2")
+        assert "still being fitted" in str(caught.value)
+    finally:
+        client.close()
+        server.stop(0)
