@@ -39,9 +39,11 @@ from tryon.services.garment.garment_fit import (
 from tryon.services.garment.mesh_render import SKIN, BodyDrawing, BodyMesh, View, draw_body, vertex_normals
 from tryon.services.garment.tryon_render import (
     DressedGarment,
+    GarmentPicture,
     encode_rgba_png,
     garment_colour,
     garment_picture_from_levels,
+    prepare_picture,
     render_try_on,
 )
 from tryon.shared.errors import FailedPrecondition, InvalidArgument
@@ -57,10 +59,11 @@ VIEWS: tuple[View, ...] = ("front", "back")
 MIN_TEXTURE, MAX_TEXTURE, DEFAULT_TEXTURE = 256, 2048, 1024
 _MESH_CACHE, _DRAWING_CACHE, _PICTURE_CACHE = 32, 64, 256
 """Entries kept: bodies, drawings (body x view x size) and garment pictures."""
-_PICTURE_SIDE = (128, 512)
+_PICTURE_SIDE = (128, 384)
 """An original picture is drawn from a copy whose longer side is at most the second number (a
-garment spans less than half of the largest try-on picture) and at least the first (a small one
-is enlarged smoothly, so its pixels do not show as blocks)."""
+garment spans about 300 pixels of a 512 x 1024 try-on picture, and a warp's cost grows with the
+source) and at least the first (a small one is enlarged smoothly, so its pixels do not show as
+blocks)."""
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,9 @@ class TryOnRenderer:
         self._drawing_cache.put(key, (mesh, drawing))
         return drawing
 
-    def _picture(self, garment: Garment) -> np.ndarray:
+    def _picture(self, garment: Garment) -> GarmentPicture:
         cached = self._picture_cache.get(garment.garment_id)
-        if isinstance(cached, np.ndarray):
+        if isinstance(cached, GarmentPicture):
             return cached
         original = self._pictures(garment) if self._pictures is not None else None
         if original is not None:
@@ -168,7 +171,7 @@ class TryOnRenderer:
             if scale != 1.0:
                 size = (max(1, round(original.width * scale)), max(1, round(original.height * scale)))
                 original = original.resize(size, Image.Resampling.BICUBIC)
-            picture = np.asarray(images.cut_out(original), dtype=np.float32) / 255.0
+            picture = prepare_picture(np.asarray(images.cut_out(original), dtype=np.float32) / 255.0)
         else:
             picture = garment_picture_from_levels(images.decode_png(garment.image_png), garment_colour(garment.garment_id))
         self._picture_cache.put(garment.garment_id, picture)
