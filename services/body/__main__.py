@@ -14,6 +14,7 @@ import logging
 
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.events import KafkaBodyEvents
+from tryon.services.body.meshes import BodyMeshes
 from tryon.services.body.models_store import load_or_train_model
 from tryon.services.body.servicer import BodyServicer, registration
 from tryon.services.body.settings import PREFIX, BodySettings
@@ -27,13 +28,15 @@ logger = logging.getLogger("tryon.services.body")
 
 def _prepare(settings: BodySettings, servicer: BodyServicer, resources: Resources) -> None:
     """Load the model, open the store and the publisher, and hand them to the servicer."""
+    meshes = BodyMeshes(settings.mesh_cache_dir, settings.mesh_cache_size)
+    meshes.start_if_cached()
     model = load_or_train_model(settings)
     events = None
     if settings.publish_events:
         bootstrap_servers = connect_kafka(resources, [BODIES])
         events = KafkaBodyEvents(event_publisher(resources, bootstrap_servers, "tryon-body", settings.data_dir))
     store = BodyStore(settings.bodies_dir)
-    servicer.attach(BodyDomain(model, store, events, advice_samples=settings.advice_samples))
+    servicer.attach(BodyDomain(model, store, events, advice_samples=settings.advice_samples, meshes=meshes))
     logger.info("body service ready", extra={"bodies": len(store)})
 
 

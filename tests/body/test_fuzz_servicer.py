@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tryon.services.body.domain import HEIGHT_ORDER, BodyDomain
 from tryon.services.body.measurements import BY_NAME, NAMES
+from tryon.services.body.meshes import BodyMeshes
 from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, registration
 from tryon.services.body.sizing import shipped_charts
 from tryon.services.body.store import BodyStore
@@ -67,9 +68,10 @@ def size_charts(draw):
 
 
 @pytest.fixture(scope="module")
-def running_service(trained_body_model, tmp_path_factory):
+def running_service(trained_body_model, body_mesh_model, tmp_path_factory):
     store = BodyStore(tmp_path_factory.mktemp("fuzz-bodies"))
-    servicer = BodyServicer(BodyDomain(trained_body_model, store, None, advice_samples=200))
+    meshes = BodyMeshes.ready(body_mesh_model, capacity=4)
+    servicer = BodyServicer(BodyDomain(trained_body_model, store, None, advice_samples=200, meshes=meshes))
     running = serve("body", [registration(servicer)],
                     ServerSettings(port=0, max_workers=4))
     channel = grpc.insecure_channel(running.address)
@@ -101,7 +103,7 @@ def outcome(call) -> grpc.StatusCode:
 def test_random_requests_never_fail_the_service(running_service, data):
     stub, _, known = running_service
     body_ids = st.one_of(st.just(known), st.just(known), st.just(str(uuid.uuid4())), text)
-    kind = data.draw(st.sampled_from(["create", "get", "delete", "sample", "advise", "render"]))
+    kind = data.draw(st.sampled_from(["create", "get", "delete", "sample", "advise", "render", "mesh"]))
     if kind == "create":
         request = data.draw(create_requests())
         code = outcome(lambda: stub.CreateBody(request, timeout=10))
@@ -122,6 +124,9 @@ def test_random_requests_never_fail_the_service(running_service, data):
     elif kind == "advise":
         request = pb.AdviseSizeRequest(body_id=data.draw(body_ids), size_chart=data.draw(size_charts()))
         code = outcome(lambda: stub.AdviseSize(request, timeout=10))
+    elif kind == "mesh":
+        request = pb.GetBodyMeshRequest(body_id=data.draw(body_ids))
+        code = outcome(lambda: stub.GetBodyMesh(request, timeout=10))
     else:
         request = pb.RenderSilhouetteRequest(
             body_id=data.draw(body_ids),
