@@ -253,9 +253,17 @@ def draw_body(mesh: BodyMesh, view: View, width: int, height: int) -> BodyDrawin
     faces = np.asarray(mesh.faces, dtype=np.int64)
     projection = projection_for(mesh, view, width, height)
     points = np.stack([projection.columns(vertices[:, 0]), projection.rows(vertices[:, 1])], axis=1)
-    pixels, hit_faces, weights = rasterise(points, projection.depth(vertices[:, 2]), faces, width, height)
+    # Triangles facing away from the viewer are hidden behind the others on a closed surface, so
+    # only those facing the viewer are drawn: half the work. Which way a triangle faces follows
+    # from its winding, outward or inward as the mesh's signed volume says.
+    corners = vertices[faces]
+    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    outward = 1.0 if np.einsum("fi,fi->", corners[:, 0], face_normals) >= 0 else -1.0
+    toward_viewer = outward * projection.depth(face_normals[:, 2]) > 0
+    shown = faces[toward_viewer]
+    pixels, hit_faces, weights = rasterise(points, projection.depth(vertices[:, 2]), shown, width, height)
     normals = vertex_normals(vertices, faces)
-    pixel_normals = np.einsum("pk,pkd->pd", weights, normals[faces[hit_faces]])
+    pixel_normals = np.einsum("pk,pkd->pd", weights, normals[shown[hit_faces]])
     pixel_normals /= np.maximum(np.linalg.norm(pixel_normals, axis=1, keepdims=True), 1e-12)
     # In view space the viewer is at +z; the back view turns the body around the y axis.
     if view == "back":
