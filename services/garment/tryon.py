@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from tryon.services.garment import images
 from tryon.services.garment.catalogue import Garment
@@ -59,6 +60,8 @@ VIEWS: tuple[View, ...] = ("front", "back")
 MIN_TEXTURE, MAX_TEXTURE, DEFAULT_TEXTURE = 256, 2048, 1024
 _MESH_CACHE, _DRAWING_CACHE, _PICTURE_CACHE = 32, 64, 256
 """Entries kept: bodies, drawings (body x view x size) and garment pictures."""
+_RIM = 0.02
+"""Width of a product picture's rim that is blended with its background, as a share of its longer side."""
 _PICTURE_SIDE = (128, 384)
 """An original picture is drawn from a copy whose longer side is at most the second number (a
 garment spans about 300 pixels of a 512 x 1024 try-on picture, and a warp's cost grows with the
@@ -171,7 +174,12 @@ class TryOnRenderer:
             if scale != 1.0:
                 size = (max(1, round(original.width * scale)), max(1, round(original.height * scale)))
                 original = original.resize(size, Image.Resampling.BICUBIC)
-            picture = prepare_picture(np.asarray(images.cut_out(original), dtype=np.float32) / 255.0)
+            rgba = np.asarray(images.cut_out(original), dtype=np.float32) / 255.0
+            # A product photo's rim is blended with its background; drawn over skin it shows as
+            # a pale halo, so the garment's outline is pulled in past it.
+            rim = max(3, round(_RIM * max(rgba.shape[:2]))) | 1
+            rgba[..., 3] = ndimage.minimum_filter(rgba[..., 3], size=rim)
+            picture = prepare_picture(rgba)
         else:
             picture = garment_picture_from_levels(images.decode_png(garment.image_png), garment_colour(garment.garment_id))
         self._picture_cache.put(garment.garment_id, picture)
