@@ -142,6 +142,34 @@ class _Posterior(NamedTuple):
     logvar: torch.Tensor
 
 
+class TrainingNoise(NamedTuple):
+    """The random draws of one training step, per row: the input dropout's scaled keep mask and z's noise.
+
+    Drawn for a whole batch from the default generator, in the order and form ``nn.Dropout`` and
+    ``randn_like`` draw them, so a model given them computes what it computes without them; a
+    rank of a distributed training slices the global batch's draws and so computes its rows
+    exactly as one process would.
+    """
+
+    keep: torch.Tensor | None
+    """[rows, items]: 0 or 1 / (1 - dropout); None when dropout is 0."""
+    eps: torch.Tensor
+    """[rows, latent]: standard normal noise of the reparameterised sample."""
+
+    @classmethod
+    def draw(cls, rows: int, n_items: int, config: MultVAEConfig, device: torch.device | str = "cpu") -> TrainingNoise:
+        """Draws for ``rows`` rows."""
+        keep = None
+        if config.dropout > 0 and rows > 0:
+            keep = torch.empty(rows, n_items, device=device).bernoulli_(1.0 - config.dropout)
+            keep.div_(1.0 - config.dropout)
+        return cls(keep=keep, eps=torch.randn(rows, config.latent_dim, device=device))
+
+    def rows(self, share: slice) -> TrainingNoise:
+        """The draws of the rows in ``share``."""
+        return TrainingNoise(keep=None if self.keep is None else self.keep[share], eps=self.eps[share])
+
+
 class MultVAE(nn.Module):
     """Mult-VAE over ``n_items`` items: ``loss`` for training, ``score`` for ranking."""
 
@@ -163,9 +191,14 @@ class MultVAE(nn.Module):
         _xavier_init(self.decoder_hidden)
         _xavier_init(nn.ModuleList([self.encoder_out, self.decoder_out]))
 
-    def encode(self, x: torch.Tensor) -> _Posterior:
-        """The Gaussian posterior q(z | x) of each row of ``x`` (dropout in training mode)."""
-        h = self.input_dropout(prepare_input(x))
+    def encode(self, x: torch.Tensor, noise: TrainingNoise | None = None) -> _Posterior:
+        """The Gaussian posterior q(z | x) of each row of ``x`` (dropout in training mode, by ``noise`` when given)."""
+        if noise is None or not self.training:
+            h = self.input_dropout(prepare_input(x))
+        elif noise.keep is None:
+            h = prepare_input(x)
+        else:
+            h = prepare_input(x) * noise.keep
         for layer in self.encoder_hidden:
             h = torch.tanh(layer(h))
         mu, logvar = self.encoder_out(h).chunk(2, dim=1)
@@ -178,32 +211,33 @@ class MultVAE(nn.Module):
             h = torch.tanh(layer(h))
         return h
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits, posterior mean and log-variance; z is sampled only in training mode."""
-        posterior = self.encode(x)
+    def forward(self, x: torch.Tensor, noise: TrainingNoise | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, posterior mean and log-variance; z is sampled only in training mode (with ``noise`` when given)."""
+        posterior = self.encode(x, noise)
         if self.training:
             std = torch.exp(0.5 * posterior.logvar)
-            z = posterior.mu + std * torch.randn_like(std)
+            z = posterior.mu + std * (torch.randn_like(std) if noise is None else noise.eps)
         else:
             z = posterior.mu
         logits = self.decoder_out(self.decoder_features(z))
         return logits, posterior.mu, posterior.logvar
 
-    def loss_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_terms(self, x: torch.Tensor, noise: TrainingNoise | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-user multinomial negative log-likelihood and KL divergence, each [batch]."""
-        logits, mu, logvar = self(x)
+        logits, mu, logvar = self(x, noise)
         counts = x.clamp(min=0.0)
         neg_log_likelihood = -(F.log_softmax(logits, dim=1) * counts).sum(dim=1)
         kl = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(dim=1)
         return neg_log_likelihood, kl
 
-    def loss(self, x: torch.Tensor, beta: float) -> torch.Tensor:
-        """The negative annealed ELBO averaged over the batch (the quantity minimised)."""
-        neg_log_likelihood, kl = self.loss_terms(x)
+    def loss(self, x: torch.Tensor, beta: float, noise: TrainingNoise | None = None, reduction: str = "mean") -> torch.Tensor:
+        """The negative annealed ELBO averaged (or, with ``reduction="sum"``, summed) over the batch."""
+        neg_log_likelihood, kl = self.loss_terms(x, noise)
         kl_weight = torch.full_like(kl, float(beta))
         if self.config.beta_per_input:
             kl_weight = kl_weight * (x > 0).sum(dim=1).to(kl.dtype)
-        return (neg_log_likelihood + kl_weight * kl).mean()
+        per_user = neg_log_likelihood + kl_weight * kl
+        return per_user.sum() if reduction == "sum" else per_user.mean()
 
     @torch.no_grad()
     def score(self, x: torch.Tensor) -> torch.Tensor:

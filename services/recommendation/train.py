@@ -3,6 +3,10 @@
     python -m tryon.services.recommendation.train --interactions FILE --catalogue FILE --out DIR \
         [--index-factory Flat|IVF256,Flat|IVF256,SQfp16|HNSW32] [--epochs N] [--seed N] [--evaluate-shoppers N]
 
+Under ``torchrun --nproc_per_node N -m tryon.services.recommendation.train ...`` the Mult-VAE trains
+on N processes with DistributedDataParallel (see ``trainer``), the same model as on one; rank 0
+writes the artifacts.
+
 Interactions are read with pandas from Parquet or CSV (columns user_id, garment_id, type;
 type is VIEW, TRY_ON, ADD_TO_CART, PURCHASE or RETURN) and summed per shopper and garment
 with ``history.INTERACTION_WEIGHTS``. Mult-VAE learns a vector for every garment with at
@@ -28,6 +32,7 @@ from scipy import sparse
 
 from tryon.services.recommendation.catalogue import Catalogue, read_table
 from tryon.services.recommendation.compatibility import train_compatibility
+from tryon.services.recommendation.distributed import World, start_distributed, stop_distributed
 from tryon.services.recommendation.history import INTERACTION_WEIGHTS, kind_from_name
 from tryon.services.recommendation.index import ItemIndex
 from tryon.services.recommendation.multvae import MultVAEConfig
@@ -224,11 +229,22 @@ def main(argv: list[str] | None = None) -> None:
                         help="judge the model on this many fresh simulated shoppers (simulated catalogues only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    world = start_distributed()
+    try:
+        _train_and_write(args, world)
+    finally:
+        stop_distributed()
+
+
+def _train_and_write(args: argparse.Namespace, world: World) -> None:
+    """Train on every rank; rank 0 writes the artifacts, the curve and the figures."""
     started = time.perf_counter()
     interactions = read_interactions(args.interactions)
     catalogue = Catalogue.load(args.catalogue)
     config = replace(SERVING_CONFIG, epochs=args.epochs)
     artifacts, history = train_artifacts_with_history(interactions, catalogue, config, args.index_factory, args.seed)
+    if not world.is_main:
+        return
     artifacts.save(args.out)
     plot_training_loss(history.loss, args.out / "training_loss.png")
     print(

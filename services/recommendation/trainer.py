@@ -6,6 +6,13 @@ weights is what is validated and returned. RecVAE: alternating encoder epochs (w
 dropout, then the prior is refreshed) and decoder epochs (without dropout), each with its
 own Adam. When validation users are given, NDCG@100 on them is measured after every epoch
 and the returned model is the one from the best epoch, as in both papers.
+
+Mult-VAE trains the same way on one process and on several under ``torchrun``
+(``distributed.start_distributed``; DistributedDataParallel, gloo on CPUs, NCCL on GPUs): every
+rank walks the same shuffled order and draws the same random numbers for each global batch of
+``batch_size`` rows (``TrainingNoise``), takes its share of the rows and their draws, and weights
+its summed loss by world size / batch rows, so DDP's averaged gradient is the whole batch's mean
+gradient: N processes compute what one does, up to the order of floating-point sums.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import numpy as np
 import torch
 from scipy import sparse
 
-from tryon.services.recommendation.multvae import MultVAE, MultVAEConfig
+from tryon.services.recommendation.distributed import World, training_device
+from tryon.services.recommendation.multvae import MultVAE, MultVAEConfig, TrainingNoise
 from tryon.services.recommendation.protocol import FoldInSet, evaluate_fold_in
 from tryon.services.recommendation.recvae import RecVAE, RecVAEConfig
 from tryon.shared.progress import progress_bar
@@ -130,6 +138,17 @@ class _WeightAverage:
             target.copy_(total / correction)
 
 
+class _BatchLoss(torch.nn.Module):
+    """The Mult-VAE's summed loss as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: MultVAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, beta: float, noise: TrainingNoise) -> torch.Tensor:
+        return self.model.loss(x, beta, noise=noise, reduction="sum")
+
+
 def _check_matrix(matrix: sparse.spmatrix) -> sparse.csr_matrix:
     matrix = sparse.csr_matrix(matrix, dtype=np.float32)
     if matrix.shape[0] == 0 or matrix.shape[1] == 0:
@@ -154,47 +173,58 @@ def train_multvae(
         seed: seeds the initialisation, dropout, sampling and batch order.
         progress: show a progress bar over epochs (log lines in a service, see tryon.shared.progress).
         validation: held-out users whose NDCG@100 chooses the returned epoch.
-        device: where to train; CUDA when available unless given.
+        device: where to train; CUDA when available unless given (this rank's GPU under torchrun).
         patience: stop after this many epochs without a better validation NDCG@100.
 
     Returns:
         The model (in eval mode, on CPU) from the best validation epoch, or the last epoch
         without validation, and the per-epoch history. With ``config.weight_average_decay``
         set, the moving average of the weights is validated after each epoch and returned.
+        Under torchrun every rank returns the same model and history (see the module docstring).
     """
     config = config or MultVAEConfig()
     matrix = _check_matrix(matrix)
     n_users, n_items = matrix.shape
-    target = pick_device(device)
+    world = World.current()
+    target = pick_device(device) if device is not None or world.size == 1 else training_device(world)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = MultVAE(n_items, config).to(target)
+    batch_loss: torch.nn.Module = _BatchLoss(model)
+    if world.size > 1:
+        batch_loss = torch.nn.parallel.DistributedDataParallel(
+            batch_loss, device_ids=[target.index] if target.type == "cuda" else None
+        )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history = TrainingHistory()
     average = _WeightAverage(model, config.weight_average_decay) if config.weight_average_decay > 0 else None
     selector = _BestEpoch(average.averaged if average is not None else model, validation, history)
     update_count = 0
 
-    bar = progress_bar(range(config.epochs), desc="recommendation Mult-VAE", unit="epoch", enabled=progress)
+    bar = progress_bar(
+        range(config.epochs), desc="recommendation Mult-VAE", unit="epoch", enabled=progress and world.is_main
+    )
     for epoch in bar:
         started = time.perf_counter()
         model.train()
         order = rng.permutation(n_users)
-        total_loss = 0.0
+        total_loss = torch.zeros((), dtype=torch.float64)
         beta = 0.0
         for start in range(0, n_users, config.batch_size):
             batch_rows = order[start : start + config.batch_size]
-            x = torch.from_numpy(matrix[batch_rows].toarray()).to(target)
+            noise = TrainingNoise.draw(len(batch_rows), n_items, config, target)
+            share = world.share(len(batch_rows))
+            x = torch.from_numpy(matrix[batch_rows[share]].toarray()).to(target)
             beta = min(config.beta_cap, update_count / config.total_anneal_steps)
-            loss = model.loss(x, beta)
+            summed = batch_loss(x, beta, noise.rows(share))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (summed * (world.size / len(batch_rows))).backward()
             optimizer.step()
             if average is not None:
                 average.update()
             update_count += 1
-            total_loss += float(loss.detach()) * len(batch_rows)
-        history.loss.append(total_loss / n_users)
+            total_loss += summed.detach().cpu().double()
+        history.loss.append(float(world.sum(total_loss)) / n_users)
         history.beta.append(beta)
         history.epoch_seconds.append(time.perf_counter() - started)
         postfix = {"loss": f"{history.loss[-1]:.2f}", "beta": f"{beta:.3f}"}
