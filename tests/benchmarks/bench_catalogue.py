@@ -46,7 +46,7 @@ from tryon.services.garment.garment_models import GarmentModels
 from tryon.services.garment.models_store import SHIPPED_DIR
 from tryon.services.garment.product_images import product_bytes
 from tryon.shared.files import atomic_write
-from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
+from tryon.shared.proto import garment_service_pb2_grpc
 from tryon.shared.results import add_results_option, recording_stdout
 
 LATENT_DIM = 16
