@@ -14,7 +14,9 @@ exact inner products.
 
 When the installed FAISS has GPU support and a CUDA device is present, searches run on a GPU
 copy behind a lock (GPU indexes are not safe for concurrent searches); the CPU index stays
-the source of truth, takes every change and is what gets saved. HNSW has no GPU form and
+the source of truth, takes every change and is what gets saved. With several GPUs the copy is
+an ``IndexShards`` of one shard per GPU (``sharded_index``), each holding a contiguous range of
+the garments, so a catalogue larger than one GPU's memory is searched on all of them at once. HNSW has no GPU form and
 cannot remove vectors, so removed HNSW entries are kept as tombstones and filtered out.
 """
 
@@ -326,9 +328,17 @@ class ItemIndex:
             return self._cpu
         if self._gpu_stale or self._gpu_index is None:
             try:
+                gpus = faiss.get_num_gpus()
                 if self._gpu_resources is None:
-                    self._gpu_resources = faiss.StandardGpuResources()
-                self._gpu_index = faiss.index_cpu_to_gpu(self._gpu_resources, 0, self._cpu)
+                    self._gpu_resources = [faiss.StandardGpuResources() for _ in range(gpus)]
+                if gpus > 1:
+                    resources = self._gpu_resources
+                    self._gpu_index = sharded_index(
+                        self._cpu, len(self._garment_ids), gpus,
+                        place=lambda shard, number: faiss.index_cpu_to_gpu(resources[number], number, shard),
+                    )
+                else:
+                    self._gpu_index = faiss.index_cpu_to_gpu(self._gpu_resources[0], 0, self._cpu)
                 self._apply_search_parameters(self._gpu_index)
                 self._gpu_stale = False
             except RuntimeError as error:
@@ -461,6 +471,34 @@ class ItemIndex:
             index.factory, len(index._int_ids), path, index.uses_gpu,
         )
         return index
+
+
+def sharded_index(
+    index: faiss.Index,
+    id_bound: int,
+    shards: int,
+    place: Callable[[faiss.Index, int], faiss.Index] | None = None,
+) -> faiss.IndexShards:
+    """``index`` split into ``shards`` indexes searched together, each holding a contiguous range of ids.
+
+    ``index`` holds vectors with int ids in [0, ``id_bound``); shard ``n`` is a copy keeping the
+    ids of its range, handed to ``place(shard, n)`` (a GPU per shard, for instance) or kept on
+    the CPU. A search asks every shard (in parallel threads) and merges their results by score:
+    the same results as ``index``, since each shard of an IVF index keeps the same lists. HNSW
+    graphs cannot drop vectors, so they cannot be split this way (ValueError).
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1; got {shards}")
+    if hasattr(_base_index(index), "hnsw"):
+        raise ValueError("an HNSW index cannot be split into shards: its graph cannot drop vectors")
+    # Threaded, with the shards' own ids; the first shard added sets the metric results merge by.
+    combined = faiss.IndexShards(index.d, True, False)
+    bounds = np.linspace(0, id_bound, shards + 1).round().astype(np.int64)
+    for number in range(shards):
+        shard = faiss.clone_index(index)
+        shard.remove_ids(faiss.IDSelectorNot(faiss.IDSelectorRange(int(bounds[number]), int(bounds[number + 1]))))
+        combined.add_shard(place(shard, number) if place is not None else shard)
+    return combined
 
 
 _IVF_LAYOUT = "inner-product lists by L2 reduction, largest norms in the last list"
