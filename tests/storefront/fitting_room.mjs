@@ -3,7 +3,8 @@
 // Usage: node tests/storefront/fitting_room.mjs URL OUT_DIR
 // Prints one JSON object of what the shopper saw at each step; test_fitting_room.py asserts on it.
 // The body form and the first feedback are done with the keyboard alone; axe-core checks the
-// page once it shows a body, a feed, a try-on picture and outfits. Screenshots go to OUT_DIR.
+// page once it shows a body, a feed, a try-on picture with sizes and fit, the 3D body and outfits,
+// at a desktop and at a phone's width. Screenshots go to OUT_DIR.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -12,7 +13,8 @@ import { chromium } from "playwright-core";
 const require = createRequire(import.meta.url);
 const [url, outDir] = process.argv.slice(2);
 const seen = { steps: [] };
-const step = (name) => seen.steps.push(name);
+const visitStarted = Date.now();
+const step = (name) => seen.steps.push(name) && (seen.stepEndMs = { ...seen.stepEndMs, [name]: Date.now() - visitStarted });
 
 const feedIds = (page) => page.$$eval("#feed .card", (cards) => cards.map((card) => card.dataset.garmentId));
 
@@ -67,6 +69,58 @@ function changeFromSilhouette(page) {
   });
 }
 
+// Share of pixels that differ between two pictures of the page's origin, drawn at 256 x 512 on white.
+function pictureDifference(page, first, second) {
+  return page.evaluate(async ([a, b]) => {
+    const pixels = async (src) => {
+      const image = new Image();
+      await new Promise((resolve, reject) => { image.onload = resolve; image.onerror = reject; image.src = src; });
+      const canvas = new OffscreenCanvas(256, 512);
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#fff";
+      context.fillRect(0, 0, 256, 512);
+      context.drawImage(image, 0, 0, 256, 512);
+      return context.getImageData(0, 0, 256, 512).data;
+    };
+    const [x, y] = [await pixels(a), await pixels(b)];
+    let count = 0;
+    for (let i = 0; i < x.length; i += 4) {
+      if (Math.abs(x[i] - y[i]) + Math.abs(x[i + 1] - y[i + 1]) + Math.abs(x[i + 2] - y[i + 2]) > 40) count += 1;
+    }
+    return count / (x.length / 4);
+  }, [first, second]);
+}
+
+// The try-on picture's address once it differs from `before` and has loaded.
+async function newPicture(page, before) {
+  await page.waitForFunction((src) => {
+    const picture = document.querySelector("#tryon-picture");
+    return picture.getAttribute("src") !== src && picture.complete && picture.naturalWidth > 0;
+  }, before, { timeout: 20000 });
+  return page.getAttribute("#tryon-picture", "src");
+}
+
+// The 3D canvas's pixels: how many are painted, and the share that differ from `before` (when given).
+function modelPixels(page) {
+  return page.$eval("#model", (canvas) => Array.from(canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data));
+}
+
+function pixelChange(a, b) {
+  let count = 0;
+  for (let i = 0; i < a.length; i += 4) {
+    if (Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]) + Math.abs(a[i + 2] - b[i + 2]) + Math.abs(a[i + 3] - b[i + 3]) > 40) count += 1;
+  }
+  return count / (a.length / 4);
+}
+
+const painted = (pixels) => {
+  let count = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) count += 1;
+  return count / (pixels.length / 4);
+};
+
+const fitRows = (page) => page.$$eval("#fit-table tbody tr", (rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent)));
+
 async function tabUntil(page, selector, limit = 60) {
   for (let presses = 1; presses <= limit; presses += 1) {
     await page.keyboard.press("Tab");
@@ -82,6 +136,9 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
   const failedRequests = [];
+  const consoleErrors = [];
+  page.on("console", (message) => { if (message.type() === "error") consoleErrors.push(message.text()); });
+  page.on("pageerror", (error) => consoleErrors.push(String(error)));
   page.on("requestfailed", (request) => failedRequests.push(request.url()));
   page.on("response", (response) => {
     if (response.status() >= 500) failedRequests.push(`${response.status()} ${response.url()}`);
@@ -165,14 +222,67 @@ try {
   seen.lookChange = await changeFromSilhouette(page);
   step("outfit");
 
-  // 7. Accessibility of the full page.
+  // 7. Sizes, views and the 3D body: a garment of the look with a chart is tried in another size.
+  await page.waitForSelector("#selected select", { timeout: 20000 });
+  await page.waitForSelector("#fit-table:not([hidden]) tbody tr", { timeout: 20000 });
+  seen.sizeOptions = await page.$$eval("#selected select", (selects) =>
+    selects.map((select) => [...select.options].map((o) => o.textContent)));
+  seen.advisedSelected = await page.$eval("#selected select", (select) => select.selectedOptions[0].textContent);
+  const frontBefore = await page.getAttribute("#tryon-picture", "src");
+  const fitBefore = await fitRows(page);
+  const select = page.locator("#selected select").first();
+  const labels = await select.evaluate((s) => [...s.options].map((o) => o.value));
+  const current = await select.inputValue();
+  // The size farthest from the advised one: its fit differs the most.
+  const other = labels.indexOf(current) < labels.length / 2 ? labels[labels.length - 1] : labels[0];
+  await select.selectOption(other);
+  const frontAfter = await newPicture(page, frontBefore);
+  await page.waitForFunction((before) => JSON.stringify([...document.querySelectorAll("#fit-table tbody tr")]
+    .map((row) => [...row.children].map((cell) => cell.textContent))) !== before, JSON.stringify(fitBefore), { timeout: 20000 });
+  seen.sizeChange = { from: current, to: other, pictureChange: await pictureDifference(page, frontBefore, frontAfter),
+    fitBefore, fitAfter: await fitRows(page) };
+  await page.getByLabel("Back", { exact: true }).check();
+  const back = await newPicture(page, frontAfter);
+  seen.backView = { src: back, alt: await page.getAttribute("#tryon-picture", "alt"),
+    change: await pictureDifference(page, frontAfter, back) };
+  step("sizes and views");
+
+  await page.waitForFunction(() => Number(document.querySelector("#model").dataset.paints || 0) > 0, null, { timeout: 20000 });
+  // The model of the last size chosen may still be on its way: wait until painting stops.
+  let paints = -1;
+  while (paints !== (paints = await page.$eval("#model", (c) => c.dataset.paints))) await page.waitForTimeout(300);
+  const facing = await modelPixels(page);
+  await page.getByRole("button", { name: "Turn the body right" }).click();
+  await page.waitForFunction((before) => document.querySelector("#model").dataset.paints !== before, paints, { timeout: 5000 });
+  const turned = await modelPixels(page);
+  const box = await page.locator("#model").boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForTimeout(200);
+  const dragged = await modelPixels(page);
+  seen.model = { painted: painted(facing), turnChange: pixelChange(facing, turned), dragChange: pixelChange(turned, dragged),
+    label: await page.getAttribute("#model", "aria-label") };
+  await page.locator("#tryon-section").screenshot({ path: path.join(outDir, "fitting-room-tryon.png") });
+  step("3D body");
+
+  // 8. Accessibility of the full page, at a desktop's width and at a phone's.
   await page.screenshot({ path: path.join(outDir, "fitting-room.png"), fullPage: true });
   await page.addScriptTag({ content: readFileSync(require.resolve("axe-core/axe.min.js"), "utf8") });
   const report = await page.evaluate(() => window.axe.run(document));
   seen.axeViolations = report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+  await page.setViewportSize({ width: 390, height: 844 });
+  seen.phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const phoneReport = await page.evaluate(() => window.axe.run(document));
+  seen.axeViolations.push(...phoneReport.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
+  await page.screenshot({ path: path.join(outDir, "fitting-room-phone.png"), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 1400 });
+  // Up to here every request is the page's own; the deleted body's 404 below is asked on purpose.
+  seen.consoleErrors = [...consoleErrors];
   step("axe");
 
-  // 8. Delete my data: the body and the history go, the next feed is a cold start.
+  // 9. Delete my data: the body and the history go, the next feed is a cold start.
   const bodyId = await page.evaluate(() => localStorage.getItem("tryon-body-id"));
   await page.getByRole("button", { name: "Delete my data" }).click();
   await page.waitForFunction(() => document.querySelector("#status").textContent.includes("deleted"), null, { timeout: 10000 });

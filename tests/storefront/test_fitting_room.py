@@ -1,9 +1,10 @@
 """The fitting room in a real browser: Debian's Chromium, driven by playwright-core, against the real suite.
 
 ``fitting_room.mjs`` takes a shopper through the page (the body form and the first feedback
-by keyboard alone, then try-on, cart, dislike, an outfit, axe-core, delete my data) and
-prints what the shopper saw; this test asserts on it. The screenshot of the full page is
-kept under the test's temporary folder.
+by keyboard alone, then try-on, cart, dislike, an outfit, another size, the back view, the
+3D body turned by a button and by dragging, axe-core at a desktop's and a phone's width,
+delete my data) and prints what the shopper saw; this test asserts on it. The screenshots
+are kept under the test's temporary folder.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def visit(shop, tmp_path_factory) -> dict:
     )
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout.strip().splitlines()[-1])
+    # Kept beside the screenshots, for reading a failure's whole visit.
+    (out / "visit.json").write_text(json.dumps(seen, indent=1))
     seen["screenshot"] = out / "fitting-room.png"
+    seen["tryon_screenshot"] = out / "fitting-room-tryon.png"
     assert "error" not in seen, f"the visit stopped after {seen['steps']}: {seen['error']}"
     return seen
 
@@ -76,6 +80,42 @@ def test_the_try_on_picture_of_a_look_dresses_the_torso_and_leaves_the_head(visi
     assert visit["lookChange"]["torso"] > 0.2
     assert visit["lookChange"]["head"] < 0.05
     assert all(pieces >= 2 for pieces in visit["outfits"]) and visit["outfits"]
+
+
+def test_the_sizes_come_from_the_chart_with_the_advised_one_chosen(visit):
+    assert visit["sizeOptions"] and all(len(options) >= 3 for options in visit["sizeOptions"]), visit["sizeOptions"]
+    assert visit["advisedSelected"].endswith(" (advised)")
+    assert all(sum(o.endswith(" (advised)") for o in options) == 1 for options in visit["sizeOptions"])
+
+
+def test_another_size_changes_the_picture_and_the_fit_table(visit):
+    change = visit["sizeChange"]
+    assert change["from"] != change["to"]
+    assert change["pictureChange"] > 0.005, change
+    assert change["fitBefore"] != change["fitAfter"]
+    verdicts = {row[2] for row in change["fitAfter"] if len(row) == 4}
+    assert verdicts & {"Tight", "Loose", "Short", "Long"}, change["fitAfter"]
+    assert all(re.fullmatch(r"[+−]\d+\.\d cm", row[3]) for row in change["fitAfter"] if len(row) == 4)
+
+
+def test_the_back_view_differs_from_the_front(visit):
+    assert "view=back" in visit["backView"]["src"]
+    assert visit["backView"]["alt"].endswith("seen from the back")
+    assert visit["backView"]["change"] > 0.01, visit["backView"]
+
+
+def test_the_3d_body_is_drawn_and_turning_it_changes_what_shows(visit):
+    model = visit["model"]
+    assert 0.05 < model["painted"] < 0.9, model
+    assert model["turnChange"] > 0.02, model
+    assert model["dragChange"] > 0.02, model
+    assert model["label"].startswith("Your body in 3D wearing ")
+    assert visit["tryon_screenshot"].stat().st_size > 5_000
+
+
+def test_the_page_fits_a_phone_and_logs_no_console_error(visit):
+    assert visit["phoneOverflow"] <= 0
+    assert visit["consoleErrors"] == []
 
 
 def test_axe_finds_no_serious_or_critical_violation(visit):

@@ -46,5 +46,26 @@ export const recordInteraction = (userId, garmentId, type) =>
 
 export const deleteMyData = (userId, bodyId) => call("DELETE", `${shopper(userId)}${query({ body_id: bodyId })}`);
 
-export const tryOnUrl = (bodyId, garmentIds) =>
-  `/v1/bodies/${encodeURIComponent(bodyId)}/try-on.png${query({ garment_id: garmentIds, width: 256, height: 512 })}`;
+const bodyPath = (bodyId) => `/v1/bodies/${encodeURIComponent(bodyId)}`;
+
+// A try-on's garments as the API takes them: ID:SIZE, an empty size meaning the body's own.
+const sized = (items) => items.map((item) => `${item.garment.garment_id}:${item.size}`);
+
+export const sizeAdvice = (bodyId, garmentId) => call("GET", `${bodyPath(bodyId)}/size-advice${query({ garment_id: garmentId })}`);
+
+export const tryOnUrl = (bodyId, items, view = "front") =>
+  `${bodyPath(bodyId)}/try-on.png${query({ garment: sized(items), view, width: 256, height: 512 })}`;
+
+export const tryOnFit = (bodyId, items) => call("GET", `${bodyPath(bodyId)}/try-on${query({ garment: sized(items) })}`);
+
+// The dressed body as GLB, or the bare body's mesh when nothing is tried on.
+export async function bodyModel(bodyId, items) {
+  const path = items.length > 0
+    ? `${bodyPath(bodyId)}/try-on.glb${query({ garment: sized(items), texture_size: 512 })}`
+    : `${bodyPath(bodyId)}/mesh.glb`;
+  const response = await fetch(path);
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
+  return response.arrayBuffer();
+}
+
+export const pictureUrl = (garment, maxSide) => `${garment.picture_url}${query({ max_side: maxSide })}`;

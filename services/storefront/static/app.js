@@ -1,5 +1,7 @@
-// The fitting room: a shopper's body from a few numbers, a live feed, try-on, outfits, delete my data.
+// The fitting room: a shopper's body from a few numbers, a live feed, try-on at chosen sizes with the
+// fit of each and the dressed body in 3D, outfits, delete my data.
 import * as api from "./api.js";
+import { paint, parseGlb } from "./viewer.js";
 
 const SHOPPER_KEY = "tryon-shopper-id";
 const BODY_KEY = "tryon-body-id";
@@ -8,6 +10,8 @@ const MAX_TRY_ON = 8;
 // How long to wait for the recommender to take in an interaction before showing the feed as it is.
 const FRESH_FEED_DEADLINE_MS = 3000;
 const FRESH_FEED_POLL_MS = 80;
+const TURN_STEP = Math.PI / 6;
+const DRAG_RADIANS_PER_PIXEL = 0.012;
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -15,7 +19,11 @@ const state = {
   userId: null,
   bodyId: null,
   historySize: 0,
-  tryingOn: [], // garments (JSON of the API) in the order they are put on
+  // What is tried on, in the order put on: { garment, size, sizes, advised }; size "" is the body's own.
+  tryingOn: [],
+  view: "front",
+  model: { meshes: null, yaw: 0, frame: 0 },
+  drawn: 0, // increases with each try-on drawn; answers of an older one are dropped
 };
 
 function newShopperId() {
@@ -180,35 +188,153 @@ async function interact(garment, type, then) {
 
 // --- try-on and outfits ---------------------------------------------------------------------
 
-async function showTryOn() {
-  const picture = $("#tryon-picture");
-  $("#selected").replaceChildren(...state.tryingOn.map((g) => element("li", { textContent: g.name })));
+const VERDICT_WORDS = { tight: "Tight", fitting: "Fits", loose: "Loose", short: "Short", long: "Long", unspecified: "–" };
+
+function easeText(mm) {
+  return `${mm >= 0 ? "+" : "−"}${Math.abs(mm / 10).toFixed(1)} cm`;
+}
+
+// Sizes of each garment with a chart, from its size advice for the body; the advised one is chosen.
+async function adviseSizes() {
+  if (!state.bodyId) return;
+  const pending = state.tryingOn.filter((item) => item.garment.has_size_chart && item.sizes === null);
+  await Promise.all(pending.map(async (item) => {
+    const advice = await api.sizeAdvice(state.bodyId, item.garment.garment_id);
+    item.sizes = advice.fits.map((fit) => fit.label);
+    item.advised = advice.recommended_size;
+    if (!item.size) item.size = advice.recommended_size;
+  }));
+}
+
+function sizeChooser(item, index) {
+  const id = `size-${index}`;
+  if (!item.sizes) {
+    const text = item.garment.has_size_chart ? "Your size" : "No size chart: shown at your size";
+    return [element("span", { className: "size-note", textContent: text })];
+  }
+  const select = element(
+    "select",
+    { id, onchange: () => { item.size = select.value; drawTryOn().catch(showError); } },
+    ...item.sizes.map((label) =>
+      element("option", { value: label, textContent: label === item.advised ? `${label} (advised)` : label, selected: label === item.size })),
+  );
+  return [element("label", { htmlFor: id, textContent: `Size of ${item.garment.name}` }), select];
+}
+
+// The list of garments tried on, each with its colour picture and its size; rebuilt when garments change.
+function listTryingOn() {
+  $("#selected").replaceChildren(...state.tryingOn.map((item, index) =>
+    element(
+      "li",
+      { dataset: { garmentId: item.garment.garment_id } },
+      element("img", { src: api.pictureUrl(item.garment, 96), alt: "", width: 48, height: 48 }),
+      element("span", { className: "name", textContent: item.garment.name }),
+      ...sizeChooser(item, index),
+    )));
   $("#clear-tryon").hidden = state.tryingOn.length === 0;
-  if (state.tryingOn.length === 0) {
-    picture.hidden = true;
-    return;
-  }
-  if (!state.bodyId) {
-    $("#tryon-note").textContent = "Enter your height and weight to see the garments on your body.";
-    picture.hidden = true;
-    return;
-  }
-  const ids = state.tryingOn.map((g) => g.garment_id);
+}
+
+function showFits(answer) {
+  const names = new Map(state.tryingOn.map((item) => [item.garment.garment_id, item.garment.name]));
+  const rows = answer.fits.flatMap((fit) => {
+    const name = `${names.get(fit.garment_id) || fit.garment_id}${fit.size_label ? ` (${fit.size_label})` : ""}`;
+    if (fit.measurements.length === 0) {
+      return [element("tr", {}, element("th", { scope: "row", textContent: name }),
+        element("td", { colSpan: 3, textContent: "No size chart: shown at your size" }))];
+    }
+    return fit.measurements.map((m) => element(
+      "tr",
+      { className: `fit-${m.verdict}` },
+      element("th", { scope: "row", textContent: name }),
+      element("td", { textContent: words(m.measurement) }),
+      element("td", { className: "verdict", textContent: VERDICT_WORDS[m.verdict] }),
+      element("td", { textContent: easeText(m.ease_mm) }),
+    ));
+  });
+  $("#fit-table tbody").replaceChildren(...rows);
+  $("#fit-table").hidden = rows.length === 0;
+}
+
+function drawModel() {
+  const { model } = state;
+  if (model.frame || !model.meshes) return;
+  model.frame = requestAnimationFrame(() => {
+    model.frame = 0;
+    paint($("#model"), model.meshes, model.yaw);
+    const canvas = $("#model");
+    canvas.dataset.paints = String(Number(canvas.dataset.paints || 0) + 1);
+  });
+}
+
+function turn(radians) {
+  state.model.yaw += radians;
+  drawModel();
+}
+
+async function showModel(drawn) {
+  const buffer = await api.bodyModel(state.bodyId, state.tryingOn);
+  const meshes = await parseGlb(buffer);
+  if (drawn !== state.drawn) return;
+  state.model.meshes = meshes;
+  const names = state.tryingOn.map((item) => item.garment.name).join(", ");
+  $("#model").setAttribute("aria-label", names ? `Your body in 3D wearing ${names}` : "Your body in 3D");
+  $("#model-figure").hidden = false;
+  drawModel();
+}
+
+async function showPicture(drawn) {
+  const picture = $("#tryon-picture");
+  const src = api.tryOnUrl(state.bodyId, state.tryingOn, state.view);
   await new Promise((resolve, reject) => {
     picture.onload = resolve;
     picture.onerror = () => reject(new Error("the try-on picture could not be drawn"));
-    picture.src = api.tryOnUrl(state.bodyId, ids);
+    picture.src = src;
   });
-  picture.alt = `You wearing ${state.tryingOn.map((g) => g.name).join(", ")}`;
+  if (drawn !== state.drawn) return;
+  const names = state.tryingOn.map((item) => `${item.garment.name}${item.size ? ` in ${item.size}` : ""}`).join(", ");
+  picture.alt = `You wearing ${names}, seen from the ${state.view}`;
   picture.hidden = false;
-  $("#tryon-note").textContent = "Later garments are drawn over earlier ones.";
+}
+
+// The picture, the fit table and the 3D body for what is tried on now, at the chosen sizes and view.
+async function drawTryOn() {
+  state.drawn += 1;
+  const drawn = state.drawn;
+  const picture = $("#tryon-picture");
+  const empty = state.tryingOn.length === 0;
+  $("#view-choice").hidden = empty || !state.bodyId;
+  if (!state.bodyId) {
+    picture.hidden = true;
+    $("#fit-table").hidden = true;
+    $("#model-figure").hidden = true;
+    if (!empty) $("#tryon-note").textContent = "Enter your height and weight to see the garments on your body.";
+    return;
+  }
+  if (empty) {
+    picture.hidden = true;
+    $("#fit-table").hidden = true;
+    $("#tryon-note").textContent = "Choose \"Try on\" on a garment to see it on your body.";
+    await showModel(drawn);
+    return;
+  }
+  const [fits] = await Promise.all([api.tryOnFit(state.bodyId, state.tryingOn), showPicture(drawn), showModel(drawn)]);
+  if (drawn !== state.drawn) return;
+  showFits(fits);
+  $("#tryon-note").textContent = "Later garments are drawn over earlier ones. Choose a size to see how it fits.";
+}
+
+async function showTryOn() {
+  await adviseSizes();
+  listTryingOn();
+  await drawTryOn();
 }
 
 async function putOn(...garments) {
   for (const garment of garments) {
     // One garment per category: a new top replaces the old one.
-    state.tryingOn = state.tryingOn.filter((g) => g.category !== garment.category && g.garment_id !== garment.garment_id);
-    state.tryingOn.push(garment);
+    state.tryingOn = state.tryingOn.filter((item) =>
+      item.garment.category !== garment.category && item.garment.garment_id !== garment.garment_id);
+    state.tryingOn.push({ garment, size: "", sizes: null, advised: null });
   }
   state.tryingOn = state.tryingOn.slice(-MAX_TRY_ON);
   await showTryOn();
@@ -257,6 +383,7 @@ async function deleteMyData() {
   localStorage.setItem(SHOPPER_KEY, state.userId);
   state.bodyId = null;
   state.tryingOn = [];
+  state.model.meshes = null;
   state.historySize = 0;
   $("#body-form").reset();
   $("#body-view").hidden = true;
@@ -273,12 +400,30 @@ async function start() {
   state.bodyId = localStorage.getItem(BODY_KEY);
   $("#body-form").addEventListener("submit", submitBody);
   $("#delete-data").addEventListener("click", deleteMyData);
-  $("#clear-tryon").addEventListener("click", () => { state.tryingOn = []; showTryOn(); });
+  $("#clear-tryon").addEventListener("click", () => { state.tryingOn = []; showTryOn().catch(showError); });
+  for (const radio of document.querySelectorAll("input[name=view]")) {
+    radio.addEventListener("change", () => { state.view = radio.value; drawTryOn().catch(showError); });
+  }
+  $("#turn-left").addEventListener("click", () => turn(-TURN_STEP));
+  $("#turn-right").addEventListener("click", () => turn(TURN_STEP));
+  const canvas = $("#model");
+  let dragFrom = null;
+  canvas.addEventListener("pointerdown", (event) => { dragFrom = event.clientX; canvas.setPointerCapture(event.pointerId); });
+  canvas.addEventListener("pointermove", (event) => {
+    if (dragFrom === null) return;
+    turn((event.clientX - dragFrom) * DRAG_RADIANS_PER_PIXEL);
+    dragFrom = event.clientX;
+  });
+  canvas.addEventListener("pointerup", () => { dragFrom = null; });
   if (state.bodyId) {
     try {
       const response = await fetch(`/v1/bodies/${encodeURIComponent(state.bodyId)}`);
-      if (response.ok) showBody(await response.json());
-      else state.bodyId = null;
+      if (response.ok) {
+        showBody(await response.json());
+        drawTryOn().catch(showError);
+      } else {
+        state.bodyId = null;
+      }
     } catch {
       state.bodyId = null;
     }
