@@ -31,6 +31,7 @@ from tryon.shared.errors import InvalidArgument
 MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 64, 2048, 256
 MIN_HEIGHT, MAX_HEIGHT, DEFAULT_HEIGHT = 128, 4096, 512
 MAX_SUPERSAMPLING = 4
+MESH_SUPERSAMPLING = 2
 # Pixels of the enlarged drawing at most; large pictures are drawn less enlarged to bound memory.
 SUPERSAMPLED_PIXEL_BUDGET = 4_000_000
 MARGIN_SHARE = 0.04
@@ -132,7 +133,9 @@ def render_mesh_silhouette(mesh: BodyMesh, width: int = 0, height: int = 0) -> S
     usable_width = width * (1 - 2 * MARGIN_SHARE)
     usable_height = height * (1 - 2 * MARGIN_SHARE)
     mm_per_pixel = max(stature / usable_height, 2 * half_span / usable_width)
-    scale = max(1, min(MAX_SUPERSAMPLING, int(math.sqrt(SUPERSAMPLED_PIXEL_BUDGET / (width * height)))))
+    # Twice enlarged at most: the mesh's thousands of small triangles cost a call each, and its
+    # outline is already smooth.
+    scale = max(1, min(MESH_SUPERSAMPLING, int(math.sqrt(SUPERSAMPLED_PIXEL_BUDGET / (width * height)))))
     # Positive x is the body's left, drawn on the picture's right; the floor sits as low as in
     # the drawing from measurements, so both kinds of picture line up.
     columns = (width / 2 + vertices[:, 0] / mm_per_pixel) * scale
@@ -143,8 +146,8 @@ def render_mesh_silhouette(mesh: BodyMesh, width: int = 0, height: int = 0) -> S
     ) - (vertices[corners[:, 2], 0] - vertices[corners[:, 0], 0]) * (vertices[corners[:, 1], 1] - vertices[corners[:, 0], 1])
     canvas = Image.new("RGBA", (width * scale, height * scale), (0, 0, 0, 0))
     draw = ImageDraw.Draw(canvas)
-    # Of a closed surface, the triangles facing the viewer (counter-clockwise on the picture) cover
-    # its whole outline; the others would be drawn over them in the same colour.
+    # Of a closed surface, the triangles facing the viewer cover its whole outline; the others
+    # would only be drawn over them in the same colour.
     for a, b, c in corners[facing > 0].tolist():
         draw.polygon([(columns[a], rows[a]), (columns[b], rows[b]), (columns[c], rows[c])], fill=BODY_COLOUR)
     picture = canvas.resize((width, height), Image.Resampling.LANCZOS)
