@@ -76,6 +76,7 @@ protos: $(VENV)/.installed
 # Each evaluation and benchmark rewrites its own section of docs/results.md (date, commit, machine, command).
 evaluate: setup data
 	$(PY) -m tryon.services.body.evaluate --out var/eval/body --results docs/results.md
+	$(PY) -m tryon.services.body.mesh_evaluate --results docs/results.md
 	$(PY) -m tryon.services.garment.quality --out var/eval/garment --threads 1 --results docs/results.md
 	$(PY) -m tryon.services.recommendation.evaluate --seeds 5 --data $(ML100K) --out var/eval/recommendation --results docs/results.md
 
