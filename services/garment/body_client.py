@@ -14,7 +14,7 @@ import grpc
 import numpy as np
 
 from tryon.services.garment.mesh_render import BodyMesh
-from tryon.shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from tryon.shared.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from tryon.shared.glb import GlbError, read_glb
 from tryon.shared.interceptors import REQUEST_ID_METADATA_KEY
 from tryon.shared.logs import current_request_id
@@ -58,6 +58,9 @@ class BodyServiceClient:
                 raise NotFound(f"body {body_id!r} is not known to BodyService; create it there first") from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
                 raise InvalidArgument(f"BodyService refused the body request: {details}") from None
+            if code == grpc.StatusCode.UNAVAILABLE and "loading" in details and "retry" in details:
+                # BodyService runs but is still loading its mesh model: the caller should retry.
+                raise Unavailable(f"BodyService cannot give the body's mesh yet ({details})") from None
             hint = transport_hint(details, self._tls) if code == grpc.StatusCode.UNAVAILABLE else None
             raise FailedPrecondition(
                 f"BodyService at {self._address} could not give the body's mesh ({code.name}: {details}); "

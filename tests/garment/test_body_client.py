@@ -14,7 +14,7 @@ from tryon.services.garment.body_client import BodyServiceClient
 from tryon.services.garment.catalogue import Catalogue, Garment
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.servicer import GarmentServicer, registration
-from tryon.shared.errors import FailedPrecondition
+from tryon.shared.errors import FailedPrecondition, Unavailable
 from tryon.shared.glb import GlbMesh, write_glb
 from tryon.shared.proto import body_service_pb2, body_service_pb2_grpc, common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import ServiceRegistration, serve
@@ -113,6 +113,26 @@ def test_the_client_reads_the_mesh_in_millimetres_and_passes_on_a_mesh_not_ready
         with pytest.raises(FailedPrecondition) as caught:
             client("b2")
         assert "still being fitted" in str(caught.value)
+    finally:
+        client.close()
+        server.stop(0)
+
+
+def test_a_body_service_still_loading_its_mesh_model_makes_try_on_unavailable(body_meshes) -> None:
+    class Loading(body_service_pb2_grpc.BodyServiceServicer):
+        def GetBodyMesh(self, request, context: grpc.ServicerContext):
+            context.abort(grpc.StatusCode.UNAVAILABLE, "body mesh model loading; retry in a few seconds")
+
+    server = serve(
+        "body",
+        [ServiceRegistration("tryon.v1.BodyService", lambda s: body_service_pb2_grpc.add_BodyServiceServicer_to_server(Loading(), s))],
+        ServerSettings(port=0, grace_seconds=0.5),
+    )
+    client = BodyServiceClient(server.address, timeout_seconds=5.0)
+    try:
+        with pytest.raises(Unavailable) as caught:
+            client("b1")
+        assert "retry" in str(caught.value)
     finally:
         client.close()
         server.stop(0)

@@ -1,8 +1,8 @@
 """GarmentService with its real neighbours: the Kafka broker and BodyService, all on loopback.
 
 RegisterGarment must publish GarmentRegistered on tryon.garments.v1 carrying the same content
-latent that EncodeGarment gives for the same picture; RenderTryOn must fetch real silhouettes
-from a running BodyService and draw differently on bodies of different build.
+latent that EncodeGarment gives for the same picture; RenderTryOn must fetch real body meshes
+from a running BodyService and judge one size differently on bodies of different build.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tryon.services.body.cvae import CVAEConfig
 from tryon.services.body.dataset import load_subset
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.gan import GANConfig
+from tryon.services.body.meshes import BodyMeshes
 from tryon.services.body.servicer import BodyServicer, registration as body_registration
 from tryon.services.body.store import BodyStore
 from tryon.services.garment import images
@@ -66,15 +67,17 @@ def fashion_pictures() -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def body_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real BodyService on port 0 with a body model trained for seconds on 400 survey subjects."""
+def body_address(tmp_path_factory: pytest.TempPathFactory, body_mesh_model) -> Iterator[str]:
+    """A real BodyService on port 0 with a body model trained for seconds on 400 survey subjects and
+    the body mesh model."""
     config = BodyModelConfig(
         cvae=CVAEConfig(hidden=48, layers=2, latent_dim=4, batch_size=64, prediction_samples=16),
         gan=GANConfig(hidden=48, layers=2, batch_size=64),
     )
     frame = load_subset().sample(n=400, random_state=7).reset_index(drop=True)
     model = BodyModel.train(frame, config, epochs=8, seed=0, progress=False, gan_epochs=1)
-    servicer = BodyServicer(BodyDomain(model, BodyStore(tmp_path_factory.mktemp("bodies"))))
+    meshes = BodyMeshes.ready(body_mesh_model)
+    servicer = BodyServicer(BodyDomain(model, BodyStore(tmp_path_factory.mktemp("bodies")), meshes=meshes))
     running = serve("body", [body_registration(servicer)], ServerSettings(port=0, grace_seconds=0.5))
     try:
         yield running.address
@@ -165,41 +168,37 @@ def create_body(body_address: str, weight: float, breadth: float) -> str:
 
 
 def test_try_on_with_a_running_body_service(garment_stub, body_address, fashion_pictures) -> None:
-    def register(name: str, category: int) -> str:
+    def register(name: str, category: int, chart: str) -> str:
         request = pb.RegisterGarmentRequest(
             image=fashion_pictures[name], name=name, category=category,
             price=common_pb2.Money(currency_code="EUR", amount_minor=1000),
+            size_chart=common_pb2.SizeChart(chart_id=chart),
         )
         return garment_stub.RegisterGarment(request, timeout=30).garment.garment_id
 
-    top = register("t_shirt_top", common_pb2.GARMENT_CATEGORY_T_SHIRT_TOP)
-    trousers = register("trouser", common_pb2.GARMENT_CATEGORY_TROUSER)
+    top = register("t_shirt_top", common_pb2.GARMENT_CATEGORY_T_SHIRT_TOP, "en13402_mens_tops")
+    trousers = register("trouser", common_pb2.GARMENT_CATEGORY_TROUSER, "us_mens_trousers")
     slim = create_body(body_address, weight=62.0, breadth=0.9)
     broad = create_body(body_address, weight=110.0, breadth=1.15)
 
-    def render(body_id: str, *garment_ids: str) -> np.ndarray:
-        request = pb.RenderTryOnRequest(body_id=body_id, garment_ids=garment_ids)
-        return decode_rgba_png(garment_stub.RenderTryOn(request, timeout=30).png)
+    def render(body_id: str, *garments: tuple[str, str]) -> pb.RenderTryOnResponse:
+        request = pb.RenderTryOnRequest(body_id=body_id, garments=[pb.TryOnGarment(garment_id=g, size_label=s) for g, s in garments])
+        return garment_stub.RenderTryOn(request, timeout=60)
 
-    def garment_area_per_stature_squared(body_id: str) -> float:
-        """Pixels the top covers, relative to the body's size on the picture (pictures are scaled to fit)."""
-        with grpc.insecure_channel(body_address) as channel:
-            silhouette = body_service_pb2_grpc.BodyServiceStub(channel).RenderSilhouette(
-                body_service_pb2.RenderSilhouetteRequest(body_id=body_id), timeout=30
-            )
-        keypoints = {point.name: point.y for point in silhouette.keypoints}
-        stature_pixels = keypoints["left_foot"] - keypoints["head_top"]
-        dressed = render(body_id, top)
-        changed = np.abs(dressed.astype(int) - decode_rgba_png(silhouette.png).astype(int)).max(axis=2) > 30
-        return changed.sum() / stature_pixels**2
+    def chest(response: pb.RenderTryOnResponse) -> pb.MeasurementFit:
+        return next(m for m in response.fits[-1].measurements if m.measurement == "chest_circumference")
 
-    slim_top = render(slim, top)
-    assert slim_top.shape == (512, 256, 4)
-    assert garment_area_per_stature_squared(broad) > 1.2 * garment_area_per_stature_squared(slim)
-    slim_outfit = render(slim, top, trousers)
-    changed = np.abs(slim_outfit.astype(int) - slim_top.astype(int)).max(axis=2) > 30
+    slim_top, broad_top = render(slim, (top, "L")), render(broad, (top, "L"))
+    assert decode_rgba_png(slim_top.png).shape == (512, 256, 4)
+    # One size on two builds: the broad body's chest, measured on its mesh, leaves less ease.
+    assert chest(broad_top).body_mm > chest(slim_top).body_mm + 100
+    assert chest(broad_top).ease_mm < chest(slim_top).ease_mm - 100
+    assert chest(broad_top).verdict == pb.FIT_VERDICT_TIGHT
+    outfit = render(slim, (trousers, "30/32"), (top, "L"))
+    assert [fit.garment_id for fit in outfit.fits] == [trousers, top]
+    changed = np.abs(decode_rgba_png(outfit.png).astype(int) - decode_rgba_png(slim_top.png).astype(int)).max(axis=2) > 30
     changed_rows = np.flatnonzero(changed.any(axis=1))
-    assert changed_rows.size > 100 and changed_rows.max() > 400
+    assert changed_rows.size > 100 and changed_rows.max() > 400  # the trousers reach the ankles
 
     unknown = str(uuid.uuid4())
     for body_id, code, words in (
