@@ -78,6 +78,7 @@ evaluate: setup data
 	$(PY) -m tryon.services.body.evaluate --out var/eval/body --results docs/results.md
 	$(PY) -m tryon.services.body.mesh_evaluate --results docs/results.md
 	$(PY) -m tryon.services.garment.quality --out var/eval/garment --threads 1 --results docs/results.md
+	$(PY) -m tryon.services.garment.tryon_pictures --out var/eval/tryon --results docs/results.md
 	$(PY) -m tryon.services.recommendation.evaluate --seeds 5 --data $(ML100K) --out var/eval/recommendation --results docs/results.md
 
 bench: setup data
