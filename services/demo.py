@@ -258,8 +258,24 @@ def recommendation_part(channel: grpc.Channel, catalogue: dict[str, str], arriva
 
 def tryon_part(channel: grpc.Channel, body_id: str, garment_ids: list[str], out: Path) -> None:
     garments = garment_service_pb2_grpc.GarmentServiceStub(channel)
-    say("\n== GarmentService: the shopper's body wearing outfit 1")
-    picture = garments.RenderTryOn(garment_pb.RenderTryOnRequest(body_id=body_id, garment_ids=garment_ids))
+    say("\n== GarmentService: the shopper's body wearing outfit 1, each garment at the body's own size")
+    request = garment_pb.RenderTryOnRequest(body_id=body_id, garment_ids=garment_ids)
+    # BodyService loads its mesh model in the background; until then try-on answers UNAVAILABLE.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            picture = garments.RenderTryOn(request, timeout=60)
+            break
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+    verdicts = {value: name.removeprefix("FIT_VERDICT_").lower() for name, value in garment_pb.FitVerdict.items()}
+    for fit in picture.fits:
+        judged = ", ".join(
+            f"{m.measurement} {verdicts[m.verdict]} ({m.ease_mm:+.0f} mm)" for m in fit.measurements
+        )
+        say(f"  {fit.garment_id[:8]}: size {fit.size_label or '- (no size chart)'} {judged}".rstrip())
     (out / "tryon.png").write_bytes(picture.png)
     say(f"  -> {out / 'tryon.png'}")
 
