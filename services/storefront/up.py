@@ -3,7 +3,7 @@
 Usage: python -m tryon.services.storefront.up [--out var/up] [--port 8080]
 
 Starts the broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), BodyService and
-GarmentService; registers a catalogue of Fashion-MNIST test pictures with size charts
+GarmentService; registers a catalogue of colour product pictures made from Fashion-MNIST, with size charts
 unless GarmentService already holds one; trains the recommender on that live catalogue
 unless a model is kept under ``<out>/state``; starts RecommendationService and the
 storefront; prints the fitting room's URL and serves until Ctrl-C or SIGTERM, then stops
@@ -13,7 +13,6 @@ everything with SIGTERM. The functions here are also how the storefront's tests 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import signal
@@ -28,7 +27,6 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from PIL import Image
 
 from tryon.shared.broker import free_loopback_port
 from tryon.shared.contract import CATEGORY_NAMES, category_to_proto
@@ -39,6 +37,8 @@ from tryon.shared.tls import ClientTls, https_client_context
 CATALOGUE_PER_CATEGORY = 12
 LIVE_CATALOGUE_SHOPPERS = 400
 LIVE_CATALOGUE_EPOCHS = 20
+# Side of the catalogue's product pictures: 8 times Fashion-MNIST's, as large as a 256 x 512 try-on needs.
+CATALOGUE_PICTURE_SIDE = 224
 # Shipped charts by category: tops and dresses by the tops charts, trousers by the trousers
 # charts, women's and men's in turn; shoes and bags have no size chart.
 SIZE_CHARTS = {
@@ -52,8 +52,10 @@ SIZE_CHARTS = {
 
 
 def register_catalogue(garment_address: str, per_category: int = CATALOGUE_PER_CATEGORY) -> list[str]:
-    """Register Fashion-MNIST test pictures, enlarged as shop photos, `per_category` of each; returns their ids."""
+    """Register Fashion-MNIST test pictures, made into colour product pictures, `per_category` of each; returns
+    their ids."""
     from tryon.services.garment.dataset import load_fashion_mnist
+    from tryon.services.garment.product_images import product_bytes
 
     images, labels = load_fashion_mnist("test")
     registered = []
@@ -61,11 +63,9 @@ def register_catalogue(garment_address: str, per_category: int = CATALOGUE_PER_C
         garments = garment_service_pb2_grpc.GarmentServiceStub(channel)
         for label, category in enumerate(CATEGORY_NAMES):
             for number, position in enumerate(np.flatnonzero(labels == label)[:per_category]):
-                buffer = io.BytesIO()
-                Image.fromarray(images[position]).resize((112, 112), Image.BILINEAR).save(buffer, format="PNG")
                 charts = SIZE_CHARTS.get(category, ())
                 request = garment_pb.RegisterGarmentRequest(
-                    image=buffer.getvalue(),
+                    image=product_bytes(images[position], seed=int(position), side=CATALOGUE_PICTURE_SIDE),
                     name=f"{category.replace('_', ' ').capitalize()} no. {position}",
                     category=category_to_proto(label),
                     price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),

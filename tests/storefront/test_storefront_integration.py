@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from tryon.services.storefront.up import start_storefront
+from tryon.shared.glb import read_glb
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +133,48 @@ def test_try_on_dresses_the_body_in_the_garments(api, body):
     assert changed.mean() > 0.1, "the top does not show on the torso"
     missing = api.get(f"/v1/bodies/{body['body_id']}/try-on.png", params={"garment_id": "no-such-garment"})
     assert missing.status_code == 404
+
+
+def test_a_smaller_and_a_larger_size_draw_differently_and_say_tight_and_loose(api, body):
+    tops = api.get("/v1/garments", params={"category": "t_shirt_top", "page_size": 10}).json()["garments"]
+    top = next(g for g in tops if g["has_size_chart"])
+    labels = [fit["label"] for fit in api.get(f"/v1/bodies/{body['body_id']}/size-advice",
+                                               params={"garment_id": top["garment_id"]}).json()["fits"]]
+    base = f"/v1/bodies/{body['body_id']}"
+    small, large = (("garment", f"{top['garment_id']}:{label}") for label in (labels[0], labels[-1]))
+    pictures = {}
+    for name, garment, view in (("small", small, "front"), ("large", large, "front"), ("back", large, "back")):
+        response = api.get(f"{base}/try-on.png", params=[garment, ("view", view)])
+        assert response.status_code == 200, response.text
+        pictures[name] = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"), dtype=int)
+    differs = lambda a, b: (np.abs(pictures[a] - pictures[b]).sum(axis=-1) > 30).mean()  # noqa: E731
+    assert differs("small", "large") > 0.005 and differs("large", "back") > 0.01
+    verdicts = {}
+    for label, garment in ((labels[0], small), (labels[-1], large)):
+        fit = api.get(f"{base}/try-on", params=[garment]).json()["fits"][0]
+        assert fit["size_label"] == label and fit["size_choice"] == "requested"
+        verdicts[label] = {m["measurement"]: m["verdict"] for m in fit["measurements"]}
+    assert verdicts[labels[0]]["chest_circumference"] == "tight"
+    assert verdicts[labels[-1]]["chest_circumference"] == "loose"
+    unknown = api.get(f"{base}/try-on", params={"garment": f"{top['garment_id']}:XXXXL"})
+    assert unknown.status_code == 400 and labels[0] in unknown.json()["message"]
+
+
+def test_the_bare_and_the_dressed_body_come_as_glb_and_the_product_picture_in_colour(api, body):
+    base = f"/v1/bodies/{body['body_id']}"
+    facts = api.get(f"{base}/mesh").json()
+    bare = read_glb(api.get(facts["glb_url"]).content)
+    assert len(bare[0].vertices) == facts["vertex_count"] and len(bare[0].faces) == facts["triangle_count"]
+    assert {"neck", "waist", "hips"} <= {k["name"] for k in facts["keypoints"]}
+    assert abs(facts["mesh_measurements"]["stature"] - 1680) < 30
+    top = api.get("/v1/garments", params={"category": "t_shirt_top", "page_size": 1}).json()["garments"][0]
+    dressed = api.get(f"{base}/try-on.glb", params={"garment": f"{top['garment_id']}:", "texture_size": 256})
+    assert dressed.status_code == 200 and dressed.headers["content-type"] == "model/gltf-binary"
+    assert any(mesh.texture_png for mesh in read_glb(dressed.content))
+    picture = api.get(top["picture_url"], params={"max_side": 64})
+    assert picture.status_code == 200 and picture.headers["x-original-picture"] == "true"
+    image = Image.open(io.BytesIO(picture.content))
+    assert max(image.size) <= 64 and image.mode in ("RGB", "RGBA")
 
 
 def test_outfits_and_similar_garments_come_with_catalogue_entries(api, body, shop):
