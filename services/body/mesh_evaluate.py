@@ -2,8 +2,8 @@
 
 Usage: python -m tryon.services.body.mesh_evaluate [--subjects 300] [--results docs/results.md]
 
-Each subject of the project's test split (``dataset.split_subjects``, seed 0; the regressor never
-saw a real subject) is fitted from the subject's own measurement set and sex, as BodyService fits
+Subjects drawn (seeded) from the project's test split (``dataset.split_subjects``, seed 0; the
+regressor never saw a real subject) are fitted from the subject's own measurement set and sex, as BodyService fits
 a stored body from its measurements. The fitted mesh is measured as ``mesh.MeshModel.measure``
 does and compared with the subject's values for stature, chest, waist and hip girths, inseam and
 shoulder breadth: median and 90th percentile of the absolute error in mm, overall and per sex,
@@ -37,18 +37,20 @@ GOAL_MM = {
 
 def evaluate(model: MeshModel, subjects: int) -> tuple[str, dict]:
     """Fit ``subjects`` held-out subjects; the markdown report and its figures."""
-    test = split_subjects(load_subset()).test.iloc[:subjects]
-    errors, seconds = [], []
+    test = split_subjects(load_subset()).test
+    test = test.sample(n=min(subjects, len(test)), random_state=0) if subjects < len(test) else test
+    errors, seconds, cpu_seconds = [], [], []
     model.fit(test.iloc[0].to_dict(), test.iloc[0]["sex"])  # first call pays lazy set-up, not counted
     for _, subject in test.iterrows():
         values = subject.to_dict()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         mesh = model.fit(values, subject["sex"])
         seconds.append(time.perf_counter() - started)
+        cpu_seconds.append(time.process_time() - started_cpu)
         errors.append([mesh.measured_mm[name] - values[name] for name in DIMENSIONS])
     errors = np.abs(np.array(errors))
     sexes = test["sex"].to_numpy()
-    milliseconds = np.array(seconds) * 1000
+    milliseconds, cpu_milliseconds = np.array(seconds) * 1000, np.array(cpu_seconds) * 1000
     lines = [
         f"{len(test)} held-out subjects ({(sexes == 'female').sum()} women, {(sexes == 'male').sum()} men), "
         "absolute error of the fitted mesh's dimension against the subject's own value, mm:",
@@ -66,8 +68,10 @@ def evaluate(model: MeshModel, subjects: int) -> tuple[str, dict]:
         figures[name] = {"median": float(median), "p90": float(p90)}
     lines += [
         "",
-        f"Fit time on one thread: p50 {np.percentile(milliseconds, 50):.0f} ms, "
-        f"p99 {np.percentile(milliseconds, 99):.0f} ms, max {milliseconds.max():.0f} ms (goal: p99 at most 200 ms).",
+        f"Fit time on one thread (goal: p99 at most 200 ms): wall p50 {np.percentile(milliseconds, 50):.0f} ms, "
+        f"p99 {np.percentile(milliseconds, 99):.0f} ms, max {milliseconds.max():.0f} ms; CPU time of the process "
+        f"p50 {np.percentile(cpu_milliseconds, 50):.0f} ms, p99 {np.percentile(cpu_milliseconds, 99):.0f} ms "
+        "(the wall time includes waiting for a core when the machine is shared; the load average is above).",
     ]
     figures["fit_ms"] = {"p50": float(np.percentile(milliseconds, 50)), "p99": float(np.percentile(milliseconds, 99))}
     return "\n".join(lines) + "\n", figures

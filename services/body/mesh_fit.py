@@ -81,7 +81,9 @@ DIMENSION_SCALE_MM = np.array([5.0, 10.0, 10.0, 10.0, 5.0, 5.0])
 # Pull of the refinement towards the regressor's answer, per unit of parameter change.
 PRIOR_WEIGHT = 0.5
 JACOBIAN_STEP = 0.02
-REFINE_STEPS = 3
+REFINE_STEPS = 6
+# Stop refining once every dimension is within about half its scale (a cost of 0.25).
+GOOD_ENOUGH_COST = 0.25
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,8 @@ def refine(model: MeshModel, start: np.ndarray, targets: np.ndarray) -> np.ndarr
     cost = residual @ residual
     damping = 1e-2
     for _ in range(REFINE_STEPS):
+        if cost < GOOD_ENOUGH_COST:
+            break
         offset = current[moved] - start[moved]
         normal = jacobian.T @ jacobian + (PRIOR_WEIGHT + damping) * np.eye(len(moved))
         step = np.linalg.solve(normal, -(jacobian.T @ residual + PRIOR_WEIGHT * offset))
@@ -211,6 +215,11 @@ def refine(model: MeshModel, start: np.ndarray, targets: np.ndarray) -> np.ndarr
         candidate[moved] = np.clip(current[moved] + step, low, high)
         candidate_residual = (model.measure(candidate[None])[0] - targets) / DIMENSION_SCALE_MM
         candidate_cost = candidate_residual @ candidate_residual
+        taken = candidate[moved] - current[moved]
+        if taken @ taken > 1e-12:
+            # Broyden's update: the Jacobian learns from every probe at no extra measuring, which
+            # matters where a local change crosses 0 and its blendshape changes.
+            jacobian += np.outer(candidate_residual - residual - jacobian @ taken, taken) / (taken @ taken)
         if candidate_cost < cost:
             current, residual, cost, damping = candidate, candidate_residual, candidate_cost, damping / 3
         else:
