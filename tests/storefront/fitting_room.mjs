@@ -100,24 +100,22 @@ async function newPicture(page, before) {
   return page.getAttribute("#tryon-picture", "src");
 }
 
-// The 3D canvas's pixels: how many are painted, and the share that differ from `before` (when given).
-function modelPixels(page) {
-  return page.$eval("#model", (canvas) => Array.from(canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data));
+// The 3D canvas's pixels, kept in the page under `name`; with `before`, the share that differ from those.
+function modelPixels(page, name, before) {
+  return page.evaluate(([key, previous]) => {
+    const canvas = document.querySelector("#model");
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    window.modelSnapshots = { ...window.modelSnapshots, [key]: pixels };
+    let [painted, changed] = [0, 0];
+    const other = previous && window.modelSnapshots[previous];
+    for (let i = 0; i < pixels.length; i += 4) {
+      if (pixels[i + 3] > 0) painted += 1;
+      if (other && Math.abs(pixels[i] - other[i]) + Math.abs(pixels[i + 1] - other[i + 1])
+        + Math.abs(pixels[i + 2] - other[i + 2]) + Math.abs(pixels[i + 3] - other[i + 3]) > 40) changed += 1;
+    }
+    return { painted: painted / (pixels.length / 4), changed: changed / (pixels.length / 4) };
+  }, [name, before]);
 }
-
-function pixelChange(a, b) {
-  let count = 0;
-  for (let i = 0; i < a.length; i += 4) {
-    if (Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]) + Math.abs(a[i + 2] - b[i + 2]) + Math.abs(a[i + 3] - b[i + 3]) > 40) count += 1;
-  }
-  return count / (a.length / 4);
-}
-
-const painted = (pixels) => {
-  let count = 0;
-  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) count += 1;
-  return count / (pixels.length / 4);
-};
 
 const fitRows = (page) => page.$$eval("#fit-table tbody tr", (rows) => rows.map((row) => [...row.children].map((cell) => cell.textContent)));
 
@@ -251,19 +249,24 @@ try {
   // The model of the last size chosen may still be on its way: wait until painting stops.
   let paints = -1;
   while (paints !== (paints = await page.$eval("#model", (c) => c.dataset.paints))) await page.waitForTimeout(300);
-  const facing = await modelPixels(page);
+  const facing = await modelPixels(page, "facing");
   await page.getByRole("button", { name: "Turn the body right" }).click();
   await page.waitForFunction((before) => document.querySelector("#model").dataset.paints !== before, paints, { timeout: 5000 });
-  const turned = await modelPixels(page);
+  const turned = await modelPixels(page, "turned", "facing");
   const box = await page.locator("#model").boundingBox();
+  const paintsBeforeDrag = await page.$eval("#model", (c) => c.dataset.paints);
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await page.mouse.down();
   await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2, { steps: 4 });
   await page.mouse.up();
-  await page.waitForTimeout(200);
-  const dragged = await modelPixels(page);
-  seen.model = { painted: painted(facing), turnChange: pixelChange(facing, turned), dragChange: pixelChange(turned, dragged),
-    label: await page.getAttribute("#model", "aria-label") };
+  await page.waitForFunction((before) => document.querySelector("#model").dataset.paints !== before, paintsBeforeDrag,
+    { timeout: 5000 });
+  // A drag may queue one more paint after the first: let it land.
+  await page.waitForTimeout(100);
+  await page.waitForFunction(() => true, null, { polling: "raf" });
+  const dragged = await modelPixels(page, "dragged", "turned");
+  seen.model = { painted: facing.painted, turnChange: turned.changed, dragChange: dragged.changed,
+    label: await page.getAttribute("#model", "aria-label"), paintMs: Number(await page.$eval("#model", (c) => c.dataset.paintMs)) };
   await page.locator("#tryon-section").screenshot({ path: path.join(outDir, "fitting-room-tryon.png") });
   step("3D body");
 

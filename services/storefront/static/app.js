@@ -260,8 +260,11 @@ function drawModel() {
   if (model.frame || !model.meshes) return;
   model.frame = requestAnimationFrame(() => {
     model.frame = 0;
-    paint($("#model"), model.meshes, model.yaw);
     const canvas = $("#model");
+    const started = performance.now();
+    paint(canvas, model.meshes, model.yaw);
+    // For tests and real-user monitoring: how many paints, and how long the last one took.
+    canvas.dataset.paintMs = (performance.now() - started).toFixed(1);
     canvas.dataset.paints = String(Number(canvas.dataset.paints || 0) + 1);
   });
 }
@@ -296,8 +299,8 @@ async function showPicture(drawn) {
   picture.hidden = false;
 }
 
-// The picture, the fit table and the 3D body for what is tried on now, at the chosen sizes and view.
-async function drawTryOn() {
+// The picture, the fit table and (unless only the view changed) the 3D body for what is tried on now.
+async function drawTryOn({ viewOnly = false } = {}) {
   state.drawn += 1;
   const drawn = state.drawn;
   const picture = $("#tryon-picture");
@@ -315,6 +318,10 @@ async function drawTryOn() {
     $("#fit-table").hidden = true;
     $("#tryon-note").textContent = "Choose \"Try on\" on a garment to see it on your body.";
     await showModel(drawn);
+    return;
+  }
+  if (viewOnly) {
+    await showPicture(drawn);
     return;
   }
   const [fits] = await Promise.all([api.tryOnFit(state.bodyId, state.tryingOn), showPicture(drawn), showModel(drawn)]);
@@ -402,7 +409,7 @@ async function start() {
   $("#delete-data").addEventListener("click", deleteMyData);
   $("#clear-tryon").addEventListener("click", () => { state.tryingOn = []; showTryOn().catch(showError); });
   for (const radio of document.querySelectorAll("input[name=view]")) {
-    radio.addEventListener("change", () => { state.view = radio.value; drawTryOn().catch(showError); });
+    radio.addEventListener("change", () => { state.view = radio.value; drawTryOn({ viewOnly: true }).catch(showError); });
   }
   $("#turn-left").addEventListener("click", () => turn(-TURN_STEP));
   $("#turn-right").addEventListener("click", () => turn(TURN_STEP));
