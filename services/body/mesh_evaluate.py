@@ -24,7 +24,7 @@ import torch
 
 from tryon.services.body.dataset import load_subset, split_subjects
 from tryon.services.body.mesh import DIMENSIONS, MeshModel
-from tryon.shared.results import add_results_option, record
+from tryon.shared.results import add_results_option, command_line, record
 
 GOAL_MM = {
     "stature": 10.0,
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     model = MeshModel.load(options.cache_dir)
     report, _ = evaluate(model, options.subjects)
     sys.stdout.write(report)
-    record(options.results, "body_mesh", "Body mesh fitted to held-out ANSUR II subjects", report)
+    command = command_line(module="tryon.services.body.mesh_evaluate")
+    record(options.results, "body_mesh", "Body mesh fitted to held-out ANSUR II subjects", report, command=command)
     return 0
 
 
