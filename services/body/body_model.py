@@ -428,7 +428,7 @@ class BodyModel:
         sex_one_hot = _sex_one_hot(sexes)
         if generator == "vae":
             empty = torch.zeros(count, len(NAMES))
-            draws = self.cvae.sample(empty, empty, sex_one_hot, torch_generator)
+            draws = self.cvae.sample_sequentially(empty, empty, sex_one_hot, torch_generator)
         else:
             draws = self.gan.sample(sex_one_hot, torch_generator)
         return sexes, draws.double().numpy() * self.scale + self.mean

@@ -17,6 +17,14 @@ networks only learn how bodies depart from linear-Gaussian; without it an MLP ha
 regression for every mask from about 4,000 subjects and ends up slightly worse than linear regression.
 The loss is the negative ELBO on the unobserved measurements only. Prediction combines the spread of
 the latent posterior (Monte Carlo over ``z`` from the prior network) and the decoder variance.
+
+New bodies are drawn by the chain rule over the model's own conditionals (``sample_sequentially``):
+each unobserved measurement, in a random order per body, from the model given the sex and the
+measurements drawn before it. One draw of ``z`` and the decoder's diagonal noise (``sample``) is not a
+good body generator: with nothing observed, the KL term leaves about one of the 16 latent dimensions
+in use, so every correlation beyond that one factor has to come from independent per-measurement
+noise (about 0.38 standard deviations), and a classifier tells such bodies from real ones with
+0.73-0.76 accuracy, where the chain rule scores as a per-sex Gaussian does (docs/results.md).
 """
 
 from __future__ import annotations
@@ -190,6 +198,29 @@ class MaskedCVAE(nn.Module):
         means, variances = self.predictive_components(x, mask, sex, 1, generator)
         noise = torch.randn(means.shape, generator=generator)
         return (means + noise * variances.sqrt())[0]
+
+    @torch.no_grad()
+    def sample_sequentially(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """One draw of the full vector per row by the chain rule over the unobserved measurements.
+
+        The unobserved measurements of each row are filled one at a time, in a random order per row,
+        each drawn by ``sample`` given the observed ones and those drawn before it, so the joint draw
+        keeps the correlations that one latent draw with diagonal decoder noise loses. Observed entries
+        keep their values. Costs one pass of the networks per unobserved measurement.
+        """
+        x, mask = x * mask, mask.clone()
+        # Unobserved columns first, in a random order per row; observed ones sort after them.
+        order = torch.argsort(torch.rand(x.shape, generator=generator) + 2.0 * mask, dim=-1)
+        rows = torch.arange(x.shape[0])
+        for step in range(int((1.0 - mask).sum(dim=-1).max().item())):
+            draws = self.sample(x, mask, sex, generator)
+            column = order[:, step]
+            fill = mask[rows, column] == 0
+            x[rows, column] = torch.where(fill, draws[rows, column], x[rows, column])
+            mask[rows, column] = 1.0
+        return x
 
     @torch.no_grad()
     def latent(self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor) -> torch.Tensor:

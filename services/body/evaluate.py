@@ -1,20 +1,23 @@
 """Evaluate the body model on held-out ANSUR II subjects; print markdown tables and write figures.
 
-``python -m tryon.services.body.evaluate --out var/body-eval [--epochs N] [--gan-epochs N] [--seed S]``
-trains the body model on the train split (interval scales fitted on the validation split) and, on the
-test split:
+``python -m tryon.services.body.evaluate --out var/body-eval [--epochs N] [--gan-epochs N] [--seed S ...]
+[--calibration-folds K]`` trains the body model on the train split of each split seed (interval scales
+fitted on the validation split) and, on the test split:
 
 1. Inference MAE (mm; kg for weight) per measurement from (stature, weight, sex) and from (stature,
    weight, sex, chest, waist, hips), for the CVAE, a per-sex linear regression on the same inputs
    (least squares on the train split) and the per-sex population mean of the train split.
 2. Coverage of the CVAE's 90% intervals per measurement within each sex, for both input sets.
-3. Sampling quality per sex for VAE prior samples and GAN samples against the real test bodies:
+3. Sampling quality per sex for VAE samples (the chain rule the service draws with, and one latent
+   draw with diagonal decoder noise for reference) and GAN samples against the real test bodies:
    MMD^2 (RBF kernel, median-heuristic bandwidth, permutation p-value) and a classifier two-sample
    test (held-out accuracy of an MLP telling real from generated; 0.5 = indistinguishable), with the
-   same statistics for validation-vs-test real bodies as the reference.
+   same statistics for validation-vs-test real bodies and a per-sex Gaussian fitted on the train
+   split as the references. A summary table gives the C2ST accuracies of every seed side by side.
 
-Writes ``report.md``, ``metrics.json``, ``training_curves.png``, ``samples.png`` and the trained
-model (``model/``) under the output folder; with ``--results docs/results.md`` also the report and
+Writes, per seed under ``seed-S/`` of the output folder, ``report.md``, ``metrics.json``,
+``training_curves.png``, ``samples.png`` and the trained model (``model/``), and the whole report as
+``report.md``; with ``--results docs/results.md`` also the report and
 its pictures into that document's ``evaluate_body`` section.
 """
 
@@ -44,6 +47,13 @@ SCENARIOS = {
     "+chest+waist+hips": ("stature", "weight", "chest_circumference", "waist_circumference", "hip_circumference"),
 }
 PERMUTATIONS = 200
+# The sampling table's name for VAE draws made the way the service drew them before the chain rule.
+ONE_DRAW = "vae, one latent draw (diagonal decoder noise)"
+# Columns of the summary table: sample source and its heading.
+SUMMARY_COLUMNS = {
+    "vae": "VAE (chain rule, served)", ONE_DRAW: "VAE, one latent draw", "gan": "GAN",
+    "gaussian (per sex, fit on train)": "Gaussian (per sex)", "real (validation)": "real (validation)",
+}
 
 
 def linear_regression_predictions(train: pd.DataFrame, test: pd.DataFrame, inputs: tuple[str, ...]) -> np.ndarray:
@@ -164,6 +174,14 @@ def _gaussian_samples(model: BodyModel, split: Split, sex: str, count: int, seed
     return np.random.default_rng(seed).multivariate_normal(train.mean(axis=0), np.cov(train.T), size=count)
 
 
+def _one_latent_draw_samples(model: BodyModel, sex: str, count: int, seed: int) -> np.ndarray:
+    """Standardized VAE draws from one latent draw and the decoder's diagonal noise, nothing observed."""
+    sex_one_hot = torch.zeros(count, len(SEXES))
+    sex_one_hot[:, SEXES.index(sex)] = 1.0
+    empty = torch.zeros(count, len(NAMES))
+    return model.cvae.sample(empty, empty, sex_one_hot, torch.Generator().manual_seed(seed)).double().numpy()
+
+
 def evaluate_sampling(model: BodyModel, split: Split, seed: int) -> dict:
     """MMD and classifier two-sample test per sex for VAE and GAN samples, with a real-vs-real reference."""
     results: dict[str, dict] = {}
@@ -174,6 +192,7 @@ def evaluate_sampling(model: BodyModel, split: Split, seed: int) -> dict:
         for generator in ("vae", "gan"):
             _, values = model.sample_arrays(len(test), seed + 17, sex, generator)
             candidates[generator] = (values - model.mean) / model.scale
+        candidates[ONE_DRAW] = _one_latent_draw_samples(model, sex, len(test), seed + 17)
         results[sex] = {}
         for name, values in candidates.items():
             mmd, p_value = mmd_test(test, values, seed)
@@ -258,47 +277,85 @@ def plot_samples(model: BodyModel, split: Split, seed: int, path: pathlib.Path) 
     plt.close(figure)
 
 
+def format_summary(sampling_by_seed: dict[int, dict]) -> str:
+    """C2ST accuracy per seed and sex for every sample source (0.5 = indistinguishable from real)."""
+    lines = [
+        "### Classifier two-sample accuracy per split seed and sex (held-out test bodies; 0.5 = indistinguishable)",
+        "",
+        "| seed | sex | " + " | ".join(SUMMARY_COLUMNS.values()) + " |",
+        "|---|---|" + "---:|" * len(SUMMARY_COLUMNS),
+    ]
+    for seed, sampling in sampling_by_seed.items():
+        for sex, rows in sampling.items():
+            cells = " | ".join(f"{rows[name]['c2st_accuracy']:.3f}" for name in SUMMARY_COLUMNS)
+            lines.append(f"| {seed} | {sex} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_seed(arguments: argparse.Namespace, seed: int) -> tuple[str, dict]:
+    """Train and evaluate on one split seed; write its files under ``seed-S/``; return its report and sampling."""
+    out = arguments.out / f"seed-{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    split = split_subjects(load_subset(), seed=seed)
+    config = BodyModelConfig(calibration_folds=arguments.calibration_folds)
+    started = time.perf_counter()
+    model = BodyModel.train(
+        split.train, config, arguments.epochs, seed, not arguments.quiet, split.validation,
+        gan_epochs=arguments.gan_epochs,
+    )
+    training_seconds = time.perf_counter() - started
+    model.save(out / "model")
+    inference = evaluate_inference(model, split)
+    sampling = evaluate_sampling(model, split, seed)
+    test_counts = split.test["sex"].value_counts().to_dict()
+    header = (
+        f"## Split seed {seed}\n\ntrain {len(split.train)}, validation {len(split.validation)}, test "
+        f"{len(split.test)} subjects; CVAE {arguments.epochs} epochs, GAN {arguments.gan_epochs} epochs, "
+        f"{arguments.calibration_folds} calibration fold(s), training {training_seconds:.0f} s on "
+        f"{torch.get_num_threads()} threads\n\n"
+    )
+    report = header + format_report(inference, sampling, test_counts)
+    (out / "report.md").write_text(report)
+    metrics = {
+        "training_seconds": training_seconds, "epochs": arguments.epochs, "gan_epochs": arguments.gan_epochs,
+        "calibration_folds": arguments.calibration_folds, "inference": inference, "sampling": sampling,
+        "interval_scale": model.interval_scale.tolist(),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    plot_training_curves(model.history, out / "training_curves.png")
+    plot_samples(model, split, seed, out / "samples.png")
+    return report, sampling
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Train on the train split, evaluate on the test split, print and write the report."""
+    """Train on the train split of each seed, evaluate on its test split, print and write the report."""
     parser = argparse.ArgumentParser(prog="python -m tryon.services.body.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("var/body-eval"), help="output folder")
     parser.add_argument("--epochs", type=int, default=300, help="CVAE epochs")
     parser.add_argument("--gan-epochs", type=int, default=60, help="GAN epochs")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the training and the samples")
+    parser.add_argument(
+        "--seed", type=int, nargs="+", default=[0], help="seeds of the splits, the training and the samples"
+    )
+    parser.add_argument(
+        "--calibration-folds", type=int, default=BodyModelConfig().calibration_folds,
+        help="folds of out-of-fold answers for the interval scales (1: validation subjects only, fastest)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_results_option(parser)
     arguments = parser.parse_args(argv)
     arguments.out.mkdir(parents=True, exist_ok=True)
-    split = split_subjects(load_subset(), seed=arguments.seed)
-    started = time.perf_counter()
-    model = BodyModel.train(
-        split.train, BodyModelConfig(), arguments.epochs, arguments.seed, not arguments.quiet, split.validation,
-        gan_epochs=arguments.gan_epochs,
-    )
-    training_seconds = time.perf_counter() - started
-    model.save(arguments.out / "model")
-    inference = evaluate_inference(model, split)
-    sampling = evaluate_sampling(model, split, arguments.seed)
-    test_counts = split.test["sex"].value_counts().to_dict()
-    header = (
-        f"## Body model evaluation\n\nsplit seed {arguments.seed}: train {len(split.train)}, validation "
-        f"{len(split.validation)}, test {len(split.test)} subjects; CVAE {arguments.epochs} epochs, GAN "
-        f"{arguments.gan_epochs} epochs, training {training_seconds:.0f} s on {torch.get_num_threads()} threads\n\n"
-    )
-    report = header + format_report(inference, sampling, test_counts)
+    reports, sampling_by_seed = [], {}
+    for seed in arguments.seed:
+        report, sampling_by_seed[seed] = evaluate_seed(arguments, seed)
+        reports.append(report)
+    report = "## Body model evaluation\n\n" + format_summary(sampling_by_seed) + "\n" + "\n".join(reports)
     (arguments.out / "report.md").write_text(report)
-    metrics = {
-        "training_seconds": training_seconds, "epochs": arguments.epochs, "gan_epochs": arguments.gan_epochs,
-        "inference": inference, "sampling": sampling, "interval_scale": model.interval_scale.tolist(),
-    }
-    (arguments.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    plot_training_curves(model.history, arguments.out / "training_curves.png")
-    plot_samples(model, split, arguments.seed, arguments.out / "samples.png")
     print(report)
+    first = arguments.out / f"seed-{arguments.seed[0]}"
     record(
         arguments.results, "evaluate_body", "Body model evaluation on held-out ANSUR II subjects", report,
         command=command_line(argv, module="tryon.services.body.evaluate"),
-        pictures=[arguments.out / "samples.png", arguments.out / "training_curves.png"],
+        pictures=[first / "samples.png", first / "training_curves.png"],
     )
     return 0
 
