@@ -6,9 +6,10 @@ BodyService and GarmentService run as their own processes through the suite laun
 embedded broker unless ``KAFKA_BOOTSTRAP_SERVERS`` is set). Models are loaded from
 ``<data-dir>/<service>/...`` or trained on start when missing (saved for the next run). The
 script creates bodies, registers garments from Fashion-MNIST test pictures, then measures: the
-health Check of GarmentService (reference), BodyService.RenderSilhouette alone (the part of a
-try-on spent in BodyService), and RenderTryOn with one and with three garments at 256 x 512, and
-with three garments at 1024 x 2048.
+health Check of GarmentService (reference), BodyService.GetBodyMesh alone (what a try-on asks of
+BodyService the first time it draws a body; GarmentService then keeps the mesh for a minute), and
+RenderTryOn with one and with three garments at 256 x 512, and with three garments at 1024 x 2048,
+each garment at the body's own size (``bench_tryon.py`` measures chosen sizes at 512 x 1024).
 """
 
 from __future__ import annotations
@@ -56,6 +57,19 @@ def create_bodies(stub: body_service_pb2_grpc.BodyServiceStub, count: int) -> li
     return bodies
 
 
+def wait_for_meshes(stub: body_service_pb2_grpc.BodyServiceStub, body_id: str, timeout_s: float = 300.0) -> None:
+    """Return once BodyService gives a mesh: it loads its mesh model in the background after start."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            stub.GetBodyMesh(body_service_pb2.GetBodyMeshRequest(body_id=body_id), timeout=60)
+            return
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 def register_outfit(stub: garment_service_pb2_grpc.GarmentServiceStub) -> list[str]:
     """Registers one garment of each OUTFIT category from the Fashion-MNIST test set; returns their ids."""
     pictures, labels = load_fashion_mnist("test")
@@ -83,7 +97,7 @@ def main() -> None:
     parser.add_argument("--garment-images", type=int, default=10000, help="garment training images if trained")
     add_results_option(parser)
     arguments = parser.parse_args()
-    with recording_stdout(arguments.results, "bench_render_tryon", "RenderTryOn and RenderSilhouette against the health Check"):
+    with recording_stdout(arguments.results, "bench_render_tryon", "RenderTryOn and GetBodyMesh against the health Check"):
         extra_env = {
             "TRYON_BODY_TRAIN_EPOCHS": str(arguments.body_epochs),
             "TRYON_BODY_LOG_LEVEL": "WARNING",
@@ -102,7 +116,9 @@ def main() -> None:
             with grpc.insecure_channel(garment_address) as garment_channel, grpc.insecure_channel(body_address) as body_channel:
                 garments = garment_service_pb2_grpc.GarmentServiceStub(garment_channel)
                 bodies = body_service_pb2_grpc.BodyServiceStub(body_channel)
-                body_ids = itertools.cycle(create_bodies(bodies, 8))
+                created = create_bodies(bodies, 8)
+                wait_for_meshes(bodies, created[0])
+                body_ids = itertools.cycle(created)
                 trousers, top, shoes = register_outfit(garments)
 
                 def try_on(garment_ids: list[str], width: int = 0, height: int = 0):
@@ -118,9 +134,9 @@ def main() -> None:
                         "health Check (GarmentService)": health_baseline(
                             garment_address, arguments.requests, concurrency, arguments.time_cap
                         ),
-                        "RenderSilhouette 256x512 (BodyService)": measure(
-                            lambda: (lambda request=body_service_pb2.RenderSilhouetteRequest(body_id=next(body_ids)):
-                                     bodies.RenderSilhouette(request, timeout=60))
+                        "GetBodyMesh (BodyService)": measure(
+                            lambda: (lambda request=body_service_pb2.GetBodyMeshRequest(body_id=next(body_ids)):
+                                     bodies.GetBodyMesh(request, timeout=60))
                         ),
                         "RenderTryOn 1 garment, 256x512": measure(lambda: try_on([top])),
                         "RenderTryOn 3 garments, 256x512": measure(lambda: try_on([trousers, top, shoes])),
