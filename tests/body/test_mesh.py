@@ -120,3 +120,18 @@ def test_the_glb_carries_the_mesh_in_metres_with_its_keypoints(body_mesh_model):
     assert node.normals[front][2] > 0.5
     assert node.extras["keypoints_mm"]["neck"] == pytest.approx(mesh.keypoints_mm["neck"].tolist(), abs=0.01)
     assert node.extras["measured_mm"]["stature"] == pytest.approx(mesh.measured_mm["stature"], abs=0.01)
+
+
+def test_phenotype_weights_are_the_ones_anny_computes(body_mesh_model):
+    from anny.models.phenotype import make_phenotype_anchors, phenotype_blendshape_weights
+
+    from tryon.services.body.mesh import PHENOTYPES, _phenotype_weights
+
+    mask = body_mesh_model.space.phenotype_mask
+    phenotypes = np.random.default_rng(3).random((5, len(PHENOTYPES)))
+    phenotypes[0] = [0.0, 1.0, 0.5, 1.0, 0.0, 0.25]  # anchors and bounds
+    expected = phenotype_blendshape_weights(
+        torch.as_tensor(phenotypes), list(PHENOTYPES), make_phenotype_anchors(torch.float64),
+        torch.as_tensor(mask, dtype=torch.float64), extrapolate=False,
+    ).numpy()
+    np.testing.assert_allclose(_phenotype_weights(phenotypes, mask), expected, atol=1e-6)
