@@ -6,13 +6,18 @@ at the chest, waist and hip rows as the run of garment pixels around the body's 
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import numpy as np
 import pytest
 
+from tryon.services.garment import images
+from tryon.services.garment.catalogue import Garment
 from tryon.services.garment.categories import label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.garment_fit import CHEST, HIP, WAIST, chart_sizes, fit_size
 from tryon.services.garment.mesh_render import draw_body
+from tryon.services.garment.tryon import TryOnItem, TryOnRenderer
 from tryon.services.garment.tryon_render import (
     DressedGarment,
     decode_rgba_png,
@@ -164,3 +169,21 @@ def test_the_body_is_drawn_shaded_inside_its_silhouette(drawings) -> None:
 def test_png_round_trip(drawings) -> None:
     rgba = drawings[("small", "back")].rgba
     assert np.array_equal(decode_rgba_png(encode_rgba_png(rgba)), rgba)
+
+
+def test_a_body_is_fetched_again_once_its_cache_entry_expires(body_meshes) -> None:
+    now = [0.0]
+    fetched: list[str] = []
+
+    def meshes(body_id: str):
+        fetched.append(body_id)
+        return body_meshes["median"]
+
+    tee = Garment("tee", "tee", TEE, "EUR", 1, None, np.zeros(1, np.float32), images.encode_png(np.full((28, 28), 0.6, np.float32)), datetime.now(timezone.utc))
+    renderer = TryOnRenderer(lambda garment_id: tee, meshes, cache_seconds=60.0, clock=lambda: now[0])
+    first = renderer.drawing("b", "front", 96, 192)
+    renderer.render("b", [TryOnItem("tee")], "front", 96, 192)
+    assert renderer.drawing("b", "front", 96, 192) is first and fetched == ["b"]
+    now[0] = 61.0
+    renderer.render("b", [TryOnItem("tee")], "front", 96, 192)
+    assert fetched == ["b", "b"] and renderer.drawing("b", "front", 96, 192) is not first
