@@ -1,4 +1,4 @@
-"""The storefront's recommendations over HTTP/JSON against direct gRPC, and the time until the feed shows.
+"""The storefront's feed, sized try-on and 3D models over HTTP against direct gRPC, and the time until the feed shows.
 
 Run: ``python tests/benchmarks/bench_storefront.py [--requests N] [--time-cap S] [--concurrency C] [--data-dir D]``
 
@@ -13,7 +13,13 @@ in closed loops from --concurrency client threads:
   feed, which makes those same calls and answers JSON.
 
 The goal of issue 13 is p99 at most 1.5x and QPS at least 0.5x of gRPC's; the ratios are printed
-against both gRPC rows. Then headless Chromium opens the fitting room --page-loads times, each
+against both gRPC rows. Then the fitting room's heavier routes, each beside the gRPC call it makes,
+for one body wearing a top and trousers at chosen sizes:
+
+- ``RenderTryOn`` against ``GET /v1/bodies/{id}/try-on.png?garment=ID:SIZE&...`` (256 x 512, front);
+- ``RenderTryOnModel`` against ``GET /v1/bodies/{id}/try-on.glb`` (texture 512, the page's);
+- ``GetBodyMesh`` against ``GET /v1/bodies/{id}/mesh.glb``.
+ Then headless Chromium opens the fitting room --page-loads times, each
 in a fresh browser context, and the time from navigation until the feed is drawn is reported;
 last, the browser tests' shopper visit (``tests/storefront/fitting_room.mjs``) runs once for the
 time from each interaction to the changed feed and a screenshot of the fitting room, which
@@ -47,6 +53,8 @@ from tryon.services.storefront.up import (  # noqa: E402
 )
 from tryon.shared.launcher import LocalSuite  # noqa: E402
 from tryon.shared.proto import (  # noqa: E402
+    body_service_pb2 as body_pb,
+    body_service_pb2_grpc,
     common_pb2,
     garment_service_pb2 as garment_pb,
     garment_service_pb2_grpc,
@@ -58,6 +66,7 @@ from tryon.shared.results import add_results_option, record  # noqa: E402
 REPOSITORY = Path(__file__).resolve().parents[2]
 FEED_SIZE = 12
 SHOPPERS = 8
+MODEL_TEXTURE = 512
 FEED_TIME_SCRIPT = """
 import { chromium } from "playwright-core";
 const [url, loads] = [process.argv[1], Number(process.argv[2])];
@@ -100,6 +109,22 @@ def shopper_visit(url: str, out: Path) -> dict:
     if "error" in seen:
         raise RuntimeError(f"the shopper's visit stopped after {seen['steps']}: {seen['error']}")
     return seen
+
+
+def dressed_body(bodies, catalogue) -> tuple[str, list]:
+    """A body and a top and trousers from the catalogue, each at the size one above the advised one."""
+    body_id = bodies.CreateBody(body_pb.CreateBodyRequest(
+        measurements=[common_pb2.MeasurementValue(name="stature", value=1680),
+                      common_pb2.MeasurementValue(name="weight", value=64)],
+        sex=common_pb2.SEX_FEMALE), timeout=30).body.body_id
+    sized = []
+    for category in (common_pb2.GARMENT_CATEGORY_T_SHIRT_TOP, common_pb2.GARMENT_CATEGORY_TROUSER):
+        garment = next(g for g in catalogue if g.category == category and g.HasField("size_chart"))
+        advice = bodies.AdviseSize(body_pb.AdviseSizeRequest(body_id=body_id, size_chart=garment.size_chart), timeout=30)
+        labels = [fit.label for fit in advice.fits]
+        label = labels[min(len(labels) - 1, labels.index(advice.recommended_size) + 1)]
+        sized.append(garment_pb.TryOnGarment(garment_id=garment.garment_id, size_label=label))
+    return body_id, sized
 
 
 def feed_times(url: str, loads: int) -> list[int]:
@@ -158,10 +183,33 @@ def measure(suite: LocalSuite, url: str, args) -> dict[str, list[LoadResult]]:
             raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
         return body
 
+    def http_get(path: str):
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = http.client.HTTPConnection(host, port, timeout=10)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
+        return body
+
+    body_channel = grpc.insecure_channel(suite.address("body"))
+    bodies = body_service_pb2_grpc.BodyServiceStub(body_channel)
+    body_id, sized = dressed_body(bodies, listed)
+    query = urllib.parse.urlencode([("garment", f"{g.garment_id}:{g.size_label}") for g in sized])
     rows = {
         "gRPC RecommendGarments": grpc_recommend,
         f"gRPC RecommendGarments + {FEED_SIZE} GetGarment": grpc_feed,
         "HTTP recommendations (storefront)": http_feed,
+        "gRPC RenderTryOn, 2 sized garments": lambda: garments.RenderTryOn(garment_pb.RenderTryOnRequest(
+            body_id=body_id, garments=sized, width=256, height=512), timeout=10),
+        "HTTP try-on.png (storefront)": lambda: http_get(f"/v1/bodies/{body_id}/try-on.png?{query}&width=256&height=512"),
+        "gRPC RenderTryOnModel, 2 sized garments": lambda: garments.RenderTryOnModel(garment_pb.RenderTryOnModelRequest(
+            body_id=body_id, garments=sized, texture_size=MODEL_TEXTURE), timeout=10),
+        "HTTP try-on.glb (storefront)": lambda: http_get(f"/v1/bodies/{body_id}/try-on.glb?{query}&texture_size={MODEL_TEXTURE}"),
+        "gRPC GetBodyMesh": lambda: bodies.GetBodyMesh(body_pb.GetBodyMeshRequest(body_id=body_id), timeout=10),
+        "HTTP mesh.glb (storefront)": lambda: http_get(f"/v1/bodies/{body_id}/mesh.glb"),
     }
     runs: dict[str, list[LoadResult]] = {label: [] for label in rows}
     try:
@@ -170,6 +218,7 @@ def measure(suite: LocalSuite, url: str, args) -> dict[str, list[LoadResult]]:
                 runs[label].append(measure_unary(call, args.requests, args.concurrency, args.time_cap))
     finally:
         lookups.shutdown()
+        body_channel.close()
         rec_channel.close()
         garment_channel.close()
     return runs
@@ -199,8 +248,9 @@ def main() -> None:
                 storefront.stop(suite.grace_s)
         report = "\n".join(report_lines(args, runs, times, visit))
         print(report)
-        record(args.results, "bench_storefront", "The storefront's feed over HTTP against direct gRPC", report,
-               fenced=True, pictures=[Path(folder) / "fitting-room.png"])
+        record(args.results, "bench_storefront",
+               "The storefront's feed, sized try-on and 3D models over HTTP against direct gRPC", report,
+               fenced=True, pictures=[Path(folder) / "fitting-room.png", Path(folder) / "fitting-room-tryon.png"])
 
 
 def report_lines(args, runs: dict[str, list[LoadResult]], times: list[int], visit: dict) -> list[str]:
@@ -217,11 +267,18 @@ def report_lines(args, runs: dict[str, list[LoadResult]], times: list[int], visi
         base = results[reference]
         lines.append(f"HTTP against '{reference}': p99 {http.p99_ms / base.p99_ms:.2f}x (goal <= 1.5), "
                      f"QPS {http.qps / base.qps:.2f}x (goal >= 0.5)")
+    for grpc_label, http_label in zip(labels[3::2], labels[4::2]):
+        base, route = results[grpc_label], results[http_label]
+        lines.append(f"'{http_label}' against '{grpc_label}': p99 {route.p99_ms / base.p99_ms:.2f}x, "
+                     f"QPS {route.qps / base.qps:.2f}x")
     lines.append(f"\ntime from navigation until the feed is drawn, headless Chromium on loopback, {len(times)} fresh page loads: "
                  f"median {sorted(times)[(len(times) - 1) // 2]} ms, all {times}")
     lines.append("time from an interaction to the changed feed in the page (event through Kafka, fold-in, "
                  f"new feed drawn): like {visit['likeFeedChangeMs']} ms, try on {visit['tryOnFeedChangeMs']} ms, "
                  f"add to cart {visit['cartFeedChangeMs']} ms, dislike {visit['dislikeFeedChangeMs']} ms")
+    lines.append(f"fitting room: another size changed {visit['sizeChange']['pictureChange']:.1%} of the try-on picture's pixels, "
+                 f"the back view {visit['backView']['change']:.1%}; the 3D body covers {visit['model']['painted']:.0%} of its "
+                 f"canvas, a turn changes {visit['model']['turnChange']:.0%} of it, one paint took {visit['model']['paintMs']:.0f} ms")
     lines.append("Client, storefront and services share the machine's cores; figures are noisy.")
     return lines
 
