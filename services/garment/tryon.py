@@ -60,6 +60,9 @@ VIEWS: tuple[View, ...] = ("front", "back")
 MIN_TEXTURE, MAX_TEXTURE, DEFAULT_TEXTURE = 256, 2048, 1024
 _MESH_CACHE, _DRAWING_CACHE, _PICTURE_CACHE = 32, 64, 256
 """Entries kept: bodies, drawings (body x view x size) and garment pictures."""
+_DRAWING_BYTES = 160 * 2**20
+"""Memory the cached drawings may hold together: 40 bodies at 512 x 1024 (4 MiB each), or two at
+the largest picture, 2048 x 4096."""
 _RIM = 0.02
 """Width of a product picture's rim that is blended with its background, as a share of its longer side."""
 _PICTURE_SIDE = (128, 384)
@@ -96,28 +99,48 @@ class TryOnResult:
 
 
 class _TimedCache:
-    """A small least-recently-used map whose entries expire ``seconds`` after they were stored."""
+    """A small least-recently-used map whose entries expire ``seconds`` after they were stored and
+    whose values together weigh at most ``budget`` (by ``weigh``; the newest entry always stays)."""
 
-    def __init__(self, capacity: int, seconds: float, clock: Callable[[], float]) -> None:
-        self._entries: OrderedDict[object, tuple[float, object]] = OrderedDict()
+    def __init__(
+        self,
+        capacity: int,
+        seconds: float,
+        clock: Callable[[], float],
+        budget: float = float("inf"),
+        weigh: Callable[[object], float] = lambda value: 0.0,
+    ) -> None:
+        self._entries: OrderedDict[object, tuple[float, object, float]] = OrderedDict()
         self._capacity, self._seconds, self._clock = capacity, seconds, clock
+        self._budget, self._weigh, self._weight = budget, weigh, 0.0
         self._lock = threading.Lock()
 
     def get(self, key: object) -> object | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or self._clock() - entry[0] > self._seconds:
-                self._entries.pop(key, None)
+            if entry is None:
+                return None
+            if self._clock() - entry[0] > self._seconds:
+                self._weight -= self._entries.pop(key)[2]
                 return None
             self._entries.move_to_end(key)
             return entry[1]
 
     def put(self, key: object, value: object) -> None:
+        weight = float(self._weigh(value))
         with self._lock:
-            self._entries[key] = (self._clock(), value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+            if key in self._entries:
+                self._weight -= self._entries.pop(key)[2]
+            self._entries[key] = (self._clock(), value, weight)
+            self._weight += weight
+            while len(self._entries) > 1 and (len(self._entries) > self._capacity or self._weight > self._budget):
+                self._weight -= self._entries.popitem(last=False)[1][2]
+
+
+def _drawing_bytes(entry: object) -> float:
+    """Memory a cached drawing holds: its picture and its shading."""
+    drawing = entry[1]  # type: ignore[index]
+    return float(drawing.rgba.nbytes + drawing.shading.nbytes)
 
 
 class TryOnRenderer:
@@ -135,7 +158,7 @@ class TryOnRenderer:
         self._meshes = meshes
         self._pictures = pictures
         self._mesh_cache = _TimedCache(_MESH_CACHE, cache_seconds, clock)
-        self._drawing_cache = _TimedCache(_DRAWING_CACHE, cache_seconds, clock)
+        self._drawing_cache = _TimedCache(_DRAWING_CACHE, cache_seconds, clock, _DRAWING_BYTES, _drawing_bytes)
         self._picture_cache = _TimedCache(_PICTURE_CACHE, float("inf"), clock)
 
     def mesh(self, body_id: str) -> BodyMesh:

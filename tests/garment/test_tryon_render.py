@@ -17,7 +17,7 @@ from tryon.services.garment.categories import label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.garment_fit import CHEST, HIP, WAIST, chart_sizes, fit_size
 from tryon.services.garment.mesh_render import draw_body
-from tryon.services.garment.tryon import TryOnItem, TryOnRenderer
+from tryon.services.garment.tryon import TryOnItem, TryOnRenderer, _TimedCache
 from tryon.services.garment.tryon_render import (
     DressedGarment,
     decode_rgba_png,
@@ -187,3 +187,13 @@ def test_a_body_is_fetched_again_once_its_cache_entry_expires(body_meshes) -> No
     now[0] = 61.0
     renderer.render("b", [TryOnItem("tee")], "front", 96, 192)
     assert fetched == ["b", "b"] and renderer.drawing("b", "front", 96, 192) is not first
+
+
+def test_the_drawing_cache_keeps_within_its_memory_budget() -> None:
+    cache = _TimedCache(capacity=10, seconds=60.0, clock=lambda: 0.0, budget=10.0, weigh=float)
+    cache.put("a", 6)
+    cache.put("b", 3)
+    cache.put("c", 6)
+    assert cache.get("a") is None and cache.get("b") == 3 and cache.get("c") == 6
+    cache.put("d", 20)
+    assert [cache.get(key) for key in "bcd"] == [None, None, 20]
