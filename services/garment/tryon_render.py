@@ -289,24 +289,22 @@ def _strain_and_folds(block: np.ndarray, y0: int, x0: int, layout: _Layout, fit:
     """Darken pull lines (tight) or vertical folds (loose) into a warped garment block in place."""
     if fit is None or (fit.tightness <= 0.0 and fit.looseness <= 0.0):
         return
-    rows = np.arange(y0, y0 + block.shape[0], dtype=np.float32)[:, None]
-    columns = np.arange(x0, x0 + block.shape[1], dtype=np.float32)[None, :]
     span = max(float(layout.target_rows[-1] - layout.target_rows[0]), 1.0)
-    offset = (columns - layout.centre) / span
-    factor = np.ones(block.shape[:2], dtype=np.float32)
-    # Both show where the garment meets the body's girths: from the first to the last width row.
-    band = ((rows >= layout.width_rows.min() - 0.1 * span) & (rows <= layout.width_rows.max() + 0.05 * span)).astype(np.float32)
-    if fit.tightness > 0:
-        # Pull lines run diagonally from the side seams towards the centre; stronger near the sides.
-        period = span / 14
-        lines = 0.5 + 0.5 * np.cos(2 * np.pi * (rows - 1.2 * np.abs(columns - layout.centre)) / period)
-        sides = np.clip(np.abs(offset) * 6 - 0.3, 0.0, 1.0)
-        factor -= min(0.45, 4.0 * fit.tightness) * band * sides * lines**6
+    columns = np.arange(x0, x0 + block.shape[1], dtype=np.float32) - np.float32(layout.centre)
     if fit.looseness > 0:
-        period = span / 9
-        folds = 0.5 + 0.5 * np.cos(2 * np.pi * (columns - layout.centre) / period)
-        factor -= min(0.3, 2.5 * fit.looseness) * folds**3
-    block[..., :3] *= factor[..., None]
+        # Folds hang straight down, so they vary along the columns only.
+        folds = 0.5 + 0.5 * np.cos(2 * np.pi * columns / (span / 9))
+        block[..., :3] *= (1.0 - min(0.3, 2.5 * fit.looseness) * folds**3)[None, :, None]
+    if fit.tightness > 0:
+        # Pull lines run diagonally from the side seams towards the centre, stronger near the sides,
+        # where the garment meets the body's girths: from just above the first width row to just
+        # below the last.
+        first = int(np.clip(np.floor(layout.width_rows.min() - 0.1 * span) - y0, 0, block.shape[0]))
+        last = int(np.clip(np.ceil(layout.width_rows.max() + 0.05 * span) + 1 - y0, first, block.shape[0]))
+        rows = np.arange(y0 + first, y0 + last, dtype=np.float32)[:, None]
+        lines = 0.5 + 0.5 * np.cos(2 * np.pi * (rows - 1.2 * np.abs(columns)[None, :]) / (span / 14))
+        sides = np.clip(np.abs(columns) / span * 6 - 0.3, 0.0, 1.0)
+        block[first:last, :, :3] *= (1.0 - min(0.45, 4.0 * fit.tightness) * sides[None, :] * lines**6)[..., None]
 
 
 def _box_block(picture: GarmentPicture, box: tuple[float, float, float, float], mirrored: bool, shape: tuple[int, int]) -> tuple[np.ndarray, int, int]:
@@ -383,6 +381,13 @@ def _composite(canvas: np.ndarray, block: np.ndarray, y0: int, x0: int, shading:
     """Lay a premultiplied RGBA block over the canvas (uint8 RGBA, straight alpha) at (y0, x0), in
     place; the garment is lit by the body's shading where it lies on the body (``shading`` None:
     unlit)."""
+    covered = block[..., 3] > 1.0 / 512
+    covered_rows, covered_columns = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
+    if covered_rows.size == 0:
+        return
+    # Only the garment's own bounding box within the block is blended.
+    block = block[covered_rows[0] : covered_rows[-1] + 1, covered_columns[0] : covered_columns[-1] + 1]
+    y0, x0 = y0 + int(covered_rows[0]), x0 + int(covered_columns[0])
     rows, columns = slice(y0, y0 + block.shape[0]), slice(x0, x0 + block.shape[1])
     under = canvas[rows, columns].astype(np.float32) / 255.0
     under_alpha = under[..., 3:]
