@@ -28,6 +28,9 @@ def test_no_generated_request_makes_the_storefront_fail(shop, mode):
     failures: dict[str, str] = {}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
+    fitting_room = {"/v1/bodies/{body_id}/mesh", "/v1/bodies/{body_id}/mesh.glb", "/v1/bodies/{body_id}/try-on",
+                    "/v1/bodies/{body_id}/try-on.png", "/v1/bodies/{body_id}/try-on.glb", "/v1/garments/{garment_id}/picture"}
+    assert fitting_room <= {operation.path for operation in operations}
     with requests.Session() as session:
         for operation in operations:
 
