@@ -100,12 +100,14 @@ class SizeChart(_message.Message):
     def __init__(self, chart_id: _Optional[str] = ..., sizes: _Optional[_Iterable[_Union[SizeChartSize, _Mapping]]] = ...) -> None: ...
 
 class SizeChartSize(_message.Message):
-    __slots__ = ("label", "ranges")
+    __slots__ = ("label", "ranges", "garment_measurements")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     RANGES_FIELD_NUMBER: _ClassVar[int]
+    GARMENT_MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     label: str
     ranges: _containers.RepeatedCompositeFieldContainer[MeasurementRange]
-    def __init__(self, label: _Optional[str] = ..., ranges: _Optional[_Iterable[_Union[MeasurementRange, _Mapping]]] = ...) -> None: ...
+    garment_measurements: _containers.RepeatedCompositeFieldContainer[MeasurementValue]
+    def __init__(self, label: _Optional[str] = ..., ranges: _Optional[_Iterable[_Union[MeasurementRange, _Mapping]]] = ..., garment_measurements: _Optional[_Iterable[_Union[MeasurementValue, _Mapping]]] = ...) -> None: ...
 
 class MeasurementRange(_message.Message):
     __slots__ = ("measurement", "min", "max")
