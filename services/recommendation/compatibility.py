@@ -122,6 +122,11 @@ class CompatibilitySpace:
         difference = self.masks[pair] * (self.general[first] - self.general[second])
         return -float(difference @ difference)
 
+    def pair_scores(self, first: np.ndarray, second: np.ndarray, pair: int) -> np.ndarray:
+        """Compatibility of garments ``first`` and ``second`` (position arrays of one shape) under role pair ``pair``."""
+        difference = self.masks[pair] * (self.general[first] - self.general[second])
+        return -(difference**2).sum(axis=-1)
+
     def outfit_score(self, positions: Sequence[int]) -> float:
         """Mean compatibility over an outfit's pairs of pieces."""
         pairs = [(a, b) for i, a in enumerate(positions) for b in positions[i + 1 :]]

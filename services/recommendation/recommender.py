@@ -421,7 +421,11 @@ class Recommender:
         """The shopper's scores of garments (their model logits), or popularity when cold."""
         if query is None:
             return np.array([self._popularity.get(g, 0.0) for g in garment_ids], dtype=np.float64)
-        return np.concatenate([self._item_vector(g) for g in garment_ids]) @ query.astype(np.float64)
+        positions = [self._model_position.get(g, -1) for g in garment_ids]
+        vectors = self._trained_vectors[positions]
+        for row in (row for row, position in enumerate(positions) if position < 0):
+            vectors[row] = self._item_vector(garment_ids[row])[0]
+        return vectors.astype(np.float64) @ query.astype(np.float64)
 
     def _learned_outfits(self, query: np.ndarray | None, disliked: set[str], k: int) -> list[OutfitChoice]:
         """Outfits around the shopper's favourite tops and dresses, completed in the compatibility space.
@@ -445,15 +449,15 @@ class Recommender:
                 )[0]
                 anchors += [g for g, _ in found]
         space = self.outfit_index.space
-        anchors = [g for g in anchors if g in space.position]
         keep_liked = (lambda g: g not in disliked) if disliked else None
         drafts = []
-        for anchor in anchors:
-            position = space.position[anchor]
-            for completion in self.outfit_index.complete(
-                [position], missing_roles([role_of(self._category(anchor))]), 2, keep=keep_liked, candidates=4
-            ):
-                drafts.append(([anchor, *(space.garment_ids[p] for p in completion.added)], completion.compatibility))
+        for role in ("top", "dress"):
+            positions = np.array(
+                [space.position[g] for g in anchors if g in space.position and role_of(self._category(g)) == role],
+                dtype=np.int64,
+            )
+            for anchor, completion in self.outfit_index.complete_anchors(positions, 2, keep=keep_liked, candidates=4):
+                drafts.append(([space.garment_ids[anchor], *(space.garment_ids[p] for p in completion.added)], completion.compatibility))
         return self._rank_outfits(query, drafts, k)
 
     def _rank_outfits(self, query, drafts: list[tuple[list[str], float]], k: int) -> list[OutfitChoice]:
@@ -467,7 +471,7 @@ class Recommender:
         compat_mean, compat_spread = compatibilities.mean(), compatibilities.std() or 1.0
         options = []
         for garments, compatibility in drafts:
-            preference = float(np.mean([(taste[g] - taste_mean) / taste_spread for g in garments]))
+            preference = (sum(taste[g] for g in garments) / len(garments) - taste_mean) / taste_spread
             score = preference + COMPATIBILITY_WEIGHT * (compatibility - compat_mean) / compat_spread
             options.append(
                 OutfitChoice([ScoredItem(g, taste[g], self._category(g)) for g in garments], float(score))

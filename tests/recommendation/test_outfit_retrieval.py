@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.compatibility import (
     CompatibilityConfig,
+    CompatibilitySpace,
     embed_catalogue,
     fill_in_the_blank,
     train_compatibility,
@@ -20,7 +21,7 @@ from tryon.services.recommendation.compatibility import (
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.history import InteractionKind
 from tryon.services.recommendation.outfit_index import OutfitIndex
-from tryon.services.recommendation.outfits import ROLES, role_of
+from tryon.services.recommendation.outfits import ROLES, missing_roles, role_of
 from tryon.services.recommendation.recommender import ModelArtifacts, Recommender
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import OutfitSessionSimulator, session_outfits
@@ -101,6 +102,36 @@ def test_each_role_pair_index_returns_the_exactly_most_compatible_garments(artif
         members = np.flatnonzero(space.roles == ROLES.index(target))
         exact = sorted(members.tolist(), key=lambda p: -space.score(anchor, p))[:5]
         assert outfit_index.nearest(anchor, ROLES.index(target), 5) == exact
+
+
+def test_batched_completion_of_many_anchors_matches_completing_each_alone(artifacts):
+    outfit_index = OutfitIndex(embed_catalogue(artifacts.compatibility, CATALOGUE))
+    space = outfit_index.space
+    for role in ("top", "dress"):
+        anchors = np.flatnonzero(space.roles == ROLES.index(role))[:6]
+        batched = outfit_index.complete_anchors(anchors, 2, candidates=4)
+        alone = [
+            (int(anchor), completion)
+            for anchor in anchors
+            for completion in outfit_index.complete([int(anchor)], missing_roles([role]), 2, candidates=4)
+        ]
+        assert [(a, c.added) for a, c in batched] == [(a, c.added) for a, c in alone]
+        np.testing.assert_allclose([c.compatibility for _, c in batched], [c.compatibility for _, c in alone], rtol=1e-5)
+
+
+def test_large_roles_get_ivf_indexes_that_find_the_exact_neighbours():
+    rng = np.random.default_rng(3)
+    count = 4 * 6_000
+    roles = np.repeat(np.arange(len(ROLES)), count // len(ROLES))
+    general = rng.normal(size=(count, 16)).astype(np.float32)
+    masks = np.abs(rng.normal(size=(4, 16))).astype(np.float32)
+    space = CompatibilitySpace([f"g{i}" for i in range(count)], roles, general, masks)
+    approximate, exact = OutfitIndex(space), OutfitIndex(space, "Flat")
+    assert approximate.indexes[(0, 1)].factory.startswith("IVF")
+    anchors = np.flatnonzero(roles == 0)[:100]
+    found, truth = approximate.nearest_many(anchors, 1, 4), exact.nearest_many(anchors, 1, 4)
+    recall = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(found.tolist(), truth.tolist())])
+    assert recall >= 0.9
 
 
 def test_complete_outfit_fills_the_missing_roles_around_the_given_garment(stub, artifacts):
