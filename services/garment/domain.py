@@ -33,6 +33,8 @@ MAX_TRYON_GARMENTS = 8
 MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 64, 2048, 256
 MIN_HEIGHT, MAX_HEIGHT, DEFAULT_HEIGHT = 128, 4096, 512
 MAX_SIZES, MAX_RANGES_PER_SIZE, MAX_LABEL_LENGTH = 64, 64, 100
+MIN_GARMENT_MM, MAX_GARMENT_MM = 1.0, 5000.0
+"""Range of a garment's own measurement in a size chart, in millimetres."""
 MAX_SEED = 2**63 - 1
 MAX_IMPORT_GARMENTS = 10_000
 """Garments one ImportGarments stream registers; the rest are left unread."""
@@ -175,8 +177,9 @@ def check_price(price: Price | None) -> Price:
 
 
 def check_size_chart(chart: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A size chart ``{"chart_id", "sizes": [{"label", "ranges": [{"measurement", "min", "max"}]}]}``
-    checked and normalised; None (or an empty chart) means no chart."""
+    """A size chart ``{"chart_id", "sizes": [{"label", "ranges": [{"measurement", "min", "max"}],
+    "garment_measurements": [{"name", "value"}]}]}`` checked and normalised (a size without garment
+    measurements has no such key); None (or an empty chart) means no chart."""
     if chart is None:
         return None
     chart_id = str(chart.get("chart_id", "") or "")
@@ -211,7 +214,25 @@ def check_size_chart(chart: Mapping[str, Any] | None) -> dict[str, Any] | None:
             if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
                 raise InvalidArgument(f"{range_where} must have finite 0 <= min <= max; got min={low}, max={high}")
             checked_ranges.append({"measurement": measurement, "min": low, "max": high})
-        checked_sizes.append({"label": label, "ranges": checked_ranges})
+        garment_measurements = list(size.get("garment_measurements", []) or [])
+        if len(garment_measurements) > MAX_RANGES_PER_SIZE:
+            raise InvalidArgument(
+                f"{where} has {len(garment_measurements)} garment_measurements; at most {MAX_RANGES_PER_SIZE}"
+            )
+        checked_garment = []
+        for value_index, measured in enumerate(garment_measurements):
+            value_where = f"{where}.garment_measurements[{value_index}]"
+            name = check_text(str(measured.get("name", "") or ""), f"{value_where}.name").strip()
+            value = float(measured.get("value", 0.0))
+            if not name or len(name) > MAX_ID_LENGTH:
+                raise InvalidArgument(f"{value_where}.name must name a measurement such as chest_circumference")
+            if not (math.isfinite(value) and MIN_GARMENT_MM <= value <= MAX_GARMENT_MM):
+                raise InvalidArgument(f"{value_where}.value must be {MIN_GARMENT_MM:g} to {MAX_GARMENT_MM:g} mm; got {value}")
+            checked_garment.append({"name": name, "value": value})
+        checked_size = {"label": label, "ranges": checked_ranges}
+        if checked_garment:
+            checked_size["garment_measurements"] = checked_garment
+        checked_sizes.append(checked_size)
     return {"chart_id": chart_id, "sizes": checked_sizes}
 
 

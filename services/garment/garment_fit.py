@@ -6,7 +6,9 @@ ease, so the model is:
 
     garment girth (size, m) = midpoint of the size's body range for m + EASE_MM[category][m]
 
-for the girths the chart gives (chest, waist, hip). A girth the chart does not give (the waist
+for the girths the chart gives (chest, waist, hip), unless the chart states the garment's own
+measurement for the size (``garment_measurements``), which is then used as it is. A girth the
+chart does not give (the waist
 and hip of a top sized by chest alone) is graded with the given ones: the garment is the body's
 own girth there plus the category's ease plus the mean offset (range midpoint - body) of the
 given girths, since a chart's sizes step by the same amount at chest, waist and hip (EN 13402-3
@@ -15,9 +17,11 @@ inseam range midpoint, which the shipped charts state as the body's crotch heigh
 of the right length reaches the ankle.
 
 Ease = garment - body, per measurement. A size *fits* a measurement when the body lies in the
-range the size is made for, that is when the ease is within half the range's width of the
-category's ease; below that the garment is *tight* (the body is larger than the size is made
-for), above it *loose*. Lengths read *short* / *fitting* / *long* by the same rule.
+range the size is made for, that is when the ease is within half the range's width of the ease
+the size intends (garment - range midpoint); below that the garment is *tight* (the body is
+larger than the size is made for), above it *loose*. A stated garment measurement without a
+body range is taken as made for a body one category ease smaller, give or take half an EN 13402
+step (40 mm). Lengths read *short* / *fitting* / *long* by the same rule.
 
 EASE_MM, the wearing ease a garment of each category has over the body it is made for, comes
 from pattern-making references: the minimum ease of the pattern companies' slopers, about 2 1/2
@@ -58,6 +62,10 @@ EASE_MM: dict[str, dict[str, float]] = {
     "trouser": {CHEST: 0.0, WAIST: 25.0, HIP: 51.0},
 }
 """Wearing ease (garment - body, mm) a garment of each sized category has at its size's midpoint."""
+
+_STEP_MM = 80.0
+"""An EN 13402-3 girth step (8 cm): the body range a size is taken to cover when its chart states
+the garment's own measurement but no body range for it."""
 
 SIZED_CATEGORIES: frozenset[str] = frozenset(EASE_MM)
 """Categories drawn by their size (shoes and bags are drawn at their own size in mm)."""
@@ -137,6 +145,10 @@ def _ranges(size: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
     return {str(r["measurement"]): (float(r["min"]), float(r["max"])) for r in size.get("ranges", [])}
 
 
+def _garment_measurements(size: Mapping[str, Any]) -> dict[str, float]:
+    return {str(m["name"]): float(m["value"]) for m in size.get("garment_measurements", []) or []}
+
+
 def own_size(sizes: Sequence[Mapping[str, Any]], body_mm: Mapping[str, float]) -> str:
     """The label of the size made for this body: the one whose ranges the body misses by the least
     (in range widths, summed over the measurements both know); the smaller of two equal ones."""
@@ -167,16 +179,25 @@ def fit_size(category: int, size: Mapping[str, Any] | None, body_mm: Mapping[str
     girths and inseam are ``body_mm``. Measurements the body lacks are not assessed."""
     ease = EASE_MM.get(category_name(category), {})
     ranges = _ranges(size) if size is not None else {}
+    stated = _garment_measurements(size) if size is not None else {}
     measurements: list[MeasurementFit] = []
     offsets: list[float] = []
     garment_mm: dict[str, float] = {}
-    for measurement, (low, high) in ranges.items():
+    intended_mm: dict[str, float] = {}
+    for measurement in [*ranges, *(name for name in stated if name not in ranges)]:
         body = body_mm.get(measurement)
         if body is None or body <= 0 or (measurement not in GIRTHS and measurement not in LENGTHS):
             continue
-        intended = ease.get(measurement, 0.0) if measurement in GIRTHS else 0.0
-        garment = (low + high) / 2 + intended
-        garment_mm[measurement] = garment
+        category_ease = ease.get(measurement, 0.0) if measurement in GIRTHS else 0.0
+        # Without a body range the size is taken as made for the body the garment's own value
+        # less the category's ease fits, give or take half an EN 13402 size step.
+        low, high = ranges.get(measurement) or (
+            stated[measurement] - category_ease - _STEP_MM / 2,
+            stated[measurement] - category_ease + _STEP_MM / 2,
+        )
+        garment = stated.get(measurement, (low + high) / 2 + category_ease)
+        intended = garment - (low + high) / 2
+        garment_mm[measurement], intended_mm[measurement] = garment, intended
         if measurement in GIRTHS:
             offsets.append((low + high) / 2 - body)
         measurements.append(
@@ -196,7 +217,7 @@ def fit_size(category: int, size: Mapping[str, Any] | None, body_mm: Mapping[str
             continue
         garment = garment_mm.get(girth, body + ease.get(girth, 0.0) + graded_offset)
         ratios[girth] = max(garment, 1.0) / body
-        deviations.append((garment - body - ease.get(girth, 0.0)) / body)
+        deviations.append((garment - body - intended_mm.get(girth, ease.get(girth, 0.0))) / body)
     body_inseam = body_mm.get(INSEAM)
     length_ratio = garment_mm[INSEAM] / body_inseam if INSEAM in garment_mm and body_inseam else 1.0
     label = str(size["label"]) if size is not None else ""

@@ -17,6 +17,7 @@ from tryon.services.garment.garment_fit import (
     own_size,
     size_labels,
 )
+from tryon.services.garment.domain import check_size_chart
 from tryon.shared.errors import InvalidArgument
 
 TEE, TROUSER = label_from_name("t_shirt_top"), label_from_name("trouser")
@@ -91,3 +92,35 @@ def test_inline_charts_are_used_as_given_and_unknown_ids_have_no_sizes() -> None
     inline = {"chart_id": "", "sizes": [{"label": "One", "ranges": [{"measurement": CHEST, "min": 800, "max": 1200}]}]}
     assert size_labels(chart_sizes(inline)) == ["One"]
     assert chart_sizes(None) == [] and chart_sizes({"chart_id": "nope", "sizes": []}) == []
+
+
+def test_a_stated_garment_measurement_is_used_as_it_is() -> None:
+    size = {
+        "label": "M",
+        "ranges": [{"measurement": CHEST, "min": 900.0, "max": 980.0}],
+        "garment_measurements": [{"name": CHEST, "value": 1100.0}, {"name": HIP, "value": 1000.0}],
+    }
+    fit = fit_size(TEE, size, {CHEST: 960.0, WAIST: 800.0, HIP: 1010.0})
+    by_name = {m.measurement: m for m in fit.measurements}
+    assert by_name[CHEST].garment_mm == 1100.0 and by_name[CHEST].ease_mm == pytest.approx(140.0)
+    # The body lies in the size's chest range, so however roomy the garment, the size fits.
+    assert by_name[CHEST].fit == "fitting"
+    assert fit.girth_ratios[CHEST] == pytest.approx(1100.0 / 960.0)
+    # Without a body range, a hip of 1000 mm is made for a body of about 1000 - 51 mm: this one is larger.
+    assert by_name[HIP].fit == "tight" and fit.girth_ratios[HIP] == pytest.approx(1000.0 / 1010.0)
+
+
+def test_registration_keeps_garment_measurements_and_refuses_impossible_ones() -> None:
+    chart = {
+        "sizes": [
+            {"label": "M", "ranges": [{"measurement": CHEST, "min": 900, "max": 980}], "garment_measurements": [{"name": CHEST, "value": 1040}]},
+            {"label": "L", "ranges": [{"measurement": CHEST, "min": 980, "max": 1060}]},
+        ]
+    }
+    checked = check_size_chart(chart)
+    assert checked["sizes"][0]["garment_measurements"] == [{"name": CHEST, "value": 1040.0}]
+    assert "garment_measurements" not in checked["sizes"][1]
+    chart["sizes"][0]["garment_measurements"][0]["value"] = -3
+    with pytest.raises(InvalidArgument) as caught:
+        check_size_chart(chart)
+    assert "size_chart.sizes[0].garment_measurements[0].value" in str(caught.value)

@@ -32,6 +32,13 @@ pytestmark = pytest.mark.integration
 
 TOPS_CHART = {"chart_id": "en13402_womens_tops", "sizes": []}
 TROUSERS_CHART = {"chart_id": "eu_womens_trousers", "sizes": []}
+MEASURED_CHART = {
+    "chart_id": "",
+    "sizes": [
+        {"label": "One", "ranges": [{"measurement": "chest_circumference", "min": 880.0, "max": 1000.0}],
+         "garment_measurements": [{"name": "chest_circumference", "value": 1111.0}]},
+    ],
+}
 
 
 class CountingBodies:
@@ -53,7 +60,7 @@ class CountingBodies:
 def served(body_meshes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[garment_service_pb2_grpc.GarmentServiceStub, CountingBodies]]:
     pictures, labels = load_fashion_mnist("test")
     catalogue = Catalogue(Path(tmp_path_factory.mktemp("catalogue")))
-    for garment_id, name, chart in (("tee", "t_shirt_top", TOPS_CHART), ("chinos", "trouser", TROUSERS_CHART), ("plain", "t_shirt_top", None)):
+    for garment_id, name, chart in (("tee", "t_shirt_top", TOPS_CHART), ("chinos", "trouser", TROUSERS_CHART), ("plain", "t_shirt_top", None), ("measured", "t_shirt_top", MEASURED_CHART)):
         label = label_from_name(name)
         levels = pictures[np.flatnonzero(labels == label)[0]]
         garment = Garment(garment_id, name, label, "EUR", 1000, chart, np.zeros(16, np.float32), images.encode_png(levels / 255.0))
@@ -119,6 +126,14 @@ def test_garments_without_sizes_are_drawn_at_the_body_size_and_without_a_chart_a
     assert tee.measurements[0].verdict == pb.FIT_VERDICT_FITTING
     assert (plain.size_label, plain.size_choice, len(plain.measurements)) == ("", pb.SIZE_CHOICE_NO_CHART, 0)
     assert decode_rgba_png(response.png).shape == (256, 128, 4)
+
+
+def test_a_size_with_the_garments_own_measurement_is_drawn_and_judged_by_it(served) -> None:
+    stub, _ = served
+    (fit,) = try_on(stub, "median", ("measured", "One"), width=128, height=256).fits
+    (chest,) = fit.measurements
+    assert chest.garment_mm == pytest.approx(1111.0) and chest.ease_mm == pytest.approx(1111.0 - 930.0)
+    assert chest.verdict == pb.FIT_VERDICT_FITTING
 
 
 def test_the_model_is_a_textured_glb_whose_chest_changes_with_the_size(served) -> None:
