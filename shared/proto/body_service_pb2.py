@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from . import common_pb2 as tryon_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btryon/v1/body_service.proto\x12\x08tryon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tryon/v1/common.proto\"a\n\x11\x43reateBodyRequest\x12\x30\n\x0cmeasurements\x18\x01 \x03(\x0b\x32\x1a.tryon.v1.MeasurementValue\x12\x1a\n\x03sex\x18\x02 \x01(\x0e\x32\r.tryon.v1.Sex\"2\n\x12\x43reateBodyResponse\x12\x1c\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x0e.tryon.v1.Body\"!\n\x0eGetBodyRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\"/\n\x0fGetBodyResponse\x12\x1c\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x0e.tryon.v1.Body\"$\n\x11\x44\x65leteBodyRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\"%\n\x12\x44\x65leteBodyResponse\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\"v\n\x13SampleBodiesRequest\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x1a\n\x03sex\x18\x03 \x01(\x0e\x32\r.tryon.v1.Sex\x12&\n\tgenerator\x18\x04 \x01(\x0e\x32\x13.tryon.v1.Generator\"C\n\x14SampleBodiesResponse\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x1c\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x0e.tryon.v1.Body\"M\n\x11\x41\x64viseSizeRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\x12\'\n\nsize_chart\x18\x02 \x01(\x0b\x32\x13.tryon.v1.SizeChart\"\x82\x01\n\x12\x41\x64viseSizeResponse\x12\x18\n\x10recommended_size\x18\x01 \x01(\t\x12\x1f\n\x04\x66its\x18\x02 \x03(\x0b\x32\x11.tryon.v1.SizeFit\x12\x1c\n\x14\x64\x65\x63iding_measurement\x18\x03 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x04 \x01(\t\"I\n\x17RenderSilhouetteRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\"d\n\x18RenderSilhouetteResponse\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12%\n\tkeypoints\x18\x02 \x03(\x0b\x32\x12.tryon.v1.Keypoint\x12\x14\n\x0cmm_per_pixel\x18\x03 \x01(\x01\"%\n\x12GetBodyMeshRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\"\xb0\x01\n\x13GetBodyMeshResponse\x12\x0b\n\x03glb\x18\x01 \x01(\x0c\x12\'\n\tkeypoints\x18\x02 \x03(\x0b\x32\x14.tryon.v1.Keypoint3D\x12\x35\n\x11mesh_measurements\x18\x03 \x03(\x0b\x32\x1a.tryon.v1.MeasurementValue\x12\x14\n\x0cvertex_count\x18\x04 \x01(\x05\x12\x16\n\x0etriangle_count\x18\x05 \x01(\x05\"\x99\x01\n\x04\x42ody\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\x12\x1a\n\x03sex\x18\x02 \x01(\x0e\x32\r.tryon.v1.Sex\x12\x33\n\x0cmeasurements\x18\x03 \x03(\x0b\x32\x1d.tryon.v1.MeasurementEstimate\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x07SizeFit\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\x32\xa0\x04\n\x0b\x42odyService\x12G\n\nCreateBody\x12\x1b.tryon.v1.CreateBodyRequest\x1a\x1c.tryon.v1.CreateBodyResponse\x12>\n\x07GetBody\x12\x18.tryon.v1.GetBodyRequest\x1a\x19.tryon.v1.GetBodyResponse\x12G\n\nDeleteBody\x12\x1b.tryon.v1.DeleteBodyRequest\x1a\x1c.tryon.v1.DeleteBodyResponse\x12O\n\x0cSampleBodies\x12\x1d.tryon.v1.SampleBodiesRequest\x1a\x1e.tryon.v1.SampleBodiesResponse0\x01\x12G\n\nAdviseSize\x12\x1b.tryon.v1.AdviseSizeRequest\x1a\x1c.tryon.v1.AdviseSizeResponse\x12Y\n\x10RenderSilhouette\x12!.tryon.v1.RenderSilhouetteRequest\x1a\".tryon.v1.RenderSilhouetteResponse\x12J\n\x0bGetBodyMesh\x12\x1c.tryon.v1.GetBodyMeshRequest\x1a\x1d.tryon.v1.GetBodyMeshResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btryon/v1/body_service.proto\x12\x08tryon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tryon/v1/common.proto\"a\n\x11\x43reateBodyRequest\x12\x30\n\x0cmeasurements\x18\x01 \x03(\x0b\x32\x1a.tryon.v1.MeasurementValue\x12\x1a\n\x03sex\x18\x02 \x01(\x0e\x32\r.tryon.v1.Sex\"2\n\x12\x43reateBodyResponse\x12\x1c\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x0e.tryon.v1.Body\"!\n\x0eGetBodyRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\"/\n\x0fGetBodyResponse\x12\x1c\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x0e.tryon.v1.Body\"$\n\x11\x44\x65leteBodyRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\"%\n\x12\x44\x65leteBodyResponse\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\"v\n\x13SampleBodiesRequest\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x1a\n\x03sex\x18\x03 \x01(\x0e\x32\r.tryon.v1.Sex\x12&\n\tgenerator\x18\x04 \x01(\x0e\x32\x13.tryon.v1.Generator\"C\n\x14SampleBodiesResponse\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x1c\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x0e.tryon.v1.Body\"M\n\x11\x41\x64viseSizeRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\x12\'\n\nsize_chart\x18\x02 \x01(\x0b\x32\x13.tryon.v1.SizeChart\"\xc3\x01\n\x12\x41\x64viseSizeResponse\x12\x18\n\x10recommended_size\x18\x01 \x01(\t\x12\x1f\n\x04\x66its\x18\x02 \x03(\x0b\x32\x11.tryon.v1.SizeFit\x12\x1c\n\x14\x64\x65\x63iding_measurement\x18\x03 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x04 \x01(\t\x12\x15\n\rbetween_sizes\x18\x05 \x03(\t\x12(\n\x05pulls\x18\x06 \x03(\x0b\x32\x19.tryon.v1.MeasurementPull\"I\n\x17RenderSilhouetteRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\"d\n\x18RenderSilhouetteResponse\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12%\n\tkeypoints\x18\x02 \x03(\x0b\x32\x12.tryon.v1.Keypoint\x12\x14\n\x0cmm_per_pixel\x18\x03 \x01(\x01\"%\n\x12GetBodyMeshRequest\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\"\xb0\x01\n\x13GetBodyMeshResponse\x12\x0b\n\x03glb\x18\x01 \x01(\x0c\x12\'\n\tkeypoints\x18\x02 \x03(\x0b\x32\x14.tryon.v1.Keypoint3D\x12\x35\n\x11mesh_measurements\x18\x03 \x03(\x0b\x32\x1a.tryon.v1.MeasurementValue\x12\x14\n\x0cvertex_count\x18\x04 \x01(\x05\x12\x16\n\x0etriangle_count\x18\x05 \x01(\x05\"\x99\x01\n\x04\x42ody\x12\x0f\n\x07\x62ody_id\x18\x01 \x01(\t\x12\x1a\n\x03sex\x18\x02 \x01(\x0e\x32\r.tryon.v1.Sex\x12\x33\n\x0cmeasurements\x18\x03 \x03(\x0b\x32\x1d.tryon.v1.MeasurementEstimate\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x0fMeasurementPull\x12\x13\n\x0bmeasurement\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\t\"-\n\x07SizeFit\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\x32\xa0\x04\n\x0b\x42odyService\x12G\n\nCreateBody\x12\x1b.tryon.v1.CreateBodyRequest\x1a\x1c.tryon.v1.CreateBodyResponse\x12>\n\x07GetBody\x12\x18.tryon.v1.GetBodyRequest\x1a\x19.tryon.v1.GetBodyResponse\x12G\n\nDeleteBody\x12\x1b.tryon.v1.DeleteBodyRequest\x1a\x1c.tryon.v1.DeleteBodyResponse\x12O\n\x0cSampleBodies\x12\x1d.tryon.v1.SampleBodiesRequest\x1a\x1e.tryon.v1.SampleBodiesResponse0\x01\x12G\n\nAdviseSize\x12\x1b.tryon.v1.AdviseSizeRequest\x1a\x1c.tryon.v1.AdviseSizeResponse\x12Y\n\x10RenderSilhouette\x12!.tryon.v1.RenderSilhouetteRequest\x1a\".tryon.v1.RenderSilhouetteResponse\x12J\n\x0bGetBodyMesh\x12\x1c.tryon.v1.GetBodyMeshRequest\x1a\x1d.tryon.v1.GetBodyMeshResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,19 +52,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADVISESIZEREQUEST']._serialized_start=598
   _globals['_ADVISESIZEREQUEST']._serialized_end=675
   _globals['_ADVISESIZERESPONSE']._serialized_start=678
-  _globals['_ADVISESIZERESPONSE']._serialized_end=808
-  _globals['_RENDERSILHOUETTEREQUEST']._serialized_start=810
-  _globals['_RENDERSILHOUETTEREQUEST']._serialized_end=883
-  _globals['_RENDERSILHOUETTERESPONSE']._serialized_start=885
-  _globals['_RENDERSILHOUETTERESPONSE']._serialized_end=985
-  _globals['_GETBODYMESHREQUEST']._serialized_start=987
-  _globals['_GETBODYMESHREQUEST']._serialized_end=1024
-  _globals['_GETBODYMESHRESPONSE']._serialized_start=1027
-  _globals['_GETBODYMESHRESPONSE']._serialized_end=1203
-  _globals['_BODY']._serialized_start=1206
-  _globals['_BODY']._serialized_end=1359
-  _globals['_SIZEFIT']._serialized_start=1361
-  _globals['_SIZEFIT']._serialized_end=1406
-  _globals['_BODYSERVICE']._serialized_start=1409
-  _globals['_BODYSERVICE']._serialized_end=1953
+  _globals['_ADVISESIZERESPONSE']._serialized_end=873
+  _globals['_RENDERSILHOUETTEREQUEST']._serialized_start=875
+  _globals['_RENDERSILHOUETTEREQUEST']._serialized_end=948
+  _globals['_RENDERSILHOUETTERESPONSE']._serialized_start=950
+  _globals['_RENDERSILHOUETTERESPONSE']._serialized_end=1050
+  _globals['_GETBODYMESHREQUEST']._serialized_start=1052
+  _globals['_GETBODYMESHREQUEST']._serialized_end=1089
+  _globals['_GETBODYMESHRESPONSE']._serialized_start=1092
+  _globals['_GETBODYMESHRESPONSE']._serialized_end=1268
+  _globals['_BODY']._serialized_start=1271
+  _globals['_BODY']._serialized_end=1424
+  _globals['_MEASUREMENTPULL']._serialized_start=1426
+  _globals['_MEASUREMENTPULL']._serialized_end=1478
+  _globals['_SIZEFIT']._serialized_start=1480
+  _globals['_SIZEFIT']._serialized_end=1525
+  _globals['_BODYSERVICE']._serialized_start=1528
+  _globals['_BODYSERVICE']._serialized_end=2072
 # @@protoc_insertion_point(module_scope)

@@ -77,16 +77,20 @@ class AdviseSizeRequest(_message.Message):
     def __init__(self, body_id: _Optional[str] = ..., size_chart: _Optional[_Union[_common_pb2.SizeChart, _Mapping]] = ...) -> None: ...
 
 class AdviseSizeResponse(_message.Message):
-    __slots__ = ("recommended_size", "fits", "deciding_measurement", "explanation")
+    __slots__ = ("recommended_size", "fits", "deciding_measurement", "explanation", "between_sizes", "pulls")
     RECOMMENDED_SIZE_FIELD_NUMBER: _ClassVar[int]
     FITS_FIELD_NUMBER: _ClassVar[int]
     DECIDING_MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    BETWEEN_SIZES_FIELD_NUMBER: _ClassVar[int]
+    PULLS_FIELD_NUMBER: _ClassVar[int]
     recommended_size: str
     fits: _containers.RepeatedCompositeFieldContainer[SizeFit]
     deciding_measurement: str
     explanation: str
-    def __init__(self, recommended_size: _Optional[str] = ..., fits: _Optional[_Iterable[_Union[SizeFit, _Mapping]]] = ..., deciding_measurement: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
+    between_sizes: _containers.RepeatedScalarFieldContainer[str]
+    pulls: _containers.RepeatedCompositeFieldContainer[MeasurementPull]
+    def __init__(self, recommended_size: _Optional[str] = ..., fits: _Optional[_Iterable[_Union[SizeFit, _Mapping]]] = ..., deciding_measurement: _Optional[str] = ..., explanation: _Optional[str] = ..., between_sizes: _Optional[_Iterable[str]] = ..., pulls: _Optional[_Iterable[_Union[MeasurementPull, _Mapping]]] = ...) -> None: ...
 
 class RenderSilhouetteRequest(_message.Message):
     __slots__ = ("body_id", "width", "height")
@@ -139,6 +143,14 @@ class Body(_message.Message):
     measurements: _containers.RepeatedCompositeFieldContainer[_common_pb2.MeasurementEstimate]
     create_time: _timestamp_pb2.Timestamp
     def __init__(self, body_id: _Optional[str] = ..., sex: _Optional[_Union[_common_pb2.Sex, str]] = ..., measurements: _Optional[_Iterable[_Union[_common_pb2.MeasurementEstimate, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class MeasurementPull(_message.Message):
+    __slots__ = ("measurement", "size")
+    MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    measurement: str
+    size: str
+    def __init__(self, measurement: _Optional[str] = ..., size: _Optional[str] = ...) -> None: ...
 
 class SizeFit(_message.Message):
     __slots__ = ("label", "probability")
