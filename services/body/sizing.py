@@ -64,13 +64,33 @@ class SizeFit:
 
 
 @dataclass(frozen=True)
+class MeasurementPull:
+    """The size one measurement of the body points to, taken alone."""
+
+    measurement: str
+    size: str
+
+
+@dataclass(frozen=True)
 class SizeAdvice:
-    """The advice for one body and one chart."""
+    """The advice for one body and one chart.
+
+    ``between_sizes`` names, smallest first, the sizes the body falls between (empty when one
+    size is made for it); ``pulls`` says for every measurement of the chart which size it alone
+    points to.
+    """
 
     recommended_size: str
     fits: tuple[SizeFit, ...]
     deciding_measurement: str
     explanation: str
+    between_sizes: tuple[str, ...] = ()
+    pulls: tuple[MeasurementPull, ...] = ()
+
+
+BETWEEN_SHARE = 0.25
+"""Two neighbouring sizes that each fit with at least this probability, the best under 0.5 of
+them, also leave the body between them (one measurement near a boundary of its ranges)."""
 
 
 @lru_cache(maxsize=1)
@@ -201,8 +221,62 @@ def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = 
         key=lambda size_range: (marginals[best][size_range.measurement], _relative_margin(size_range, means)),
     )
     fits = tuple(SizeFit(s.label, p) for s, p in zip(chart.sizes, probabilities, strict=True))
+    pulls = _pulls(chart, samples, column)
+    between = _between(chart, probabilities, pulls)
     explanation = _explain(chart, best, probabilities, deciding, samples[:, column[deciding.measurement]])
-    return SizeAdvice(size.label, fits, deciding.measurement, explanation)
+    if between:
+        explanation += " " + _explain_between(between, pulls)
+    return SizeAdvice(size.label, fits, deciding.measurement, explanation, between, pulls)
+
+
+def _pulls(chart: SizeChart, samples: np.ndarray, column: dict[str, int]) -> tuple[MeasurementPull, ...]:
+    """For each measurement of the chart, the size whose range of it alone holds the most samples.
+
+    Ties (no sample inside any range) go to the size whose range is nearest the measurement's mean.
+    """
+    pulls = []
+    measurements = dict.fromkeys(r.measurement for size in chart.sizes for r in size.ranges)
+    for measurement in measurements:
+        values = samples[:, column[measurement]]
+        mean = float(values.mean())
+        candidates = []
+        for index, size in enumerate(chart.sizes):
+            size_range = next((r for r in size.ranges if r.measurement == measurement), None)
+            if size_range is None:
+                continue
+            inside = float(((values >= size_range.minimum) & (values <= size_range.maximum)).mean())
+            outside = max(0.0, size_range.minimum - mean, mean - size_range.maximum)
+            candidates.append((-inside, outside, index))
+        pulls.append(MeasurementPull(measurement, chart.sizes[min(candidates)[2]].label))
+    return tuple(pulls)
+
+
+def _between(chart: SizeChart, probabilities: list[float], pulls: tuple[MeasurementPull, ...]) -> tuple[str, ...]:
+    """The sizes the body falls between, smallest first: those its measurements point to when they
+    differ, else two neighbouring sizes that share the probability (see ``BETWEEN_SHARE``)."""
+    order = {size.label: index for index, size in enumerate(chart.sizes)}
+    pulled = sorted({pull.size for pull in pulls}, key=order.__getitem__)
+    if len(pulled) > 1:
+        return tuple(pulled)
+    ranked = sorted(range(len(chart.sizes)), key=lambda index: -probabilities[index])[:2]
+    if (
+        len(ranked) == 2
+        and abs(ranked[0] - ranked[1]) == 1
+        and probabilities[ranked[0]] < 0.5
+        and probabilities[ranked[1]] >= BETWEEN_SHARE
+    ):
+        return tuple(chart.sizes[index].label for index in sorted(ranked))
+    return ()
+
+
+def _explain_between(between: tuple[str, ...], pulls: tuple[MeasurementPull, ...]) -> str:
+    """A sentence naming the sizes the body falls between and where each measurement points."""
+    sizes = ", ".join(between[:-1]) + f" and {between[-1]}"
+    sentence = f"Your body falls between sizes {sizes}"
+    if len({pull.size for pull in pulls}) > 1:
+        directions = [f"your {_readable(pull.measurement)} points to {pull.size}" for pull in pulls]
+        sentence += ": " + ", ".join(directions)
+    return sentence + "."
 
 
 def _distance_outside(size: Size, means: dict[str, float]) -> float:

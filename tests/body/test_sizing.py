@@ -144,3 +144,34 @@ def test_resolve_chart_by_id_inline_or_neither():
         resolve_chart("eu_mens_tops", inline)
     with pytest.raises(InvalidArgument, match="give a chart_id"):
         resolve_chart("", ())
+
+
+def test_a_body_between_two_sizes_says_so_and_which_measurement_pulls_which_way():
+    # Chest in the middle of size 40's bust range, waist in the middle of size 38's waist range.
+    samples = body_samples(20_000, chest_circumference=(920.0, 8.0), waist_circumference=(720.0, 8.0))
+    advice = advise_size(shipped_charts()["eu_womens_tops"], samples)
+    assert advice.between_sizes == ("38", "40")
+    assert {pull.measurement: pull.size for pull in advice.pulls} == {
+        "chest_circumference": "40",
+        "waist_circumference": "38",
+    }
+    assert "between sizes 38 and 40" in advice.explanation
+    assert "chest circumference points to 40" in advice.explanation
+    assert "waist circumference points to 38" in advice.explanation
+
+
+def test_a_body_on_the_boundary_of_one_measurement_falls_between_the_neighbouring_sizes():
+    samples = body_samples(20_000, chest_circumference=(1020.0, 30.0))
+    advice = advise_size(shipped_charts()["en13402_mens_tops"], samples)
+    assert advice.between_sizes == ("M", "L")
+    assert "between sizes M and L" in advice.explanation
+    assert "points to" not in advice.explanation
+
+
+def test_a_body_inside_one_size_is_between_no_sizes():
+    samples = body_samples(20_000, chest_circumference=(880.0, 5.0), waist_circumference=(720.0, 5.0))
+    advice = advise_size(shipped_charts()["eu_womens_tops"], samples)
+    assert advice.recommended_size == "38"
+    assert advice.between_sizes == ()
+    assert {pull.size for pull in advice.pulls} == {"38"}
+    assert "between" not in advice.explanation
