@@ -5,8 +5,9 @@ faces +z). The FRONT view looks at the body from +z, the BACK view from -z (so t
 is on the picture's right in FRONT, on its left in BACK). The body fills the picture's height
 less a margin, centred; one scale (pixels per millimetre) serves both axes.
 
-Rasterising is vectorised: every triangle's bounding-box pixels are tested at once (triangles
-grouped by box size), the nearest candidate per pixel wins by one sort, and normals are
+Rasterising is vectorised: only triangles facing the viewer are drawn (a closed surface hides
+the others), every triangle's bounding-box pixels are tested at once (triangles grouped by box
+size), the nearest candidate per pixel wins by one sort, and normals are
 interpolated from the vertices for smooth shading under a light from the viewer's upper left.
 Besides the shaded picture, the drawing keeps the landmarks the garments are placed by: the
 rows of the keypoints and the torso's extent at the chest, waist and hip rows, measured on the
