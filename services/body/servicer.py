@@ -106,6 +106,8 @@ class BodyServicer(ReadyServicer[BodyDomain], body_service_pb2_grpc.BodyServiceS
             fits=[body_service_pb2.SizeFit(label=fit.label, probability=fit.probability) for fit in advice.fits],
             deciding_measurement=advice.deciding_measurement,
             explanation=advice.explanation,
+            between_sizes=advice.between_sizes,
+            pulls=[body_service_pb2.MeasurementPull(measurement=p.measurement, size=p.size) for p in advice.pulls],
         )
 
     def RenderSilhouette(self, request, context):  # noqa: N802

@@ -210,6 +210,19 @@ def test_advise_size_with_a_shipped_chart_and_an_inline_chart(service):
     assert again == trousers
 
 
+def test_advise_size_says_between_which_sizes_a_body_falls(service):
+    stub, _, _ = service
+    body = create(stub, ("stature", 1650.0), ("weight", 62.0), ("chest_circumference", 920.0),
+                  ("waist_circumference", 720.0))
+    advice = stub.AdviseSize(pb.AdviseSizeRequest(body_id=body.body_id,
+                                                  size_chart=common_pb2.SizeChart(chart_id="eu_womens_tops")))
+    # The given chest (900-940 mm is size 40) and waist (700-740 mm is size 38) are exact.
+    assert list(advice.between_sizes) == ["38", "40"]
+    assert [(p.measurement, p.size) for p in advice.pulls] == [("chest_circumference", "40"),
+                                                               ("waist_circumference", "38")]
+    assert "between sizes 38 and 40" in advice.explanation
+
+
 def test_advise_size_errors(service):
     stub, _, _ = service
     body = create(stub, ("stature", 1800.0), ("weight", 85.0))
