@@ -27,7 +27,7 @@ class InteractionRecorded(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., garment_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.InteractionType, str]] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class GarmentRegistered(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "garment_id", "category", "name", "content_latent", "price")
+    __slots__ = ("event_id", "occurred_at", "garment_id", "category", "name", "content_latent", "price", "size_chart_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class GarmentRegistered(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_LATENT_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_CHART_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     garment_id: str
@@ -42,21 +43,34 @@ class GarmentRegistered(_message.Message):
     name: str
     content_latent: _containers.RepeatedScalarFieldContainer[float]
     price: _common_pb2.Money
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., garment_id: _Optional[str] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., name: _Optional[str] = ..., content_latent: _Optional[_Iterable[float]] = ..., price: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+    size_chart_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., garment_id: _Optional[str] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., name: _Optional[str] = ..., content_latent: _Optional[_Iterable[float]] = ..., price: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., size_chart_id: _Optional[str] = ...) -> None: ...
 
 class BodyUpdated(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "body_id", "sex", "body_latent")
+    __slots__ = ("event_id", "occurred_at", "body_id", "sex", "body_latent", "fit_profile")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     BODY_ID_FIELD_NUMBER: _ClassVar[int]
     SEX_FIELD_NUMBER: _ClassVar[int]
     BODY_LATENT_FIELD_NUMBER: _ClassVar[int]
+    FIT_PROFILE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     body_id: str
     sex: _common_pb2.Sex
     body_latent: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., body_id: _Optional[str] = ..., sex: _Optional[_Union[_common_pb2.Sex, str]] = ..., body_latent: _Optional[_Iterable[float]] = ...) -> None: ...
+    fit_profile: _containers.RepeatedCompositeFieldContainer[ChartFit]
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., body_id: _Optional[str] = ..., sex: _Optional[_Union[_common_pb2.Sex, str]] = ..., body_latent: _Optional[_Iterable[float]] = ..., fit_profile: _Optional[_Iterable[_Union[ChartFit, _Mapping]]] = ...) -> None: ...
+
+class ChartFit(_message.Message):
+    __slots__ = ("chart_id", "size_labels", "probabilities")
+    CHART_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    chart_id: str
+    size_labels: _containers.RepeatedScalarFieldContainer[str]
+    probabilities: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, chart_id: _Optional[str] = ..., size_labels: _Optional[_Iterable[str]] = ..., probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class BodyDeleted(_message.Message):
     __slots__ = ("event_id", "occurred_at", "body_id")

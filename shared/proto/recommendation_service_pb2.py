@@ -26,43 +26,43 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from . import common_pb2 as tryon_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%tryon/v1/recommendation_service.proto\x12\x08tryon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tryon/v1/common.proto\"{\n\x18RecommendGarmentsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12-\n\ncategories\x18\x03 \x03(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x14\n\x0cinclude_seen\x18\x04 \x01(\x08\"p\n\x19RecommendGarmentsResponse\x12)\n\x08garments\x18\x01 \x03(\x0b\x32\x17.tryon.v1.ScoredGarment\x12\x12\n\ncold_start\x18\x02 \x01(\x08\x12\x14\n\x0chistory_size\x18\x03 \x01(\x05\"F\n\x17RecommendOutfitsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x0f\n\x07\x62ody_id\x18\x03 \x01(\t\"Q\n\x18RecommendOutfitsResponse\x12!\n\x07outfits\x18\x01 \x03(\x0b\x32\x10.tryon.v1.Outfit\x12\x12\n\ncold_start\x18\x02 \x01(\x08\"H\n\x15\x43ompleteOutfitRequest\x12\x13\n\x0bgarment_ids\x18\x01 \x03(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x0f\n\x07user_id\x18\x03 \x01(\t\";\n\x16\x43ompleteOutfitResponse\x12!\n\x07outfits\x18\x01 \x03(\x0b\x32\x10.tryon.v1.Outfit\"7\n\x16SimilarGarmentsRequest\x12\x12\n\ngarment_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\"D\n\x17SimilarGarmentsResponse\x12)\n\x08garments\x18\x01 \x03(\x0b\x32\x17.tryon.v1.ScoredGarment\"H\n\x19RecordInteractionsRequest\x12+\n\x0cinteractions\x18\x01 \x03(\x0b\x32\x15.tryon.v1.Interaction\"/\n\x1aRecordInteractionsResponse\x12\x11\n\tevent_ids\x18\x01 \x03(\t\"$\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"&\n\x12\x44\x65leteUserResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"_\n\rScoredGarment\x12\x12\n\ngarment_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12+\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\"B\n\x06Outfit\x12)\n\x08garments\x18\x01 \x03(\x0b\x32\x17.tryon.v1.ScoredGarment\x12\r\n\x05score\x18\x02 \x01(\x01\"\xa0\x01\n\x0bInteraction\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ngarment_id\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.tryon.v1.InteractionType\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x05 \x01(\t2\xa7\x04\n\x15RecommendationService\x12\\\n\x11RecommendGarments\x12\".tryon.v1.RecommendGarmentsRequest\x1a#.tryon.v1.RecommendGarmentsResponse\x12Y\n\x10RecommendOutfits\x12!.tryon.v1.RecommendOutfitsRequest\x1a\".tryon.v1.RecommendOutfitsResponse\x12S\n\x0e\x43ompleteOutfit\x12\x1f.tryon.v1.CompleteOutfitRequest\x1a .tryon.v1.CompleteOutfitResponse\x12V\n\x0fSimilarGarments\x12 .tryon.v1.SimilarGarmentsRequest\x1a!.tryon.v1.SimilarGarmentsResponse\x12_\n\x12RecordInteractions\x12#.tryon.v1.RecordInteractionsRequest\x1a$.tryon.v1.RecordInteractionsResponse\x12G\n\nDeleteUser\x12\x1b.tryon.v1.DeleteUserRequest\x1a\x1c.tryon.v1.DeleteUserResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%tryon/v1/recommendation_service.proto\x12\x08tryon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tryon/v1/common.proto\"\x8c\x01\n\x18RecommendGarmentsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12-\n\ncategories\x18\x03 \x03(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x14\n\x0cinclude_seen\x18\x04 \x01(\x08\x12\x0f\n\x07\x62ody_id\x18\x05 \x01(\t\"p\n\x19RecommendGarmentsResponse\x12)\n\x08garments\x18\x01 \x03(\x0b\x32\x17.tryon.v1.ScoredGarment\x12\x12\n\ncold_start\x18\x02 \x01(\x08\x12\x14\n\x0chistory_size\x18\x03 \x01(\x05\"F\n\x17RecommendOutfitsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x0f\n\x07\x62ody_id\x18\x03 \x01(\t\"Q\n\x18RecommendOutfitsResponse\x12!\n\x07outfits\x18\x01 \x03(\x0b\x32\x10.tryon.v1.Outfit\x12\x12\n\ncold_start\x18\x02 \x01(\x08\"H\n\x15\x43ompleteOutfitRequest\x12\x13\n\x0bgarment_ids\x18\x01 \x03(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x0f\n\x07user_id\x18\x03 \x01(\t\";\n\x16\x43ompleteOutfitResponse\x12!\n\x07outfits\x18\x01 \x03(\x0b\x32\x10.tryon.v1.Outfit\"7\n\x16SimilarGarmentsRequest\x12\x12\n\ngarment_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\"D\n\x17SimilarGarmentsResponse\x12)\n\x08garments\x18\x01 \x03(\x0b\x32\x17.tryon.v1.ScoredGarment\"H\n\x19RecordInteractionsRequest\x12+\n\x0cinteractions\x18\x01 \x03(\x0b\x32\x15.tryon.v1.Interaction\"/\n\x1aRecordInteractionsResponse\x12\x11\n\tevent_ids\x18\x01 \x03(\t\"$\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"&\n\x12\x44\x65leteUserResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"\x8e\x01\n\rScoredGarment\x12\x12\n\ngarment_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12+\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x14\n\x0c\x61\x64vised_size\x18\x04 \x01(\t\x12\x17\n\x0f\x66it_probability\x18\x05 \x01(\x01\"B\n\x06Outfit\x12)\n\x08garments\x18\x01 \x03(\x0b\x32\x17.tryon.v1.ScoredGarment\x12\r\n\x05score\x18\x02 \x01(\x01\"\xa0\x01\n\x0bInteraction\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\ngarment_id\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.tryon.v1.InteractionType\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x05 \x01(\t2\xa7\x04\n\x15RecommendationService\x12\\\n\x11RecommendGarments\x12\".tryon.v1.RecommendGarmentsRequest\x1a#.tryon.v1.RecommendGarmentsResponse\x12Y\n\x10RecommendOutfits\x12!.tryon.v1.RecommendOutfitsRequest\x1a\".tryon.v1.RecommendOutfitsResponse\x12S\n\x0e\x43ompleteOutfit\x12\x1f.tryon.v1.CompleteOutfitRequest\x1a .tryon.v1.CompleteOutfitResponse\x12V\n\x0fSimilarGarments\x12 .tryon.v1.SimilarGarmentsRequest\x1a!.tryon.v1.SimilarGarmentsResponse\x12_\n\x12RecordInteractions\x12#.tryon.v1.RecordInteractionsRequest\x1a$.tryon.v1.RecordInteractionsResponse\x12G\n\nDeleteUser\x12\x1b.tryon.v1.DeleteUserRequest\x1a\x1c.tryon.v1.DeleteUserResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tryon.v1.recommendation_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECOMMENDGARMENTSREQUEST']._serialized_start=107
-  _globals['_RECOMMENDGARMENTSREQUEST']._serialized_end=230
-  _globals['_RECOMMENDGARMENTSRESPONSE']._serialized_start=232
-  _globals['_RECOMMENDGARMENTSRESPONSE']._serialized_end=344
-  _globals['_RECOMMENDOUTFITSREQUEST']._serialized_start=346
-  _globals['_RECOMMENDOUTFITSREQUEST']._serialized_end=416
-  _globals['_RECOMMENDOUTFITSRESPONSE']._serialized_start=418
-  _globals['_RECOMMENDOUTFITSRESPONSE']._serialized_end=499
-  _globals['_COMPLETEOUTFITREQUEST']._serialized_start=501
-  _globals['_COMPLETEOUTFITREQUEST']._serialized_end=573
-  _globals['_COMPLETEOUTFITRESPONSE']._serialized_start=575
-  _globals['_COMPLETEOUTFITRESPONSE']._serialized_end=634
-  _globals['_SIMILARGARMENTSREQUEST']._serialized_start=636
-  _globals['_SIMILARGARMENTSREQUEST']._serialized_end=691
-  _globals['_SIMILARGARMENTSRESPONSE']._serialized_start=693
-  _globals['_SIMILARGARMENTSRESPONSE']._serialized_end=761
-  _globals['_RECORDINTERACTIONSREQUEST']._serialized_start=763
-  _globals['_RECORDINTERACTIONSREQUEST']._serialized_end=835
-  _globals['_RECORDINTERACTIONSRESPONSE']._serialized_start=837
-  _globals['_RECORDINTERACTIONSRESPONSE']._serialized_end=884
-  _globals['_DELETEUSERREQUEST']._serialized_start=886
-  _globals['_DELETEUSERREQUEST']._serialized_end=922
-  _globals['_DELETEUSERRESPONSE']._serialized_start=924
-  _globals['_DELETEUSERRESPONSE']._serialized_end=962
-  _globals['_SCOREDGARMENT']._serialized_start=964
-  _globals['_SCOREDGARMENT']._serialized_end=1059
-  _globals['_OUTFIT']._serialized_start=1061
-  _globals['_OUTFIT']._serialized_end=1127
-  _globals['_INTERACTION']._serialized_start=1130
-  _globals['_INTERACTION']._serialized_end=1290
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1293
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1844
+  _globals['_RECOMMENDGARMENTSREQUEST']._serialized_start=108
+  _globals['_RECOMMENDGARMENTSREQUEST']._serialized_end=248
+  _globals['_RECOMMENDGARMENTSRESPONSE']._serialized_start=250
+  _globals['_RECOMMENDGARMENTSRESPONSE']._serialized_end=362
+  _globals['_RECOMMENDOUTFITSREQUEST']._serialized_start=364
+  _globals['_RECOMMENDOUTFITSREQUEST']._serialized_end=434
+  _globals['_RECOMMENDOUTFITSRESPONSE']._serialized_start=436
+  _globals['_RECOMMENDOUTFITSRESPONSE']._serialized_end=517
+  _globals['_COMPLETEOUTFITREQUEST']._serialized_start=519
+  _globals['_COMPLETEOUTFITREQUEST']._serialized_end=591
+  _globals['_COMPLETEOUTFITRESPONSE']._serialized_start=593
+  _globals['_COMPLETEOUTFITRESPONSE']._serialized_end=652
+  _globals['_SIMILARGARMENTSREQUEST']._serialized_start=654
+  _globals['_SIMILARGARMENTSREQUEST']._serialized_end=709
+  _globals['_SIMILARGARMENTSRESPONSE']._serialized_start=711
+  _globals['_SIMILARGARMENTSRESPONSE']._serialized_end=779
+  _globals['_RECORDINTERACTIONSREQUEST']._serialized_start=781
+  _globals['_RECORDINTERACTIONSREQUEST']._serialized_end=853
+  _globals['_RECORDINTERACTIONSRESPONSE']._serialized_start=855
+  _globals['_RECORDINTERACTIONSRESPONSE']._serialized_end=902
+  _globals['_DELETEUSERREQUEST']._serialized_start=904
+  _globals['_DELETEUSERREQUEST']._serialized_end=940
+  _globals['_DELETEUSERRESPONSE']._serialized_start=942
+  _globals['_DELETEUSERRESPONSE']._serialized_end=980
+  _globals['_SCOREDGARMENT']._serialized_start=983
+  _globals['_SCOREDGARMENT']._serialized_end=1125
+  _globals['_OUTFIT']._serialized_start=1127
+  _globals['_OUTFIT']._serialized_end=1193
+  _globals['_INTERACTION']._serialized_start=1196
+  _globals['_INTERACTION']._serialized_end=1356
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1359
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1910
 # @@protoc_insertion_point(module_scope)

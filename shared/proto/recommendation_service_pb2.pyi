@@ -11,16 +11,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RecommendGarmentsRequest(_message.Message):
-    __slots__ = ("user_id", "k", "categories", "include_seen")
+    __slots__ = ("user_id", "k", "categories", "include_seen", "body_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_SEEN_FIELD_NUMBER: _ClassVar[int]
+    BODY_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     k: int
     categories: _containers.RepeatedScalarFieldContainer[_common_pb2.GarmentCategory]
     include_seen: bool
-    def __init__(self, user_id: _Optional[str] = ..., k: _Optional[int] = ..., categories: _Optional[_Iterable[_Union[_common_pb2.GarmentCategory, str]]] = ..., include_seen: _Optional[bool] = ...) -> None: ...
+    body_id: str
+    def __init__(self, user_id: _Optional[str] = ..., k: _Optional[int] = ..., categories: _Optional[_Iterable[_Union[_common_pb2.GarmentCategory, str]]] = ..., include_seen: _Optional[bool] = ..., body_id: _Optional[str] = ...) -> None: ...
 
 class RecommendGarmentsResponse(_message.Message):
     __slots__ = ("garments", "cold_start", "history_size")
@@ -105,14 +107,18 @@ class DeleteUserResponse(_message.Message):
     def __init__(self, event_id: _Optional[str] = ...) -> None: ...
 
 class ScoredGarment(_message.Message):
-    __slots__ = ("garment_id", "score", "category")
+    __slots__ = ("garment_id", "score", "category", "advised_size", "fit_probability")
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    ADVISED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FIT_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     garment_id: str
     score: float
     category: _common_pb2.GarmentCategory
-    def __init__(self, garment_id: _Optional[str] = ..., score: _Optional[float] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ...) -> None: ...
+    advised_size: str
+    fit_probability: float
+    def __init__(self, garment_id: _Optional[str] = ..., score: _Optional[float] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., advised_size: _Optional[str] = ..., fit_probability: _Optional[float] = ...) -> None: ...
 
 class Outfit(_message.Message):
     __slots__ = ("garments", "score")

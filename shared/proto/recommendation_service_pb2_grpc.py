@@ -81,7 +81,8 @@ class RecommendationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecommendOutfits(self, request, context):
-        """Recommends outfits: a compatible top, bottom and pair of shoes.
+        """Recommends outfits: a top, a bottom and shoes, or a dress and shoes, that go together,
+        ranked by the shopper's taste, their compatibility and, with a body, their fit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
