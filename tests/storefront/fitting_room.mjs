@@ -104,7 +104,10 @@ async function newPicture(page, before) {
 function modelPixels(page, name, before) {
   return page.evaluate(([key, previous]) => {
     const canvas = document.querySelector("#model");
-    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    // Copied onto a 2D canvas, which reads a WebGL canvas and a 2D one alike.
+    const copy = new OffscreenCanvas(canvas.width, canvas.height).getContext("2d");
+    copy.drawImage(canvas, 0, 0);
+    const pixels = copy.getImageData(0, 0, canvas.width, canvas.height).data;
     window.modelSnapshots = { ...window.modelSnapshots, [key]: pixels };
     let [painted, changed] = [0, 0];
     const other = previous && window.modelSnapshots[previous];
@@ -266,7 +269,35 @@ try {
   await page.waitForFunction(() => true, null, { polling: "raf" });
   const dragged = await modelPixels(page, "dragged", "turned");
   seen.model = { painted: facing.painted, turnChange: turned.changed, dragChange: dragged.changed,
-    label: await page.getAttribute("#model", "aria-label"), paintMs: Number(await page.$eval("#model", (c) => c.dataset.paintMs)) };
+    label: await page.getAttribute("#model", "aria-label"), paintMs: Number(await page.$eval("#model", (c) => c.dataset.paintMs)),
+    viewer: await page.$eval("#model", (c) => c.dataset.viewer) };
+
+  // The same shopper in a browser without WebGL: the 2D painter draws the bare body and turns it.
+  const plainContext = await browser.newContext({ viewport: { width: 1280, height: 1400 } });
+  const plain = await plainContext.newPage();
+  const shopper = await page.evaluate(() => [localStorage.getItem("tryon-shopper-id"), localStorage.getItem("tryon-body-id")]);
+  await plain.addInitScript(([shopperId, bodyId]) => {
+    localStorage.setItem("tryon-shopper-id", shopperId);
+    localStorage.setItem("tryon-body-id", bodyId);
+  }, shopper);
+  plain.on("console", (message) => { if (message.type() === "error") consoleErrors.push(message.text()); });
+  plain.on("pageerror", (error) => consoleErrors.push(String(error)));
+  await plain.addInitScript(() => {
+    const getContext = HTMLCanvasElement.prototype.getContext;
+    HTMLCanvasElement.prototype.getContext = function (kind, ...options) {
+      return kind.includes("webgl") ? null : getContext.call(this, kind, ...options);
+    };
+  });
+  await plain.goto(url);
+  await plain.waitForFunction(() => Number(document.querySelector("#model").dataset.paints || 0) > 0, null, { timeout: 20000 });
+  const plainFacing = await modelPixels(plain, "facing");
+  const plainPaints = await plain.$eval("#model", (c) => c.dataset.paints);
+  await plain.getByRole("button", { name: "Turn the body right" }).click();
+  await plain.waitForFunction((before) => document.querySelector("#model").dataset.paints !== before, plainPaints, { timeout: 5000 });
+  const plainTurned = await modelPixels(plain, "turned", "facing");
+  seen.painterModel = { viewer: await plain.$eval("#model", (c) => c.dataset.viewer), painted: plainFacing.painted,
+    turnChange: plainTurned.changed, paintMs: Number(await plain.$eval("#model", (c) => c.dataset.paintMs)) };
+  await plainContext.close();
   await page.locator("#tryon-section").screenshot({ path: path.join(outDir, "fitting-room-tryon.png") });
   step("3D body");
 

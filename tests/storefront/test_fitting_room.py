@@ -2,7 +2,7 @@
 
 ``fitting_room.mjs`` takes a shopper through the page (the body form and the first feedback
 by keyboard alone, then try-on, cart, dislike, an outfit, another size, the back view, the
-3D body turned by a button and by dragging, axe-core at a desktop's and a phone's width,
+3D body turned by a button and by dragging, in WebGL and in a page without it, axe-core at a desktop's and a phone's width,
 delete my data) and prints what the shopper saw; this test asserts on it. The screenshots
 are kept under the test's temporary folder.
 """
@@ -111,6 +111,14 @@ def test_the_3d_body_is_drawn_and_turning_it_changes_what_shows(visit):
     assert model["dragChange"] > 0.02, model
     assert model["label"].startswith("Your body in 3D wearing ")
     assert visit["tryon_screenshot"].stat().st_size > 5_000
+
+
+def test_without_webgl_the_2d_painter_draws_and_turns_the_body(visit):
+    assert visit["model"]["viewer"] == "webgl", "Chromium gives WebGL here: the first viewer must use it"
+    painter = visit["painterModel"]
+    assert painter["viewer"] == "2d"
+    assert 0.05 < painter["painted"] < 0.9, painter
+    assert painter["turnChange"] > 0.02, painter
 
 
 def test_the_page_fits_a_phone_and_logs_no_console_error(visit):

@@ -1,7 +1,7 @@
 // The fitting room: a shopper's body from a few numbers, a live feed, try-on at chosen sizes with the
 // fit of each and the dressed body in 3D, outfits, delete my data.
 import * as api from "./api.js";
-import { paint, parseGlb } from "./viewer.js";
+import { createViewer, parseGlb } from "./viewer.js";
 
 const SHOPPER_KEY = "tryon-shopper-id";
 const BODY_KEY = "tryon-body-id";
@@ -22,7 +22,7 @@ const state = {
   // What is tried on, in the order put on: { garment, size, sizes, advised }; size "" is the body's own.
   tryingOn: [],
   view: "front",
-  model: { meshes: null, yaw: 0, frame: 0 },
+  model: { viewer: null, meshes: null, yaw: 0, frame: 0 },
   drawn: 0, // increases with each try-on drawn; answers of an older one are dropped
 };
 
@@ -262,7 +262,7 @@ function drawModel() {
     model.frame = 0;
     const canvas = $("#model");
     const started = performance.now();
-    paint(canvas, model.meshes, model.yaw);
+    model.viewer.draw(model.yaw);
     // For tests and real-user monitoring: how many paints, and how long the last one took.
     canvas.dataset.paintMs = (performance.now() - started).toFixed(1);
     canvas.dataset.paints = String(Number(canvas.dataset.paints || 0) + 1);
@@ -278,6 +278,11 @@ async function showModel(drawn) {
   const buffer = await api.bodyModel(state.bodyId, state.tryingOn);
   const meshes = await parseGlb(buffer);
   if (drawn !== state.drawn) return;
+  if (!state.model.viewer) {
+    state.model.viewer = createViewer($("#model"));
+    $("#model").dataset.viewer = state.model.viewer.kind;
+  }
+  state.model.viewer.show(meshes);
   state.model.meshes = meshes;
   const names = state.tryingOn.map((item) => item.garment.name).join(", ");
   $("#model").setAttribute("aria-label", names ? `Your body in 3D wearing ${names}` : "Your body in 3D");

@@ -2,10 +2,11 @@
 //
 // It reads what tryon's GLB writer writes (shared/glb.py): triangle meshes with float positions,
 // optional texture coordinates, unsigned indices, and a material that is a colour or an embedded
-// PNG texture. It paints on a 2D canvas with the painter's algorithm: faces turned away are
-// dropped, the rest drawn far to near, each in its texture's colour at its centre, shaded by a
-// light from the viewer's side. A 2D canvas works in every browser, including a headless one
-// without a GPU, where WebGL may be missing.
+// PNG texture. With WebGL it draws the textured faces through a depth buffer, each face lit by
+// one light from the viewer's side. Without WebGL (a browser that has none, or a headless one
+// without a GPU) it paints on a 2D canvas with the painter's algorithm: faces turned away are
+// dropped, the rest drawn far to near, each in its texture's colour at its centre, lit the same.
+// Both show the body in the same place and size at every angle: y up, turned about the vertical.
 
 const MAGIC = 0x46546c67; // "glTF"
 const CHUNK_JSON = 0x4e4f534a;
@@ -95,18 +96,15 @@ export async function parseGlb(buffer) {
       const factor = material?.pbrMetallicRoughness?.baseColorFactor || [0.75, 0.62, 0.55, 1];
       const base = [toSrgb(factor[0]), toSrgb(factor[1]), toSrgb(factor[2]), Math.round(255 * factor[3])];
       const pixels = await texturePixels(document, binary, material);
-      meshes.push({ positions, indices, colours: faceColours(indices, uv, pixels, base) });
+      meshes.push({ positions, indices, uv, pixels, base, colours: faceColours(indices, uv, pixels, base) });
     }
   }
   if (meshes.length === 0) throw new Error("the glTF has no triangle mesh");
   return meshes;
 }
 
-/** Draws meshes on a canvas, turned by `yaw` radians about the vertical axis, y up, facing +z at 0. */
-export function paint(canvas, meshes, yaw) {
-  const context = canvas.getContext("2d");
-  const { width, height } = canvas;
-  context.clearRect(0, 0, width, height);
+// Height range and largest distance from the vertical axis: what fits the body in the canvas at any angle.
+function extent(meshes) {
   let [minY, maxY, maxRadius] = [Infinity, -Infinity, 0];
   for (const { positions } of meshes) {
     for (let i = 0; i < positions.length; i += 3) {
@@ -115,8 +113,20 @@ export function paint(canvas, meshes, yaw) {
       maxRadius = Math.max(maxRadius, Math.hypot(positions[i], positions[i + 2]));
     }
   }
-  // The same scale at every angle, so that turning never resizes the body.
-  const scale = 0.92 * Math.min(height / (maxY - minY || 1), width / (2 * maxRadius || 1));
+  return { minY, maxY, maxRadius: maxRadius || 1 };
+}
+
+// Pixels per metre: the same at every angle, so that turning never resizes the body.
+const pixelsPerMetre = ({ minY, maxY, maxRadius }, width, height) =>
+  0.92 * Math.min(height / (maxY - minY || 1), width / (2 * maxRadius));
+
+/** Draws meshes on a 2D canvas by the painter's algorithm, turned by `yaw` radians about the vertical axis. */
+export function paint(canvas, meshes, yaw) {
+  const context = canvas.getContext("2d");
+  const { width, height } = canvas;
+  context.clearRect(0, 0, width, height);
+  const { minY, maxY, maxRadius } = extent(meshes);
+  const scale = pixelsPerMetre({ minY, maxY, maxRadius }, width, height);
   const [cos, sin] = [Math.cos(yaw), Math.sin(yaw)];
   const faces = [];
   for (const { positions, indices, colours } of meshes) {
@@ -157,4 +167,142 @@ export function paint(canvas, meshes, yaw) {
     // A hairline over each edge hides the seams antialiasing leaves between neighbouring faces.
     context.stroke();
   }
+}
+
+const VERTEX_SHADER = `
+attribute vec3 position;
+attribute vec3 normal;
+attribute vec2 uv;
+uniform vec2 turn;     // cos and sin of the yaw
+uniform vec3 frame;    // height of the middle of the body, pixels per metre over half the canvas (x, y)
+uniform float radius;  // largest distance from the vertical axis, for depth
+varying vec2 textureAt;
+varying float light;
+void main() {
+  vec3 turned = vec3(position.x * turn.x + position.z * turn.y, position.y, -position.x * turn.y + position.z * turn.x);
+  vec3 facing = vec3(normal.x * turn.x + normal.z * turn.y, normal.y, -normal.x * turn.y + normal.z * turn.x);
+  gl_Position = vec4(turned.x * frame.y, (turned.y - frame.x) * frame.z, -turned.z / (radius * 2.0), 1.0);
+  light = 0.35 + 0.65 * max(0.0, dot(normalize(facing), normalize(vec3(0.35, 0.45, 1.0))));
+  textureAt = uv;
+}`;
+
+const FRAGMENT_SHADER = `
+precision mediump float;
+uniform sampler2D picture;
+varying vec2 textureAt;
+varying float light;
+void main() {
+  vec4 colour = texture2D(picture, textureAt);
+  gl_FragColor = vec4(colour.rgb * light, colour.a);
+}`;
+
+function compile(gl, kind, source) {
+  const shader = gl.createShader(kind);
+  gl.shaderSource(shader, source);
+  gl.compileShader(shader);
+  if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(shader));
+  return shader;
+}
+
+// One vertex per face corner, so that each face carries its own (flat) normal, as the 2D painter lights it.
+function faceVertices({ positions, indices, uv }) {
+  const corners = indices.length;
+  const [points, normals, uvs] = [new Float32Array(corners * 3), new Float32Array(corners * 3), new Float32Array(corners * 2)];
+  for (let face = 0; face < corners / 3; face += 1) {
+    const [a, b, c] = [indices[face * 3] * 3, indices[face * 3 + 1] * 3, indices[face * 3 + 2] * 3];
+    const u = [positions[b] - positions[a], positions[b + 1] - positions[a + 1], positions[b + 2] - positions[a + 2]];
+    const v = [positions[c] - positions[a], positions[c + 1] - positions[a + 1], positions[c + 2] - positions[a + 2]];
+    const normal = normalise([u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]);
+    for (let corner = 0; corner < 3; corner += 1) {
+      const vertex = indices[face * 3 + corner];
+      const at = face * 3 + corner;
+      points.set(positions.subarray(vertex * 3, vertex * 3 + 3), at * 3);
+      normals.set(normal, at * 3);
+      if (uv) uvs.set(uv.subarray(vertex * 2, vertex * 2 + 2), at * 2);
+    }
+  }
+  return { points, normals, uvs, count: corners };
+}
+
+function upload(gl, program, name, values, size) {
+  const buffer = gl.createBuffer();
+  gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
+  gl.bufferData(gl.ARRAY_BUFFER, values, gl.STATIC_DRAW);
+  return { buffer, location: gl.getAttribLocation(program, name), size };
+}
+
+function texture(gl, mesh) {
+  const handle = gl.createTexture();
+  gl.bindTexture(gl.TEXTURE_2D, handle);
+  if (mesh.pixels) {
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, mesh.pixels);
+  } else {
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, 1, 1, 0, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(mesh.base));
+  }
+  // Any size of texture: no mipmaps, no repeat (WebGL 1 allows only these for sizes not powers of two).
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+  return handle;
+}
+
+/** A viewer on `canvas`: `show(meshes)` then `draw(yaw)`; WebGL when the browser gives it, else the 2D painter (`kind`). */
+export function createViewer(canvas) {
+  // preserveDrawingBuffer: the picture stays readable after it is shown (screenshots, tests).
+  const gl = canvas.getContext("webgl", { preserveDrawingBuffer: true, antialias: true });
+  if (!gl) {
+    let shown = null;
+    return { kind: "2d", show: (meshes) => { shown = meshes; }, draw: (yaw) => paint(canvas, shown, yaw) };
+  }
+  const program = gl.createProgram();
+  gl.attachShader(program, compile(gl, gl.VERTEX_SHADER, VERTEX_SHADER));
+  gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, FRAGMENT_SHADER));
+  gl.linkProgram(program);
+  if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
+  const uniform = (name) => gl.getUniformLocation(program, name);
+  let parts = [];
+  let bounds = null;
+  return {
+    kind: "webgl",
+    show(meshes) {
+      for (const part of parts) {
+        for (const attribute of part.attributes) gl.deleteBuffer(attribute.buffer);
+        gl.deleteTexture(part.texture);
+      }
+      bounds = extent(meshes);
+      parts = meshes.map((mesh) => {
+        const { points, normals, uvs, count } = faceVertices(mesh);
+        return {
+          count,
+          texture: texture(gl, mesh),
+          attributes: [upload(gl, program, "position", points, 3), upload(gl, program, "normal", normals, 3),
+            upload(gl, program, "uv", uvs, 2)],
+        };
+      });
+    },
+    draw(yaw) {
+      const { width, height } = canvas;
+      gl.viewport(0, 0, width, height);
+      gl.clearColor(0, 0, 0, 0);
+      gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
+      gl.enable(gl.DEPTH_TEST);
+      gl.enable(gl.CULL_FACE);
+      gl.useProgram(program);
+      const scale = pixelsPerMetre(bounds, width, height);
+      gl.uniform2f(uniform("turn"), Math.cos(yaw), Math.sin(yaw));
+      gl.uniform3f(uniform("frame"), (bounds.minY + bounds.maxY) / 2, (2 * scale) / width, (2 * scale) / height);
+      gl.uniform1f(uniform("radius"), bounds.maxRadius);
+      gl.uniform1i(uniform("picture"), 0);
+      for (const part of parts) {
+        for (const { buffer, location, size } of part.attributes) {
+          gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
+          gl.enableVertexAttribArray(location);
+          gl.vertexAttribPointer(location, size, gl.FLOAT, false, 0, 0);
+        }
+        gl.activeTexture(gl.TEXTURE0);
+        gl.bindTexture(gl.TEXTURE_2D, part.texture);
+        gl.drawArrays(gl.TRIANGLES, 0, part.count);
+      }
+    },
+  };
 }
