@@ -278,7 +278,9 @@ def report_lines(args, runs: dict[str, list[LoadResult]], times: list[int], visi
                  f"add to cart {visit['cartFeedChangeMs']} ms, dislike {visit['dislikeFeedChangeMs']} ms")
     lines.append(f"fitting room: another size changed {visit['sizeChange']['pictureChange']:.1%} of the try-on picture's pixels, "
                  f"the back view {visit['backView']['change']:.1%}; the 3D body covers {visit['model']['painted']:.0%} of its "
-                 f"canvas, a turn changes {visit['model']['turnChange']:.0%} of it, one paint took {visit['model']['paintMs']:.0f} ms")
+                 f"canvas, a turn changes {visit['model']['turnChange']:.0%} of it; one paint took {visit['model']['paintMs']:.1f} ms "
+                 f"in {visit['model']['viewer']}, {visit['painterModel']['paintMs']:.0f} ms in the 2D painter "
+                 f"(a page without WebGL)")
     lines.append("Client, storefront and services share the machine's cores; figures are noisy.")
     return lines
 
