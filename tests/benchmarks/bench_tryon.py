@@ -13,7 +13,10 @@ rows (``bench_render_tryon.py`` runs both services). Rows:
   shopper trying sizes);
 - RenderTryOn with three garments where every call names another body id (more than the caches
   hold), so every call draws the body;
-- RenderTryOnModel (texture 1024) with two garments, the body's drawings cached.
+- RenderTryOnModel (texture 1024) with two garments, the body's drawings cached;
+
+and, since latency on a shared machine depends on its load, the process CPU time of one call of
+each (what a call costs a core, the latency a quiet core would show).
 
 Beside them, the per-image times diffusion try-on models publish (quoted, not measured here).
 """
@@ -50,12 +53,24 @@ from tryon.shared.server import serve  # noqa: E402
 from tryon.shared.settings import ServerSettings  # noqa: E402
 
 WIDTH, HEIGHT = 512, 1024
+CPU_CALLS = 20
+"""Calls per row of the CPU-time table."""
 UNCACHED_BODIES = 100
 """Body ids the uncached row cycles through: more than the try-on caches keep (32 meshes, 64 drawings)."""
 PUBLISHED = """\
 Diffusion try-on, per image, as published (CatVTON, Chong et al. 2024, table of inference cost on
 one NVIDIA A100; not measured here): IDM-VTON, OOTDiffusion and CatVTON take from 2.6 s to 36 s
 per image, and none of them takes a garment size as input."""
+
+
+def cpu_per_call(call, calls: int) -> float:
+    """Median process CPU time of one call, in milliseconds."""
+    spent = []
+    for _ in range(calls):
+        started = time.process_time()
+        call()
+        spent.append(time.process_time() - started)
+    return float(np.median(spent) * 1000.0)
 
 
 def catalogue(folder: Path) -> Catalogue:
@@ -124,12 +139,23 @@ def main() -> None:
                             lambda: try_on(three), arguments.requests, 2, arguments.time_cap
                         ),
                     }
+                    cpu_rows = {
+                        "RenderTryOn 1 garment, body cached": lambda: try_on(one),
+                        "RenderTryOn 3 garments, body cached": lambda: try_on(three),
+                        "RenderTryOn 3 garments, body drawn": lambda: try_on(three, next(fresh_ids)),
+                        "RenderTryOnModel 2 garments, texture 1024": model_call,
+                    }
+                    cpu_ms = {label: cpu_per_call(call, CPU_CALLS) for label, call in cpu_rows.items()}
                     started = time.perf_counter()
                     glb = model_call().glb
                     print(f"one GLB: {len(glb) / 1024:.0f} KiB in {time.perf_counter() - started:.2f} s")
                     png = try_on(three).png
                     print(f"one 512x1024 try-on PNG: {len(png) / 1024:.0f} KiB")
                     print_report(results, "health Check (GarmentService)", 1, arguments.requests, arguments.time_cap)
+                    print(f"\nCPU time per call, median of {CPU_CALLS} calls (client, server and rendering share this")
+                    print("process, so this is what one call costs a core; on a loaded machine wall time is longer):")
+                    for label, value in cpu_ms.items():
+                        print(f"  {label:<44} {value:8.1f} ms")
             finally:
                 running.stop(0)
         print()
