@@ -131,7 +131,7 @@ function garmentCard(item) {
   return element(
     "li",
     { className: "card", dataset: { garmentId: garment.garment_id } },
-    element("img", { src: garment.image_url, alt: garment.name, width: 84, height: 84 }),
+    element("img", { src: api.pictureUrl(garment, 168), alt: garment.name, width: 84, height: 84 }),
     element("h3", { textContent: garment.name }),
     element("p", { className: "price", textContent: priceText(garment.price) }),
     element("p", { className: item.size_advice ? "advice" : "advice none", textContent: adviceText(item.size_advice) }),
@@ -372,7 +372,7 @@ async function refreshOutfits() {
         "li",
         { className: "outfit" },
         element("ul", { className: "pieces" }, ...outfit.items.map((item) =>
-          element("li", {}, element("img", { src: item.garment.image_url, alt: item.garment.name, width: 56, height: 56 }),
+          element("li", {}, element("img", { src: api.pictureUrl(item.garment, 112), alt: item.garment.name, width: 56, height: 56 }),
             element("span", { textContent: `${item.garment.name} · ${adviceText(item.size_advice)}` })))),
         element("button", { type: "button", textContent: "Try this look", ariaLabel: `Try this look: look ${index + 1}`,
           onclick: () => tryLook(outfit) }),
