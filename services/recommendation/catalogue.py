@@ -40,6 +40,8 @@ class Garment:
     content_latent: np.ndarray = field(repr=False)
     price_minor: int = 0
     name: str = ""
+    size_chart_id: str = ""
+    """Shipped size chart of the garment (BodyService's chart ids); empty when none."""
 
 
 class Catalogue:
@@ -75,13 +77,14 @@ class Catalogue:
         return self.garments[self.position[garment_id]]
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per garment: garment_id, category, name, price_minor, latent_0..latent_{d-1}."""
+        """One row per garment: garment_id, category, name, price_minor, size_chart_id, latent_0..latent_{d-1}."""
         frame = pd.DataFrame(
             {
                 "garment_id": self.garment_ids,
                 "category": self.categories,
                 "name": [g.name for g in self.garments],
                 "price_minor": [g.price_minor for g in self.garments],
+                "size_chart_id": [g.size_chart_id for g in self.garments],
             }
         )
         latents = pd.DataFrame(
@@ -104,10 +107,15 @@ class Catalogue:
         latents = frame[latent_columns].to_numpy(dtype=np.float32)
         names = frame["name"].fillna("").astype(str) if "name" in frame else [""] * len(frame)
         prices = frame["price_minor"].astype(int) if "price_minor" in frame else [0] * len(frame)
+        charts = (
+            ["" if pd.isna(chart) else str(chart) for chart in frame["size_chart_id"]]
+            if "size_chart_id" in frame
+            else [""] * len(frame)
+        )
         return cls(
             [
-                Garment(str(g), int(c), latent, int(p), str(n))
-                for g, c, latent, p, n in zip(frame["garment_id"], frame["category"], latents, prices, names)
+                Garment(str(g), int(c), latent, int(p), str(n), str(chart))
+                for g, c, latent, p, n, chart in zip(frame["garment_id"], frame["category"], latents, prices, names, charts)
             ]
         )
 

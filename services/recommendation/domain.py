@@ -67,12 +67,15 @@ class RecommendationDomain:
         self.publisher = publisher
 
     def recommend_garments(
-        self, user_id: str, k: int, categories: Sequence[int] = (), include_seen: bool = False
+        self, user_id: str, k: int, categories: Sequence[int] = (), include_seen: bool = False, body_id: str = ""
     ) -> Recommendation:
-        """The shopper's best garments, from their history as it is now."""
+        """The shopper's best garments, from their history as it is now (and by fit, with a body)."""
         check_id(user_id, "user_id")
         check_k(k, "k", MAX_GARMENTS)
-        return self.recommender.recommend(user_id, k, check_categories(categories) or None, include_seen)
+        check_optional_id(body_id, "body_id")
+        return self.recommender.recommend(
+            user_id, k, check_categories(categories) or None, include_seen, body_id=body_id
+        )
 
     def recommend_outfits(self, user_id: str, k: int, body_id: str = "") -> tuple[list[OutfitChoice], bool]:
         """The shopper's best outfits and whether they came from popularity."""

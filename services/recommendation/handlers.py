@@ -18,10 +18,12 @@ from google.protobuf.message import Message
 
 from tryon.services.recommendation.catalogue import Garment
 from tryon.services.recommendation.domain import InteractionInput
+from tryon.services.recommendation.fit import check_fit_profile
 from tryon.services.recommendation.recommender import Recommender
 from tryon.shared.contract import (
     BODY_LATENT_DIM,
     category_from_proto,
+    check_chart_id,
     check_id,
     check_latent,
     check_name,
@@ -56,6 +58,7 @@ def event_handlers(recommender: Recommender) -> dict[type[Message], callable]:
             ),
             price_minor=event.price.amount_minor,
             name=check_name(event.name, "name", InvalidEvent),
+            size_chart_id=check_chart_id(event.size_chart_id, "size_chart_id", InvalidEvent) if event.size_chart_id else "",
         )
         recommender.register_garment(garment)
 
@@ -66,7 +69,7 @@ def event_handlers(recommender: Recommender) -> dict[type[Message], callable]:
         body_id = check_id(event.body_id, "body_id", InvalidEvent)
         sex_from_proto(event.sex, "sex", InvalidEvent)
         latent = check_latent(event.body_latent, "body_latent", BODY_LATENT_DIM, InvalidEvent)
-        recommender.set_body(body_id, event.sex, latent.tolist())
+        recommender.set_body(body_id, event.sex, latent.tolist(), check_fit_profile(event.fit_profile))
 
     def body_deleted(event: events_pb2.BodyDeleted) -> None:
         recommender.forget_body(check_id(event.body_id, "body_id", InvalidEvent))

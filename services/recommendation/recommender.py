@@ -42,6 +42,14 @@ from tryon.services.recommendation.catalogue import (
     Catalogue,
     Garment,
 )
+from tryon.services.recommendation.fit import (
+    FIT_POOL,
+    FitProfile,
+    best_size,
+    fit_terms,
+    profile_from_state,
+    profile_state,
+)
 from tryon.services.recommendation.history import HistoryStore, InteractionKind
 from tryon.services.recommendation.index import ItemIndex
 from tryon.services.recommendation.multvae import ServableModel, load_model, save_model
@@ -71,11 +79,13 @@ ROLE_CATEGORIES_OF = {"top": TOP_CATEGORIES, "dress": DRESS_CATEGORIES}
 
 
 class ScoredItem(NamedTuple):
-    """A garment with its score for one answer."""
+    """A garment with its score for one answer, and its advised size for the body asked about."""
 
     garment_id: str
     score: float
     category: int
+    advised_size: str = ""
+    fit_probability: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -224,6 +234,7 @@ class Recommender:
         self._popular_order: list[str] = []
         self._category_means = self._means_by_category(artifacts.catalogue)
         self._bodies: dict[str, dict] = {}
+        self._fit_profiles: dict[str, FitProfile] = {}
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._trained_vectors = self.model.item_embeddings()
         self._largest_trained_norm = float(np.linalg.norm(self._trained_vectors, axis=1).max(initial=0.0))
@@ -260,6 +271,35 @@ class Recommender:
     def has_garment(self, garment_id: str) -> bool:
         """True when the garment is in the catalogue the service knows."""
         return self.garment(garment_id) is not None
+
+    def fit_profile(self, body_id: str) -> FitProfile:
+        """The body's fit profile (empty when its BodyUpdated carried none); NotFound for an unknown body."""
+        with self._lock:
+            if body_id not in self._bodies:
+                raise NotFound(
+                    f"body_id {body_id!r} is not known; create the body with BodyService first "
+                    "(or wait until its BodyUpdated event has reached the recommender)"
+                )
+            return self._fit_profiles.get(body_id, {})
+
+    def advise(self, items: list[ScoredItem], profile: FitProfile) -> list[ScoredItem]:
+        """``items`` with each garment's advised size and its fit probability for the profile's body."""
+        advised = []
+        for item in items:
+            garment = self.garment(item.garment_id)
+            label, probability = best_size(profile, garment.size_chart_id if garment else "")
+            advised.append(item._replace(advised_size=label, fit_probability=probability if label else 0.0))
+        return advised
+
+    def _fit_ranked(self, items: list[ScoredItem], profile: FitProfile, k: int) -> list[ScoredItem]:
+        """The ``k`` best of ``items`` by score + the fit term of their best size, each with its advice."""
+        advised = self.advise(items, profile)
+        terms = fit_terms(item.fit_probability if item.advised_size else 1.0 for item in advised)
+        ranked = sorted(
+            (item._replace(score=item.score + float(term)) for item, term in zip(advised, terms)),
+            key=lambda item: -item.score,
+        )
+        return ranked[:k]
 
     def has_body(self, body_id: str) -> bool:
         """True when a BodyUpdated for this body was applied and no BodyDeleted after it."""
@@ -330,8 +370,16 @@ class Recommender:
         k: int,
         categories: Collection[int] | None = None,
         include_seen: bool = False,
+        body_id: str = "",
     ) -> Recommendation:
-        """The ``k`` best garments for a shopper, optionally within categories, unseen by default."""
+        """The ``k`` best garments for a shopper, optionally within categories, unseen by default.
+
+        With a body, the shopper's ``k + FIT_POOL`` best garments by taste are ranked again by taste
+        plus the fit term of each garment's best size (``fit``), and each carries its advised size;
+        a shopper without history gets the popular garments in popularity order with their advice.
+        An unknown body -> NotFound.
+        """
+        profile = self.fit_profile(body_id) if body_id else None
         history = self.histories.get(user_id)
         seen = history.seen if not include_seen else frozenset()
         wanted = frozenset(categories) if categories else None
@@ -343,9 +391,15 @@ class Recommender:
 
         query = self.user_query(user_id)
         if query is None:
-            return Recommendation(self._popular(k, keep), cold_start=True, history_size=history.interaction_count)
-        found = self.item_index.search(query[None, :], k, keep=keep, keep_rate=self._share_of(wanted), skip=len(seen))[0]
+            items = self._popular(k, keep)
+            if profile is not None:
+                items = self.advise(items, profile)
+            return Recommendation(items, cold_start=True, history_size=history.interaction_count)
+        fetch = k + FIT_POOL if profile is not None else k
+        found = self.item_index.search(query[None, :], fetch, keep=keep, keep_rate=self._share_of(wanted), skip=len(seen))[0]
         items = [ScoredItem(g, s, self._category(g)) for g, s in found]
+        if profile is not None:
+            items = self._fit_ranked(items, profile, k)
         return Recommendation(items, cold_start=False, history_size=history.interaction_count)
 
     def _share_of(self, categories: frozenset[int] | None) -> float:
@@ -388,19 +442,18 @@ class Recommender:
         """The ``k`` best outfits for a shopper, and whether they came from popularity.
 
         An outfit is a top + a bottom + shoes, or a dress + shoes. Its score is the mean of the
-        pieces' standardised scores for the shopper plus ``COMPATIBILITY_WEIGHT`` times the mean
-        pairwise cosine of the pieces' style (content latent minus its category's mean). A body
-        must be known when given, but does not change the ranking: the catalogue has no size
-        or fit data to relate a body to a garment.
+        pieces' standardised scores for the shopper plus ``COMPATIBILITY_WEIGHT`` times the
+        outfit's (standardised) compatibility. With a body, each piece's standardised score gains
+        the fit term of its best size (``fit``) and each piece carries its advised size; an
+        unknown body -> NotFound.
         """
-        if body_id and not self.has_body(body_id):
-            raise NotFound(f"body_id {body_id!r} is not known; create the body with BodyService first")
+        profile = self.fit_profile(body_id) if body_id else None
         history = self.histories.get(user_id)
         disliked = {g for g, w in history.weights.items() if w < 0}
         query = self.user_query(user_id)
         cold = query is None
         if self.outfit_index is not None:
-            return self._learned_outfits(query, disliked, k), cold
+            return self._learned_outfits(query, disliked, k, profile), cold
         roles = {"top": TOP_CATEGORIES, "bottom": BOTTOM_CATEGORIES, "dress": DRESS_CATEGORIES, "shoes": SHOE_CATEGORIES}
         candidates: dict[str, list[ScoredItem]] = {}
         for role, allowed in roles.items():
@@ -415,7 +468,7 @@ class Recommender:
                     skip=len(disliked),
                 )[0]
                 candidates[role] = [ScoredItem(g, s, self._category(g)) for g, s in found]
-        return self._combine_outfits(candidates, k), cold
+        return self._combine_outfits(candidates, k, profile), cold
 
     def _taste(self, query: np.ndarray | None, garment_ids: list[str]) -> np.ndarray:
         """The shopper's scores of garments (their model logits), or popularity when cold."""
@@ -427,7 +480,9 @@ class Recommender:
             vectors[row] = self._item_vector(garment_ids[row])[0]
         return vectors.astype(np.float64) @ query.astype(np.float64)
 
-    def _learned_outfits(self, query: np.ndarray | None, disliked: set[str], k: int) -> list[OutfitChoice]:
+    def _learned_outfits(
+        self, query: np.ndarray | None, disliked: set[str], k: int, profile: FitProfile | None = None
+    ) -> list[OutfitChoice]:
         """Outfits around the shopper's favourite tops and dresses, completed in the compatibility space.
 
         Score: the mean of the pieces' standardised taste plus ``COMPATIBILITY_WEIGHT`` times the
@@ -458,15 +513,22 @@ class Recommender:
             )
             for anchor, completion in self.outfit_index.complete_anchors(positions, 2, keep=keep_liked, candidates=4):
                 drafts.append(([space.garment_ids[anchor], *(space.garment_ids[p] for p in completion.added)], completion.compatibility))
-        return self._rank_outfits(query, drafts, k)
+        return self._rank_outfits(query, drafts, k, profile)
 
-    def _rank_outfits(self, query, drafts: list[tuple[list[str], float]], k: int) -> list[OutfitChoice]:
+    def _rank_outfits(
+        self, query, drafts: list[tuple[list[str], float]], k: int, profile: FitProfile | None = None
+    ) -> list[OutfitChoice]:
         if not drafts:
             return []
         pieces = sorted({g for garments, _ in drafts for g in garments})
         taste = dict(zip(pieces, self._taste(query, pieces).tolist()))
         taste_values = np.array(list(taste.values()))
         taste_mean, taste_spread = taste_values.mean(), taste_values.std() or 1.0
+        advice = {item.garment_id: item for item in self.advise([ScoredItem(g, 0.0, 0) for g in pieces], profile)} if profile is not None else {}
+        if advice:
+            # The fit term joins each piece's standardised taste (in spreads of taste).
+            terms = fit_terms(advice[g].fit_probability if advice[g].advised_size else 1.0 for g in pieces)
+            taste = {g: taste[g] + taste_spread * float(term) for g, term in zip(pieces, terms)}
         compatibilities = np.array([c for _, c in drafts])
         compat_mean, compat_spread = compatibilities.mean(), compatibilities.std() or 1.0
         options = []
@@ -474,10 +536,16 @@ class Recommender:
             preference = (sum(taste[g] for g in garments) / len(garments) - taste_mean) / taste_spread
             score = preference + COMPATIBILITY_WEIGHT * (compatibility - compat_mean) / compat_spread
             options.append(
-                OutfitChoice([ScoredItem(g, taste[g], self._category(g)) for g in garments], float(score))
+                OutfitChoice([self._piece(g, taste[g], advice) for g in garments], float(score))
             )
         options.sort(key=lambda o: -o.score)
         return self._spread(options, k)
+
+    def _piece(self, garment_id: str, score: float, advice: dict[str, ScoredItem]) -> ScoredItem:
+        advised = advice.get(garment_id)
+        if advised is None:
+            return ScoredItem(garment_id, score, self._category(garment_id))
+        return ScoredItem(garment_id, score, self._category(garment_id), advised.advised_size, advised.fit_probability)
 
     def complete_outfit(self, garment_ids: list[str], k: int, user_id: str = "") -> list[OutfitChoice]:
         """The ``k`` best completions of an outfit holding ``garment_ids``, by compatibility (and taste).
@@ -526,11 +594,23 @@ class Recommender:
         centred = garment.content_latent - self._category_means.get(garment.category, 0.0)
         return centred / max(float(np.linalg.norm(centred)), 1e-12)
 
-    def _combine_outfits(self, candidates: dict[str, list[ScoredItem]], k: int) -> list[OutfitChoice]:
+    def _combine_outfits(
+        self, candidates: dict[str, list[ScoredItem]], k: int, profile: FitProfile | None = None
+    ) -> list[OutfitChoice]:
         pooled = np.array([item.score for items in candidates.values() for item in items], dtype=np.float64)
         if pooled.size == 0:
             return []
         mean, spread = pooled.mean(), pooled.std() or 1.0
+        if profile is not None:
+            # As in _rank_outfits: the fit term joins each piece's standardised score.
+            candidates = {role: self.advise(items, profile) for role, items in candidates.items()}
+            candidates = {
+                role: [
+                    item._replace(score=item.score + spread * float(term))
+                    for item, term in zip(items, fit_terms(i.fit_probability if i.advised_size else 1.0 for i in items))
+                ]
+                for role, items in candidates.items()
+            }
         styles = {item.garment_id: self._style(item.garment_id) for items in candidates.values() for item in items}
 
         def outfit(pieces: tuple[ScoredItem, ...]) -> OutfitChoice:
@@ -605,15 +685,18 @@ class Recommender:
             self._popularity[garment.garment_id] = 0.0
             self._popular_order = [*self._popular_order, garment.garment_id]
 
-    def set_body(self, body_id: str, sex: int, latent: list[float]) -> None:
-        """Keep a body's latent code (checked against the contract by the event handler)."""
+    def set_body(self, body_id: str, sex: int, latent: list[float], fit_profile: FitProfile | None = None) -> None:
+        """Keep a body's latent code and fit profile (checked against the contract by the event handler)."""
+        profile = dict(fit_profile or {})
         with self._lock:
-            self._bodies[body_id] = {"sex": int(sex), "latent": [float(v) for v in latent]}
+            self._bodies[body_id] = {"sex": int(sex), "latent": [float(v) for v in latent], "fit": profile_state(profile)}
+            self._fit_profiles[body_id] = profile
 
     def forget_body(self, body_id: str) -> None:
-        """Forget a body."""
+        """Forget a body and its fit profile."""
         with self._lock:
             self._bodies.pop(body_id, None)
+            self._fit_profiles.pop(body_id, None)
 
     # ---- snapshots -----------------------------------------------------------------------
 
@@ -629,6 +712,7 @@ class Recommender:
                         "content_latent": [float(v) for v in g.content_latent],
                         "price_minor": g.price_minor,
                         "name": g.name,
+                        "size_chart_id": g.size_chart_id,
                     }
                     for g in self._registered.values()
                 ],
@@ -648,9 +732,11 @@ class Recommender:
                         np.asarray(entry["content_latent"], dtype=np.float32),
                         int(entry["price_minor"]),
                         entry["name"],
+                        entry.get("size_chart_id", ""),
                     )
                 )
             self._bodies = dict(state.get("bodies", {}))
+            self._fit_profiles = {body: profile_from_state(entry.get("fit", {})) for body, entry in self._bodies.items()}
 
 
 def write_snapshot(path: Path, state: Mapping, offsets: Mapping[str, int]) -> None:

@@ -32,8 +32,14 @@ def _add_scored(garments, items: list[ScoredItem]) -> None:
     """Append ``items`` to a repeated ScoredGarment field in place (no message built twice)."""
     add = garments.add
     proto_value = CATEGORY_PROTO_VALUES
-    for garment_id, score, category in items:
-        add(garment_id=garment_id, score=score, category=proto_value[category])
+    for garment_id, score, category, advised_size, fit_probability in items:
+        add(
+            garment_id=garment_id,
+            score=score,
+            category=proto_value[category],
+            advised_size=advised_size,
+            fit_probability=fit_probability,
+        )
 
 
 def _interaction(position: int, message: pb.Interaction) -> InteractionInput:
@@ -53,7 +59,7 @@ class RecommendationServicer(ReadyServicer[RecommendationDomain], pb_grpc.Recomm
 
     def RecommendGarments(self, request: pb.RecommendGarmentsRequest, context: grpc.ServicerContext):
         answer = self.domain.recommend_garments(
-            request.user_id, request.k, _labels_of(request.categories), request.include_seen
+            request.user_id, request.k, _labels_of(request.categories), request.include_seen, request.body_id
         )
         response = pb.RecommendGarmentsResponse(cold_start=answer.cold_start, history_size=answer.history_size)
         _add_scored(response.garments, answer.garments)

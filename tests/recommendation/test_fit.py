@@ -1,0 +1,163 @@
+"""Fit-aware ranking: fit profiles from BodyUpdated, advised sizes, and garments that fit ranked first."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import grpc
+import numpy as np
+import pytest
+
+from tryon.services.recommendation.catalogue import Catalogue, synthetic_catalogue
+from tryon.services.recommendation.domain import RecommendationDomain
+from tryon.services.recommendation.fit import ChartFit, best_size, check_fit_profile
+from tryon.services.recommendation.handlers import event_handlers
+from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.outfits import role_of
+from tryon.services.recommendation.recommender import Recommender
+from tryon.services.recommendation.servicer import RecommendationServicer, registration
+from tryon.services.recommendation.simulator import OutfitSessionSimulator
+from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.shared.errors import InvalidEvent, NotFound
+from tryon.shared.proto import events_pb2
+from tryon.shared.proto import recommendation_service_pb2 as pb
+from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
+from tryon.shared.server import serve
+from tryon.shared.settings import ServerSettings
+
+TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=2, batch_size=64)
+EU_TOPS = ("32", "34", "36", "38", "40", "42", "44", "46", "48", "50")
+MENS_TOPS = ("44", "46", "48", "50", "52", "54", "56", "58", "60")
+
+
+def _chart_fit(chart_id: str, labels, probabilities) -> events_pb2.ChartFit:
+    return events_pb2.ChartFit(chart_id=chart_id, size_labels=labels, probabilities=probabilities)
+
+
+# A body that size 38 of the women's tops chart fits at 0.9, and no men's top.
+PROFILE = [
+    _chart_fit("eu_womens_tops", EU_TOPS, [0.0, 0.0, 0.05, 0.9, 0.05, 0, 0, 0, 0, 0]),
+    _chart_fit("eu_mens_tops", MENS_TOPS, [0.0] * len(MENS_TOPS)),
+]
+
+
+@pytest.fixture(scope="module")
+def recommender():
+    base = synthetic_catalogue(240, latent_dim=8, seed=33)
+    # Tops alternate between the women's and the men's chart; other garments have none.
+    charts, tops = [], 0
+    for garment in base.garments:
+        chart = ""
+        if role_of(garment.category) == "top":
+            chart = ("eu_womens_tops", "eu_mens_tops")[tops % 2]
+            tops += 1
+        charts.append(replace(garment, size_chart_id=chart))
+    catalogue = Catalogue(charts)
+    simulator = OutfitSessionSimulator(catalogue, seed=2)
+    interactions, _ = simulator.sessions(simulator.make_shoppers(60), sessions_per_shopper=2)
+    recommender = Recommender(train_artifacts(interactions, catalogue, TINY_CONFIG, progress=False))
+    handlers = event_handlers(recommender)
+    handlers[events_pb2.BodyUpdated](
+        events_pb2.BodyUpdated(body_id="body-1", sex=1, body_latent=[0.1] * 16, fit_profile=PROFILE)
+    )
+    for garment in catalogue.garment_ids[:12]:
+        recommender.apply_interaction("shopper-1", garment, InteractionKind.PURCHASE)
+    return recommender
+
+
+@pytest.fixture(scope="module")
+def stub(recommender):
+    class Publisher:
+        def publish_interactions(self, interactions):
+            return [str(i) for i in range(len(interactions))]
+
+        def publish_user_deleted(self, user_id):
+            return "deleted"
+
+    running = serve("recommendation", [registration(RecommendationServicer(RecommendationDomain(recommender, Publisher())))], ServerSettings())
+    channel = grpc.insecure_channel(running.address)
+    yield pb_grpc.RecommendationServiceStub(channel)
+    channel.close()
+    running.stop(grace=0)
+
+
+def _top_charts(recommender, garments) -> list[str]:
+    return [recommender.garment(g.garment_id).size_chart_id for g in garments if role_of(recommender.garment(g.garment_id).category) == "top"]
+
+
+def test_best_size_is_the_most_likely_and_nothing_without_a_chart():
+    profile = check_fit_profile(PROFILE)
+    assert best_size(profile, "eu_womens_tops") == ("38", pytest.approx(0.9))
+    assert best_size(profile, "") == ("", 1.0) and best_size(profile, "us_mens_trousers") == ("", 1.0)
+    assert ChartFit(("S", "M"), (0.4, 0.4)).best() == ("S", 0.4)
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (_chart_fit("no_such_chart", ["S"], [0.5]), "not a shipped chart"),
+        (_chart_fit("eu_mens_tops", ["44", "46"], [0.5]), "as many probabilities"),
+        (_chart_fit("eu_mens_tops", ["44"], [1.5]), r"in \[0, 1\]"),
+        (_chart_fit("eu_mens_tops", ["44"], [float("nan")]), r"in \[0, 1\]"),
+    ],
+)
+def test_a_broken_fit_profile_is_refused_naming_the_rule(entry, message):
+    with pytest.raises(InvalidEvent, match=message):
+        check_fit_profile([entry])
+
+
+def test_with_a_body_garments_that_fit_come_first_with_their_advised_size(stub, recommender):
+    plain = stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id="shopper-1", k=20), timeout=10)
+    fitted = stub.RecommendGarments(pb.RecommendGarmentsRequest(user_id="shopper-1", k=20, body_id="body-1"), timeout=10)
+    assert all(g.advised_size == "" and g.fit_probability == 0.0 for g in plain.garments)
+    plain_charts, fitted_charts = _top_charts(recommender, plain.garments), _top_charts(recommender, fitted.garments)
+    assert "eu_mens_tops" in plain_charts  # the case is not empty: men's tops rank high by taste alone
+    assert fitted_charts.count("eu_mens_tops") < plain_charts.count("eu_mens_tops")
+    for garment in fitted.garments:
+        chart = recommender.garment(garment.garment_id).size_chart_id
+        expected = {"eu_womens_tops": ("38", 0.9), "eu_mens_tops": ("44", 0.0), "": ("", 0.0)}[chart]
+        assert (garment.advised_size, round(garment.fit_probability, 6)) == expected
+
+
+def test_outfits_with_a_body_carry_advised_sizes_and_rank_fitting_tops_first(stub, recommender):
+    plain = stub.RecommendOutfits(pb.RecommendOutfitsRequest(user_id="shopper-1", k=10), timeout=10)
+    fitted = stub.RecommendOutfits(pb.RecommendOutfitsRequest(user_id="shopper-1", k=10, body_id="body-1"), timeout=10)
+
+    def mens_tops(response):
+        return sum(chart == "eu_mens_tops" for o in response.outfits for chart in _top_charts(recommender, o.garments))
+
+    assert mens_tops(fitted) < mens_tops(plain)
+    sized = [g for o in fitted.outfits for g in o.garments if recommender.garment(g.garment_id).size_chart_id]
+    assert sized and all(g.advised_size in ("38", "44") for g in sized)
+
+
+def test_an_unknown_or_deleted_body_is_not_found(stub, recommender):
+    for request in (
+        pb.RecommendGarmentsRequest(user_id="shopper-1", k=5, body_id="no-such-body"),
+        pb.RecommendOutfitsRequest(user_id="shopper-1", k=5, body_id="no-such-body"),
+    ):
+        call = stub.RecommendGarments if isinstance(request, pb.RecommendGarmentsRequest) else stub.RecommendOutfits
+        with pytest.raises(grpc.RpcError) as raised:
+            call(request, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "create the body with BodyService" in raised.value.details()
+    recommender.set_body("body-2", 1, [0.0] * 16, check_fit_profile(PROFILE))
+    state = recommender.state()
+    event_handlers(recommender)[events_pb2.BodyDeleted](events_pb2.BodyDeleted(body_id="body-2"))
+    with pytest.raises(NotFound):
+        recommender.fit_profile("body-2")
+    recommender.restore(state)
+    assert best_size(recommender.fit_profile("body-2"), "eu_womens_tops")[0] == "38"
+    recommender.forget_body("body-2")
+
+
+def test_a_garment_event_brings_its_size_chart(recommender):
+    event = events_pb2.GarmentRegistered(
+        garment_id="new-top", category=1, name="new top", content_latent=np.zeros(8).tolist(), size_chart_id="eu_mens_tops"
+    )
+    event_handlers(recommender)[events_pb2.GarmentRegistered](event)
+    assert recommender.garment("new-top").size_chart_id == "eu_mens_tops"
+    with pytest.raises(InvalidEvent, match="not a shipped chart"):
+        event_handlers(recommender)[events_pb2.GarmentRegistered](
+            events_pb2.GarmentRegistered(garment_id="odd", category=1, name="odd", content_latent=[0.0] * 8, size_chart_id="x")
+        )
