@@ -3,7 +3,7 @@
     torchrun --standalone --nproc_per_node N tests/recommendation/ddp_worker.py MATRIX.npz CONFIG.json SEED OUT.json
 
 Trains on the sparse matrix with the configuration given and, on rank 0, writes the per-epoch
-loss and the trained weights as JSON.
+loss and seconds and the trained weights as JSON. ``tests/benchmarks/bench_ddp_training.py`` runs it too.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ def main() -> None:
         model, history = train_multvae(sparse.load_npz(matrix_path), config, seed=int(seed), progress=False)
         if world.is_main:
             weights = {name: tensor.flatten().tolist() for name, tensor in model.state_dict().items()}
-            Path(out_path).write_text(json.dumps({"world_size": World.current().size, "loss": history.loss, "weights": weights}))
+            Path(out_path).write_text(json.dumps({
+                "world_size": World.current().size, "loss": history.loss, "epoch_seconds": history.epoch_seconds,
+                "weights": weights,
+            }))
     finally:
         stop_distributed()
 
