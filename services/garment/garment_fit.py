@@ -23,14 +23,14 @@ larger than the size is made for), above it *loose*. A stated garment measuremen
 body range is taken as made for a body one category ease smaller, give or take half an EN 13402
 step (40 mm). Lengths read *short* / *fitting* / *long* by the same rule.
 
-EASE_MM, the wearing ease a garment of each category has over the body it is made for, comes
-from pattern-making references: the minimum ease of the pattern companies' slopers, about 2 1/2
-in (64 mm) at the bust, 1 in (25 mm) at the waist and 2 in (51 mm) at the hip (Palmer and
-Pletsch, *Fit for Real People*, "Fit Facts"), for close-fitting garments (T-shirts, trousers);
-and the body-ease ranges the McCall, Butterick and Vogue pattern catalogues print for their fit
-descriptions - fitted blouses and dresses 3-4 in (76-102 mm) at the bust, semi-fitted 4 1/8-5 in
-(105-127 mm), fitted coats 5 1/4-6 3/4 in (133-171 mm) - for the looser categories. Garments cut
-straight (shirts, pullovers, coats) carry their bust ease down to the waist and hip.
+EASE_MM, the wearing ease a garment of each category has over the body it is made for, starts
+from the minimum ease of the pattern companies' slopers, about 2 1/2 in (64 mm) at the bust,
+1 in (25 mm) at the waist and 2 in (51 mm) at the hip (Palmer and Pletsch, *Fit for Real People*,
+"Fit Facts"), for close-fitting garments (T-shirts, trousers). The looser categories' values
+(dresses 76 mm, shirts 90 mm, pullovers 115 mm, coats 150 mm at the bust) are this model's own choice, graded
+above that minimum by how loosely each category is cut, not taken from a published table; a chart
+that states garment measurements overrides them. Garments cut straight (shirts, pullovers, coats)
+carry their bust ease down to the waist and hip.
 """
 
 from __future__ import annotations
