@@ -62,6 +62,9 @@ class Replica:
                 "OMP_NUM_THREADS": "1",
             },
         )
+        self.channel: grpc.Channel | None = None
+
+    def start(self) -> None:
         self.suite.start()
         self._connect()
 
@@ -89,8 +92,28 @@ class Replica:
         self._connect()
 
     def stop(self) -> None:
-        self.channel.close()
+        if self.channel is not None:
+            self.channel.close()
         self.suite.stop()
+
+
+def start_together(replicas: list[Replica]) -> None:
+    """Start the replicas at once, as a Deployment's pods start; raise the first start-up failure (with its log)."""
+    failures: list[BaseException] = []
+
+    def start(replica: Replica) -> None:
+        try:
+            replica.start()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=start, args=(replica,)) for replica in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 def wait_for(condition, timeout: float, what: str) -> float:
@@ -144,6 +167,7 @@ def test_two_read_replicas_apply_every_event_once_and_serve_a_killed_replicas_sh
         replicas = [Replica(name, tmp_path, broker.bootstrap_servers) for name in ("a", "b")]
         first, second = replicas
         try:
+            start_together(replicas)
             alive = list(replicas)
 
             def record(number: int) -> None:
