@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -57,8 +57,18 @@ class BodyModelLike(Protocol):
 class BodyEvents(Protocol):
     """Where the domain announces changes to bodies (Kafka in the service)."""
 
-    def body_updated(self, body_id: str, sex: str | None, latent: Sequence[float]) -> None:
-        """A body was created or changed; only its latent code leaves the service."""
+    def body_updated(
+        self,
+        body_id: str,
+        sex: str | None,
+        latent: Sequence[float],
+        fit_profile: Mapping[str, tuple[Sequence[str], Sequence[float]]] | None = None,
+    ) -> None:
+        """A body was created or changed; only its latent code and fit profile leave the service.
+
+        ``fit_profile`` maps each shipped chart id to its size labels and the probability that
+        each fits (``sizing.fit_profile``): no measurement.
+        """
 
     def body_deleted(self, body_id: str) -> None:
         """A body and every trace of it were deleted."""
@@ -193,7 +203,8 @@ class BodyDomain:
         # behind for a retry to duplicate. A store failing after it leaves only an event that
         # names an id no caller holds, and no measurement.
         if self.events is not None:
-            self.events.body_updated(record.body_id, sex, record.latent)
+            samples = self._draw_samples(record)
+            self.events.body_updated(record.body_id, sex, record.latent, fit_profile=sizing.fit_profile(samples))
         self.store.put(record)
         logger.info("body created", extra={"body_id": record.body_id, "observed_count": len(observed)})
         return record
@@ -258,6 +269,16 @@ class BodyDomain:
             if record.body_id in self._samples:
                 self._samples.move_to_end(record.body_id)
                 return self._samples[record.body_id]
+        samples = self._draw_samples(record)
+        with self._samples_lock:
+            if self._is_stored(record.body_id):
+                self._samples[record.body_id] = samples
+                while len(self._samples) > CACHED_SAMPLE_SETS:
+                    self._samples.popitem(last=False)
+        return samples
+
+    def _draw_samples(self, record: BodyRecord) -> np.ndarray:
+        """Posterior samples of a body, seeded by its id (the same draw every time), read-only."""
         samples = self.model.posterior_samples(
             record.observed, record.sex, self.advice_samples, _seed_of(record.body_id)
         )
@@ -265,11 +286,6 @@ class BodyDomain:
             # Exact, whatever rounding the model's float32 arithmetic did to an observed value.
             samples[:, NAMES.index(name)] = value
         samples.setflags(write=False)
-        with self._samples_lock:
-            if self._is_stored(record.body_id):
-                self._samples[record.body_id] = samples
-                while len(self._samples) > CACHED_SAMPLE_SETS:
-                    self._samples.popitem(last=False)
         return samples
 
     def _is_stored(self, body_id: str) -> bool:

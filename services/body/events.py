@@ -1,4 +1,4 @@
-"""BodyService's events on Kafka: BodyUpdated (the body's latent code only) and BodyDeleted.
+"""BodyService's events on Kafka: BodyUpdated (the body's latent code and fit profile) and BodyDeleted.
 
 Both go to ``tryon.bodies.v1`` keyed by body_id, so a consumer sees a body's events in
 order. No measurement ever leaves the service on Kafka. Each is handed to the service's
@@ -9,7 +9,7 @@ took it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tryon.shared.contract import SEX_TO_PROTO
 from tryon.shared.events import EventPublisher, new_event_id, timestamp_now
@@ -22,14 +22,24 @@ class KafkaBodyEvents:
     def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
 
-    def body_updated(self, body_id: str, sex: str | None, latent: Sequence[float]) -> None:
-        """Publish BodyUpdated with the body's latent code."""
+    def body_updated(
+        self,
+        body_id: str,
+        sex: str | None,
+        latent: Sequence[float],
+        fit_profile: Mapping[str, tuple[Sequence[str], Sequence[float]]] | None = None,
+    ) -> None:
+        """Publish BodyUpdated with the body's latent code and fit profile (chart id -> labels, probabilities)."""
         event = events_pb2.BodyUpdated(
             event_id=new_event_id(),
             occurred_at=timestamp_now(),
             body_id=body_id,
             sex=SEX_TO_PROTO[sex],
             body_latent=list(latent),
+            fit_profile=[
+                events_pb2.ChartFit(chart_id=chart_id, size_labels=list(labels), probabilities=list(probabilities))
+                for chart_id, (labels, probabilities) in (fit_profile or {}).items()
+            ],
         )
         self._publisher.publish([(event, body_id)])
 

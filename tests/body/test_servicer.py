@@ -33,9 +33,11 @@ class RecordingEvents:
     def __init__(self) -> None:
         self.updated: list[tuple[str, str | None, tuple[float, ...]]] = []
         self.deleted: list[str] = []
+        self.fit_profiles: dict[str, dict] = {}
 
-    def body_updated(self, body_id, sex, latent):
+    def body_updated(self, body_id, sex, latent, fit_profile=None):
         self.updated.append((body_id, sex, tuple(latent)))
+        self.fit_profiles[body_id] = fit_profile
 
     def body_deleted(self, body_id):
         self.deleted.append(body_id)
@@ -221,6 +223,11 @@ def test_advise_size_says_between_which_sizes_a_body_falls(service):
     assert [(p.measurement, p.size) for p in advice.pulls] == [("chest_circumference", "40"),
                                                                ("waist_circumference", "38")]
     assert "between sizes 38 and 40" in advice.explanation
+    # BodyUpdated carried the same probabilities for every shipped chart, and no measurement.
+    _, events, _ = service
+    labels, probabilities = events.fit_profiles[body.body_id]["eu_womens_tops"]
+    assert list(labels) == [f.label for f in advice.fits]
+    assert list(probabilities) == [f.probability for f in advice.fits]
 
 
 def test_advise_size_errors(service):

@@ -11,6 +11,7 @@ from tryon.services.body.sizing import (
     SizeChart,
     SizeRange,
     advise_size,
+    fit_profile,
     resolve_chart,
     shipped_charts,
     validate_chart,
@@ -175,3 +176,13 @@ def test_a_body_inside_one_size_is_between_no_sizes():
     assert advice.between_sizes == ()
     assert {pull.size for pull in advice.pulls} == {"38"}
     assert "between" not in advice.explanation
+
+
+def test_the_fit_profile_holds_every_shipped_chart_with_advise_sizes_probabilities():
+    samples = body_samples(5_000, chest_circumference=(920.0, 15.0), waist_circumference=(720.0, 15.0))
+    profile = fit_profile(samples)
+    assert set(profile) == set(shipped_charts())
+    for chart_id, (labels, probabilities) in profile.items():
+        advice = advise_size(shipped_charts()[chart_id], samples)
+        assert labels == tuple(fit.label for fit in advice.fits)
+        assert probabilities == tuple(fit.probability for fit in advice.fits)
