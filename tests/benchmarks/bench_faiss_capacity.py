@@ -24,7 +24,6 @@ exceed it (not started). On a GPU (when FAISS sees one) each ItemIndex is search
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
