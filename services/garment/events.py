@@ -17,6 +17,8 @@ def garment_registered(garment: Garment, event_id: str) -> events_pb2.GarmentReg
         name=garment.name,
         content_latent=[float(value) for value in garment.content_latent],
         price=common_pb2.Money(currency_code=garment.currency_code, amount_minor=garment.amount_minor),
+        # Only a shipped chart's id: the recommender ranks by fit through bodies' profiles per chart id.
+        size_chart_id=(garment.size_chart or {}).get("chart_id", ""),
     )
     event.occurred_at.FromDatetime(garment.create_time)
     return event

@@ -161,3 +161,17 @@ def test_a_garment_event_brings_its_size_chart(recommender):
         event_handlers(recommender)[events_pb2.GarmentRegistered](
             events_pb2.GarmentRegistered(garment_id="odd", category=1, name="odd", content_latent=[0.0] * 8, size_chart_id="x")
         )
+
+
+def test_garment_service_announces_a_shipped_chart_id_and_nothing_for_an_inline_chart(recommender):
+    from tryon.services.garment.catalogue import Garment as CatalogueGarment
+    from tryon.services.garment.events import garment_registered
+
+    def event_of(size_chart):
+        garment = CatalogueGarment("top-7", "top", 0, "EUR", 1000, size_chart, np.zeros(8, np.float32), b"")
+        return garment_registered(garment, "e" * 32)
+
+    shipped, inline = event_of({"chart_id": "eu_womens_tops", "sizes": []}), event_of({"chart_id": "", "sizes": [{}]})
+    assert shipped.size_chart_id == "eu_womens_tops" and inline.size_chart_id == "" and event_of(None).size_chart_id == ""
+    event_handlers(recommender)[events_pb2.GarmentRegistered](shipped)
+    assert recommender.garment("top-7").size_chart_id == "eu_womens_tops"
