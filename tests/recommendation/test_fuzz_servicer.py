@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
+from tryon.services.recommendation.fit import ChartFit
 from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import ShopperSimulator
@@ -23,6 +24,7 @@ from tryon.shared.settings import ServerSettings
 CATALOGUE = synthetic_catalogue(120, latent_dim=4, seed=9)
 INT32 = st.integers(-(2**31), 2**31 - 1)
 IDS = st.one_of(st.sampled_from(CATALOGUE.garment_ids[:20]), st.text(max_size=300))
+BODIES = st.one_of(st.sampled_from(["", "known-body"]), st.text(max_size=300))
 USERS = st.one_of(st.sampled_from(["ann", "bob", ""]), st.text(max_size=300))
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -46,7 +48,10 @@ def stub():
         replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=1),
         progress=False,
     )
-    servicer = RecommendationServicer(RecommendationDomain(Recommender(artifacts), CountingPublisher()))
+    recommender = Recommender(artifacts)
+    # A known body with a fit profile, so that fuzzing reaches the fit-aware ranking too.
+    recommender.set_body("known-body", 1, [0.0] * 16, {"eu_mens_tops": ChartFit(("44", "46"), (0.3, 0.7))})
+    servicer = RecommendationServicer(RecommendationDomain(recommender, CountingPublisher()))
     running = serve("recommendation", [registration(servicer)], ServerSettings())
     channel = grpc.insecure_channel(running.address)
     yield pb_grpc.RecommendationServiceStub(channel)
@@ -67,14 +72,20 @@ def call_without_internal(call, request):
 
 
 @FUZZ
-@given(user_id=USERS, k=INT32, categories=st.lists(INT32 | st.integers(0, 11), max_size=4), include_seen=st.booleans())
-def test_recommend_garments(stub, user_id, k, categories, include_seen):
+@given(
+    user_id=USERS,
+    k=INT32 | st.integers(0, 1001),
+    categories=st.lists(INT32 | st.integers(0, 11), max_size=4),
+    include_seen=st.booleans(),
+    body_id=BODIES,
+)
+def test_recommend_garments(stub, user_id, k, categories, include_seen, body_id):
     call_without_internal(stub.RecommendGarments, pb.RecommendGarmentsRequest(
-        user_id=user_id, k=k, categories=categories, include_seen=include_seen))
+        user_id=user_id, k=k, categories=categories, include_seen=include_seen, body_id=body_id))
 
 
 @FUZZ
-@given(user_id=USERS, k=INT32 | st.integers(0, 101), body_id=st.text(max_size=20))
+@given(user_id=USERS, k=INT32 | st.integers(0, 101), body_id=BODIES)
 def test_recommend_outfits(stub, user_id, k, body_id):
     call_without_internal(stub.RecommendOutfits, pb.RecommendOutfitsRequest(user_id=user_id, k=k, body_id=body_id))
 
