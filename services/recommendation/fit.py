@@ -64,10 +64,10 @@ def best_size(profile: FitProfile | None, chart_id: str) -> tuple[str, float]:
     return profile[chart_id].best()
 
 
-def fit_terms(probabilities: Iterable[float]) -> np.ndarray:
-    """``FIT_WEIGHT * ln(max(p, FIT_FLOOR))`` of each probability."""
+def fit_terms(probabilities: Iterable[float], weight: float = FIT_WEIGHT) -> np.ndarray:
+    """``weight * ln(max(p, FIT_FLOOR))`` of each probability."""
     values = np.maximum(np.fromiter(probabilities, dtype=np.float64), FIT_FLOOR)
-    return FIT_WEIGHT * np.log(values)
+    return weight * np.log(values)
 
 
 def check_fit_profile(entries) -> FitProfile:

@@ -44,6 +44,7 @@ from tryon.services.recommendation.catalogue import (
 )
 from tryon.services.recommendation.fit import (
     FIT_POOL,
+    FIT_WEIGHT,
     FitProfile,
     best_size,
     fit_terms,
@@ -235,6 +236,8 @@ class Recommender:
         self._category_means = self._means_by_category(artifacts.catalogue)
         self._bodies: dict[str, dict] = {}
         self._fit_profiles: dict[str, FitProfile] = {}
+        self.fit_weight = FIT_WEIGHT
+        """Weight of ln(fit probability) in rankings with a body (``fit.FIT_WEIGHT``)."""
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._trained_vectors = self.model.item_embeddings()
         self._largest_trained_norm = float(np.linalg.norm(self._trained_vectors, axis=1).max(initial=0.0))
@@ -294,7 +297,7 @@ class Recommender:
     def _fit_ranked(self, items: list[ScoredItem], profile: FitProfile, k: int) -> list[ScoredItem]:
         """The ``k`` best of ``items`` by score + the fit term of their best size, each with its advice."""
         advised = self.advise(items, profile)
-        terms = fit_terms(item.fit_probability if item.advised_size else 1.0 for item in advised)
+        terms = fit_terms((item.fit_probability if item.advised_size else 1.0 for item in advised), self.fit_weight)
         ranked = sorted(
             (item._replace(score=item.score + float(term)) for item, term in zip(advised, terms)),
             key=lambda item: -item.score,
@@ -527,7 +530,7 @@ class Recommender:
         advice = {item.garment_id: item for item in self.advise([ScoredItem(g, 0.0, 0) for g in pieces], profile)} if profile is not None else {}
         if advice:
             # The fit term joins each piece's standardised taste (in spreads of taste).
-            terms = fit_terms(advice[g].fit_probability if advice[g].advised_size else 1.0 for g in pieces)
+            terms = fit_terms((advice[g].fit_probability if advice[g].advised_size else 1.0 for g in pieces), self.fit_weight)
             taste = {g: taste[g] + taste_spread * float(term) for g, term in zip(pieces, terms)}
         compatibilities = np.array([c for _, c in drafts])
         compat_mean, compat_spread = compatibilities.mean(), compatibilities.std() or 1.0
@@ -607,7 +610,9 @@ class Recommender:
             candidates = {
                 role: [
                     item._replace(score=item.score + spread * float(term))
-                    for item, term in zip(items, fit_terms(i.fit_probability if i.advised_size else 1.0 for i in items))
+                    for item, term in zip(
+                        items, fit_terms((i.fit_probability if i.advised_size else 1.0 for i in items), self.fit_weight)
+                    )
                 ]
                 for role, items in candidates.items()
             }
