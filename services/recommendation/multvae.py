@@ -120,7 +120,7 @@ def prepare_input(x: torch.Tensor) -> torch.Tensor:
 
 
 class ServableModel(Protocol):
-    """What the recommender serves from; every model ``load_model`` returns (Mult-VAE, RecVAE) offers it.
+    """What the recommender serves from; every model ``load_model`` returns (Mult-VAE, RecVAE, CFGAN) offers it.
 
     ``user_queries(x) @ item_embeddings().T == score(x)``, and ``history_query`` is the query of
     one history given as item positions and unit-norm positive weights.
@@ -296,7 +296,7 @@ class MultVAE(nn.Module):
 def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     """Write ``model.pt`` (state_dict) and ``config.json`` into ``directory``, each atomically.
 
-    Works for ``MultVAE`` and ``recvae.RecVAE``; the JSON names the class.
+    Works for ``MultVAE``, ``recvae.RecVAE`` and ``cfgan.CFGAN``; the JSON names the class.
     """
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
@@ -310,8 +310,8 @@ def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
 def load_model(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> ServableModel:
     """Load a model saved by ``save_model`` (weights only, no pickled objects), in eval mode.
 
-    Returns a ``MultVAE`` or a ``recvae.RecVAE``, as named in ``config.json``; both are
-    ``ServableModel``s and offer ``score`` too.
+    Returns a ``MultVAE``, a ``recvae.RecVAE`` or a ``cfgan.CFGAN``, as named in ``config.json``;
+    all are ``ServableModel``s and offer ``score`` too.
     """
     source = Path(directory)
     config_path = source / CONFIG_FILE
@@ -326,8 +326,13 @@ def load_model(directory: str | os.PathLike, map_location: str | torch.device = 
         from tryon.services.recommendation.recvae import RecVAE, RecVAEConfig
 
         model = RecVAE(int(saved["n_items"]), RecVAEConfig.from_json_dict(saved["config"]))
+    elif kind == "CFGAN":
+        # Imported here because cfgan imports this module.
+        from tryon.services.recommendation.cfgan import CFGAN, CFGANConfig
+
+        model = CFGAN(int(saved["n_items"]), CFGANConfig.from_json_dict(saved["config"]))
     else:
-        raise ValueError(f"{config_path} names an unknown model {kind!r}; expected MultVAE or RecVAE")
+        raise ValueError(f"{config_path} names an unknown model {kind!r}; expected MultVAE, RecVAE or CFGAN")
     state = torch.load(source / WEIGHTS_FILE, map_location=map_location, weights_only=True)
     model.load_state_dict(state)
     model.eval()

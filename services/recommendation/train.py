@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import sparse
 
 from tryon.services.recommendation.catalogue import Catalogue, read_table
+from tryon.services.recommendation.cfgan import CFGANConfig, train_cfgan
 from tryon.services.recommendation.compatibility import train_compatibility
 from tryon.services.recommendation.distributed import World, start_distributed, stop_distributed
 from tryon.services.recommendation.history import INTERACTION_WEIGHTS, kind_from_name
@@ -138,7 +139,7 @@ def evaluate_on_fresh_shoppers(
 def train_artifacts(
     interactions: pd.DataFrame,
     catalogue: Catalogue,
-    config: MultVAEConfig | RecVAEConfig = SERVING_CONFIG,
+    config: MultVAEConfig | RecVAEConfig | CFGANConfig = SERVING_CONFIG,
     index_factory: str = "Flat",
     seed: int = 0,
     progress: bool = True,
@@ -152,7 +153,7 @@ def train_artifacts(
 def train_artifacts_with_history(
     interactions: pd.DataFrame,
     catalogue: Catalogue,
-    config: MultVAEConfig | RecVAEConfig = SERVING_CONFIG,
+    config: MultVAEConfig | RecVAEConfig | CFGANConfig = SERVING_CONFIG,
     index_factory: str = "Flat",
     seed: int = 0,
     progress: bool = True,
@@ -160,10 +161,11 @@ def train_artifacts_with_history(
 ):
     """``train_artifacts`` and the model's training history (per-epoch loss).
 
-    A ``RecVAEConfig`` trains a RecVAE instead of a Mult-VAE; the service serves either.
+    A ``RecVAEConfig`` trains a RecVAE and a ``CFGANConfig`` a CFGAN instead of a Mult-VAE; the
+    service serves any of them.
     """
     matrix, _, model_items = weighted_matrix(interactions, catalogue)
-    train = train_recvae if isinstance(config, RecVAEConfig) else train_multvae
+    train = {RecVAEConfig: train_recvae, CFGANConfig: train_cfgan}.get(type(config), train_multvae)
     model, history = train(matrix, config, seed=seed, progress=progress)
     logger.info(
         "trained %s on %d shoppers x %d garments, final loss %.3f", type(model).__name__, *matrix.shape, history.loss[-1]
