@@ -202,10 +202,14 @@ class BodyDomain:
         # Announced before it is stored, so that a refused publish (UNAVAILABLE) leaves no body
         # behind for a retry to duplicate. A store failing after it leaves only an event that
         # names an id no caller holds, and no measurement.
+        samples = None
         if self.events is not None:
+            # The draw AdviseSize would make on its first call: made now and kept for it.
             samples = self._draw_samples(record)
             self.events.body_updated(record.body_id, sex, record.latent, fit_profile=sizing.fit_profile(samples))
         self.store.put(record)
+        if samples is not None:
+            self._remember_samples(record.body_id, samples)
         logger.info("body created", extra={"body_id": record.body_id, "observed_count": len(observed)})
         return record
 
@@ -270,12 +274,16 @@ class BodyDomain:
                 self._samples.move_to_end(record.body_id)
                 return self._samples[record.body_id]
         samples = self._draw_samples(record)
+        self._remember_samples(record.body_id, samples)
+        return samples
+
+    def _remember_samples(self, body_id: str, samples: np.ndarray) -> None:
+        """Keep a stored body's samples for its next charts (the least recently used set goes first)."""
         with self._samples_lock:
-            if self._is_stored(record.body_id):
-                self._samples[record.body_id] = samples
+            if self._is_stored(body_id):
+                self._samples[body_id] = samples
                 while len(self._samples) > CACHED_SAMPLE_SETS:
                     self._samples.popitem(last=False)
-        return samples
 
     def _draw_samples(self, record: BodyRecord) -> np.ndarray:
         """Posterior samples of a body, seeded by its id (the same draw every time), read-only."""
