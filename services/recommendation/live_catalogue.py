@@ -50,6 +50,7 @@ def fetch_catalogue(garment_service_address: str, timeout_s: float = 30.0) -> Ca
                     content_latent=np.asarray(garment.content_latent, dtype=np.float32),
                     price_minor=garment.price.amount_minor,
                     name=garment.name,
+                    size_chart_id=garment.size_chart.chart_id,
                 )
                 for garment in page.garments
             )
