@@ -62,12 +62,12 @@ class BodyEvents(Protocol):
         body_id: str,
         sex: str | None,
         latent: Sequence[float],
-        fit_profile: Mapping[str, tuple[Sequence[str], Sequence[float]]] | None = None,
+        fit_profile: Mapping[str, tuple[Sequence[str], Sequence[float], str]] | None = None,
     ) -> None:
         """A body was created or changed; only its latent code and fit profile leave the service.
 
-        ``fit_profile`` maps each shipped chart id to its size labels and the probability that
-        each fits (``sizing.fit_profile``): no measurement.
+        ``fit_profile`` maps each shipped chart id to its size labels, the probability that each
+        fits and the recommended size (``sizing.fit_profile``): no measurement.
         """
 
     def body_deleted(self, body_id: str) -> None:

@@ -27,9 +27,10 @@ class KafkaBodyEvents:
         body_id: str,
         sex: str | None,
         latent: Sequence[float],
-        fit_profile: Mapping[str, tuple[Sequence[str], Sequence[float]]] | None = None,
+        fit_profile: Mapping[str, tuple[Sequence[str], Sequence[float], str]] | None = None,
     ) -> None:
-        """Publish BodyUpdated with the body's latent code and fit profile (chart id -> labels, probabilities)."""
+        """Publish BodyUpdated with the body's latent code and fit profile (chart id -> labels, probabilities,
+        recommended size)."""
         event = events_pb2.BodyUpdated(
             event_id=new_event_id(),
             occurred_at=timestamp_now(),
@@ -37,8 +38,13 @@ class KafkaBodyEvents:
             sex=SEX_TO_PROTO[sex],
             body_latent=list(latent),
             fit_profile=[
-                events_pb2.ChartFit(chart_id=chart_id, size_labels=list(labels), probabilities=list(probabilities))
-                for chart_id, (labels, probabilities) in (fit_profile or {}).items()
+                events_pb2.ChartFit(
+                    chart_id=chart_id,
+                    size_labels=list(labels),
+                    probabilities=list(probabilities),
+                    recommended_size=recommended,
+                )
+                for chart_id, (labels, probabilities, recommended) in (fit_profile or {}).items()
             ],
         )
         self._publisher.publish([(event, body_id)])

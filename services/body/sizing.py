@@ -279,23 +279,22 @@ def _explain_between(between: tuple[str, ...], pulls: tuple[MeasurementPull, ...
     return sentence + "."
 
 
-def fit_profile(samples: np.ndarray, names: tuple[str, ...] = NAMES) -> dict[str, tuple[tuple[str, ...], tuple[float, ...]]]:
-    """For every shipped chart, its size labels and the probability that each fits (as ``advise_size``).
+def fit_profile(
+    samples: np.ndarray, names: tuple[str, ...] = NAMES
+) -> dict[str, tuple[tuple[str, ...], tuple[float, ...], str]]:
+    """For every shipped chart: its size labels, the probability that each fits and the recommended size.
 
-    This is what BodyUpdated carries so that the recommender can rank garments by fit without a
-    measurement; ``samples`` as for ``advise_size``.
+    Exactly what ``advise_size`` answers for each chart; BodyUpdated carries it so that the
+    recommender can rank garments by fit without a measurement. ``samples`` as for ``advise_size``.
     """
-    column = {name: index for index, name in enumerate(names)}
     profile = {}
     for chart_id, chart in shipped_charts().items():
-        probabilities = []
-        for size in chart.sizes:
-            inside = np.ones(samples.shape[0], dtype=bool)
-            for size_range in size.ranges:
-                values = samples[:, column[size_range.measurement]]
-                inside &= (values >= size_range.minimum) & (values <= size_range.maximum)
-            probabilities.append(float(inside.mean()))
-        profile[chart_id] = (tuple(size.label for size in chart.sizes), tuple(probabilities))
+        advice = advise_size(chart, samples, names)
+        profile[chart_id] = (
+            tuple(fit.label for fit in advice.fits),
+            tuple(fit.probability for fit in advice.fits),
+            advice.recommended_size,
+        )
     return profile
 
 

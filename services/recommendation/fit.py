@@ -43,10 +43,15 @@ class ChartFit:
 
     labels: tuple[str, ...]
     probabilities: tuple[float, ...]
+    recommended: str = ""
+    """The size AdviseSize recommends (the closest when none may fit); empty: the most likely."""
 
     def best(self) -> tuple[str, float]:
-        """The size most likely to fit and its probability (the first of ties, the smaller size)."""
-        index = max(range(len(self.probabilities)), key=lambda i: (self.probabilities[i], -i))
+        """The advised size and its probability: the recommended one, else the most likely (the smaller of ties)."""
+        if self.recommended in self.labels:
+            index = self.labels.index(self.recommended)
+        else:
+            index = max(range(len(self.probabilities)), key=lambda i: (self.probabilities[i], -i))
         return self.labels[index], self.probabilities[index]
 
 
@@ -90,18 +95,25 @@ def check_fit_profile(entries) -> FitProfile:
             raise InvalidEvent(f"{field}.size_labels must each be 1 to {MAX_LABEL_LENGTH} characters")
         if any(not (math.isfinite(p) and 0.0 <= p <= 1.0) for p in probabilities):
             raise InvalidEvent(f"{field}.probabilities must each be in [0, 1]")
-        profile[chart_id] = ChartFit(labels, probabilities)
+        if entry.recommended_size and entry.recommended_size not in labels:
+            raise InvalidEvent(f"{field}.recommended_size {entry.recommended_size!r} is not one of its size_labels")
+        profile[chart_id] = ChartFit(labels, probabilities, entry.recommended_size)
     return profile
 
 
 def profile_state(profile: FitProfile) -> dict:
     """A JSON-ready copy of a fit profile (for snapshots)."""
-    return {chart: {"labels": list(fit.labels), "probabilities": list(fit.probabilities)} for chart, fit in profile.items()}
+    return {
+        chart: {"labels": list(fit.labels), "probabilities": list(fit.probabilities), "recommended": fit.recommended}
+        for chart, fit in profile.items()
+    }
 
 
 def profile_from_state(state: dict) -> FitProfile:
     """The fit profile ``profile_state`` wrote."""
     return {
-        chart: ChartFit(tuple(entry["labels"]), tuple(float(p) for p in entry["probabilities"]))
+        chart: ChartFit(
+            tuple(entry["labels"]), tuple(float(p) for p in entry["probabilities"]), entry.get("recommended", "")
+        )
         for chart, entry in state.items()
     }

@@ -5,12 +5,12 @@ outfits by hidden style rules and send back what does not fit their real body; a
 measures this on its own event log. The command:
 
     python -m tryon.services.recommendation.fit_evaluation [--garments 2000] [--shoppers 400] \
-        [--sessions 3] [--samples 200] [--fit-weights 1,0.5,0.25] [--seed 0] [--results docs/results.md]
+        [--sessions 3] [--samples 200] [--fit-weights 1,0.25] [--seed 0] [--results docs/results.md]
 
 1. simulates ``--sessions`` sessions per shopper and trains the recommender on them (Mult-VAE
    and the compatibility space, as ``train`` does), then feeds it the same log as live history;
-2. gives BodyService's body model what each shopper would type in (sex, stature and weight, and
-   chest, waist and hip girths as the shopper measures them, each off by about 3%), draws
+2. gives BodyService's body model what each shopper would type in (sex, stature and weight, with
+   or without chest, waist and hip girths as the shopper measures them, each off by about 3%), draws
    ``--samples`` posterior samples and computes the fit profile BodyService publishes in
    BodyUpdated (``sizing.fit_profile``): the recommender never sees a measurement;
 3. in one more session per shopper, the storefront shows the shopper's 20 best garments of each
@@ -19,7 +19,7 @@ measures this on its own event log. The command:
    advised size, else the size they pick themselves. Returns per 100 purchases come from the
    simulator's truth (the size bought against the real body);
 4. NDCG@20 of RecommendGarments (all categories, with or without the body) against the garments
-   the shopper bought in a held-out session simulated without any recommender.
+   the shopper bought in three held-out sessions simulated without any recommender.
 
 It also measures what the fit profiles cost: bytes of BodyUpdated with and without the profile,
 and milliseconds to compute a profile from posterior samples.
@@ -42,6 +42,8 @@ from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.simulator import OutfitSessionSimulator, SessionShopper
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 
+HELD_OUT_SESSIONS = 3
+"""Sessions per shopper, simulated without a recommender, whose purchases are NDCG@20's relevant garments."""
 SHOWN_PER_ROLE = 20
 """Garments of each outfit role the storefront shows a shopper."""
 TOLD = ("chest_circumference", "waist_circumference", "hip_circumference")
@@ -62,20 +64,26 @@ def _body_model():
         return BodyModel.load(folder)
 
 
-def _told(simulator: OutfitSessionSimulator, shopper: SessionShopper) -> dict[str, float]:
+TOLD_MODES = {
+    "girths": "sex, stature, weight and chest, waist and hip girths as measured by themselves (about 3% off)",
+    "basic": "sex, stature and weight only",
+}
+"""What a shopper types into BodyService, by mode."""
+
+
+def _told(simulator: OutfitSessionSimulator, shopper: SessionShopper, mode: str) -> dict[str, float]:
     perceived = simulator.perceived(shopper)
-    return {
-        "stature": shopper.body["stature"],
-        "weight": shopper.body["weight"],
-        **{name: perceived[name] for name in TOLD},
-    }
+    girths = {name: perceived[name] for name in TOLD} if mode == "girths" else {}
+    return {"stature": shopper.body["stature"], "weight": shopper.body["weight"], **girths}
 
 
 def _profile_message(profile: dict[str, ChartFit]):
     from tryon.shared.proto import events_pb2
 
     return [
-        events_pb2.ChartFit(chart_id=chart, size_labels=fit.labels, probabilities=fit.probabilities)
+        events_pb2.ChartFit(
+            chart_id=chart, size_labels=fit.labels, probabilities=fit.probabilities, recommended_size=fit.recommended
+        )
         for chart, fit in profile.items()
     ]
 
@@ -108,7 +116,7 @@ def evaluate(arguments: argparse.Namespace) -> str:
     simulator.catalogue = catalogue
     shoppers = simulator.make_shoppers(arguments.shoppers)
     log, _ = simulator.sessions(shoppers, arguments.sessions)
-    held_out, _ = simulator.sessions(shoppers, 1)
+    held_out, _ = simulator.sessions(shoppers, HELD_OUT_SESSIONS)
     started = time.perf_counter()
     config = replace(SERVING_CONFIG, epochs=30)
     recommender = Recommender(train_artifacts(log, catalogue, config, progress=not arguments.quiet))
@@ -118,28 +126,30 @@ def evaluate(arguments: argparse.Namespace) -> str:
 
     model = _body_model()
     profile_ms, sample_ms, sizes = [], [], []
-    for number, shopper in enumerate(shoppers):
-        observed = _told(simulator, shopper)
-        started = time.perf_counter()
-        samples = model.posterior_samples(observed, shopper.sex, arguments.samples, arguments.seed + number)
-        sample_ms.append(1e3 * (time.perf_counter() - started))
-        started = time.perf_counter()
-        profile = {chart: ChartFit(labels, probabilities) for chart, (labels, probabilities) in fit_profile(samples).items()}
-        profile_ms.append(1e3 * (time.perf_counter() - started))
-        recommender.set_body(f"body-{shopper.shopper.user_id}", 0, [0.0] * 16, profile)
-        bare = events_pb2.BodyUpdated(event_id="0" * 32, body_id="0" * 36, sex=1, body_latent=[0.5] * 16)
-        sizes.append((len(bare.SerializeToString()), len(replace_profile(bare, _profile_message(profile)))))
+    for mode in TOLD_MODES:
+        for number, shopper in enumerate(shoppers):
+            observed = _told(simulator, shopper, mode)
+            started = time.perf_counter()
+            samples = model.posterior_samples(observed, shopper.sex, arguments.samples, arguments.seed + number)
+            sample_ms.append(1e3 * (time.perf_counter() - started))
+            started = time.perf_counter()
+            profile = {chart: ChartFit(*entry) for chart, entry in fit_profile(samples).items()}
+            profile_ms.append(1e3 * (time.perf_counter() - started))
+            recommender.set_body(f"body-{mode}-{shopper.shopper.user_id}", 0, [0.0] * 16, profile)
+            bare = events_pb2.BodyUpdated(event_id="0" * 32, body_id="0" * 36, sex=1, body_latent=[0.5] * 16)
+            sizes.append((len(bare.SerializeToString()), len(replace_profile(bare, _profile_message(profile)))))
 
-    arms = {"taste only (no body), own size": (0.0, False)}
-    for weight in arguments.fit_weights:
-        arms[f"taste + {weight:g} x ln(fit), advised size"] = (weight, True)
-        arms[f"taste + {weight:g} x ln(fit), own size"] = (weight, False)
+    arms = {"taste only (no body), own size": ("", 0.0, False)}
+    for mode in TOLD_MODES:
+        for weight in arguments.fit_weights:
+            arms[f"{mode}: taste + {weight:g} x ln(fit), advised size"] = (mode, weight, True)
+            arms[f"{mode}: taste + {weight:g} x ln(fit), own size"] = (mode, weight, False)
     rows = []
     relevant = {
         user: set(group["garment_id"])
         for user, group in held_out[held_out["type"] == "PURCHASE"].groupby("user_id")
     }
-    for name, (weight, advised) in arms.items():
+    for name, (mode, weight, advised) in arms.items():
         with_fit = weight > 0
         recommender.fit_weight = weight
         simulator.rng = np.random.default_rng(arguments.seed + 101)
@@ -147,7 +157,7 @@ def evaluate(arguments: argparse.Namespace) -> str:
         ndcgs = []
         for shopper in shoppers:
             user = shopper.shopper.user_id
-            body_id = f"body-{user}" if with_fit else ""
+            body_id = f"body-{mode}-{user}" if with_fit else ""
             ranked = recommender.recommend(user, 20, body_id=body_id)
             ndcgs.append(ndcg_at([item.garment_id for item in ranked.garments], relevant.get(user, set())))
             shown, advice = {}, {}
@@ -168,11 +178,11 @@ def evaluate(arguments: argparse.Namespace) -> str:
         "SIMULATED data (`OutfitSessionSimulator`; a storefront measures this on its own event log). "
         f"{arguments.garments} garments ({', '.join(sorted(set(map(str, simulator.chart_ids)) - {''}))} charts; "
         f"shoes none), {arguments.shoppers} shoppers with ANSUR II bodies, {arguments.sessions} training sessions "
-        f"each; recommender trained in {training_seconds:.0f} s. Each shopper tells BodyService's model sex, "
-        f"stature, weight and chest, waist and hip girths as measured by themselves (about 3% off); "
-        f"{arguments.samples} posterior samples give the fit profile. One evaluation session per shopper: the "
+        f"each; recommender trained in {training_seconds:.0f} s. Each shopper tells BodyService's model either "
+        + " or ".join(f"{description} ({mode})" for mode, description in TOLD_MODES.items())
+        + f"; {arguments.samples} posterior samples give the fit profile. One evaluation session per shopper: the "
         f"storefront shows the {SHOWN_PER_ROLE} best garments of each role and the shopper buys an outfit among "
-        "them by their hidden taste. NDCG@20: RecommendGarments against a held-out session's purchases.",
+        f"them by their hidden taste. NDCG@20: RecommendGarments against the purchases of {HELD_OUT_SESSIONS} held-out sessions.",
         "",
         "| ranking, size bought | purchases | returns per 100 purchases | change | NDCG@20 | change |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -217,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=3, help="training sessions per shopper")
     parser.add_argument("--samples", type=int, default=200, help="posterior samples per body")
     parser.add_argument(
-        "--fit-weights", type=lambda text: [float(w) for w in text.split(",")], default=[1.0, 0.5, 0.25],
+        "--fit-weights", type=lambda text: [float(w) for w in text.split(",")], default=[1.0, 0.25],
         help="weights of ln(fit probability) to compare, comma-separated (the service uses fit.FIT_WEIGHT)",
     )
     parser.add_argument("--seed", type=int, default=0)

@@ -225,7 +225,8 @@ def test_advise_size_says_between_which_sizes_a_body_falls(service):
     assert "between sizes 38 and 40" in advice.explanation
     # BodyUpdated carried the same probabilities for every shipped chart, and no measurement.
     _, events, _ = service
-    labels, probabilities = events.fit_profiles[body.body_id]["eu_womens_tops"]
+    labels, probabilities, recommended = events.fit_profiles[body.body_id]["eu_womens_tops"]
+    assert recommended == advice.recommended_size
     assert list(labels) == [f.label for f in advice.fits]
     assert list(probabilities) == [f.probability for f in advice.fits]
 

@@ -182,7 +182,10 @@ def test_the_fit_profile_holds_every_shipped_chart_with_advise_sizes_probabiliti
     samples = body_samples(5_000, chest_circumference=(920.0, 15.0), waist_circumference=(720.0, 15.0))
     profile = fit_profile(samples)
     assert set(profile) == set(shipped_charts())
-    for chart_id, (labels, probabilities) in profile.items():
+    for chart_id, (labels, probabilities, recommended) in profile.items():
         advice = advise_size(shipped_charts()[chart_id], samples)
         assert labels == tuple(fit.label for fit in advice.fits)
         assert probabilities == tuple(fit.probability for fit in advice.fits)
+        assert recommended == advice.recommended_size
+    # Between 38 and 40, no size of the women's tops chart may fit: the closest is recommended.
+    assert max(profile["eu_womens_tops"][1]) < 0.2 and profile["eu_womens_tops"][2] in ("38", "40")

@@ -90,6 +90,8 @@ def test_best_size_is_the_most_likely_and_nothing_without_a_chart():
     assert best_size(profile, "eu_womens_tops") == ("38", pytest.approx(0.9))
     assert best_size(profile, "") == ("", 1.0) and best_size(profile, "us_mens_trousers") == ("", 1.0)
     assert ChartFit(("S", "M"), (0.4, 0.4)).best() == ("S", 0.4)
+    # No size may fit: the size BodyService found closest is advised, not the first.
+    assert ChartFit(("S", "M", "L"), (0.0, 0.0, 0.0), "L").best() == ("L", 0.0)
 
 
 @pytest.mark.parametrize(
@@ -99,6 +101,8 @@ def test_best_size_is_the_most_likely_and_nothing_without_a_chart():
         (_chart_fit("eu_mens_tops", ["44", "46"], [0.5]), "as many probabilities"),
         (_chart_fit("eu_mens_tops", ["44"], [1.5]), r"in \[0, 1\]"),
         (_chart_fit("eu_mens_tops", ["44"], [float("nan")]), r"in \[0, 1\]"),
+        (events_pb2.ChartFit(chart_id="eu_mens_tops", size_labels=["44"], probabilities=[0.5], recommended_size="46"),
+         "not one of its size_labels"),
     ],
 )
 def test_a_broken_fit_profile_is_refused_naming_the_rule(entry, message):
