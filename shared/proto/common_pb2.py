@@ -24,21 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tryon/v1/common.proto\x12\x08tryon.v1\"/\n\x10MeasurementValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\x86\x01\n\x13MeasurementEstimate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x0e\n\x06stddev\x18\x04 \x01(\x01\x12\x10\n\x08lower_90\x18\x05 \x01(\x01\x12\x10\n\x08upper_90\x18\x06 \x01(\x01\x12\x10\n\x08observed\x18\x07 \x01(\x08\"E\n\tSizeChart\x12\x10\n\x08\x63hart_id\x18\x01 \x01(\t\x12&\n\x05sizes\x18\x02 \x03(\x0b\x32\x17.tryon.v1.SizeChartSize\"\x84\x01\n\rSizeChartSize\x12\r\n\x05label\x18\x01 \x01(\t\x12*\n\x06ranges\x18\x02 \x03(\x0b\x32\x1a.tryon.v1.MeasurementRange\x12\x38\n\x14garment_measurements\x18\x03 \x03(\x0b\x32\x1a.tryon.v1.MeasurementValue\"A\n\x10MeasurementRange\x12\x13\n\x0bmeasurement\x18\x01 \x01(\t\x12\x0b\n\x03min\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x01\".\n\x08Keypoint\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\t\n\x01x\x18\x02 \x01(\x02\x12\t\n\x01y\x18\x03 \x01(\x02\"D\n\nKeypoint3D\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04x_mm\x18\x02 \x01(\x01\x12\x0c\n\x04y_mm\x18\x03 \x01(\x01\x12\x0c\n\x04z_mm\x18\x04 \x01(\x01\"4\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03*8\n\x03Sex\x12\x13\n\x0fSEX_UNSPECIFIED\x10\x00\x12\x0e\n\nSEX_FEMALE\x10\x01\x12\x0c\n\x08SEX_MALE\x10\x02*\xdb\x02\n\x0fGarmentCategory\x12 \n\x1cGARMENT_CATEGORY_UNSPECIFIED\x10\x00\x12 \n\x1cGARMENT_CATEGORY_T_SHIRT_TOP\x10\x01\x12\x1c\n\x18GARMENT_CATEGORY_TROUSER\x10\x02\x12\x1d\n\x19GARMENT_CATEGORY_PULLOVER\x10\x03\x12\x1a\n\x16GARMENT_CATEGORY_DRESS\x10\x04\x12\x19\n\x15GARMENT_CATEGORY_COAT\x10\x05\x12\x1b\n\x17GARMENT_CATEGORY_SANDAL\x10\x06\x12\x1a\n\x16GARMENT_CATEGORY_SHIRT\x10\x07\x12\x1c\n\x18GARMENT_CATEGORY_SNEAKER\x10\x08\x12\x18\n\x14GARMENT_CATEGORY_BAG\x10\t\x12\x1f\n\x1bGARMENT_CATEGORY_ANKLE_BOOT\x10\n*L\n\tGenerator\x12\x19\n\x15GENERATOR_UNSPECIFIED\x10\x00\x12\x11\n\rGENERATOR_VAE\x10\x01\x12\x11\n\rGENERATOR_GAN\x10\x02*\xc9\x01\n\x0fInteractionType\x12 \n\x1cINTERACTION_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15INTERACTION_TYPE_VIEW\x10\x01\x12\x1b\n\x17INTERACTION_TYPE_TRY_ON\x10\x02\x12 \n\x1cINTERACTION_TYPE_ADD_TO_CART\x10\x03\x12\x1d\n\x19INTERACTION_TYPE_PURCHASE\x10\x04\x12\x1b\n\x17INTERACTION_TYPE_RETURN\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tryon/v1/common.proto\x12\x08tryon.v1\"/\n\x10MeasurementValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\x86\x01\n\x13MeasurementEstimate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x0e\n\x06stddev\x18\x04 \x01(\x01\x12\x10\n\x08lower_90\x18\x05 \x01(\x01\x12\x10\n\x08upper_90\x18\x06 \x01(\x01\x12\x10\n\x08observed\x18\x07 \x01(\x08\"E\n\tSizeChart\x12\x10\n\x08\x63hart_id\x18\x01 \x01(\t\x12&\n\x05sizes\x18\x02 \x03(\x0b\x32\x17.tryon.v1.SizeChartSize\"\x84\x01\n\rSizeChartSize\x12\r\n\x05label\x18\x01 \x01(\t\x12*\n\x06ranges\x18\x02 \x03(\x0b\x32\x1a.tryon.v1.MeasurementRange\x12\x38\n\x14garment_measurements\x18\x03 \x03(\x0b\x32\x1a.tryon.v1.MeasurementValue\"A\n\x10MeasurementRange\x12\x13\n\x0bmeasurement\x18\x01 \x01(\t\x12\x0b\n\x03min\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x01\".\n\x08Keypoint\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\t\n\x01x\x18\x02 \x01(\x02\x12\t\n\x01y\x18\x03 \x01(\x02\"D\n\nKeypoint3D\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04x_mm\x18\x02 \x01(\x01\x12\x0c\n\x04y_mm\x18\x03 \x01(\x01\x12\x0c\n\x04z_mm\x18\x04 \x01(\x01\"4\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\"b\n\x08\x43hartFit\x12\x10\n\x08\x63hart_id\x18\x01 \x01(\t\x12\x13\n\x0bsize_labels\x18\x02 \x03(\t\x12\x15\n\rprobabilities\x18\x03 \x03(\x02\x12\x18\n\x10recommended_size\x18\x04 \x01(\t*8\n\x03Sex\x12\x13\n\x0fSEX_UNSPECIFIED\x10\x00\x12\x0e\n\nSEX_FEMALE\x10\x01\x12\x0c\n\x08SEX_MALE\x10\x02*\xdb\x02\n\x0fGarmentCategory\x12 \n\x1cGARMENT_CATEGORY_UNSPECIFIED\x10\x00\x12 \n\x1cGARMENT_CATEGORY_T_SHIRT_TOP\x10\x01\x12\x1c\n\x18GARMENT_CATEGORY_TROUSER\x10\x02\x12\x1d\n\x19GARMENT_CATEGORY_PULLOVER\x10\x03\x12\x1a\n\x16GARMENT_CATEGORY_DRESS\x10\x04\x12\x19\n\x15GARMENT_CATEGORY_COAT\x10\x05\x12\x1b\n\x17GARMENT_CATEGORY_SANDAL\x10\x06\x12\x1a\n\x16GARMENT_CATEGORY_SHIRT\x10\x07\x12\x1c\n\x18GARMENT_CATEGORY_SNEAKER\x10\x08\x12\x18\n\x14GARMENT_CATEGORY_BAG\x10\t\x12\x1f\n\x1bGARMENT_CATEGORY_ANKLE_BOOT\x10\n*L\n\tGenerator\x12\x19\n\x15GENERATOR_UNSPECIFIED\x10\x00\x12\x11\n\rGENERATOR_VAE\x10\x01\x12\x11\n\rGENERATOR_GAN\x10\x02*\xc9\x01\n\x0fInteractionType\x12 \n\x1cINTERACTION_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15INTERACTION_TYPE_VIEW\x10\x01\x12\x1b\n\x17INTERACTION_TYPE_TRY_ON\x10\x02\x12 \n\x1cINTERACTION_TYPE_ADD_TO_CART\x10\x03\x12\x1d\n\x19INTERACTION_TYPE_PURCHASE\x10\x04\x12\x1b\n\x17INTERACTION_TYPE_RETURN\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tryon.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEX']._serialized_start=666
-  _globals['_SEX']._serialized_end=722
-  _globals['_GARMENTCATEGORY']._serialized_start=725
-  _globals['_GARMENTCATEGORY']._serialized_end=1072
-  _globals['_GENERATOR']._serialized_start=1074
-  _globals['_GENERATOR']._serialized_end=1150
-  _globals['_INTERACTIONTYPE']._serialized_start=1153
-  _globals['_INTERACTIONTYPE']._serialized_end=1354
+  _globals['_SEX']._serialized_start=766
+  _globals['_SEX']._serialized_end=822
+  _globals['_GARMENTCATEGORY']._serialized_start=825
+  _globals['_GARMENTCATEGORY']._serialized_end=1172
+  _globals['_GENERATOR']._serialized_start=1174
+  _globals['_GENERATOR']._serialized_end=1250
+  _globals['_INTERACTIONTYPE']._serialized_start=1253
+  _globals['_INTERACTIONTYPE']._serialized_end=1454
   _globals['_MEASUREMENTVALUE']._serialized_start=35
   _globals['_MEASUREMENTVALUE']._serialized_end=82
   _globals['_MEASUREMENTESTIMATE']._serialized_start=85
@@ -55,4 +55,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYPOINT3D']._serialized_end=610
   _globals['_MONEY']._serialized_start=612
   _globals['_MONEY']._serialized_end=664
+  _globals['_CHARTFIT']._serialized_start=666
+  _globals['_CHARTFIT']._serialized_end=764
 # @@protoc_insertion_point(module_scope)

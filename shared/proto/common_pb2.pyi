@@ -148,3 +148,15 @@ class Money(_message.Message):
     currency_code: str
     amount_minor: int
     def __init__(self, currency_code: _Optional[str] = ..., amount_minor: _Optional[int] = ...) -> None: ...
+
+class ChartFit(_message.Message):
+    __slots__ = ("chart_id", "size_labels", "probabilities", "recommended_size")
+    CHART_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    chart_id: str
+    size_labels: _containers.RepeatedScalarFieldContainer[str]
+    probabilities: _containers.RepeatedScalarFieldContainer[float]
+    recommended_size: str
+    def __init__(self, chart_id: _Optional[str] = ..., size_labels: _Optional[_Iterable[str]] = ..., probabilities: _Optional[_Iterable[float]] = ..., recommended_size: _Optional[str] = ...) -> None: ...

@@ -59,20 +59,8 @@ class BodyUpdated(_message.Message):
     body_id: str
     sex: _common_pb2.Sex
     body_latent: _containers.RepeatedScalarFieldContainer[float]
-    fit_profile: _containers.RepeatedCompositeFieldContainer[ChartFit]
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., body_id: _Optional[str] = ..., sex: _Optional[_Union[_common_pb2.Sex, str]] = ..., body_latent: _Optional[_Iterable[float]] = ..., fit_profile: _Optional[_Iterable[_Union[ChartFit, _Mapping]]] = ...) -> None: ...
-
-class ChartFit(_message.Message):
-    __slots__ = ("chart_id", "size_labels", "probabilities", "recommended_size")
-    CHART_ID_FIELD_NUMBER: _ClassVar[int]
-    SIZE_LABELS_FIELD_NUMBER: _ClassVar[int]
-    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
-    RECOMMENDED_SIZE_FIELD_NUMBER: _ClassVar[int]
-    chart_id: str
-    size_labels: _containers.RepeatedScalarFieldContainer[str]
-    probabilities: _containers.RepeatedScalarFieldContainer[float]
-    recommended_size: str
-    def __init__(self, chart_id: _Optional[str] = ..., size_labels: _Optional[_Iterable[str]] = ..., probabilities: _Optional[_Iterable[float]] = ..., recommended_size: _Optional[str] = ...) -> None: ...
+    fit_profile: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChartFit]
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., body_id: _Optional[str] = ..., sex: _Optional[_Union[_common_pb2.Sex, str]] = ..., body_latent: _Optional[_Iterable[float]] = ..., fit_profile: _Optional[_Iterable[_Union[_common_pb2.ChartFit, _Mapping]]] = ...) -> None: ...
 
 class BodyDeleted(_message.Message):
     __slots__ = ("event_id", "occurred_at", "body_id")
