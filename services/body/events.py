@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from tryon.shared.contract import SEX_TO_PROTO
 from tryon.shared.events import EventPublisher, new_event_id, timestamp_now
-from tryon.shared.proto import events_pb2
+from tryon.shared.proto import common_pb2, events_pb2
 
 
 class KafkaBodyEvents:
@@ -38,7 +38,7 @@ class KafkaBodyEvents:
             sex=SEX_TO_PROTO[sex],
             body_latent=list(latent),
             fit_profile=[
-                events_pb2.ChartFit(
+                common_pb2.ChartFit(
                     chart_id=chart_id,
                     size_labels=list(labels),
                     probabilities=list(probabilities),

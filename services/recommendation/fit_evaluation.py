@@ -78,10 +78,10 @@ def _told(simulator: OutfitSessionSimulator, shopper: SessionShopper, mode: str)
 
 
 def _profile_message(profile: dict[str, ChartFit]):
-    from tryon.shared.proto import events_pb2
+    from tryon.shared.proto import common_pb2
 
     return [
-        events_pb2.ChartFit(
+        common_pb2.ChartFit(
             chart_id=chart, size_labels=fit.labels, probabilities=fit.probabilities, recommended_size=fit.recommended
         )
         for chart, fit in profile.items()

@@ -19,7 +19,7 @@ from tryon.services.recommendation.servicer import RecommendationServicer, regis
 from tryon.services.recommendation.simulator import OutfitSessionSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 from tryon.shared.errors import InvalidEvent, NotFound
-from tryon.shared.proto import events_pb2
+from tryon.shared.proto import common_pb2, events_pb2
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
 from tryon.shared.server import serve
@@ -30,8 +30,8 @@ EU_TOPS = ("32", "34", "36", "38", "40", "42", "44", "46", "48", "50")
 MENS_TOPS = ("44", "46", "48", "50", "52", "54", "56", "58", "60")
 
 
-def _chart_fit(chart_id: str, labels, probabilities) -> events_pb2.ChartFit:
-    return events_pb2.ChartFit(chart_id=chart_id, size_labels=labels, probabilities=probabilities)
+def _chart_fit(chart_id: str, labels, probabilities) -> common_pb2.ChartFit:
+    return common_pb2.ChartFit(chart_id=chart_id, size_labels=labels, probabilities=probabilities)
 
 
 # A body that size 38 of the women's tops chart fits at 0.9, and no men's top.
@@ -101,7 +101,7 @@ def test_best_size_is_the_most_likely_and_nothing_without_a_chart():
         (_chart_fit("eu_mens_tops", ["44", "46"], [0.5]), "as many probabilities"),
         (_chart_fit("eu_mens_tops", ["44"], [1.5]), r"in \[0, 1\]"),
         (_chart_fit("eu_mens_tops", ["44"], [float("nan")]), r"in \[0, 1\]"),
-        (events_pb2.ChartFit(chart_id="eu_mens_tops", size_labels=["44"], probabilities=[0.5], recommended_size="46"),
+        (common_pb2.ChartFit(chart_id="eu_mens_tops", size_labels=["44"], probabilities=[0.5], recommended_size="46"),
          "not one of its size_labels"),
     ],
 )
