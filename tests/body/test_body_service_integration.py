@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tryon.services.body.domain import BodyDomain
 from tryon.services.body.events import KafkaBodyEvents
 from tryon.services.body.servicer import SERVICE_FULL_NAME, BodyServicer, registration
+from tryon.services.body.sizing import shipped_charts
 from tryon.services.body.store import BodyStore
 from tryon.shared.broker import ensure_topics, free_loopback_port
 from tryon.shared.events import EventConsumer, EventPublisher
@@ -96,9 +97,14 @@ def test_create_and_delete_are_announced_on_kafka(kafka_bootstrap, trained_body_
             assert list(updated.body_latent) == pytest.approx(list(store.get(body.body_id).latent), abs=1e-6)
             assert len(updated.body_latent) == trained_body_model.latent_dim
             assert updated.event_id and updated.occurred_at.seconds > 0
-            # Only the latent code travels: no measurement is carried by the event.
+            # Only the latent code and the fit profile travel: no measurement is carried by the event.
             assert {field.name for field, _ in updated.ListFields()} == {
-                "event_id", "occurred_at", "body_id", "sex", "body_latent"}
+                "event_id", "occurred_at", "body_id", "sex", "body_latent", "fit_profile"}
+            assert {chart.chart_id for chart in updated.fit_profile} == set(shipped_charts())
+            for chart in updated.fit_profile:
+                assert list(chart.size_labels) == [size.label for size in shipped_charts()[chart.chart_id].sizes]
+                assert len(chart.probabilities) == len(chart.size_labels)
+                assert chart.recommended_size in chart.size_labels
 
             path = store.path_of(body.body_id)
             assert path.exists()
