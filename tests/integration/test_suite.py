@@ -222,6 +222,58 @@ def test_recorded_interactions_travel_through_kafka_into_the_next_answer(channel
     assert not {g.garment_id for g in popular.garments} & {g.garment_id for g in after.garments}
 
 
+def test_a_body_and_a_garment_reach_the_recommender_which_advises_the_size_bodyservice_advises(channels):
+    bodies = body_service_pb2_grpc.BodyServiceStub(channels["body"])
+    garments = garment_service_pb2_grpc.GarmentServiceStub(channels["garment"])
+    recommendations = recommendation_service_pb2_grpc.RecommendationServiceStub(channels["recommendation"])
+    body = bodies.CreateBody(
+        body_pb.CreateBodyRequest(
+            measurements=[
+                common_pb2.MeasurementValue(name=name, value=value)
+                for name, value in (("stature", 1650), ("weight", 62), ("chest_circumference", 880),
+                                    ("waist_circumference", 720))
+            ],
+            sex=common_pb2.SEX_FEMALE,
+        )
+    ).body
+    chart = common_pb2.SizeChart(chart_id="eu_womens_tops")
+    tee = garments.RegisterGarment(
+        garment_pb.RegisterGarmentRequest(
+            image=garment_png(), name="Fitted tee", category=common_pb2.GARMENT_CATEGORY_T_SHIRT_TOP,
+            price=common_pb2.Money(currency_code="EUR", amount_minor=1500), size_chart=chart,
+        )
+    ).garment
+    advice = bodies.AdviseSize(body_pb.AdviseSizeRequest(body_id=body.body_id, size_chart=chart))
+    request = rec_pb.RecommendGarmentsRequest(
+        user_id=f"fit-{uuid.uuid4().hex[:8]}", k=1000, categories=[common_pb2.GARMENT_CATEGORY_T_SHIRT_TOP],
+        body_id=body.body_id,
+    )
+    deadline = time.monotonic() + EVENT_DEADLINE_S
+    while True:
+        try:
+            answer = {g.garment_id: g for g in recommendations.RecommendGarments(request).garments}
+        except grpc.RpcError as error:
+            # NOT_FOUND until BodyUpdated has travelled through Kafka.
+            assert error.code() == grpc.StatusCode.NOT_FOUND, error.details()
+            answer = {}
+        if tee.garment_id in answer:
+            break
+        assert time.monotonic() < deadline, "the body or the garment did not reach the recommender"
+        time.sleep(0.05)
+    fits = {fit.label: fit.probability for fit in advice.fits}
+    assert answer[tee.garment_id].advised_size == advice.recommended_size
+    assert answer[tee.garment_id].fit_probability == pytest.approx(fits[advice.recommended_size], abs=1e-6)
+    bodies.DeleteBody(body_pb.DeleteBodyRequest(body_id=body.body_id))
+    while True:
+        try:
+            recommendations.RecommendGarments(request)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND
+            break
+        assert time.monotonic() < deadline + EVENT_DEADLINE_S, "BodyDeleted did not reach the recommender"
+        time.sleep(0.05)
+
+
 def test_a_garbage_event_lands_in_the_dlq_and_the_next_good_one_is_applied(suite: LocalSuite, channels, tmp_path):
     recommendations = recommendation_service_pb2_grpc.RecommendationServiceStub(channels["recommendation"])
     user_id = f"dlq-{uuid.uuid4().hex[:8]}"
