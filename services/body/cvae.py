@@ -21,10 +21,11 @@ the latent posterior (Monte Carlo over ``z`` from the prior network) and the dec
 New bodies are drawn by the chain rule over the model's own conditionals (``sample_sequentially``):
 each unobserved measurement, in a random order per body, from the model given the sex and the
 measurements drawn before it. One draw of ``z`` and the decoder's diagonal noise (``sample``) is not a
-good body generator: with nothing observed, the KL term leaves about one of the 16 latent dimensions
-in use, so every correlation beyond that one factor has to come from independent per-measurement
-noise (about 0.38 standard deviations), and a classifier tells such bodies from real ones with
-0.73-0.76 accuracy, where the chain rule scores as a per-sex Gaussian does (docs/results.md).
+good body generator: with nothing observed, the KL term leaves only a few latent dimensions in use
+(the recognition network's means vary along few of them), so most correlations between measurements
+have to come from independent per-measurement noise, and a classifier tells such bodies from real
+ones far more easily than bodies drawn by the chain rule (``evaluate``'s sampling tables,
+docs/results.md).
 """
 
 from __future__ import annotations
