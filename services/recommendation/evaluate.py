@@ -274,14 +274,17 @@ def summarise(results: list[SplitResult]) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", summary
 
 
-def plot_curves(results: list[SplitResult], path: Path) -> None:
-    """Training loss and validation NDCG@100 per epoch of every Mult-VAE run."""
+def plot_curves(results: list[SplitResult], path: Path) -> bool:
+    """Training loss and validation NDCG@100 per epoch of every run validated per epoch; False if none."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [name for name in results[0].histories]
+    if not names:
+        # Only models without per-epoch histories ran (popularity, EASE, the served configuration).
+        return False
     fig, axes = plt.subplots(2, len(names), figsize=(5 * len(names), 7), squeeze=False)
     for column, name in enumerate(names):
         for r in results:
@@ -299,6 +302,7 @@ def plot_curves(results: list[SplitResult], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -398,13 +402,13 @@ def main(argv: list[str] | None = None) -> None:
     payload = {"summary": summary, "data": data, "splits": [r.__dict__ for r in results], "wall_seconds": elapsed}
     (args.out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
     (args.out / "results.md").write_text(report)
-    plot_curves(results, args.out / "training_curves.png")
+    curves = [args.out / "training_curves.png"] if plot_curves(results, args.out / "training_curves.png") else []
     print(report)
     print(f"wrote {args.out / 'results.md'}, results.json, training_curves.png")
     record(
         args.results, "evaluate_recommendation", "Recommender on MovieLens-100K, strong generalization", report,
         command=command_line(argv, module="tryon.services.recommendation.evaluate"),
-        pictures=[args.out / "training_curves.png"],
+        pictures=curves,
     )
 
 
