@@ -20,7 +20,7 @@ PROTOS = REPO / "protos"
 EXPECTED_RPCS = {
     body_service_pb2: (
         "BodyService",
-        {"CreateBody", "GetBody", "DeleteBody", "SampleBodies", "AdviseSize", "RenderSilhouette"},
+        {"CreateBody", "GetBody", "DeleteBody", "SampleBodies", "AdviseSize", "RenderSilhouette", "GetBodyMesh"},
     ),
     garment_service_pb2: (
         "GarmentService",
@@ -29,14 +29,24 @@ EXPECTED_RPCS = {
             "EncodeGarment",
             "InterpolateGarments",
             "RegisterGarment",
+            "ImportGarments",
             "GetGarment",
+            "GetGarmentImage",
             "ListGarments",
             "RenderTryOn",
+            "RenderTryOnModel",
         },
     ),
     recommendation_service_pb2: (
         "RecommendationService",
-        {"RecommendGarments", "RecommendOutfits", "SimilarGarments", "RecordInteractions", "DeleteUser"},
+        {
+            "RecommendGarments",
+            "RecommendOutfits",
+            "CompleteOutfit",
+            "SimilarGarments",
+            "RecordInteractions",
+            "DeleteUser",
+        },
     ),
 }
 
