@@ -97,7 +97,10 @@ def outcome(call) -> grpc.StatusCode:
         return error.code()
 
 
-@settings(max_examples=100, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture,
+# No per-example deadline: the test asks for status codes, not speed, and a stream of 10,000 VAE
+# bodies (one pass of the networks per measurement) takes seconds on a busy machine; its speed is
+# tests/benchmarks/bench_body_sampling.py's to measure.
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_requests_never_fail_the_service(running_service, data):
