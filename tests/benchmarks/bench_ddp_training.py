@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     add_results_option(parser)
     args = parser.parse_args()
-    with recording_stdout(args.results, "ddp_training", "Mult-VAE training under torchrun: one process against several"):
+    with recording_stdout(args.results, "bench_ddp_training", "Mult-VAE training under torchrun: one process against several"):
         catalogue = synthetic_catalogue(2000, latent_dim=16, seed=args.seed)
         simulator = ShopperSimulator(catalogue, seed=args.seed)
         matrix, _, _ = weighted_matrix(simulator.interactions_table(simulator.make_shoppers(1000), 20), catalogue)

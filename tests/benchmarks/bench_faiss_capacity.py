@@ -12,7 +12,7 @@ FAISS directly on the same reduction (vectors [x, sqrt(M^2 - |x|^2)] padded to 2
 sub-quantisers of 8 bits, the same lists and nprobe), to show what it would save and cost.
 
 Measured: the bytes of each index as FAISS writes it (its in-memory layout; the garment-id map
-and the rest of a garment's state are in the ``recommender_replicas`` section), the median time
+and the rest of a garment's state are in the ``bench_replica_memory`` section), the median time
 of a search of one query on one thread (queries per second per core = 1 / that time), and
 recall@10 against Flat's exact top 10. Derived: the memory at 1M, 10M and 100M garments from the
 bytes per garment measured (a line through the two largest sizes, so fixed parts such as
@@ -177,7 +177,7 @@ def main() -> None:
                         help="IVF lists at every size (0: about 4 sqrt(n), the service's rule, whose k-means at 1M takes far longer)")
     add_results_option(parser)
     args = parser.parse_args()
-    with recording_stdout(args.results, "faiss_capacity", "FAISS capacity: bytes per garment, QPS per core, recall@10, memory at scale"):
+    with recording_stdout(args.results, "bench_faiss_capacity", "FAISS capacity: bytes per garment, QPS per core, recall@10, memory at scale"):
         lists = f"{args.nlist} lists at every size" if args.nlist else "about 4 sqrt(n) lists"
         print(f"item vectors of {DIM} floats; one query per search on one thread; recall@{K} against Flat; "
               f"IVF {lists}, nprobe {DEFAULT_NPROBE}; HNSW efSearch {DEFAULT_EF_SEARCH}; GPU: "

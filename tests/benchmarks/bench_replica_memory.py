@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--garments", type=int, default=5_000, help="garments registered live")
     add_results_option(parser)
     args = parser.parse_args()
-    with recording_stdout(args.results, "recommender_replicas", "Recommender replicas: memory per shopper and per garment"):
+    with recording_stdout(args.results, "bench_replica_memory", "Recommender replicas: memory per shopper and per garment"):
         artifacts = ModelArtifacts.load(WEIGHTS_DIR / "artifacts")
         trained_items = len(artifacts.model_items)
         recommender = Recommender(artifacts)

@@ -259,6 +259,10 @@ def test_every_evaluation_and_benchmark_script_has_its_section_in_docs_results()
         repository / "services" / "body" / "evaluate.py": '"evaluate_body"',
         repository / "services" / "garment" / "quality.py": '"evaluate_garment"',
         repository / "services" / "recommendation" / "evaluate.py": '"evaluate_recommendation"',
+        repository / "services" / "body" / "mesh_evaluate.py": '"body_mesh"',
+        repository / "services" / "garment" / "tryon_pictures.py": '"tryon_pictures"',
+        repository / "services" / "recommendation" / "compatibility.py": '"outfit_compatibility"',
+        repository / "services" / "recommendation" / "fit_evaluation.py": '"fit_ranking"',
     }
 
     for path, quoted_name in writers.items():
