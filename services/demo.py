@@ -109,9 +109,11 @@ def body_part(channel: grpc.Channel, out: Path) -> str:
     advice = bodies.AdviseSize(
         body_pb.AdviseSizeRequest(body_id=created.body_id, size_chart=common_pb2.SizeChart(chart_id="eu_womens_tops"))
     )
-    likeliest = sorted(advice.fits, key=lambda fit: fit.probability, reverse=True)[:3]
-    fits = ", ".join(f"{fit.label} {fit.probability:.2f}" for fit in likeliest)
-    say(f"  size advice (eu_womens_tops): {advice.recommended_size}; likeliest fits {fits}")
+    # Sizes that may fit at all, likeliest first: a size no sample fits tells the shopper nothing.
+    ranked = sorted(advice.fits, key=lambda fit: fit.probability, reverse=True)
+    likeliest = [fit for fit in ranked if fit.probability >= 0.005]
+    fits = ", ".join(f"{fit.label} {fit.probability:.2f}" for fit in likeliest[:3]) or "none"
+    say(f"  size advice (eu_womens_tops): {advice.recommended_size}; sizes that may fit: {fits}")
     say(f"  decided by {advice.deciding_measurement}: {advice.explanation}")
     silhouette = bodies.RenderSilhouette(body_pb.RenderSilhouetteRequest(body_id=created.body_id))
     (out / "silhouette.png").write_bytes(silhouette.png)
