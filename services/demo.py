@@ -35,7 +35,8 @@ from tryon.services.garment.categories import CATEGORIES
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.recommendation.live_catalogue import train_on_live_catalogue
 from tryon.services.recommendation.recommender import ModelArtifacts
-from tryon.services.storefront.up import start_storefront
+from tryon.services.garment.product_images import product_bytes
+from tryon.services.storefront.up import CATALOGUE_PICTURE_SIDE, SIZE_CHARTS, start_storefront
 from tryon.shared.contract import CATEGORY_PROTO_VALUES, category_from_proto, category_to_proto
 from tryon.shared.launcher import LocalSuite
 from tryon.shared.proto import (
@@ -140,22 +141,21 @@ def samples_part(channel: grpc.Channel, out: Path) -> None:
 
 
 def register(garments, images: np.ndarray, labels: np.ndarray, positions) -> dict[str, str]:
-    """Register Fashion-MNIST test pictures, enlarged as a shop photo would be; returns id -> category."""
+    """Register Fashion-MNIST test pictures as colour product pictures, with the storefront's shipped
+    size chart for their category; returns id -> category."""
     registered = {}
-    for position in positions:
+    for number, position in enumerate(positions):
         label = int(labels[position])
-        picture = Image.fromarray(images[position]).resize((112, 112), Image.BILINEAR)
-        buffer = io.BytesIO()
-        picture.save(buffer, format="PNG")
-        reply = garments.RegisterGarment(
-            garment_pb.RegisterGarmentRequest(
-                image=buffer.getvalue(),
-                name=f"{CATEGORIES[label].replace('_', ' ')} no. {position}",
-                category=category_to_proto(label),
-                price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),
-            )
+        request = garment_pb.RegisterGarmentRequest(
+            image=product_bytes(images[position], seed=int(position), side=CATALOGUE_PICTURE_SIDE),
+            name=f"{CATEGORIES[label].replace('_', ' ')} no. {position}",
+            category=category_to_proto(label),
+            price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),
         )
-        registered[reply.garment.garment_id] = CATEGORIES[label]
+        charts = SIZE_CHARTS.get(CATEGORIES[label], ())
+        if charts:
+            request.size_chart.chart_id = charts[number % len(charts)]
+        registered[garments.RegisterGarment(request).garment.garment_id] = CATEGORIES[label]
     return registered
 
 
@@ -170,7 +170,8 @@ def catalogue_part(channel: grpc.Channel) -> dict[str, str]:
     positions = [p for label in range(len(CATEGORIES)) for p in np.flatnonzero(labels == label)[:CATALOGUE_PER_CATEGORY]]
     registered = register(garments, images, labels, positions)
     say(f"\n== GarmentService: registered a catalogue of {len(registered)} garments "
-        "(Fashion-MNIST test pictures, enlarged); each published GarmentRegistered on Kafka")
+        "(Fashion-MNIST test pictures made into colour product pictures, with size charts); "
+        "each published GarmentRegistered on Kafka")
     return registered
 
 
