@@ -128,9 +128,12 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Unit vertex normals: the area-weighted mean of the adjacent triangles' normals."""
     corners = vertices[faces]
     face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals = np.zeros_like(vertices)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_normals)
+    # One bincount per axis sums each vertex's adjacent face normals (far quicker than np.add.at).
+    corner_vertices = faces.reshape(-1)
+    normals = np.stack(
+        [np.bincount(corner_vertices, np.repeat(face_normals[:, axis], 3), minlength=len(vertices)) for axis in range(3)],
+        axis=1,
+    )
     lengths = np.linalg.norm(normals, axis=1, keepdims=True)
     return normals / np.maximum(lengths, 1e-12)
 
@@ -201,13 +204,13 @@ def rasterise(
     return pixels[first], hit_faces[winners], weights[winners]
 
 
-def _torso_span(vertices: np.ndarray, faces: np.ndarray, y_mm: float, centre_x: float, girth: float | None) -> tuple[float, float]:
-    """Left and right x (mm) of the torso where the plane at height ``y_mm`` cuts the mesh: the
+def _torso_span(corners: np.ndarray, y_mm: float, centre_x: float, girth: float | None) -> tuple[float, float]:
+    """Left and right x (mm) of the torso where the plane at height ``y_mm`` cuts the mesh's
+    triangles ``corners`` [F, 3, 3]: the
     cut's segments merged into runs along x (arms and hands form runs of their own), and the run
     around the body's centre taken. When that run is implausibly wide for the girth (a hand
     touching the hip) or the plane misses the torso, the width of an ellipse of that girth and a
     depth of 0.7 times its width stands in."""
-    corners = vertices[faces]
     above = corners[..., 1] > y_mm
     crossing = above.any(axis=1) & ~above.all(axis=1)
     xs = []
@@ -268,13 +271,13 @@ def draw_body(mesh: BodyMesh, view: View, width: int, height: int) -> BodyDrawin
     shown = faces[toward_viewer]
     pixels, hit_faces, weights = rasterise(points, projection.depth(vertices[:, 2]), shown, width, height)
     normals = vertex_normals(vertices, faces)
-    pixel_normals = np.einsum("pk,pkd->pd", weights, normals[shown[hit_faces]])
-    pixel_normals /= np.maximum(np.linalg.norm(pixel_normals, axis=1, keepdims=True), 1e-12)
     # In view space the viewer is at +z; the back view turns the body around the y axis.
     if view == "back":
-        pixel_normals = pixel_normals * np.array([-1.0, 1.0, -1.0])
-    lambert = np.clip(pixel_normals @ _LIGHT, 0.0, 1.0)
-    shade = (_AMBIENT + (1 - _AMBIENT) * lambert).astype(np.float32)
+        normals = normals * np.array([-1.0, 1.0, -1.0])
+    # Gouraud shading: the light is reckoned per vertex and interpolated across each triangle,
+    # which on a mesh this fine looks as smooth as interpolating normals and costs a third.
+    vertex_shade = (_AMBIENT + (1 - _AMBIENT) * np.clip(normals @ _LIGHT, 0.0, 1.0)).astype(np.float32)
+    shade = np.einsum("pk,pk->p", weights, vertex_shade[shown[hit_faces]]).astype(np.float32)
     shading = np.ones(width * height, dtype=np.float32)
     shading[pixels] = shade
     rgba = np.zeros((width * height, 4), dtype=np.uint8)
@@ -288,7 +291,7 @@ def draw_body(mesh: BodyMesh, view: View, width: int, height: int) -> BodyDrawin
     spans = {}
     girths = {"chest": "chest_circumference", "waist": "waist_circumference", "hips": "hip_circumference"}
     for name, girth in girths.items():
-        left, right = _torso_span(vertices, faces, float(landmarks[name][1]), centre_x, mesh.measured_mm.get(girth))
+        left, right = _torso_span(corners, float(landmarks[name][1]), centre_x, mesh.measured_mm.get(girth))
         columns = sorted([float(projection.columns(left)), float(projection.columns(right))])
         spans[name] = (columns[0], columns[1])
     return BodyDrawing(
