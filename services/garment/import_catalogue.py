@@ -47,6 +47,7 @@ from tryon.services.garment.images import MAX_IMAGE_BYTES
 from tryon.shared.contract import category_to_proto
 from tryon.shared.errors import InvalidArgument
 from tryon.shared.proto import common_pb2, garment_service_pb2 as pb, garment_service_pb2_grpc
+from tryon.shared.tls import ClientTls, open_channel
 
 REQUIRED_COLUMNS = ("name", "category", "currency_code", "amount_minor", "image")
 """Columns every CSV must have; ``id`` and ``chart_id`` are optional."""
@@ -95,7 +96,10 @@ def registration_request(row: dict[str, str], images_dir: Path) -> pb.RegisterGa
     amount = row["amount_minor"].strip()
     if not amount.isdigit():
         raise InvalidArgument(f"amount_minor {amount!r} is not a whole number >= 0 (the price in cents)")
-    picture = images_dir / row["image"].strip()
+    picture = (images_dir / row["image"].strip()).resolve()
+    # A row names a picture inside the images folder, never a file elsewhere on the machine.
+    if not picture.is_relative_to(images_dir.resolve()):
+        raise InvalidArgument(f"image {row['image'].strip()!r} is outside the images folder {images_dir}")
     try:
         size = picture.stat().st_size
         if size > MAX_IMAGE_BYTES:
@@ -156,6 +160,8 @@ def import_rows(
 
         answer = stub.ImportGarments(stream(), timeout=timeout_s, metadata=list(metadata))
         for result in answer.results:
+            if not 0 <= result.index < len(sent):
+                continue
             row_number, item_ref = sent[result.index]
             outcomes[row_number] = RowOutcome(row_number, item_ref, result.garment_id, result.error_message)
         for row_number, row in chunk:
@@ -209,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, help="folder the image column is relative to (default: the CSV's)")
     parser.add_argument("--report", type=Path, help="write one line per row here (CSV)")
     parser.add_argument("--auth-token", default="", help="bearer token, when the service requires one")
+    parser.add_argument("--tls-ca-file", type=Path, help="CA that signed GarmentService's certificate: call over TLS")
+    parser.add_argument("--tls-cert-file", type=Path, help="client certificate, when GarmentService requires mTLS")
+    parser.add_argument("--tls-key-file", type=Path, help="the client certificate's key")
     parser.add_argument("--timeout", type=float, default=3600.0, help="deadline of one ImportGarments call (s)")
     parser.add_argument("--write-example", type=Path, metavar="DIR", help="write an example catalogue folder and exit")
     parser.add_argument("--count", type=int, default=100, help="garments of --write-example")
@@ -224,8 +233,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"import_catalogue: {error}", file=sys.stderr)
         return 2
     metadata = [("authorization", f"Bearer {args.auth_token}")] if args.auth_token else []
+    try:
+        tls = ClientTls(args.tls_ca_file, args.tls_cert_file, args.tls_key_file) if args.tls_ca_file else None
+    except ValueError as error:
+        print(f"import_catalogue: {error}", file=sys.stderr)
+        return 2
     options = [("grpc.max_send_message_length", MESSAGE_BYTES)]
-    with grpc.insecure_channel(args.garment_service, options=options) as channel:
+    with open_channel(args.garment_service, tls, options) as channel:
         stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
         try:
             report = import_rows(stub, rows, args.images or args.csv.parent, metadata=metadata, timeout_s=args.timeout)

@@ -80,3 +80,14 @@ def test_a_csv_without_the_required_columns_stops_before_any_call(tmp_path: Path
     csv_path.write_text("id,name,image\nA,tee,a.png\n")
     status = import_catalogue.main(["--garment-service", "127.0.0.1:9", "--csv", str(csv_path)])
     assert status == 2
+
+
+@pytest.mark.parametrize("image", ["../secret.png", "/etc/hostname"])
+def test_a_row_naming_a_picture_outside_the_images_folder_is_refused_unread(tmp_path: Path, image: str) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    (tmp_path / "secret.png").write_bytes(b"not for upload")
+    row = {"id": "A", "name": "tee", "category": "t_shirt_top", "currency_code": "EUR", "amount_minor": "1999",
+           "chart_id": "", "image": image}
+    with pytest.raises(import_catalogue.InvalidArgument, match="outside the images folder"):
+        import_catalogue.registration_request(row, images)
