@@ -53,7 +53,7 @@ class BodyServiceClient:
         try:
             response = self._stub.GetBodyMesh(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as error:
-            code, details = error.code(), error.details()
+            code, details = error.code(), error.details() or ""
             if code == grpc.StatusCode.NOT_FOUND:
                 raise NotFound(f"body {body_id!r} is not known to BodyService; create it there first") from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:

@@ -170,8 +170,8 @@ def garment_json(garment: garment_pb.Garment) -> schemas.Garment:
         else None,
         size_chart_id=chart.chart_id or None if chart is not None else None,
         has_size_chart=chart is not None and bool(chart.chart_id or chart.sizes),
-        image_url=f"/v1/garments/{garment.garment_id}/image.png",
-        picture_url=f"/v1/garments/{garment.garment_id}/picture",
+        image_url=f"/v1/garments/{quote(garment.garment_id, safe='')}/image.png",
+        picture_url=f"/v1/garments/{quote(garment.garment_id, safe='')}/picture",
         created_at=_time(garment.create_time),
     )
 
