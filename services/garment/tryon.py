@@ -63,6 +63,9 @@ _MESH_CACHE, _DRAWING_CACHE, _PICTURE_CACHE = 32, 64, 256
 _DRAWING_BYTES = 160 * 2**20
 """Memory the cached drawings may hold together: 40 bodies at 512 x 1024 (4 MiB each), or two at
 the largest picture, 2048 x 4096."""
+_PICTURE_BYTES = 128 * 2**20
+"""Memory the cached garment pictures may hold together: about 55 at the largest copy drawn
+(384 x 384 float32 RGBA, 2.3 MiB), all 256 when they are smaller."""
 _RIM = 0.02
 """Width of a product picture's rim that is blended with its background, as a share of its longer side."""
 _PICTURE_SIDE = (128, 384)
@@ -137,6 +140,11 @@ class _TimedCache:
                 self._weight -= self._entries.popitem(last=False)[1][2]
 
 
+def _picture_bytes(picture: object) -> float:
+    """Memory a cached garment picture holds."""
+    return float(picture.padded.nbytes)  # type: ignore[attr-defined]
+
+
 def _drawing_bytes(entry: object) -> float:
     """Memory a cached drawing holds: its picture and its shading."""
     drawing = entry[1]  # type: ignore[index]
@@ -159,7 +167,7 @@ class TryOnRenderer:
         self._pictures = pictures
         self._mesh_cache = _TimedCache(_MESH_CACHE, cache_seconds, clock)
         self._drawing_cache = _TimedCache(_DRAWING_CACHE, cache_seconds, clock, _DRAWING_BYTES, _drawing_bytes)
-        self._picture_cache = _TimedCache(_PICTURE_CACHE, float("inf"), clock)
+        self._picture_cache = _TimedCache(_PICTURE_CACHE, float("inf"), clock, _PICTURE_BYTES, _picture_bytes)
 
     def mesh(self, body_id: str) -> BodyMesh:
         """The body's mesh, from the cache or the source."""

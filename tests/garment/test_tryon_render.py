@@ -17,7 +17,7 @@ from tryon.services.garment.categories import label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.garment_fit import CHEST, HIP, WAIST, chart_sizes, fit_size
 from tryon.services.garment.mesh_render import draw_body
-from tryon.services.garment.tryon import TryOnItem, TryOnRenderer, _TimedCache
+from tryon.services.garment.tryon import _PICTURE_BYTES, TryOnItem, TryOnRenderer, _TimedCache
 from tryon.services.garment.tryon_render import (
     DressedGarment,
     decode_rgba_png,
@@ -197,3 +197,19 @@ def test_the_drawing_cache_keeps_within_its_memory_budget() -> None:
     assert cache.get("a") is None and cache.get("b") == 3 and cache.get("c") == 6
     cache.put("d", 20)
     assert [cache.get(key) for key in "bcd"] == [None, None, 20]
+
+
+def test_the_garment_picture_cache_keeps_within_its_memory_budget() -> None:
+    from PIL import Image
+
+    # Large product pictures, each copied at 384 x 384 for drawing (2.3 MiB as float32 RGBA).
+    original = Image.new("RGB", (1200, 1200), (200, 30, 30))
+    garments = {
+        f"g{number}": Garment(f"g{number}", "tee", TEE, "EUR", 1, None, np.zeros(1, np.float32), b"", datetime.now(timezone.utc), True)
+        for number in range(80)
+    }
+    renderer = TryOnRenderer(garments.__getitem__, None, pictures=lambda garment: original)
+    for garment in garments.values():
+        renderer._picture(garment)
+    held = sum(entry[1].padded.nbytes for entry in renderer._picture_cache._entries.values())
+    assert 40 * 2**20 < held <= _PICTURE_BYTES
