@@ -138,7 +138,8 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
   const failedRequests = [];
   const consoleErrors = [];
-  page.on("console", (message) => { if (message.type() === "error") consoleErrors.push(message.text()); });
+  // The failing URL goes with the text: "Failed to load resource" alone does not say what failed.
+  page.on("console", (message) => { if (message.type() === "error") consoleErrors.push(`${message.text()} ${message.location().url || ""}`.trim()); });
   page.on("pageerror", (error) => consoleErrors.push(String(error)));
   page.on("requestfailed", (request) => failedRequests.push(request.url()));
   page.on("response", (response) => {
@@ -280,7 +281,7 @@ try {
     localStorage.setItem("tryon-shopper-id", shopperId);
     localStorage.setItem("tryon-body-id", bodyId);
   }, shopper);
-  plain.on("console", (message) => { if (message.type() === "error") consoleErrors.push(message.text()); });
+  plain.on("console", (message) => { if (message.type() === "error") consoleErrors.push(`${message.text()} ${message.location().url || ""}`.trim()); });
   plain.on("pageerror", (error) => consoleErrors.push(String(error)));
   await plain.addInitScript(() => {
     const getContext = HTMLCanvasElement.prototype.getContext;
