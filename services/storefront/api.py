@@ -651,11 +651,21 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
     ) -> schemas.Outfits:
         """Complete the look: outfits of a top or dress, a bottom and shoes, best first."""
         context = call_context(request)
-        reply = await backends.call(
-            backends.recommendation.RecommendOutfits,
-            rec_pb.RecommendOutfitsRequest(user_id=user_id, k=k, body_id=body_id or ""),
-            context,
-        )
+        try:
+            reply = await backends.call(
+                backends.recommendation.RecommendOutfits,
+                rec_pb.RecommendOutfitsRequest(user_id=user_id, k=k, body_id=body_id or ""),
+                context,
+            )
+        except StatusError as error:
+            # A body just created reaches the recommender by a Kafka event, a moment after CreateBody
+            # answered; until then the outfits are ranked by taste alone and sized by BodyService
+            # below, which still answers 404 for a body that does not exist.
+            if not body_id or error.code != "NOT_FOUND" or "body_id" not in error.message:
+                raise
+            reply = await backends.call(
+                backends.recommendation.RecommendOutfits, rec_pb.RecommendOutfitsRequest(user_id=user_id, k=k), context
+            )
         joined = await store.scored((g for outfit in reply.outfits for g in outfit.garments), body_id, context)
         by_id = {item.garment.garment_id: item for item in joined}
         return schemas.Outfits(

@@ -122,15 +122,25 @@ class ScriptedGarmentService(garment_service_pb2_grpc.GarmentServiceServicer):
 
 class ScriptedRecommendationService(recommendation_service_pb2_grpc.RecommendationServiceServicer):
     """RecordInteractions answers one event id per interaction and keeps what it was sent; RecommendGarments
-    picks g-1, a garment the catalogue lacks, and g-2."""
+    picks g-1, a garment the catalogue lacks, and g-2; RecommendOutfits knows no body, as a recommender
+    that has not yet read a new body's BodyUpdated, and otherwise answers one outfit of g-1 and g-2."""
 
     def __init__(self) -> None:
         self.recorded: list[rec_pb.Interaction] = []
+        self.outfit_bodies: list[str] = []
 
     def RecommendGarments(self, request, context):
         return rec_pb.RecommendGarmentsResponse(
             garments=[rec_pb.ScoredGarment(garment_id=g, score=s) for g, s in (("g-1", 3.0), ("gone", 2.0), ("g-2", 1.0))],
             history_size=4,
+        )
+
+    def RecommendOutfits(self, request, context):
+        self.outfit_bodies.append(request.body_id)
+        if request.body_id:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"body_id {request.body_id!r} is not known; create the body first")
+        return rec_pb.RecommendOutfitsResponse(
+            outfits=[rec_pb.Outfit(garments=[rec_pb.ScoredGarment(garment_id="g-1"), rec_pb.ScoredGarment(garment_id="g-2")], score=1.0)]
         )
 
     def RecordInteractions(self, request, context):
@@ -443,3 +453,11 @@ def test_the_product_picture_keeps_its_media_type_and_asks_for_the_longest_side(
     assert whole.headers["content-type"] == "image/jpeg" and whole.headers["x-original-picture"] == "true"
     assert scaled.headers["cache-control"] == "private, max-age=86400"
     assert tiny.status_code == 400 and "max_side" in tiny.json()["message"]
+
+
+def test_outfits_for_a_body_the_recommender_has_not_heard_of_yet_are_ranked_by_taste(services):
+    with client_for(services) as client:
+        response = client.get("/v1/shoppers/ann/outfits", params={"body_id": "just-created"})
+    assert response.status_code == 200, response.text
+    assert [item["garment"]["garment_id"] for item in response.json()["outfits"][0]["items"]] == ["g-1", "g-2"]
+    assert services["recommendation"].outfit_bodies == ["just-created", ""]
