@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from scipy import sparse
 from torch import nn
 
-from tryon.services.recommendation.multvae import prepare_input
+from tryon.services.recommendation.multvae import item_vectors, prepare_input
 from tryon.services.recommendation.protocol import FoldInSet
 from tryon.services.recommendation.trainer import TrainingHistory, _BestEpoch, _check_matrix, pick_device
 from tryon.shared.progress import progress_bar
@@ -122,9 +122,7 @@ class CFGAN(nn.Module):
     @torch.no_grad()
     def item_embeddings(self) -> np.ndarray:
         """Rows [W_i, b_i] of the generator's last layer, float32 [n_items, hidden_dim + 1]."""
-        weight = self.decoder_out.weight.detach().cpu().numpy()
-        bias = self.decoder_out.bias.detach().cpu().numpy()[:, None]
-        return np.ascontiguousarray(np.hstack([weight, bias]), dtype=np.float32)
+        return item_vectors(self.decoder_out)
 
     @torch.no_grad()
     def history_query(self, positions: torch.Tensor, weights: torch.Tensor) -> np.ndarray:

@@ -36,6 +36,14 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.pt"
 
 
+def item_vectors(decoder_out: nn.Linear) -> np.ndarray:
+    """Rows [W_i, b_i] of a model's last layer, float32 [n_items, d + 1]: with a query [h, 1] their
+    inner products are the model's scores, so FAISS can search them."""
+    weight = decoder_out.weight.detach().cpu().numpy()
+    bias = decoder_out.bias.detach().cpu().numpy()[:, None]
+    return np.ascontiguousarray(np.hstack([weight, bias]), dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class MultVAEConfig:
     """Hyperparameters of Mult-VAE and its training, with the paper's values as defaults.
@@ -253,9 +261,7 @@ class MultVAE(nn.Module):
     @torch.no_grad()
     def item_embeddings(self) -> np.ndarray:
         """Rows [W_i, b_i] of the last decoder layer, float32 [n_items, d + 1]."""
-        weight = self.decoder_out.weight.detach().cpu().numpy()
-        bias = self.decoder_out.bias.detach().cpu().numpy()[:, None]
-        return np.ascontiguousarray(np.hstack([weight, bias]), dtype=np.float32)
+        return item_vectors(self.decoder_out)
 
     @torch.no_grad()
     def history_query(self, positions: torch.Tensor, weights: torch.Tensor) -> np.ndarray:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tryon.services.recommendation.multvae import prepare_input
+from tryon.services.recommendation.multvae import item_vectors, prepare_input
 
 
 @dataclass(frozen=True)
@@ -184,9 +184,7 @@ class RecVAE(nn.Module):
     @torch.no_grad()
     def item_embeddings(self) -> np.ndarray:
         """Rows [W_i, b_i] of the linear decoder, float32 [n_items, latent_dim + 1]."""
-        weight = self.decoder_out.weight.detach().cpu().numpy()
-        bias = self.decoder_out.bias.detach().cpu().numpy()[:, None]
-        return np.ascontiguousarray(np.hstack([weight, bias]), dtype=np.float32)
+        return item_vectors(self.decoder_out)
 
     @torch.no_grad()
     def history_query(self, positions: torch.Tensor, weights: torch.Tensor) -> np.ndarray:
