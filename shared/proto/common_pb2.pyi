@@ -41,6 +41,13 @@ class InteractionType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERACTION_TYPE_ADD_TO_CART: _ClassVar[InteractionType]
     INTERACTION_TYPE_PURCHASE: _ClassVar[InteractionType]
     INTERACTION_TYPE_RETURN: _ClassVar[InteractionType]
+
+class ReturnReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RETURN_REASON_UNSPECIFIED: _ClassVar[ReturnReason]
+    RETURN_REASON_TOO_SMALL: _ClassVar[ReturnReason]
+    RETURN_REASON_TOO_LARGE: _ClassVar[ReturnReason]
+    RETURN_REASON_OTHER: _ClassVar[ReturnReason]
 SEX_UNSPECIFIED: Sex
 SEX_FEMALE: Sex
 SEX_MALE: Sex
@@ -64,6 +71,10 @@ INTERACTION_TYPE_TRY_ON: InteractionType
 INTERACTION_TYPE_ADD_TO_CART: InteractionType
 INTERACTION_TYPE_PURCHASE: InteractionType
 INTERACTION_TYPE_RETURN: InteractionType
+RETURN_REASON_UNSPECIFIED: ReturnReason
+RETURN_REASON_TOO_SMALL: ReturnReason
+RETURN_REASON_TOO_LARGE: ReturnReason
+RETURN_REASON_OTHER: ReturnReason
 
 class MeasurementValue(_message.Message):
     __slots__ = ("name", "value")

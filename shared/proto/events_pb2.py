@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from . import common_pb2 as tryon_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tryon/v1/events.proto\x12\x08tryon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tryon/v1/common.proto\"\xba\x01\n\x13InteractionRecorded\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x12\n\ngarment_id\x18\x04 \x01(\t\x12\'\n\x04type\x18\x05 \x01(\x0e\x32\x19.tryon.v1.InteractionType\x12\x12\n\nsession_id\x18\x06 \x01(\t\"\xf4\x01\n\x11GarmentRegistered\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngarment_id\x18\x03 \x01(\t\x12+\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x16\n\x0e\x63ontent_latent\x18\x06 \x03(\x02\x12\x1e\n\x05price\x18\x07 \x01(\x0b\x32\x0f.tryon.v1.Money\x12\x15\n\rsize_chart_id\x18\x08 \x01(\t\"\xbb\x01\n\x0b\x42odyUpdated\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x62ody_id\x18\x03 \x01(\t\x12\x1a\n\x03sex\x18\x04 \x01(\x0e\x32\r.tryon.v1.Sex\x12\x13\n\x0b\x62ody_latent\x18\x05 \x03(\x02\x12\'\n\x0b\x66it_profile\x18\x06 \x03(\x0b\x32\x12.tryon.v1.ChartFit\"a\n\x0b\x42odyDeleted\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x62ody_id\x18\x03 \x01(\t\"a\n\x0bUserDeleted\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07user_id\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tryon/v1/events.proto\x12\x08tryon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tryon/v1/common.proto\"\x88\x02\n\x13InteractionRecorded\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x12\n\ngarment_id\x18\x04 \x01(\t\x12\'\n\x04type\x18\x05 \x01(\x0e\x32\x19.tryon.v1.InteractionType\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12\x0c\n\x04size\x18\x07 \x01(\t\x12-\n\rreturn_reason\x18\x08 \x01(\x0e\x32\x16.tryon.v1.ReturnReason\x12\x0f\n\x07\x62ody_id\x18\t \x01(\t\"\xf4\x01\n\x11GarmentRegistered\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngarment_id\x18\x03 \x01(\t\x12+\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32\x19.tryon.v1.GarmentCategory\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x16\n\x0e\x63ontent_latent\x18\x06 \x03(\x02\x12\x1e\n\x05price\x18\x07 \x01(\x0b\x32\x0f.tryon.v1.Money\x12\x15\n\rsize_chart_id\x18\x08 \x01(\t\"\xbb\x01\n\x0b\x42odyUpdated\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x62ody_id\x18\x03 \x01(\t\x12\x1a\n\x03sex\x18\x04 \x01(\x0e\x32\r.tryon.v1.Sex\x12\x13\n\x0b\x62ody_latent\x18\x05 \x03(\x02\x12\'\n\x0b\x66it_profile\x18\x06 \x03(\x0b\x32\x12.tryon.v1.ChartFit\"a\n\x0b\x42odyDeleted\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x62ody_id\x18\x03 \x01(\t\"a\n\x0bUserDeleted\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07user_id\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tryon.v1.events_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INTERACTIONRECORDED']._serialized_start=92
-  _globals['_INTERACTIONRECORDED']._serialized_end=278
-  _globals['_GARMENTREGISTERED']._serialized_start=281
-  _globals['_GARMENTREGISTERED']._serialized_end=525
-  _globals['_BODYUPDATED']._serialized_start=528
-  _globals['_BODYUPDATED']._serialized_end=715
-  _globals['_BODYDELETED']._serialized_start=717
-  _globals['_BODYDELETED']._serialized_end=814
-  _globals['_USERDELETED']._serialized_start=816
-  _globals['_USERDELETED']._serialized_end=913
+  _globals['_INTERACTIONRECORDED']._serialized_end=356
+  _globals['_GARMENTREGISTERED']._serialized_start=359
+  _globals['_GARMENTREGISTERED']._serialized_end=603
+  _globals['_BODYUPDATED']._serialized_start=606
+  _globals['_BODYUPDATED']._serialized_end=793
+  _globals['_BODYDELETED']._serialized_start=795
+  _globals['_BODYDELETED']._serialized_end=892
+  _globals['_USERDELETED']._serialized_start=894
+  _globals['_USERDELETED']._serialized_end=991
 # @@protoc_insertion_point(module_scope)

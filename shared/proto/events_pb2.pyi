@@ -11,20 +11,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InteractionRecorded(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "user_id", "garment_id", "type", "session_id")
+    __slots__ = ("event_id", "occurred_at", "user_id", "garment_id", "type", "session_id", "size", "return_reason", "body_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    RETURN_REASON_FIELD_NUMBER: _ClassVar[int]
+    BODY_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     user_id: str
     garment_id: str
     type: _common_pb2.InteractionType
     session_id: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., garment_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.InteractionType, str]] = ..., session_id: _Optional[str] = ...) -> None: ...
+    size: str
+    return_reason: _common_pb2.ReturnReason
+    body_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., garment_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.InteractionType, str]] = ..., session_id: _Optional[str] = ..., size: _Optional[str] = ..., return_reason: _Optional[_Union[_common_pb2.ReturnReason, str]] = ..., body_id: _Optional[str] = ...) -> None: ...
 
 class GarmentRegistered(_message.Message):
     __slots__ = ("event_id", "occurred_at", "garment_id", "category", "name", "content_latent", "price", "size_chart_id")

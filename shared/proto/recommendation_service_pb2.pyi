@@ -129,15 +129,21 @@ class Outfit(_message.Message):
     def __init__(self, garments: _Optional[_Iterable[_Union[ScoredGarment, _Mapping]]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class Interaction(_message.Message):
-    __slots__ = ("user_id", "garment_id", "type", "occurred_at", "session_id")
+    __slots__ = ("user_id", "garment_id", "type", "occurred_at", "session_id", "size", "return_reason", "body_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    RETURN_REASON_FIELD_NUMBER: _ClassVar[int]
+    BODY_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     garment_id: str
     type: _common_pb2.InteractionType
     occurred_at: _timestamp_pb2.Timestamp
     session_id: str
-    def __init__(self, user_id: _Optional[str] = ..., garment_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.InteractionType, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
+    size: str
+    return_reason: _common_pb2.ReturnReason
+    body_id: str
+    def __init__(self, user_id: _Optional[str] = ..., garment_id: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.InteractionType, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., session_id: _Optional[str] = ..., size: _Optional[str] = ..., return_reason: _Optional[_Union[_common_pb2.ReturnReason, str]] = ..., body_id: _Optional[str] = ...) -> None: ...
