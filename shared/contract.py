@@ -15,7 +15,8 @@ its reason.
 - Display names: 1 to ``MAX_NAME_LENGTH`` characters after surrounding blanks, no control characters.
 - Latent vectors (content latents, body latents): the expected length, finite numbers, and an
   L2 norm of at most ``MAX_LATENT_NORM``.
-- Shipped size charts: ``SHIPPED_CHART_IDS``, the charts BodyService can advise sizes from.
+- Shipped size charts: ``SHIPPED_CHART_IDS``, the charts BodyService can advise sizes from, and
+  ``SHIPPED_CHART_SIZES``, the size labels of each.
 """
 
 from __future__ import annotations
@@ -219,9 +220,37 @@ GarmentService accepts a garment's ``size_chart.chart_id`` only when it names on
 that BodyService can later advise a size from it."""
 
 
+SHIPPED_CHART_SIZES: dict[str, tuple[str, ...]] = {
+    "en13402_womens_tops": ("XXS", "XS", "S", "M", "L", "XL", "XXL", "3XL"),
+    "en13402_mens_tops": ("XXS", "XS", "S", "M", "L", "XL", "XXL", "3XL"),
+    "eu_womens_tops": ("32", "34", "36", "38", "40", "42", "44", "46", "48", "50"),
+    "eu_womens_trousers": ("32", "34", "36", "38", "40", "42", "44", "46", "48", "50"),
+    "eu_mens_tops": ("44", "46", "48", "50", "52", "54", "56", "58", "60"),
+    "us_mens_trousers": (
+        "28/30", "28/32", "28/34", "30/30", "30/32", "30/34", "32/30", "32/32", "32/34", "34/30", "34/32", "34/34",
+        "36/30", "36/32", "36/34", "38/30", "38/32", "38/34", "40/30", "40/32", "40/34", "42/30", "42/32", "42/34",
+    ),
+}
+"""The size labels of each shipped chart, smallest first, as BodyService spells them (a test keeps
+them equal to ``size_charts.json``): the sizes an interaction may name for a garment of that chart."""
+
+
 def check_chart_id(chart_id: str, field: str = "size_chart.chart_id", error: type[DomainError] = InvalidArgument) -> str:
     """A shipped chart id; anything else is refused with the list of known ids."""
     if chart_id not in SHIPPED_CHART_IDS:
         shown = repr(chart_id) if len(chart_id) <= MAX_ID_LENGTH else f"an id of {len(chart_id)} characters"
         raise error(f"{field} {shown} is not a shipped chart; known charts: {', '.join(SHIPPED_CHART_IDS)}")
     return chart_id
+
+
+def check_size(size: str, chart_id: str, field: str = "size", error: type[DomainError] = InvalidArgument) -> str:
+    """A size label of the shipped chart ``chart_id`` ("" for none); anything else is refused with the chart's labels."""
+    if not size:
+        return ""
+    labels = SHIPPED_CHART_SIZES.get(chart_id)
+    shown = repr(size) if len(size) <= MAX_ID_LENGTH else f"a label of {len(size)} characters"
+    if labels is None:
+        raise error(f"{field} {shown} names a size of a garment without a shipped size chart; leave it empty")
+    if size not in labels:
+        raise error(f"{field} {shown} is not a size of chart {chart_id}; its sizes: {', '.join(labels)}")
+    return size

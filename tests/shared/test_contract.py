@@ -96,6 +96,14 @@ def test_latent_lengths_are_the_shipped_models_latent_sizes() -> None:
 def test_shipped_chart_ids_are_the_charts_body_service_ships() -> None:
     text = resources.files("tryon.services.body").joinpath("size_charts.json").read_text(encoding="utf-8")
     assert contract.SHIPPED_CHART_IDS == tuple(chart["chart_id"] for chart in json.loads(text)["charts"])
+    assert contract.SHIPPED_CHART_SIZES == {
+        chart["chart_id"]: tuple(size["label"] for size in chart["sizes"]) for chart in json.loads(text)["charts"]
+    }
+    assert contract.check_size("38", "eu_womens_tops") == "38" and contract.check_size("", "") == ""
+    with pytest.raises(InvalidArgument, match="'37' is not a size of chart eu_womens_tops; its sizes: 32, 34"):
+        contract.check_size("37", "eu_womens_tops")
+    with pytest.raises(InvalidArgument, match="without a shipped size chart; leave it empty"):
+        contract.check_size("M", "")
     assert contract.check_chart_id("eu_mens_tops") == "eu_mens_tops"
     with pytest.raises(InvalidArgument, match="'eu_nowhere' is not a shipped chart; known charts: en13402_womens_tops"):
         contract.check_chart_id("eu_nowhere")
