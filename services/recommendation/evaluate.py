@@ -13,9 +13,13 @@ step for step until beta reaches the cap and gained nothing on test users (docs/
 
 RecVAE (Shenbin et al., WSDM 2020) is reported as a separate, named row: composite prior,
 alternating encoder/decoder epochs and a KL weight proportional to the input size. CFGAN (Chae et
-al., CIKM 2018; ``cfgan``) is the GAN row, with its best validation epoch. ``served`` trains the
-configuration the service trains (``train.SERVING_CONFIG``) the way the service trains it. Every
-row but EASE's is also paired against Mult-VAE.
+al., CIKM 2018; ``cfgan``) is the GAN row, with its best validation epoch. Every row but EASE's is
+also paired against Mult-VAE. Each family is trained by ``families.train_family`` with its
+configuration and patience of ``families.FAMILIES``, as the service trains it.
+
+The report ends with the pick: the served family is the one with the best NDCG@100 among those
+whose mean paired gap to EASE is within 3%, and its configuration is written out;
+``train.SERVING_FAMILY`` must be that family (a test compares it with the recorded pick).
 
 Run: ``python -m tryon.services.recommendation.evaluate --seeds 5 --out var/rec-eval``.
 Writes ``results.md``, ``results.json`` and ``training_curves.png`` into ``--out``; with
@@ -34,43 +38,29 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tryon.services.recommendation.cfgan import CFGANConfig, train_cfgan
 from tryon.services.recommendation.ease import EASE
+from tryon.services.recommendation.families import (
+    FAMILIES,
+    ML100K_CFGAN,
+    ML100K_MULTVAE,
+    ML100K_RECVAE,
+    VALIDATION_USERS,
+    Family,
+    train_family,
+)
 from tryon.services.recommendation.movielens import DEFAULT_DATA_PATH, load_ml100k
-from tryon.services.recommendation.multvae import MultVAE, MultVAEConfig
+from tryon.services.recommendation.multvae import MultVAE
 from tryon.services.recommendation.popularity import Popularity
-from tryon.services.recommendation.recvae import RecVAEConfig
 from tryon.services.recommendation.protocol import (
     StrongGeneralizationSplit,
     evaluate_fold_in,
     positives_from_ratings,
     strong_generalization_split,
 )
-from tryon.services.recommendation.train import SERVING_CONFIG
-from tryon.services.recommendation.trainer import train_multvae, train_recvae
 from tryon.shared.results import add_results_option, command_line, record
 
 METRICS = ("recall@20", "recall@50", "ndcg@100")
 EASE_L2_GRID = (50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0)
-
-# Mult-VAE on ML-100K: the paper's architecture and values (tanh layer of 600, dropout 0.5,
-# Adam 1e-3) except a latent size of 50 instead of 200, which ~740 training users support
-# better (chosen on validation users, see MULTVAE_TUNING); batches of 100 users because ~740
-# training users would give under two updates an epoch at the paper's 500; beta reaches 1
-# after 1,200 updates (~160 epochs). The weights validated and returned are
-# an exponential moving average with decay 0.995 per update (a window of ~200 updates, ~25
-# epochs), which evens out the epoch-to-epoch noise of the raw weights (see MULTVAE_TUNING).
-ML100K_MULTVAE = MultVAEConfig(
-    hidden_dims=(600,),
-    latent_dim=50,
-    dropout=0.5,
-    beta_cap=1.0,
-    total_anneal_steps=1200,
-    lr=1e-3,
-    batch_size=100,
-    epochs=160,
-    weight_average_decay=0.995,
-)
 
 # How the departures of ML100K_MULTVAE from the paper were chosen; stated in the report.
 MULTVAE_TUNING = (
@@ -93,24 +83,9 @@ MULTVAE_TUNING = (
     "is within the spread between training seeds"
 )
 
-# RecVAE on ML-100K: the paper's values except batches of 100 users (as for Mult-VAE) and
-# two encoder layers instead of five, which costs a fifth of the time per epoch.
-ML100K_RECVAE = RecVAEConfig(
-    hidden_dim=600,
-    encoder_layers=2,
-    latent_dim=200,
-    dropout=0.5,
-    gamma=0.005,
-    lr=5e-4,
-    batch_size=100,
-    epochs=60,
-    encoder_epochs=3,
-    decoder_epochs=1,
-)
-# CFGAN on ML-100K: the paper's ZR and PM variant without noise, one hidden layer each, with dropout
-# on the generator's condition for strong generalisation (see cfgan.py).
-ML100K_CFGAN = CFGANConfig(hidden_dim=400, discriminator_hidden_dim=400, dropout=0.5, lr=1e-4, batch_size=100, epochs=60)
-MODELS = ("popularity", "ease", "multvae", "recvae", "cfgan", "served")
+MODELS = ("popularity", "ease", *FAMILIES)
+PICK_WITHIN_PERCENT = 3.0
+"""The served family is the best NDCG@100 among the families whose mean paired gap to EASE is within this."""
 
 
 @dataclass
@@ -144,6 +119,43 @@ def tune_ease(split: StrongGeneralizationSplit, grid: tuple[float, ...] = EASE_L
     return best_model, best_ndcg
 
 
+def evaluated_families(args: argparse.Namespace) -> dict[str, Family]:
+    """The families ``--models`` names, as this run trains them (Mult-VAE with ``--epochs``)."""
+    return {
+        key: replace(family, config=replace(family.config, epochs=args.epochs)) if key == "multvae" else family
+        for key, family in FAMILIES.items()
+        if key in args.models
+    }
+
+
+def pick_served(summary: dict, families: list[Family], validation_users: int) -> tuple[dict | None, str]:
+    """The family to serve, as recorded (``Family.to_json_dict``), and the report's paragraph saying why.
+
+    The pick is the best mean test NDCG@100 among the evaluated families whose mean paired gap to
+    EASE is within ``PICK_WITHIN_PERCENT``; None when no family is that close.
+    """
+    gaps = {f.name: summary[f.name]["ndcg@100 vs EASE %"]["mean"] for f in families if f.name in summary}
+    if not gaps:
+        return None, ""
+    within = [f for f in families if f.name in gaps and gaps[f.name] >= -PICK_WITHIN_PERCENT]
+    listed = ", ".join(f"{name} {gap:+.2f}%" for name, gap in sorted(gaps.items(), key=lambda item: -item[1]))
+    if not within:
+        return None, (
+            f"Served pick: **none**: no evaluated family is within {PICK_WITHIN_PERCENT:g}% of EASE "
+            f"(NDCG@100 paired gap: {listed}); the service's family needs a better configuration first.\n"
+        )
+    chosen = max(within, key=lambda f: summary[f.name]["ndcg@100"]["mean"])
+    record = {**chosen.to_json_dict(), "validation_users": validation_users}
+    return record, (
+        f"Served pick: **{chosen.name}**, the best mean NDCG@100 "
+        f"({summary[chosen.name]['ndcg@100']['mean']:.4f}) among the families within {PICK_WITHIN_PERCENT:g}% "
+        f"of EASE (NDCG@100 paired gap: {listed}; evaluated: {', '.join(f.name for f in families)}). "
+        "The service trains this family as evaluated (`train.SERVING_FAMILY`, through "
+        "`families.train_family`: best validation epoch on held-out shoppers, the same patience); "
+        f"recorded as `{json.dumps(record, sort_keys=True)}`.\n"
+    )
+
+
 def evaluate_split(
     ratings_matrix, user_ids, item_ids, seed: int, args: argparse.Namespace
 ) -> SplitResult:
@@ -165,42 +177,17 @@ def evaluate_split(
     result.choices["EASE l2"] = ease.l2
     result.seconds["EASE"] = time.perf_counter() - started
 
-    if "multvae" in args.models:
+    for key, family in evaluated_families(args).items():
         started = time.perf_counter()
-        config = replace(ML100K_MULTVAE, epochs=args.epochs)
-        options = {"seed": seed, "progress": args.progress, "validation": split.validation, "patience": args.patience}
-        model, history = train_multvae(split.train, config, **options)
-        result.test["Mult-VAE"] = evaluate_fold_in(_torch_scorer(model), split.test)
-        result.choices["Mult-VAE beta at chosen epoch"] = history.beta_at_best_epoch
-        result.choices["Mult-VAE epoch"] = history.best_epoch + 1
-        result.histories["Mult-VAE"] = history.to_json_dict()
-        result.seconds["Mult-VAE"] = time.perf_counter() - started
-
-    if "recvae" in args.models:
-        started = time.perf_counter()
-        options = {"seed": seed, "progress": args.progress, "validation": split.validation}
-        model, history = train_recvae(split.train, ML100K_RECVAE, patience=args.recvae_patience, **options)
-        result.test["RecVAE"] = evaluate_fold_in(_torch_scorer(model), split.test)
-        result.choices["RecVAE epoch"] = history.best_epoch + 1
-        result.histories["RecVAE"] = history.to_json_dict()
-        result.seconds["RecVAE"] = time.perf_counter() - started
-
-    if "served" in args.models:
-        started = time.perf_counter()
-        # The configuration the service trains, trained as the service trains it: its fixed epochs,
-        # no validation users, the last update's weights.
-        model, _ = train_multvae(split.train, SERVING_CONFIG, seed=seed, progress=args.progress)
-        result.test["Mult-VAE as served (train.SERVING_CONFIG)"] = evaluate_fold_in(_torch_scorer(model), split.test)
-        result.seconds["Mult-VAE as served (train.SERVING_CONFIG)"] = time.perf_counter() - started
-
-    if "cfgan" in args.models:
-        started = time.perf_counter()
-        options = {"seed": seed, "progress": args.progress, "validation": split.validation}
-        model, history = train_cfgan(split.train, ML100K_CFGAN, patience=args.patience, **options)
-        result.test["CFGAN"] = evaluate_fold_in(_torch_scorer(model), split.test)
-        result.choices["CFGAN epoch"] = history.best_epoch + 1
-        result.histories["CFGAN"] = history.to_json_dict()
-        result.seconds["CFGAN"] = time.perf_counter() - started
+        model, history = train_family(
+            split.train, family.config, seed=seed, progress=args.progress, validation=split.validation
+        )
+        result.test[family.name] = evaluate_fold_in(_torch_scorer(model), split.test)
+        if key == "multvae":
+            result.choices["Mult-VAE beta at chosen epoch"] = history.beta_at_best_epoch
+        result.choices[f"{family.name} epoch"] = history.best_epoch + 1
+        result.histories[family.name] = history.to_json_dict()
+        result.seconds[family.name] = time.perf_counter() - started
     return result
 
 
@@ -283,7 +270,7 @@ def plot_curves(results: list[SplitResult], path: Path) -> bool:
 
     names = [name for name in results[0].histories]
     if not names:
-        # Only models without per-epoch histories ran (popularity, EASE, the served configuration).
+        # Only models without per-epoch histories ran (popularity, EASE).
         return False
     fig, axes = plt.subplots(2, len(names), figsize=(5 * len(names), 7), squeeze=False)
     for column, name in enumerate(names):
@@ -311,11 +298,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_PATH, help="ml-100k.inter (see movielens.py)")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeded splits (seeds 0..N-1)")
     parser.add_argument("--out", type=Path, default=Path("var/rec-eval"), help="output folder")
-    parser.add_argument("--validation-users", type=int, default=100)
+    parser.add_argument("--validation-users", type=int, default=VALIDATION_USERS)
     parser.add_argument("--test-users", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=ML100K_MULTVAE.epochs, help="Mult-VAE epochs per run")
-    parser.add_argument("--patience", type=int, default=30, help="Mult-VAE: epochs without a better validation NDCG")
-    parser.add_argument("--recvae-patience", type=int, default=15, help="RecVAE: the same, in outer epochs")
     parser.add_argument(
         "--models",
         type=lambda text: tuple(name.strip() for name in text.split(",") if name.strip()),
@@ -371,7 +356,9 @@ def protocol_notes(data: dict) -> str:
         f"{ML100K_CFGAN.hidden_dim} tanh with condition dropout {ML100K_CFGAN.dropout}, discriminator "
         f"{ML100K_CFGAN.discriminator_hidden_dim}, ZR and PM shares {ML100K_CFGAN.zr_share} and "
         f"{ML100K_CFGAN.pm_share}, ZR weight {ML100K_CFGAN.zr_weight}, Adam {ML100K_CFGAN.lr}, batch "
-        f"{ML100K_CFGAN.batch_size}, up to {ML100K_CFGAN.epochs} epochs, best validation epoch.\n\n"
+        f"{ML100K_CFGAN.batch_size}, up to {ML100K_CFGAN.epochs} epochs, best validation epoch. Training stops "
+        "after " + ", ".join(f"{f.patience} ({f.name})" for f in FAMILIES.values())
+        + " epochs without a better validation NDCG@100.\n\n"
     )
 
 
@@ -396,10 +383,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"split {seed}: test NDCG@100 {ndcg}", flush=True)
         elapsed = time.perf_counter() - started
     table, summary = summarise(results)
+    if args.from_json is not None:
+        pick, pick_text = payload.get("pick"), payload.get("pick_text", "")
+    else:
+        pick, pick_text = pick_served(summary, list(evaluated_families(args).values()), args.validation_users)
     report = protocol_notes(data) + table
     report += f"Total wall time {elapsed:.0f} s with {args.threads} torch thread(s).\n"
+    report += f"\n{pick_text}" if pick_text else ""
     args.out.mkdir(parents=True, exist_ok=True)
-    payload = {"summary": summary, "data": data, "splits": [r.__dict__ for r in results], "wall_seconds": elapsed}
+    payload = {
+        "summary": summary, "data": data, "splits": [r.__dict__ for r in results], "wall_seconds": elapsed,
+        "pick": pick, "pick_text": pick_text,
+    }
     (args.out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
     (args.out / "results.md").write_text(report)
     curves = [args.out / "training_curves.png"] if plot_curves(results, args.out / "training_curves.png") else []

@@ -77,26 +77,31 @@ def fold_in_split(
     """Split each row's items at random: int(fraction * n) held out, the rest folded in.
 
     As in the paper's reference code the held-out count is rounded down, so a user with
-    5 to 9 items holds out exactly one.
+    5 to 9 items holds out exactly one. Both parts keep the matrix's values (a weighted history
+    folds in with its weights; the metrics read held-out items as relevant whatever their value).
     """
     matrix = sparse.csr_matrix(matrix)
-    fold_rows, fold_cols, held_rows, held_cols = [], [], [], []
+    fold_rows, fold_cols, fold_values, held_rows, held_cols, held_values = [], [], [], [], [], []
     for row in range(matrix.shape[0]):
         items = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
+        values = matrix.data[matrix.indptr[row] : matrix.indptr[row + 1]]
         n_held_out = int(held_out_fraction * len(items))
         held_out_mask = np.zeros(len(items), dtype=bool)
         held_out_mask[rng.choice(len(items), size=n_held_out, replace=False)] = True
         fold_cols.append(items[~held_out_mask])
+        fold_values.append(values[~held_out_mask])
         fold_rows.append(np.full(int((~held_out_mask).sum()), row))
         held_cols.append(items[held_out_mask])
+        held_values.append(values[held_out_mask])
         held_rows.append(np.full(n_held_out, row))
 
-    def build(rows: list[np.ndarray], cols: list[np.ndarray]) -> sparse.csr_matrix:
+    def build(rows: list[np.ndarray], cols: list[np.ndarray], values: list[np.ndarray]) -> sparse.csr_matrix:
         r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-        return sparse.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=matrix.shape)
+        v = np.concatenate(values).astype(np.float32) if values else np.zeros(0, dtype=np.float32)
+        return sparse.csr_matrix((v, (r, c)), shape=matrix.shape)
 
-    return build(fold_rows, fold_cols), build(held_rows, held_cols)
+    return build(fold_rows, fold_cols, fold_values), build(held_rows, held_cols, held_values)
 
 
 def strong_generalization_split(
@@ -111,6 +116,8 @@ def strong_generalization_split(
 ) -> StrongGeneralizationSplit:
     """Split users into training, validation and test users, then fold in 80% of each held-out user.
 
+    The service holds out validation users only (``n_test_users=0``) to choose its epoch.
+
     Items are restricted to those with at least one positive among the training users
     (a model cannot score an item it never saw; the paper does the same). A held-out user
     left with fewer than ``min_user_positives`` items after that restriction is dropped
@@ -118,9 +125,9 @@ def strong_generalization_split(
     """
     matrix = sparse.csr_matrix(matrix, dtype=np.float32)
     n_users, n_items = matrix.shape
-    if n_validation_users < 1 or n_test_users < 1 or n_validation_users + n_test_users >= n_users:
+    if n_validation_users < 0 or n_test_users < 0 or n_validation_users + n_test_users >= n_users:
         raise ValueError(
-            f"need 1 <= validation users, 1 <= test users and their sum < {n_users} users, "
+            f"need 0 <= validation users, 0 <= test users and their sum < {n_users} users, "
             f"got {n_validation_users} and {n_test_users}"
         )
     user_ids = np.arange(n_users) if user_ids is None else np.asarray(user_ids)
