@@ -58,11 +58,12 @@ class GarmentModelsConfig:
     @classmethod
     def from_dict(cls, data: dict) -> GarmentModelsConfig:
         """Rebuild a config from ``to_dict`` output; unknown keys are an error."""
-        part_types = {"vae": VAEConfig, "gan": GANConfig, "classifier": ClassifierConfig}
+        part_types = {"gan": GANConfig, "classifier": ClassifierConfig}
         unknown = set(data) - {part.name for part in fields(cls)}
         if unknown:
             raise ValueError(f"unknown garment model config sections: {', '.join(sorted(unknown))}")
-        return cls(**{name: part_type(**data.get(name, {})) for name, part_type in part_types.items()})
+        parts = {name: part_type(**data.get(name, {})) for name, part_type in part_types.items()}
+        return cls(vae=VAEConfig.from_dict(data.get("vae", {})), **parts)
 
 
 def default_device() -> str:

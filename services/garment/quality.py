@@ -10,6 +10,11 @@ of 10k training images (the floor a perfect generator would reach); the VAE's re
 error on the test set. Writes ``quality.md``, ``quality.json``, training curves and sample grids;
 with ``--results docs/results.md`` also the tables and the sample grids into that document's
 ``evaluate_garment`` section.
+
+``--only vae`` (or ``gan``) trains and measures that generator alone, taking the other models
+from ``--models-dir``; ``--vae FIELD=VALUE`` changes a field of its ``VAEConfig``, so variants are
+compared with the same classifier: ``--models-dir services/garment/weights/models --only vae
+--vae prior=class --vae-epochs 2``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +31,12 @@ import torch
 from scipy import linalg
 
 from tryon.services.garment.categories import CATEGORIES, NUM_CATEGORIES
+
 from tryon.services.garment.dataset import load_fashion_mnist, to_unit_float
 from tryon.services.garment.garment_models import GarmentModels, GarmentModelsConfig
-from tryon.services.garment.trainer import plot_history, plot_image_grid
+from tryon.services.garment.gan import ConditionalGenerator, ProjectionDiscriminator
+from tryon.services.garment.trainer import plot_history, plot_image_grid, train_gan, train_vae
+from tryon.services.garment.vae import ConditionalVAE, VAEConfig
 from tryon.shared.results import add_results_option, command_line, record
 
 _CURVES = {
@@ -84,8 +93,10 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate(models: GarmentModels, out: Path, per_class: int, seed: int) -> dict:
-    """Measure ``models`` on the Fashion-MNIST test split, write pictures under ``out``; return the figures."""
+def evaluate(
+    models: GarmentModels, out: Path, per_class: int, seed: int, generators: tuple[str, ...] = ("vae", "gan")
+) -> dict:
+    """Measure ``models``' ``generators`` on the Fashion-MNIST test split, write pictures under ``out``; return the figures."""
     train_images, train_labels = load_fashion_mnist("train")
     test_images, test_labels = load_fashion_mnist("test")
     test = to_unit_float(test_images)
@@ -97,12 +108,14 @@ def evaluate(models: GarmentModels, out: Path, per_class: int, seed: int) -> dic
     test_features = models.features(test)
     sources: dict[str, tuple[np.ndarray, np.ndarray]] = {"train images (floor)": (train, train_subset_labels)}
     timings = {}
-    for generator in ("vae", "gan"):
+    for generator in generators:
         started = time.perf_counter()
         sources[f"{generator.upper()} samples"] = generate_per_class(models, generator, per_class, seed)
         timings[generator] = time.perf_counter() - started
-    reconstructions, bce, mse = reconstruction_errors(models, test, test_labels)
-    sources["VAE test reconstructions"] = (reconstructions, test_labels)
+    reconstructions, bce, mse = None, float("nan"), float("nan")
+    if "vae" in generators:
+        reconstructions, bce, mse = reconstruction_errors(models, test, test_labels)
+        sources["VAE test reconstructions"] = (reconstructions, test_labels)
 
     test_accuracy = float(np.mean(models.predict(test) == test_labels))
     rows = []
@@ -119,7 +132,7 @@ def evaluate(models: GarmentModels, out: Path, per_class: int, seed: int) -> dic
     figures["vae_reconstruction"] = {"bce_per_pixel": bce, "mse_per_pixel": mse}
     figures["accuracy_by_class"] = by_class
 
-    _draw_pictures(models, sources, test, test_labels, reconstructions, out, seed)
+    _draw_pictures(models, generators, test, test_labels, reconstructions, out, seed)
     figures["tables"] = {
         "quality": _markdown_table(
             ["images", "count", "classifier agrees with class", "Frechet distance to 10k test images"], rows
@@ -136,11 +149,13 @@ def evaluate(models: GarmentModels, out: Path, per_class: int, seed: int) -> dic
     return figures
 
 
-def _draw_pictures(models, sources, test, test_labels, reconstructions, out: Path, seed: int) -> None:
+def _draw_pictures(models, generators, test, test_labels, reconstructions, out: Path, seed: int) -> None:
     titles = list(CATEGORIES)
-    for generator in ("vae", "gan"):
+    for generator in generators:
         grid = np.stack([models.generate(label, 10, seed=seed + label, generator=generator)[0] for label in range(NUM_CATEGORIES)])
         plot_image_grid(grid, out / f"samples_{generator}.png", titles, f"{generator.upper()} samples, one row per class")
+    if reconstructions is None:
+        return
     first_of_class = [np.flatnonzero(test_labels == label)[:5] for label in range(NUM_CATEGORIES)]
     pairs = np.stack(
         [np.concatenate([test[indices], reconstructions[indices]]) for indices in first_of_class]
@@ -160,6 +175,38 @@ def _draw_pictures(models, sources, test, test_labels, reconstructions, out: Pat
     )
 
 
+def vae_config_with(changes: list[str], base: VAEConfig | None = None) -> VAEConfig:
+    """``base`` (default ``VAEConfig()``) with ``FIELD=VALUE`` changes, each value read as its field's type."""
+    base = base or VAEConfig()
+    values = {}
+    for change in changes:
+        name, _, text = change.partition("=")
+        if not hasattr(base, name) or not text:
+            raise SystemExit(f"--vae takes FIELD=VALUE with a VAEConfig field; got {change!r}")
+        values[name] = type(getattr(base, name))(text)
+    return replace(base, **values)
+
+
+def retrain_one(models: GarmentModels, generator: str, images: np.ndarray, labels: np.ndarray, args) -> GarmentModels:
+    """``models`` with ``generator`` trained afresh (the VAE with ``--vae`` changes); the other models are kept."""
+    image_tensor = torch.from_numpy(images).unsqueeze(1)
+    label_tensor = torch.from_numpy(labels.astype(np.int64))
+    torch.manual_seed(args.seed)
+    histories = dict(models.histories)
+    vae, gan = models.vae, models.generator
+    if generator == "vae":
+        config = replace(models.config, vae=vae_config_with(args.vae))
+        vae = ConditionalVAE(config.vae)
+        histories["vae"] = train_vae(vae, image_tensor, label_tensor, args.vae_epochs, args.seed, not args.no_progress)
+    else:
+        config = models.config
+        gan, histories["gan"] = train_gan(
+            ConditionalGenerator(config.gan), ProjectionDiscriminator(config.gan), image_tensor, label_tensor,
+            args.gan_epochs, args.seed, not args.no_progress,
+        )
+    return GarmentModels(config, vae, gan, models.classifier, histories)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train or load the garment models, measure them and print the quality tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -169,6 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-epochs", type=int, help="override the VAE's epochs")
     parser.add_argument("--gan-epochs", type=int, help="override the GAN's epochs")
     parser.add_argument("--classifier-epochs", type=int, help="override the classifier's epochs")
+    parser.add_argument(
+        "--only", choices=("vae", "gan"),
+        help="train and measure only this generator; the other models come from --models-dir, which must hold models",
+    )
+    parser.add_argument(
+        "--vae", action="append", default=[], metavar="FIELD=VALUE",
+        help="change a VAEConfig field of the VAE trained (repeatable), e.g. prior=class",
+    )
+    parser.add_argument("--train-images", type=int, default=0, help="train on the first N training images (0: all 60,000)")
     parser.add_argument("--per-class", type=int, default=1000, help="generated images per class and model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -182,29 +238,39 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     models_dir: Path = args.models_dir or out / "models"
 
-    if (models_dir / "config.json").is_file() and not args.retrain:
+    if args.only and not (models_dir / "config.json").is_file():
+        parser.error(f"--only needs the other models in --models-dir; {models_dir} holds none")
+    if (models_dir / "config.json").is_file() and not args.retrain and not args.only:
         print(f"loading models from {models_dir}")
         models = GarmentModels.load(models_dir)
     else:
         images, labels = load_fashion_mnist("train")
+        if args.train_images:
+            images, labels = images[: args.train_images], labels[: args.train_images]
         print(f"training on {images.shape[0]} Fashion-MNIST images, torch threads {torch.get_num_threads()}")
-        models = GarmentModels.train(
-            to_unit_float(images),
-            labels,
-            GarmentModelsConfig(),
-            vae_epochs=args.vae_epochs,
-            gan_epochs=args.gan_epochs,
-            classifier_epochs=args.classifier_epochs,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
+        if args.only:
+            print(f"training only the {args.only.upper()}; the other models come from {models_dir}")
+            models = retrain_one(GarmentModels.load(models_dir), args.only, to_unit_float(images), labels, args)
+            models_dir = out / "models"
+        else:
+            models = GarmentModels.train(
+                to_unit_float(images),
+                labels,
+                GarmentModelsConfig(vae=vae_config_with(args.vae)),
+                vae_epochs=args.vae_epochs,
+                gan_epochs=args.gan_epochs,
+                classifier_epochs=args.classifier_epochs,
+                seed=args.seed,
+                progress=not args.no_progress,
+            )
         models.save(models_dir)
         print(f"saved models to {models_dir}")
     for name, history in models.histories.items():
         plot_history(history, out / f"training_{name}.png", [m for m in _CURVES[name] if m in history.metrics])
 
     started = time.perf_counter()
-    figures = evaluate(models, out, args.per_class, args.seed)
+    generators = (args.only,) if args.only else ("vae", "gan")
+    figures = evaluate(models, out, args.per_class, args.seed, generators)
     figures["evaluation_seconds"] = time.perf_counter() - started
     figures["training"] = {
         name: {"epochs": history.epochs, "images_seen": history.images_seen, "seconds": history.seconds}
@@ -231,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     record(
         args.results, "evaluate_garment", "Garment model quality on Fashion-MNIST", report,
         command=command_line(argv, module="tryon.services.garment.quality"),
-        pictures=[out / "samples_vae.png", out / "samples_gan.png", out / "reconstructions_vae.png"],
+        pictures=[out / f"samples_{name}.png" for name in generators]
+        + ([out / "reconstructions_vae.png"] if "vae" in generators else []),
     )
     return 0
 

@@ -196,7 +196,10 @@ def train_vae(
     progress: bool = True,
     device: str = "cpu",
 ) -> TrainingHistory:
-    """Train the conditional VAE on the negative ELBO with Adam; return its history."""
+    """Train the conditional VAE on the negative ELBO with Adam; return its history.
+
+    With ``beta_warmup_epochs`` the KL weight grows linearly from 0 to ``beta`` over that many epochs.
+    """
     _check_data(images, labels)
     config: VAEConfig = model.config
     epochs = config.epochs if epochs is None else epochs
@@ -206,6 +209,7 @@ def train_vae(
     steps_per_epoch = -(-images.shape[0] // config.batch_size)
     history = TrainingHistory(model="vae")
     window = _MetricWindow(history, _log_every(steps_per_epoch))
+    warmup_steps = config.beta_warmup_epochs * steps_per_epoch
     started = time.perf_counter()
     for epoch in range(epochs):
         bar = progress_bar(
@@ -219,7 +223,8 @@ def train_vae(
         )
         for index in bar:
             batch = images[index].to(device)
-            losses = model.loss(batch, one_hot(labels[index]).to(device))
+            kl_weight = config.beta * min(1.0, window.step / warmup_steps) if warmup_steps else config.beta
+            losses = model.loss(batch, one_hot(labels[index]).to(device), kl_weight)
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             optimizer.step()

@@ -6,13 +6,22 @@ using Deep Conditional Generative Models", NeurIPS 2015: the conditional VAE, wh
 q(z | x, y) and decoder p(x | z, y) both see the class y, so z carries the garment's style
 (shape, texture) and the class is given separately.
 
+A plain conditional VAE may ignore y: the encoder can put the class into z for almost no KL
+cost, and a sample drawn from one prior N(0, I) for every class then decodes to whichever class
+its z falls on. Two remedies are built in and chosen by ``VAEConfig``: the class at every decoder
+layer (FiLM, Perez et al., "FiLM: Visual Reasoning with a General Conditioning Layer", AAAI
+2018), and a learned Gaussian prior p(z | y) per class, so that a sample of class y is drawn
+where that class's garments were encoded. Free bits (Kingma et al., "Improved Variational
+Inference with Inverse Autoregressive Flow", NeurIPS 2016) and a KL warm-up are the other knobs.
+
 Pixels are modelled as independent Bernoullis (Fashion-MNIST intensities lie in [0, 1]); the
 decoder returns logits, and its mean image is their sigmoid.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +30,10 @@ from torch import nn
 from tryon.services.garment.categories import NUM_CATEGORIES
 
 IMAGE_SIZE = 28
+DECODER_CONDITIONINGS = ("input", "film")
+PRIORS = ("standard", "class")
+_LEGACY_FIELDS: dict[str, Any] = {"decoder_conditioning": "input", "prior": "standard"}
+"""Values of the fields a config saved before they existed was trained with."""
 
 
 @dataclass(frozen=True)
@@ -33,14 +46,56 @@ class VAEConfig:
     """Channels of the first convolution; the second has twice as many."""
     hidden_dim: int = 256
     """Width of the fully connected layer between the convolutions and z."""
+    decoder_conditioning: str = "input"
+    """"input": the class joins z at the decoder's input only; "film": every decoder layer's
+    features are also scaled and shifted per class."""
+    prior: str = "standard"
+    """"standard": p(z) = N(0, I) for every class; "class": a learned diagonal Gaussian p(z | y) per class."""
     beta: float = 1.0
     """Weight of the KL term (1.0 is the plain ELBO)."""
+    free_bits: float = 0.0
+    """Nats per latent dimension (batch mean) below which the KL is not penalised; 0 turns this off."""
+    beta_warmup_epochs: float = 0.0
+    """Epochs over which the KL weight grows linearly from 0 to ``beta``; 0 starts at ``beta``."""
     learning_rate: float = 1e-3
     """Adam step size."""
     batch_size: int = 128
     """Images per optimisation step."""
     epochs: int = 8
     """Passes over the training images."""
+
+    def __post_init__(self) -> None:
+        if self.decoder_conditioning not in DECODER_CONDITIONINGS:
+            raise ValueError(f"decoder_conditioning must be one of {', '.join(DECODER_CONDITIONINGS)}; got {self.decoder_conditioning!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {self.prior!r}")
+        if self.beta < 0.0 or self.free_bits < 0.0 or self.beta_warmup_epochs < 0.0:
+            raise ValueError("beta, free_bits and beta_warmup_epochs must be >= 0")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VAEConfig:
+        """Rebuild a saved config; fields it lacks take the values models saved before them were trained with."""
+        unknown = set(data) - {field.name for field in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown VAE config fields: {', '.join(sorted(unknown))}")
+        return cls(**{**_LEGACY_FIELDS, **data})
+
+
+class _FiLM(nn.Module):
+    """Per-class scale and shift of a layer's features (channels of a map, or units of a vector)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.project = nn.Linear(NUM_CATEGORIES, 2 * width)
+        # Zero start: the layer begins as the identity, so training starts from the plain decoder.
+        nn.init.zeros_(self.project.weight)
+        nn.init.zeros_(self.project.bias)
+
+    def forward(self, features: torch.Tensor, label_vectors: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.project(label_vectors).chunk(2, dim=1)
+        shape = (features.shape[0], self.width) + (1,) * (features.ndim - 2)
+        return features * (1.0 + scale.view(shape)) + shift.view(shape)
 
 
 class ConditionalVAE(nn.Module):
@@ -65,6 +120,8 @@ class ConditionalVAE(nn.Module):
         self.encoder_head = nn.Sequential(nn.Linear(flat + NUM_CATEGORIES, config.hidden_dim), nn.LeakyReLU(0.2))
         self.to_mean = nn.Linear(config.hidden_dim, config.latent_dim)
         self.to_log_variance = nn.Linear(config.hidden_dim, config.latent_dim)
+        # The decoder's layers keep the names and order of the first (input-conditioned) model so
+        # that its saved weights still load; FiLM adds its projections beside them.
         self.decoder_head = nn.Sequential(
             nn.Linear(config.latent_dim + NUM_CATEGORIES, config.hidden_dim),
             nn.ReLU(),
@@ -77,6 +134,14 @@ class ConditionalVAE(nn.Module):
             nn.ReLU(),
             nn.ConvTranspose2d(channels, 1, 4, stride=2, padding=1),
         )
+        self.film = (
+            nn.ModuleList([_FiLM(config.hidden_dim), _FiLM(2 * channels), _FiLM(channels)])
+            if config.decoder_conditioning == "film"
+            else None
+        )
+        if config.prior == "class":
+            self.prior_mean = nn.Parameter(torch.zeros(NUM_CATEGORIES, config.latent_dim))
+            self.prior_log_variance = nn.Parameter(torch.zeros(NUM_CATEGORIES, config.latent_dim))
 
     @property
     def latent_dim(self) -> int:
@@ -89,34 +154,61 @@ class ConditionalVAE(nn.Module):
         hidden = self.encoder_head(torch.cat([features, label_vectors], dim=1))
         return self.to_mean(hidden), self.to_log_variance(hidden).clamp(-12.0, 8.0)
 
+    def prior(self, label_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the prior mean and log-variance of z [n, latent_dim]; a label mixture mixes the classes' parameters."""
+        if self.config.prior == "standard":
+            zeros = label_vectors.new_zeros(label_vectors.shape[0], self.latent_dim)
+            return zeros, zeros
+        return label_vectors @ self.prior_mean, (label_vectors @ self.prior_log_variance).clamp(-6.0, 4.0)
+
     def decode_logits(self, latents: torch.Tensor, label_vectors: torch.Tensor) -> torch.Tensor:
         """Return per-pixel Bernoulli logits [n, 1, 28, 28]."""
-        hidden = self.decoder_head(torch.cat([latents, label_vectors], dim=1))
-        return self.decoder_convolutions(hidden)
+        head, convolutions = self.decoder_head, self.decoder_convolutions
+        inputs = torch.cat([latents, label_vectors], dim=1)
+        if self.film is None:
+            return convolutions(head(inputs))
+        hidden = head[1](self.film[0](head[0](inputs), label_vectors))
+        feature_map = head[3](self.film[1](head[4](head[2](hidden)), label_vectors))
+        feature_map = convolutions[1](self.film[2](convolutions[0](feature_map), label_vectors))
+        return convolutions[2](feature_map)
 
     def decode(self, latents: torch.Tensor, label_vectors: torch.Tensor) -> torch.Tensor:
         """Return mean images [n, 1, 28, 28] in [0, 1]."""
         return torch.sigmoid(self.decode_logits(latents, label_vectors))
 
     def sample(self, label_vectors: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw z from the prior N(0, I) and return (mean images, z)."""
-        latents = torch.randn(
-            label_vectors.shape[0], self.latent_dim, generator=generator, device=label_vectors.device
-        )
+        """Draw z from the prior of each label and return (mean images, z)."""
+        noise = torch.randn(label_vectors.shape[0], self.latent_dim, generator=generator, device=label_vectors.device)
+        mean, log_variance = self.prior(label_vectors)
+        latents = mean + noise * torch.exp(0.5 * log_variance)
         return self.decode(latents, label_vectors), latents
 
-    def loss(self, images: torch.Tensor, label_vectors: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Negative ELBO per image (``loss``), with its reconstruction and KL parts and per-pixel errors."""
+    def loss(
+        self, images: torch.Tensor, label_vectors: torch.Tensor, kl_weight: float | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Negative ELBO per image (``loss``), with its reconstruction and KL parts and per-pixel errors.
+
+        ``kl_weight`` replaces the config's ``beta`` (a warm-up passes its current value).
+        """
         mean, log_variance = self.encode(images, label_vectors)
         latents = mean + torch.randn_like(mean) * torch.exp(0.5 * log_variance)
         logits = self.decode_logits(latents, label_vectors)
         pixels = images[0].numel()
         reconstruction = F.binary_cross_entropy_with_logits(logits, images, reduction="sum") / images.shape[0]
-        kl = -0.5 * torch.sum(1 + log_variance - mean.pow(2) - log_variance.exp()) / images.shape[0]
+        prior_mean, prior_log_variance = self.prior(label_vectors)
+        kl_per_dimension = 0.5 * (
+            prior_log_variance
+            - log_variance
+            + (log_variance.exp() + (mean - prior_mean).pow(2)) / prior_log_variance.exp()
+            - 1.0
+        ).mean(dim=0)
+        kl = kl_per_dimension.sum()
+        penalised = kl_per_dimension.clamp(min=self.config.free_bits).sum() if self.config.free_bits else kl
+        weight = self.config.beta if kl_weight is None else kl_weight
         with torch.no_grad():
             mse = F.mse_loss(torch.sigmoid(logits), images)
         return {
-            "loss": reconstruction + self.config.beta * kl,
+            "loss": reconstruction + weight * penalised,
             "reconstruction": reconstruction,
             "kl": kl,
             "bce_per_pixel": reconstruction.detach() / pixels,
