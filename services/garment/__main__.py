@@ -6,7 +6,7 @@ already. The garment models are loaded from ``<data_dir>/models``, or trained on
 Fashion-MNIST and saved there when missing (minutes on a CPU); once the models and the
 event publisher are ready, health turns SERVING. Events go to ``KAFKA_BOOTSTRAP_SERVERS`` or,
 when it is unset, to an embedded broker owned by this process. SIGTERM drains in-flight
-calls and exits.
+calls, closes the catalogue and exits.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ def main() -> int:
         settings,
         lambda resources: _prepare(settings, servicer, resources, catalogue, bodies),
     )
+    # The server has drained by now; a handler still running past the grace answers UNAVAILABLE.
+    catalogue.close()
     if bodies is not None:
         bodies.close()
     return status

@@ -39,7 +39,7 @@ from PIL import Image
 
 from tryon.services.garment import images
 from tryon.services.garment.image_store import IMAGES_FOLDER, FileImageStore, ImageStore, MemoryImageStore
-from tryon.shared.errors import InvalidArgument, NotFound
+from tryon.shared.errors import InvalidArgument, NotFound, Unavailable
 
 CATALOGUE_DB = "catalogue.sqlite3"
 """The catalogue's SQLite database, in the service's data folder."""
@@ -81,6 +81,8 @@ CREATE INDEX IF NOT EXISTS garments_by_category ON garments (category, position)
 CREATE TABLE IF NOT EXISTS catalogue_facts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _MIGRATED_KEY = "migrated_from_parquet"
+CLOSED_MESSAGE = "the garment catalogue is closed: GarmentService is shutting down; retry the call in a moment"
+"""What a call answers (UNAVAILABLE) when it reaches the catalogue after the service closed it."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,8 @@ class Catalogue:
 
     The pictures go to ``image_store``, by default a `FileImageStore` under
     ``<directory>/images`` (in memory when ``directory`` is None). Thread-safe: gRPC handlers
-    call it from several worker threads.
+    call it from several worker threads. `close` releases the database at shutdown; a call that
+    comes later raises Unavailable (`CLOSED_MESSAGE`).
     """
 
     def __init__(self, directory: Path | str | None, image_store: ImageStore | None = None) -> None:
@@ -210,14 +213,31 @@ class Catalogue:
         self._images: ImageStore = image_store or (
             FileImageStore(folder / IMAGES_FOLDER) if folder is not None else MemoryImageStore()
         )
-        self._db = _connect(folder / CATALOGUE_DB if folder is not None else None)
+        self._db: sqlite3.Connection | None = _connect(folder / CATALOGUE_DB if folder is not None else None)
         if folder is not None:
             self._migrate_parquet(folder / LEGACY_CATALOGUE_FILE)
-        self._count = int(self._db.execute("SELECT COUNT(*) FROM garments").fetchone()[0])
+        self._count = int(self._database().execute("SELECT COUNT(*) FROM garments").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database, waiting for a call in progress; safe to call more than once.
+
+        Closing folds the write-ahead log into the database file and removes it, so the folder
+        holds the catalogue alone. Calls made afterwards raise Unavailable (`CLOSED_MESSAGE`).
+        """
+        with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                db.close()
+
+    def _database(self) -> sqlite3.Connection:
+        """The open connection (call with the lock held); Unavailable once the catalogue is closed."""
+        if self._db is None:
+            raise Unavailable(CLOSED_MESSAGE)
+        return self._db
 
     def _migrate_parquet(self, parquet: Path) -> None:
         """Copy a Parquet catalogue's garments into the database once, then rename the file."""
-        migrated = self._db.execute("SELECT 1 FROM catalogue_facts WHERE key = ?", (_MIGRATED_KEY,)).fetchone()
+        migrated = self._database().execute("SELECT 1 FROM catalogue_facts WHERE key = ?", (_MIGRATED_KEY,)).fetchone()
         if parquet.exists() and migrated is None:
             frame = pd.read_parquet(parquet).reset_index(drop=True)
             rows = []
@@ -236,12 +256,12 @@ class Catalogue:
                 )
                 # Positions as the Parquet rows had them, so page tokens handed out before stay valid.
                 rows.append((int(position), *_row_values(garment, has_original=False)))
-            with self._transaction():
-                self._db.executemany(
+            with self._transaction() as db:
+                db.executemany(
                     f"INSERT INTO garments (position, {', '.join(_COLUMNS)}) VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})",
                     rows,
                 )
-                self._db.execute(
+                db.execute(
                     "INSERT INTO catalogue_facts (key, value) VALUES (?, ?)",
                     (_MIGRATED_KEY, json.dumps({"file": parquet.name, "garments": len(rows)})),
                 )
@@ -250,7 +270,7 @@ class Catalogue:
 
     def _transaction(self):
         """A context in which statements commit together or not at all."""
-        return _Transaction(self._db)
+        return _Transaction(self._database())
 
     def __len__(self) -> int:
         with self._lock:
@@ -275,8 +295,9 @@ class Catalogue:
             raise InvalidArgument("garment ids repeat within one registration; each must be unique")
         stored = [replace(garment, has_original_image=original is not None) for garment, original in items]
         with self._lock:
+            db = self._database()
             for garment_id in ids:
-                if self._db.execute("SELECT 1 FROM garments WHERE garment_id = ?", (garment_id,)).fetchone():
+                if db.execute("SELECT 1 FROM garments WHERE garment_id = ?", (garment_id,)).fetchone():
                     raise InvalidArgument(f"garment_id {garment_id} is already registered")
             # Pictures first: a crash in between leaves an unreferenced picture, never a garment
             # whose picture is missing.
@@ -285,7 +306,7 @@ class Catalogue:
                     self._images.put(garment.garment_id, original)
             try:
                 with self._transaction():
-                    self._db.executemany(
+                    db.executemany(
                         f"INSERT INTO garments ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                         [_row_values(garment, garment.has_original_image) for garment in stored],
                     )
@@ -303,8 +324,8 @@ class Catalogue:
         The id may be registered again afterwards; it is then placed after every other garment.
         """
         with self._lock:
-            with self._transaction():
-                deleted = self._db.execute("DELETE FROM garments WHERE garment_id = ?", (garment_id,)).rowcount
+            with self._transaction() as db:
+                deleted = db.execute("DELETE FROM garments WHERE garment_id = ?", (garment_id,)).rowcount
             if not deleted:
                 raise NotFound(f"garment {garment_id!r} is not in the catalogue; register it first")
             self._images.delete(garment_id)
@@ -313,7 +334,7 @@ class Catalogue:
     def get(self, garment_id: str) -> Garment:
         """The garment with this id; NotFound naming the id otherwise."""
         with self._lock:
-            row = self._db.execute(f"{_SELECT} WHERE garment_id = ?", (garment_id,)).fetchone()
+            row = self._database().execute(f"{_SELECT} WHERE garment_id = ?", (garment_id,)).fetchone()
         if row is None:
             raise NotFound(f"garment {garment_id!r} is not in the catalogue; register it first")
         return _garment_from_row(row)
@@ -356,7 +377,7 @@ class Catalogue:
         if labels:
             where += f" AND category IN ({', '.join('?' * len(labels))})"
         with self._lock:
-            rows = self._db.execute(
+            rows = self._database().execute(
                 f"{_SELECT} WHERE {where} ORDER BY position LIMIT ?", (start, *labels, page_size + 1)
             ).fetchall()
         garments = [_garment_from_row(row) for row in rows[:page_size]]

@@ -132,3 +132,25 @@ def test_import_reads_no_more_than_its_limit(stub, fashion_sample, monkeypatch) 
 def test_an_empty_import_registers_nothing(stub) -> None:
     answer = stub.ImportGarments(iter([]), timeout=30)
     assert (answer.registered_count, answer.failed_count, answer.truncated, len(answer.results)) == (0, 0, False, 0)
+
+
+def test_a_call_reaching_a_closed_catalogue_answers_unavailable_and_the_server_lives_on(tmp_path) -> None:
+    catalogue = Catalogue(tmp_path)
+    # The servicer as it answers while the models load: the catalogue RPCs only.
+    servicer = GarmentServicer(catalogue=GarmentDomain(catalogue))
+    running = serve("garment", [registration(servicer)], ServerSettings(port=0, grace_seconds=0.5))
+    try:
+        with grpc.insecure_channel(running.address) as channel:
+            stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
+            assert stub.ListGarments(pb.ListGarmentsRequest(), timeout=30).garments == []
+            catalogue.close()
+            for call, request in (
+                (stub.GetGarment, pb.GetGarmentRequest(garment_id="g1")),
+                (stub.ListGarments, pb.ListGarmentsRequest()),
+                (stub.GetGarment, pb.GetGarmentRequest(garment_id="g2")),
+            ):
+                code, details = _status(call, request)
+                assert code == grpc.StatusCode.UNAVAILABLE
+                assert "shutting down; retry" in details
+    finally:
+        running.stop(0)

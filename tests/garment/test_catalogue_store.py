@@ -23,7 +23,7 @@ from tryon.services.garment.catalogue import (
     new_garment_id,
 )
 from tryon.services.garment.image_store import FileImageStore, MemoryImageStore
-from tryon.shared.errors import InvalidArgument, NotFound
+from tryon.shared.errors import InvalidArgument, NotFound, Unavailable
 
 
 def _garment(category: int = 0, seed: int = 0) -> Garment:
@@ -167,3 +167,22 @@ def test_a_parquet_catalogue_is_migrated_once_keeping_order_latents_and_page_tok
     reopened = Catalogue(tmp_path)
     assert len(reopened) == 8
     assert reopened.list(page_size=10)[0][-1].garment_id == added.garment_id
+
+
+def test_closing_folds_the_log_into_the_file_and_later_calls_say_the_service_is_stopping(tmp_path: Path) -> None:
+    catalogue = Catalogue(tmp_path)
+    garment = catalogue.add(_garment(), original=_photo())
+    assert (tmp_path / f"{CATALOGUE_DB}-wal").exists()
+    catalogue.close()
+    catalogue.close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [CATALOGUE_DB, "images"]
+    for call in (
+        lambda: catalogue.get(garment.garment_id),
+        lambda: catalogue.list(),
+        lambda: catalogue.add(_garment(seed=1)),
+        lambda: catalogue.remove(garment.garment_id),
+        lambda: catalogue.original_bytes(garment.garment_id),
+    ):
+        with pytest.raises(Unavailable, match="shutting down; retry"):
+            call()
+    assert Catalogue(tmp_path).get(garment.garment_id).has_original_image

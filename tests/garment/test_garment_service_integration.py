@@ -31,7 +31,7 @@ from tryon.services.body.servicer import BodyServicer, registration as body_regi
 from tryon.services.body.store import BodyStore
 from tryon.services.garment import images
 from tryon.services.garment.body_client import BodyServiceClient
-from tryon.services.garment.catalogue import Catalogue
+from tryon.services.garment.catalogue import CATALOGUE_DB, Catalogue
 from tryon.services.garment.categories import label_from_name
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.garment.domain import GarmentDomain
@@ -261,6 +261,9 @@ def test_process_trains_missing_models_then_serves_and_drains_on_sigterm(tmp_pat
             assert len(generated.garments) == 2
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+        # Closed at shutdown: SQLite folds its write-ahead log into the database file and removes it.
+        assert (tmp_path / CATALOGUE_DB).is_file()
+        assert not (tmp_path / f"{CATALOGUE_DB}-wal").exists()
     finally:
         if process.poll() is None:
             process.kill()
