@@ -1,10 +1,12 @@
-"""Smoke tests of the conditional VAE: one epoch on a few hundred real images."""
+"""Tests of the conditional VAE: one epoch on a few hundred real images, its class conditioning, and old saved models."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tryon.services.garment.trainer import one_hot, train_vae
@@ -50,3 +52,90 @@ def test_decoder_depends_on_the_class() -> None:
     trouser = model.decode(latents, one_hot(torch.tensor([1])))
     bag = model.decode(latents, one_hot(torch.tensor([8])))
     assert not torch.allclose(trouser, bag)
+
+
+_BEFORE_FILM = Path(__file__).parent / "data" / "vae_before_film.pt"
+"""A small VAE saved by vae.py before FiLM and the class prior existed (commit 894b0e8): its config
+as then saved, its state_dict, and its decoder's images and encoder's means for three latents."""
+
+
+def test_a_model_saved_before_film_and_the_class_prior_loads_and_decodes_as_before() -> None:
+    saved = torch.load(_BEFORE_FILM, weights_only=True)
+    config = VAEConfig.from_dict(saved["config"])
+    assert (config.decoder_conditioning, config.prior) == ("input", "standard")
+    model = ConditionalVAE(config).eval()
+    model.load_state_dict(saved["state"])
+    with torch.no_grad():
+        assert torch.allclose(model.decode(saved["latents"], saved["labels"]), saved["images"], atol=1e-6)
+        assert torch.allclose(model.encode(saved["images"], saved["labels"])[0], saved["encoded"], atol=1e-6)
+        _, latents = model.sample(saved["labels"], generator=torch.Generator().manual_seed(0))
+    assert torch.equal(latents, torch.randn(3, 4, generator=torch.Generator().manual_seed(0)))
+
+
+def test_config_rejects_unknown_choices_and_fields() -> None:
+    with pytest.raises(ValueError, match="decoder_conditioning must be one of input, film"):
+        VAEConfig(decoder_conditioning="everywhere")
+    with pytest.raises(ValueError, match="prior must be one of standard, class"):
+        VAEConfig(prior="mixture")
+    with pytest.raises(ValueError, match="free_bits"):
+        VAEConfig(free_bits=-1.0)
+    with pytest.raises(ValueError, match="unknown VAE config fields: temperature"):
+        VAEConfig.from_dict({"temperature": 0.5})
+
+
+def test_class_prior_draws_each_class_around_its_own_mean() -> None:
+    torch.manual_seed(0)
+    model = ConditionalVAE(VAEConfig(prior="class", latent_dim=4, base_channels=4, hidden_dim=8)).eval()
+    with torch.no_grad():
+        model.prior_mean[3] = torch.tensor([4.0, -4.0, 0.0, 2.0])
+        model.prior_log_variance[3] = math.log(0.25)
+        _, latents = model.sample(one_hot(torch.full((2000,), 3)), generator=torch.Generator().manual_seed(2))
+        _, others = model.sample(one_hot(torch.full((2000,), 7)), generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(latents.mean(dim=0), torch.tensor([4.0, -4.0, 0.0, 2.0]), atol=0.05)
+    assert torch.allclose(latents.std(dim=0), torch.full((4,), 0.5), atol=0.05)
+    assert torch.allclose(others.mean(dim=0), torch.zeros(4), atol=0.1)
+
+
+def test_kl_is_measured_against_the_class_prior() -> None:
+    torch.manual_seed(0)
+    model = ConditionalVAE(VAEConfig(prior="class", latent_dim=4))
+    images, labels = torch.rand(8, 1, 28, 28), one_hot(torch.full((8,), 2))
+    mean, log_variance = model.encode(images, labels)
+    with torch.no_grad():
+        model.prior_mean[2] = mean.mean(dim=0)
+    near = model.loss(images, labels)["kl"]
+    with torch.no_grad():
+        model.prior_mean[2] += 3.0
+    far = model.loss(images, labels)["kl"]
+    # Moving the prior mean by 3 in each of 4 dimensions adds 0.5 * 4 * 9 = 18 nats.
+    assert float(far - near) == pytest.approx(18.0, abs=0.5)
+
+
+def test_free_bits_and_the_kl_weight_change_only_the_penalised_kl() -> None:
+    torch.manual_seed(0)
+    images, labels = torch.rand(8, 1, 28, 28), one_hot(torch.arange(8))
+    plain = ConditionalVAE(VAEConfig(latent_dim=4))
+    torch.manual_seed(1)
+    unweighted = plain.loss(images, labels, kl_weight=0.0)
+    assert torch.allclose(unweighted["loss"], unweighted["reconstruction"])
+    free = ConditionalVAE(VAEConfig(latent_dim=4, free_bits=100.0))
+    free.load_state_dict(plain.state_dict())
+    torch.manual_seed(1)
+    losses = free.loss(images, labels)
+    # Every dimension's KL lies below 100 nats, so each is charged the full allowance.
+    assert torch.allclose(losses["loss"], losses["reconstruction"] + 400.0)
+    assert torch.allclose(losses["kl"], unweighted["kl"])
+
+
+def test_film_conditions_every_decoder_layer_on_the_class() -> None:
+    torch.manual_seed(0)
+    model = ConditionalVAE(VAEConfig(decoder_conditioning="film")).eval()
+    latents = torch.zeros(1, model.latent_dim)
+    trouser, bag = one_hot(torch.tensor([1])), one_hot(torch.tensor([8]))
+    with torch.no_grad():
+        # Take the class away from the decoder's input: only FiLM can still tell the classes apart.
+        model.decoder_head[0].weight[:, model.latent_dim :] = 0.0
+        assert torch.equal(model.decode(latents, trouser), model.decode(latents, bag))
+        for film in model.film:
+            film.project.weight.normal_()
+    assert not torch.allclose(model.decode(latents, trouser), model.decode(latents, bag))
