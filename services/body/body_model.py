@@ -393,7 +393,7 @@ class BodyModel:
         )
         mean, _ = self._predict_mean_stddev(x, mask, sex_one_hot)
         generator = torch.Generator().manual_seed(seed)
-        draws = self.cvae.sample(x.expand(count, -1), mask.expand(count, -1), sex_one_hot.expand(count, -1), generator)
+        draws = self.cvae.sample_repeated(x, mask, sex_one_hot, count, generator)
         factors = torch.as_tensor(self._interval_scale_rows([sex], mask.numpy()), dtype=torch.float32)
         draws = mean + factors * (draws - cvae_mean)
         draws = torch.where(mask.bool(), x, draws)

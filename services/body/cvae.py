@@ -175,7 +175,17 @@ class MaskedCVAE(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decoder means and variances for ``samples`` latent draws: two tensors [samples, batch, features]."""
         condition = self.condition(x, mask, sex)
-        prior_mean, prior_logvar = self.prior(condition)
+        return self._decoder_components(condition, *self.prior(condition), samples, generator)
+
+    def _decoder_components(
+        self,
+        condition: torch.Tensor,
+        prior_mean: torch.Tensor,
+        prior_logvar: torch.Tensor,
+        samples: int,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder means and variances [samples, batch, features] for latent draws from the given prior."""
         noise = torch.randn((samples, *prior_mean.shape), generator=generator)
         z = prior_mean + noise * (0.5 * prior_logvar).exp()
         mean, logvar = self.decode(z, condition.expand(samples, *condition.shape))
@@ -196,7 +206,30 @@ class MaskedCVAE(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
         """One draw of the full vector per row: z from the prior network, then x from the decoder."""
-        means, variances = self.predictive_components(x, mask, sex, 1, generator)
+        return self._draw(*self.predictive_components(x, mask, sex, 1, generator), generator)
+
+    @torch.no_grad()
+    def sample_repeated(
+        self, x: torch.Tensor, mask: torch.Tensor, sex: torch.Tensor, count: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """``count`` draws [count, features] for one row (x, mask and sex each of one row).
+
+        The same draws as ``sample`` of the row repeated ``count`` times, but the condition (a linear
+        solve per row) and the prior network are computed once: for the thousands of draws behind a
+        size advice they were most of its cost.
+        """
+        if x.shape[0] != 1:
+            raise ValueError(f"sample_repeated takes one row, got {x.shape[0]}")
+        condition = self.condition(x, mask, sex)
+        prior_mean, prior_logvar = self.prior(condition)
+        components = self._decoder_components(
+            condition.expand(count, -1), prior_mean.expand(count, -1), prior_logvar.expand(count, -1), 1, generator
+        )
+        return self._draw(*components, generator)
+
+    @staticmethod
+    def _draw(means: torch.Tensor, variances: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One draw per row from the first latent draw's diagonal Gaussian [1, batch, features]."""
         noise = torch.randn(means.shape, generator=generator)
         return (means + noise * variances.sqrt())[0]
 

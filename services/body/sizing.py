@@ -210,7 +210,9 @@ def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = 
         probabilities.append(float(inside_all.mean()))
         marginals.append(size_marginals)
 
-    means = {name: float(samples[:, index].mean()) for name, index in column.items()}
+    # Only the chart's measurements: the 2,000-row column means are a large share of a fit profile's cost.
+    charted = dict.fromkeys(size_range.measurement for size in chart.sizes for size_range in size.ranges)
+    means = {name: float(samples[:, column[name]].mean()) for name in charted}
     if max(probabilities) > 0.0:
         best = int(np.argmax(probabilities))
     else:
@@ -221,7 +223,7 @@ def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = 
         key=lambda size_range: (marginals[best][size_range.measurement], _relative_margin(size_range, means)),
     )
     fits = tuple(SizeFit(s.label, p) for s, p in zip(chart.sizes, probabilities, strict=True))
-    pulls = _pulls(chart, samples, column)
+    pulls = _pulls(chart, marginals, means)
     between = _between(chart, probabilities, pulls)
     explanation = _explain(chart, best, probabilities, deciding, samples[:, column[deciding.measurement]])
     if between:
@@ -229,24 +231,25 @@ def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = 
     return SizeAdvice(size.label, fits, deciding.measurement, explanation, between, pulls)
 
 
-def _pulls(chart: SizeChart, samples: np.ndarray, column: dict[str, int]) -> tuple[MeasurementPull, ...]:
+def _pulls(
+    chart: SizeChart, marginals: list[dict[str, float]], means: dict[str, float]
+) -> tuple[MeasurementPull, ...]:
     """For each measurement of the chart, the size whose range of it alone holds the most samples.
 
-    Ties (no sample inside any range) go to the size whose range is nearest the measurement's mean.
+    ``marginals`` holds per size the share of samples inside each of its ranges. Ties (no sample
+    inside any range) go to the size whose range is nearest the measurement's mean.
     """
     pulls = []
     measurements = dict.fromkeys(r.measurement for size in chart.sizes for r in size.ranges)
     for measurement in measurements:
-        values = samples[:, column[measurement]]
-        mean = float(values.mean())
+        mean = means[measurement]
         candidates = []
         for index, size in enumerate(chart.sizes):
             size_range = next((r for r in size.ranges if r.measurement == measurement), None)
             if size_range is None:
                 continue
-            inside = float(((values >= size_range.minimum) & (values <= size_range.maximum)).mean())
             outside = max(0.0, size_range.minimum - mean, mean - size_range.maximum)
-            candidates.append((-inside, outside, index))
+            candidates.append((-marginals[index][measurement], outside, index))
         pulls.append(MeasurementPull(measurement, chart.sizes[min(candidates)[2]].label))
     return tuple(pulls)
 

@@ -102,3 +102,16 @@ def test_sequential_samples_keep_observed_values_and_repeat_per_seed(tiny_body_t
     assert torch.isfinite(first).all()
     assert torch.equal(first, model.sample_sequentially(x, mask, sex, torch.Generator().manual_seed(5)))
     assert not torch.equal(first, model.sample_sequentially(x, mask, sex, torch.Generator().manual_seed(6)))
+
+
+def test_repeated_draws_of_one_row_equal_draws_of_the_row_repeated(tiny_body_tensors):
+    torch.manual_seed(0)
+    model = MaskedCVAE(CVAEConfig(hidden=32, layers=2, latent_dim=4)).eval()
+    model.fit_gaussian(tiny_body_tensors.x, tiny_body_tensors.sex)
+    x, sex = tiny_body_tensors.x[:1], tiny_body_tensors.sex[:1]
+    mask = torch.zeros_like(x)
+    mask[0, [0, 1, 2]] = 1.0
+    repeated = model.sample(x.expand(300, -1), mask.expand(300, -1), sex.expand(300, -1), torch.Generator().manual_seed(3))
+    once = model.sample_repeated(x, mask, sex, 300, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(once, repeated)
+    assert once[:, 3:].std(dim=0).min() > 0.01
