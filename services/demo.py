@@ -35,6 +35,7 @@ from tryon.services.garment.categories import CATEGORIES
 from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.recommendation.live_catalogue import train_on_live_catalogue
 from tryon.services.recommendation.recommender import ModelArtifacts
+from tryon.services.recommendation.train import SERVING_FAMILY
 from tryon.services.garment.product_images import product_bytes
 from tryon.services.storefront.up import CATALOGUE_PICTURE_SIDE, SIZE_CHARTS, start_storefront
 from tryon.shared.contract import CATEGORY_PROTO_VALUES, category_from_proto, category_to_proto
@@ -53,7 +54,6 @@ SHOPPER = "demo-shopper"
 CATALOGUE_PER_CATEGORY = 30
 NEW_ARRIVALS = 3
 LIVE_CATALOGUE_SHOPPERS = 800
-LIVE_CATALOGUE_EPOCHS = 30
 SAMPLES_PER_CATEGORY = 8
 EVENT_DEADLINE_S = 30.0
 CHROMIUM = "/usr/bin/chromium"
@@ -307,13 +307,10 @@ def recommender_part(suite: LocalSuite) -> None:
     if ModelArtifacts.exists(state / "artifacts"):
         say("\n== RecommendationService: reusing the model trained on this catalogue before")
     else:
-        say(f"\n== RecommendationService: training a Mult-VAE on the live catalogue with "
+        say(f"\n== RecommendationService: training a {SERVING_FAMILY.name} on the live catalogue with "
             f"{LIVE_CATALOGUE_SHOPPERS} simulated shoppers")
         trained = time.monotonic()
-        train_on_live_catalogue(
-            suite.address("garment"), state / "artifacts", LIVE_CATALOGUE_SHOPPERS, LIVE_CATALOGUE_EPOCHS,
-            progress=True,
-        )
+        train_on_live_catalogue(suite.address("garment"), state / "artifacts", LIVE_CATALOGUE_SHOPPERS, progress=True)
         say(f"  trained in {time.monotonic() - trained:.0f} s")
     if suite.broker is not None:
         # The embedded broker keeps its log in memory: offsets saved by an earlier run point nowhere now.

@@ -1,7 +1,7 @@
 """Train the recommender on GarmentService's live catalogue.
 
 Usage: python -m tryon.services.recommendation.live_catalogue --garment-service HOST:PORT
-       --out DATA_DIR/artifacts [--shoppers 1000] [--epochs 40] [--seed 0]
+       --out DATA_DIR/artifacts [--shoppers 1000] [--epochs 60] [--seed 0]
 
 Reads every registered garment with its content latent (ListGarments), lets simulated
 shoppers with hidden tastes interact with that catalogue (a new shop has no history yet),
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--garment-service", required=True, help="host:port of GarmentService")
     parser.add_argument("--out", type=Path, required=True, help="artifacts folder (DATA_DIR/artifacts)")
     parser.add_argument("--shoppers", type=int, default=1000, help="simulated shoppers")
-    parser.add_argument("--epochs", type=int, default=SERVING_CONFIG.epochs, help="Mult-VAE epochs")
+    parser.add_argument("--epochs", type=int, default=SERVING_CONFIG.epochs, help="most epochs of the served family (it keeps its best validation epoch)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--index-factory", default="Flat", help='FAISS factory string, e.g. "Flat", "HNSW32"')
     options = parser.parse_args(argv)

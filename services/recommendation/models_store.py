@@ -3,7 +3,7 @@
 Artifacts under ``<data_dir>/artifacts`` are loaded. Without them, the artifacts shipped in
 ``services/recommendation/weights/artifacts`` (written by ``make weights``) are copied there
 when they were trained with the service's own settings (catalogue and shoppers simulated, epochs,
-seed, index factory), unless ``train_on_start`` asks for training; otherwise the Mult-VAE and
+seed, index factory), unless ``train_on_start`` asks for training; otherwise the served model and
 its indexes are trained on a simulated catalogue and shoppers and saved there. The log says which
 of the three happened.
 """

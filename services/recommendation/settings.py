@@ -42,8 +42,9 @@ class RecommendationSettings(ServerSettings):
     """Garments of the simulated catalogue trained on when no artifacts are found."""
     demo_shoppers: int = field(default=1000, metadata={"minimum": 10, "maximum": 1_000_000})
     """Simulated shoppers of that training."""
-    train_epochs: int = field(default=40, metadata={"minimum": 1, "maximum": 10_000})
-    """Mult-VAE epochs of that training."""
+    train_epochs: int = field(default=60, metadata={"minimum": 1, "maximum": 10_000})
+    """Most epochs of that training (the served family's, ``train.SERVING_CONFIG``; the best validation
+    epoch is kept)."""
     train_seed: int = field(default=0, metadata={"minimum": 0})
     """Seed of the simulated catalogue, the shoppers and the training."""
     train_on_start: bool = False

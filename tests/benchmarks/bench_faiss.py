@@ -31,7 +31,8 @@ from tryon.services.recommendation.index import LARGE_NORM_SHARE, ItemIndex  # n
 from tryon.services.recommendation.train import SERVING_CONFIG  # noqa: E402
 from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
 
-DIM = SERVING_CONFIG.hidden_dims[0] + 1
+DIM = SERVING_CONFIG.latent_dim + 1
+"""Size of the served RecVAE's item vectors: its linear decoder's rows [W_i, b_i]."""
 RANK = 32
 """Intrinsic rank of the item vectors and queries."""
 K = 10

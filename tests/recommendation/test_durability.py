@@ -17,16 +17,16 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 
 import grpc
 import pytest
 
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.history import InteractionKind, fold_interactions
+from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import read_snapshot
 from tryon.services.recommendation.simulator import ShopperSimulator
-from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.services.recommendation.train import train_artifacts
 from tryon.shared.events import EventPublisher, new_event_id
 from tryon.shared.outbox import Outbox
 from tryon.shared.healthcheck import wait_until_serving
@@ -115,7 +115,7 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
     train_artifacts(
         simulator.interactions_table(simulator.make_shoppers(60), 10),
         CATALOGUE,
-        replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=1),
+        MultVAEConfig(hidden_dims=(16,), latent_dim=4, epochs=1),
         progress=False,
     ).save(tmp_path / "artifacts")
     snapshot_path = tmp_path / "snapshot.json"

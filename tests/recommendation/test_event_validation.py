@@ -4,15 +4,15 @@ to its dead-letter topic with the reason, and the good events around it are appl
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import pytest
 
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.handlers import event_handlers
+from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.simulator import ShopperSimulator
-from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.services.recommendation.train import train_artifacts
 from tryon.shared.broker import ensure_topics
 from tryon.shared.contract import BODY_LATENT_DIM, MAX_LATENT_NORM
 from tryon.shared.events import EventConsumer, EventPublisher, new_event_id, read_dlq
@@ -23,7 +23,7 @@ from tryon.shared.topics import BODIES, GARMENTS, INTERACTIONS, USERS
 pytestmark = pytest.mark.integration
 
 CATALOGUE = synthetic_catalogue(150, latent_dim=4, seed=31)
-TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=2, batch_size=64)
+TINY_CONFIG = MultVAEConfig(hidden_dims=(16,), latent_dim=4, epochs=2, batch_size=64)
 LATENT = [0.5, -0.25, 1.0, 0.75]
 BODY = [0.1] * BODY_LATENT_DIM
 

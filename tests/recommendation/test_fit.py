@@ -13,11 +13,12 @@ from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.fit import ChartFit, best_size, check_fit_profile
 from tryon.services.recommendation.handlers import event_handlers
 from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.outfits import role_of
 from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import OutfitSessionSimulator
-from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.services.recommendation.train import train_artifacts
 from tryon.shared.errors import InvalidEvent, NotFound
 from tryon.shared.proto import common_pb2, events_pb2
 from tryon.shared.proto import recommendation_service_pb2 as pb
@@ -25,7 +26,7 @@ from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
 from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
 
-TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=2, batch_size=64)
+TINY_CONFIG = MultVAEConfig(hidden_dims=(16,), latent_dim=4, epochs=2, batch_size=64)
 EU_TOPS = ("32", "34", "36", "38", "40", "42", "44", "46", "48", "50")
 MENS_TOPS = ("44", "46", "48", "50", "52", "54", "56", "58", "60")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import grpc
 import pytest
@@ -12,10 +11,11 @@ from hypothesis import strategies as st
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.fit import ChartFit
+from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import ShopperSimulator
-from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.services.recommendation.train import train_artifacts
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
 from tryon.shared.server import serve
@@ -45,7 +45,7 @@ def stub():
     artifacts = train_artifacts(
         simulator.interactions_table(simulator.make_shoppers(40), 10),
         CATALOGUE,
-        replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=1),
+        MultVAEConfig(hidden_dims=(16,), latent_dim=4, epochs=1),
         progress=False,
     )
     recommender = Recommender(artifacts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -11,10 +10,11 @@ import pytest
 
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.live_state import start_live_domain
+from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.services.recommendation.simulator import ShopperSimulator
-from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.services.recommendation.train import train_artifacts
 from tryon.shared.contract import BODY_LATENT_DIM, category_to_proto
 from tryon.shared.events import EventPublisher, new_event_id, read_dlq, timestamp_now
 from tryon.shared.lifecycle import Resources
@@ -27,7 +27,7 @@ from tryon.shared.topics import INTERACTIONS
 
 pytestmark = pytest.mark.integration
 
-TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(32,), latent_dim=8, epochs=2, batch_size=64)
+TINY_CONFIG = MultVAEConfig(hidden_dims=(32,), latent_dim=8, epochs=2, batch_size=64)
 CATALOGUE = synthetic_catalogue(200, latent_dim=4, seed=21)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -20,19 +19,20 @@ from tryon.services.recommendation.compatibility import (
 )
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.outfit_index import OutfitIndex
 from tryon.services.recommendation.outfits import ROLES, missing_roles, role_of
 from tryon.services.recommendation.recommender import ModelArtifacts, Recommender
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import OutfitSessionSimulator, session_outfits
-from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.services.recommendation.train import train_artifacts
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
 from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
 
 CATALOGUE = synthetic_catalogue(500, latent_dim=8, seed=21)
-TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(16,), latent_dim=4, epochs=2, batch_size=64)
+TINY_CONFIG = MultVAEConfig(hidden_dims=(16,), latent_dim=4, epochs=2, batch_size=64)
 
 
 def _first(role: str) -> str:

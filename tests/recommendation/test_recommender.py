@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from tryon.services.recommendation.catalogue import (
     synthetic_catalogue,
 )
 from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import (
     ColdStartMap,
     ModelArtifacts,
@@ -27,11 +27,11 @@ from tryon.services.recommendation.recommender import (
 )
 from tryon.services.recommendation.recvae import RecVAEConfig
 from tryon.services.recommendation.simulator import ShopperSimulator
-from tryon.services.recommendation.train import SERVING_CONFIG, main as train_main, train_artifacts
+from tryon.services.recommendation.train import main as train_main, train_artifacts
 from tryon.shared.contract import MAX_LATENT_NORM
 from tryon.shared.errors import InvalidEvent, NotFound
 
-TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(32,), latent_dim=8, epochs=3, batch_size=64)
+TINY_CONFIG = MultVAEConfig(hidden_dims=(32,), latent_dim=8, epochs=3, batch_size=64)
 
 
 @pytest.fixture(scope="module")

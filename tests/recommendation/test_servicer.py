@@ -6,24 +6,24 @@ in-memory recorder (the Kafka path is covered by test_live_personalization.py).
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import grpc
 import pytest
 
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
+from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import ShopperSimulator
-from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
+from tryon.services.recommendation.train import train_artifacts
 from tryon.shared.proto import common_pb2
 from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
 from tryon.shared.server import STARTING_MESSAGE, serve
 from tryon.shared.settings import ServerSettings
 
-TINY_CONFIG = replace(SERVING_CONFIG, hidden_dims=(32,), latent_dim=8, epochs=2, batch_size=64)
+TINY_CONFIG = MultVAEConfig(hidden_dims=(32,), latent_dim=8, epochs=2, batch_size=64)
 
 
 class RecordingPublisher:
