@@ -34,7 +34,7 @@ from tryon.services.garment.categories import CATEGORIES, NUM_CATEGORIES
 
 from tryon.services.garment.dataset import load_fashion_mnist, to_unit_float
 from tryon.services.garment.garment_models import GarmentModels, GarmentModelsConfig
-from tryon.services.garment.gan import ConditionalGenerator, ProjectionDiscriminator
+from tryon.services.garment.gan import ConditionalGenerator, GANConfig, ProjectionDiscriminator
 from tryon.services.garment.trainer import plot_history, plot_image_grid, train_gan, train_vae
 from tryon.services.garment.vae import ConditionalVAE, VAEConfig
 from tryon.shared.results import add_results_option, command_line, record
@@ -175,31 +175,30 @@ def _draw_pictures(models, generators, test, test_labels, reconstructions, out: 
     )
 
 
-def vae_config_with(changes: list[str], base: VAEConfig | None = None) -> VAEConfig:
-    """``base`` (default ``VAEConfig()``) with ``FIELD=VALUE`` changes, each value read as its field's type."""
-    base = base or VAEConfig()
+def config_with(base, changes: list[str], option: str):
+    """The config dataclass ``base`` with ``FIELD=VALUE`` changes (given by ``option``), each value read as its field's type."""
     values = {}
     for change in changes:
         name, _, text = change.partition("=")
         if not hasattr(base, name) or not text:
-            raise SystemExit(f"--vae takes FIELD=VALUE with a VAEConfig field; got {change!r}")
+            raise SystemExit(f"{option} takes FIELD=VALUE with a {type(base).__name__} field; got {change!r}")
         values[name] = type(getattr(base, name))(text)
     return replace(base, **values)
 
 
 def retrain_one(models: GarmentModels, generator: str, images: np.ndarray, labels: np.ndarray, args) -> GarmentModels:
-    """``models`` with ``generator`` trained afresh (the VAE with ``--vae`` changes); the other models are kept."""
+    """``models`` with ``generator`` trained afresh (with the ``--vae`` or ``--gan`` changes); the other models are kept."""
     image_tensor = torch.from_numpy(images).unsqueeze(1)
     label_tensor = torch.from_numpy(labels.astype(np.int64))
     torch.manual_seed(args.seed)
     histories = dict(models.histories)
     vae, gan = models.vae, models.generator
     if generator == "vae":
-        config = replace(models.config, vae=vae_config_with(args.vae))
+        config = replace(models.config, vae=config_with(VAEConfig(), args.vae, "--vae"))
         vae = ConditionalVAE(config.vae)
         histories["vae"] = train_vae(vae, image_tensor, label_tensor, args.vae_epochs, args.seed, not args.no_progress)
     else:
-        config = models.config
+        config = replace(models.config, gan=config_with(GANConfig(), args.gan, "--gan"))
         gan, histories["gan"] = train_gan(
             ConditionalGenerator(config.gan), ProjectionDiscriminator(config.gan), image_tensor, label_tensor,
             args.gan_epochs, args.seed, not args.no_progress,
@@ -223,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--vae", action="append", default=[], metavar="FIELD=VALUE",
         help="change a VAEConfig field of the VAE trained (repeatable), e.g. prior=class",
+    )
+    parser.add_argument(
+        "--gan", action="append", default=[], metavar="FIELD=VALUE",
+        help="change a GANConfig field of the GAN trained (repeatable), e.g. auxiliary_weight=1.0",
     )
     parser.add_argument("--train-images", type=int, default=0, help="train on the first N training images (0: all 60,000)")
     parser.add_argument("--per-class", type=int, default=1000, help="generated images per class and model")
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             models = GarmentModels.train(
                 to_unit_float(images),
                 labels,
-                GarmentModelsConfig(vae=vae_config_with(args.vae)),
+                GarmentModelsConfig(vae=config_with(VAEConfig(), args.vae, "--vae"), gan=config_with(GANConfig(), args.gan, "--gan")),
                 vae_epochs=args.vae_epochs,
                 gan_epochs=args.gan_epochs,
                 classifier_epochs=args.classifier_epochs,
