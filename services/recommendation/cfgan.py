@@ -78,6 +78,9 @@ class CFGANConfig:
 class CFGAN(nn.Module):
     """Generator and discriminator of CFGAN over ``n_items`` items; see the module docstring."""
 
+    TRAINING_ONLY = ("discriminator.",)
+    """Weights ``multvae.save_model`` leaves out: the discriminator, which serving never reads."""
+
     def __init__(self, n_items: int, config: CFGANConfig | None = None) -> None:
         super().__init__()
         self.n_items = n_items

@@ -302,12 +302,18 @@ class MultVAE(nn.Module):
 def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     """Write ``model.pt`` (state_dict) and ``config.json`` into ``directory``, each atomically.
 
-    Works for ``MultVAE``, ``recvae.RecVAE`` and ``cfgan.CFGAN``; the JSON names the class.
+    Works for ``MultVAE``, ``recvae.RecVAE`` and ``cfgan.CFGAN``; the JSON names the class. Weights
+    that only training reads (a model's ``TRAINING_ONLY`` prefixes) are left out.
     """
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     config = {"model": type(model).__name__, "n_items": model.n_items, "config": model.config.to_json_dict()}
-    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    training_only = tuple(getattr(model, "TRAINING_ONLY", ()))
+    state = {
+        name: tensor.detach().cpu()
+        for name, tensor in model.state_dict().items()
+        if not (training_only and name.startswith(training_only))
+    }
     atomic_write(target / WEIGHTS_FILE, lambda p: torch.save(state, p))
     atomic_write(target / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return target
@@ -340,6 +346,13 @@ def load_model(directory: str | os.PathLike, map_location: str | torch.device = 
     else:
         raise ValueError(f"{config_path} names an unknown model {kind!r}; expected MultVAE, RecVAE or CFGAN")
     state = torch.load(source / WEIGHTS_FILE, map_location=map_location, weights_only=True)
-    model.load_state_dict(state)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    training_only = tuple(getattr(model, "TRAINING_ONLY", ()))
+    absent = [name for name in missing if not (training_only and name.startswith(training_only))]
+    if absent or unexpected:
+        raise ValueError(f"{source / WEIGHTS_FILE} does not fit its config: missing {absent}, unexpected {unexpected}")
+    if hasattr(model, "update_prior"):
+        # RecVAE's prior holds a copy of the encoder, which is not saved.
+        model.update_prior()
     model.eval()
     return model

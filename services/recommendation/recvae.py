@@ -122,6 +122,9 @@ class DenseEncoder(nn.Module):
 class RecVAE(nn.Module):
     """RecVAE over ``n_items`` items: ``loss`` for training, ``score`` for ranking."""
 
+    TRAINING_ONLY = ("previous_encoder.",)
+    """Weights ``multvae.save_model`` leaves out: the prior's copy of the encoder, which serving never reads."""
+
     def __init__(self, n_items: int, config: RecVAEConfig | None = None) -> None:
         super().__init__()
         if n_items < 1:

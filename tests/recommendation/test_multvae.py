@@ -104,6 +104,8 @@ def test_recvae_loss_falls_and_keeps_the_mips_form(tmp_path):
         model.user_queries(x) @ model.item_embeddings().T, model.score(torch.from_numpy(x)).numpy(), atol=1e-4
     )
     save_model(model, tmp_path / "recvae")
+    saved = torch.load(tmp_path / "recvae" / "model.pt", weights_only=True)
+    assert saved and not any(name.startswith("previous_encoder.") for name in saved)
     loaded = load_model(tmp_path / "recvae")
     assert isinstance(loaded, RecVAE) and loaded.config == config
     torch.testing.assert_close(loaded.score(torch.from_numpy(x)), model.score(torch.from_numpy(x)))
