@@ -489,6 +489,9 @@ class EventConsumer:
     - ``poll_timeout_ms`` / ``fetch_max_wait_ms``: how long one poll, and the broker, wait for records.
     - ``on_health`` / ``unreachable_after_s``: told False once no broker connection has been up
       for that long, True when one is again.
+    - ``topics_ensured``: the caller has just created the topics (``ensure_topics``, as start-up
+      does), so the first connection does not check them again; every later one does, since a
+      broker restarted empty holds none.
     """
 
     def __init__(
@@ -512,6 +515,7 @@ class EventConsumer:
         client_id: str | None = None,
         on_health: HealthCallback | None = None,
         unreachable_after_s: float = 3.0,
+        topics_ensured: bool = False,
     ) -> None:
         if not handlers:
             raise ValueError("an EventConsumer needs at least one handler")
@@ -540,6 +544,7 @@ class EventConsumer:
         self._poll_timeout_ms = poll_timeout_ms
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._client_id = client_id or f"{group_id}-consumer"
+        self._topics_ensured = topics_ensured
 
         self._positions: dict[TopicPartitionKey, int] = {}
         self._committed: dict[TopicPartitionKey, int] = {}
@@ -724,7 +729,10 @@ class EventConsumer:
             raise KafkaError(f"no broker of {self._bootstrap_servers} accepts connections")
         # Created here, not by the consumer's metadata request: a broker's default partition
         # count is not the suite's, and a restarted broker may hold no topics.
-        ensure_topics(self._bootstrap_servers, self._topics)
+        if self._topics_ensured:
+            self._topics_ensured = False
+        else:
+            ensure_topics(self._bootstrap_servers, self._topics)
         consumer = KafkaConsumer(
             bootstrap_servers=self._bootstrap_servers,
             group_id=self._group_id,

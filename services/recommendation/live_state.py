@@ -142,6 +142,9 @@ def follow_events(
 ) -> EventConsumer:
     """Restore the last snapshot, consume ``topics`` from its positions and wait until caught up.
 
+    ``topics`` exist already (start-up creates them before reading their ends), so the
+    consumer's first connection does not create them again; its reconnections do.
+
     The consumer is adopted by ``resources``: at shutdown it stops and a last snapshot is
     written. While it cannot reach the broker, ``resources.health`` hears of it (NOT_SERVING). Returns once the consumer has reached the end of the topics as they were now,
     or after ``settings.catch_up_timeout_seconds`` (logged).
@@ -160,6 +163,7 @@ def follow_events(
         remembered_event_ids=100_000,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         on_health=resources.health.callback("event consumer"),
+        topics_ensured=True,
     )
 
     def stop_consuming() -> None:

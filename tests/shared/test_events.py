@@ -515,3 +515,40 @@ def test_a_producer_dropped_with_records_pending_stops_its_network_thread(tmp_pa
         network_threads = [t for t in threading.enumerate() if t.name == "drop-test-network-thread" and t.is_alive()]
         publisher.close(timeout=1)
         assert network_threads == []
+
+
+def test_a_consumer_told_its_topics_exist_creates_them_only_when_it_reconnects(tmp_path, monkeypatch) -> None:
+    created: list[list[str]] = []
+
+    def ensure_and_record(bootstrap_servers, topics, *args, **kwargs):
+        created.append(list(topics))
+        ensure_topics(bootstrap_servers, topics, *args, **kwargs)
+
+    monkeypatch.setattr(events_module, "ensure_topics", ensure_and_record)
+    broker = EmbeddedBroker(log_path=tmp_path / "broker.log").start()
+    port = int(broker.bootstrap_servers.rpartition(":")[2])
+    # Start-up creates the topics once, then starts the consumer.
+    ensure_topics(broker.bootstrap_servers, [USERS])
+    recorder = Recorder()
+    consumer = EventConsumer(
+        broker.bootstrap_servers, "topics-ensured", {events_pb2.UserDeleted: recorder}, topics_ensured=True
+    ).start()
+    restarted = None
+    try:
+        consumer.wait_until_ready(READY_TIMEOUT)
+        assert created == []
+        broker.kill()
+        restarted = EmbeddedBroker(log_path=tmp_path / "broker-restarted.log", port=port).start()
+        # Retried until the restarted broker answers: each try creates this consumer's topic alone.
+        wait_for(lambda: created and all(topics == [USERS] for topics in created),
+                 what="the reconnected consumer creating its topic on the emptied broker")
+        with EventPublisher(
+            restarted.bootstrap_servers, "topics-ensured", Outbox(tmp_path / "outbox.sqlite"), ack_wait_s=0
+        ) as publisher:
+            deletion = events_pb2.UserDeleted(event_id=new_event_id(), user_id="u7")
+            publisher.publish([(deletion, "u7")])
+            wait_for(lambda: recorder.events == [deletion], what="delivery after the restart")
+    finally:
+        consumer.stop()
+        (restarted or broker).stop()
+        broker.stop()
