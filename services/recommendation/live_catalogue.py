@@ -4,10 +4,11 @@ Usage: python -m tryon.services.recommendation.live_catalogue --garment-service 
        --out DATA_DIR/artifacts [--shoppers 1000] [--epochs 60] [--seed 0]
 
 Reads every registered garment with its content latent (ListGarments), lets simulated
-shoppers with hidden tastes interact with that catalogue (a new shop has no history yet),
-and trains the artifacts RecommendationService loads. What it recommends is then what the
-storefront sells, and a garment registered later is placed through the same content-latent
-space the cold-start map was fitted on.
+shoppers with hidden tastes browse that catalogue and buy outfits in sessions (a new shop has no
+history yet; ``models_store.simulated_interactions``), and trains the artifacts
+RecommendationService loads, the outfit compatibility space among them. What it recommends is
+then what the storefront sells, and a garment registered later is placed through the same
+content-latent space the cold-start map was fitted on.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import grpc
 import numpy as np
 
 from tryon.services.recommendation.catalogue import Catalogue, Garment
+from tryon.services.recommendation.models_store import simulated_interactions
 from tryon.services.recommendation.recommender import ModelArtifacts
-from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 from tryon.shared.contract import category_from_proto
 from tryon.shared.proto import garment_service_pb2, garment_service_pb2_grpc
@@ -73,8 +74,7 @@ def train_on_live_catalogue(
 ) -> ModelArtifacts:
     """Fetch the catalogue, simulate shoppers on it, train and save the artifacts."""
     catalogue = fetch_catalogue(garment_service_address)
-    simulator = ShopperSimulator(catalogue, seed=seed)
-    interactions = simulator.interactions_table(simulator.make_shoppers(shoppers))
+    interactions = simulated_interactions(catalogue, shoppers, seed)
     artifacts = train_artifacts(
         interactions, catalogue, replace(SERVING_CONFIG, epochs=epochs), index_factory, seed, progress=progress
     )

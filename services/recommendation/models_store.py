@@ -3,9 +3,9 @@
 Artifacts under ``<data_dir>/artifacts`` are loaded. Without them, the artifacts shipped in
 ``services/recommendation/weights/artifacts`` (written by ``make weights``) are copied there
 when they were trained with the service's own settings (catalogue and shoppers simulated, epochs,
-seed, index factory), unless ``train_on_start`` asks for training; otherwise the served model and
-its indexes are trained on a simulated catalogue and shoppers and saved there. The log says which
-of the three happened.
+seed, index factory), unless ``train_on_start`` asks for training; otherwise the served model, its
+indexes and the outfit compatibility space are trained on a simulated catalogue and shoppers
+(``simulated_interactions``) and saved there. The log says which of the three happened.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+
+from tryon.services.recommendation.catalogue import Catalogue
 from tryon.services.recommendation.recommender import ModelArtifacts
 from tryon.services.recommendation.settings import RecommendationSettings
 from tryon.shared.contract import CONTENT_LATENT_DIM
@@ -27,7 +30,12 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_DIR = WEIGHTS_DIR / "artifacts"
 """The shipped folder a first start copies into its data folder."""
 
-TRAINING_DATA = "catalogue and shoppers simulated by services/recommendation/simulator.py from the training seed"
+TRAINING_DATA = (
+    "catalogue and shoppers simulated by services/recommendation/simulator.py from the training seed: each "
+    "shopper browses (ShopperSimulator) and buys one outfit in a session (OutfitSessionSimulator)"
+)
+OUTFIT_SESSIONS = 1
+"""Outfit sessions per simulated shopper: the co-purchases the compatibility space learns from."""
 
 
 def training_settings(settings: RecommendationSettings) -> dict[str, int | str]:
@@ -41,15 +49,31 @@ def training_settings(settings: RecommendationSettings) -> dict[str, int | str]:
     }
 
 
+def simulated_interactions(catalogue: Catalogue, n_shoppers: int, seed: int) -> pd.DataFrame:
+    """The event log a shop without history trains on, SIMULATED: every shopper browses the catalogue
+    and then buys one outfit in a session (with a session id, so the compatibility space learns from it).
+
+    A catalogue without tops, bottoms and shoes has no outfit to buy: its shoppers only browse.
+    """
+    from tryon.services.recommendation.outfits import OUTFIT_FORMS, role_of
+    from tryon.services.recommendation.simulator import OutfitSessionSimulator
+
+    simulator = OutfitSessionSimulator(catalogue, seed=seed)
+    shoppers = simulator.make_shoppers(n_shoppers)
+    browsing = simulator.browsing.interactions_table([shopper.shopper for shopper in shoppers])
+    if not set(OUTFIT_FORMS[0]) <= {role_of(category) for category in catalogue.categories}:
+        return browsing
+    outfits, _ = simulator.sessions(shoppers, OUTFIT_SESSIONS)
+    return pd.concat([browsing, outfits], ignore_index=True)
+
+
 def train_default_artifacts(settings: RecommendationSettings, progress: bool = False) -> ModelArtifacts:
     """Train on a simulated catalogue and shoppers and save the artifacts (and the interactions) under data_dir."""
     from tryon.services.recommendation.catalogue import synthetic_catalogue
-    from tryon.services.recommendation.simulator import ShopperSimulator
     from tryon.services.recommendation.train import SERVING_CONFIG, train_artifacts
 
     catalogue = synthetic_catalogue(settings.demo_garments, CONTENT_LATENT_DIM, seed=settings.train_seed)
-    simulator = ShopperSimulator(catalogue, seed=settings.train_seed)
-    interactions = simulator.interactions_table(simulator.make_shoppers(settings.demo_shoppers))
+    interactions = simulated_interactions(catalogue, settings.demo_shoppers, settings.train_seed)
     config = replace(SERVING_CONFIG, epochs=settings.train_epochs)
     artifacts = train_artifacts(
         interactions, catalogue, config, settings.index_factory, settings.train_seed, progress=progress
