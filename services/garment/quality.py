@@ -14,7 +14,8 @@ with ``--results docs/results.md`` also the tables and the sample grids into tha
 ``--only vae`` (or ``gan``) trains and measures that generator alone, taking the other models
 from ``--models-dir``; ``--vae FIELD=VALUE`` changes a field of its ``VAEConfig``, so variants are
 compared with the same classifier: ``--models-dir services/garment/weights/models --only vae
---vae prior=class --vae-epochs 2``.
+--vae prior=class --vae-epochs 2``. Models loaded (without ``--only``) take only ``--vae
+sampling_temperature=T``, which training does not use.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,17 @@ def config_with(base, changes: list[str], option: str):
     return replace(base, **values)
 
 
+def with_vae_sampling(models: GarmentModels, changes: list[str]) -> GarmentModels:
+    """``models`` whose VAE samples with the ``--vae`` changes, which may touch only fields training does not use."""
+    config = config_with(models.config.vae, changes, "--vae")
+    changed = {name for name, value in asdict(config).items() if value != getattr(models.config.vae, name)}
+    if changed - {"sampling_temperature"}:
+        raise SystemExit(f"loaded models take only --vae sampling_temperature=T; retrain (--retrain) to change {', '.join(sorted(changed))}")
+    models.vae.config = config
+    models.config = replace(models.config, vae=config)
+    return models
+
+
 def retrain_one(models: GarmentModels, generator: str, images: np.ndarray, labels: np.ndarray, args) -> GarmentModels:
     """``models`` with ``generator`` trained afresh (with the ``--vae`` or ``--gan`` changes); the other models are kept."""
     image_tensor = torch.from_numpy(images).unsqueeze(1)
@@ -245,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only needs the other models in --models-dir; {models_dir} holds none")
     if (models_dir / "config.json").is_file() and not args.retrain and not args.only:
         print(f"loading models from {models_dir}")
-        models = GarmentModels.load(models_dir)
+        models = with_vae_sampling(GarmentModels.load(models_dir), args.vae)
     else:
         images, labels = load_fashion_mnist("train")
         if args.train_images:

@@ -32,7 +32,7 @@ from tryon.services.garment.categories import NUM_CATEGORIES
 IMAGE_SIZE = 28
 DECODER_CONDITIONINGS = ("input", "film")
 PRIORS = ("standard", "class")
-_LEGACY_FIELDS: dict[str, Any] = {"decoder_conditioning": "input", "prior": "standard"}
+_LEGACY_FIELDS: dict[str, Any] = {"decoder_conditioning": "input", "prior": "standard", "sampling_temperature": 1.0}
 """Values of the fields a config saved before they existed was trained with."""
 
 
@@ -51,6 +51,9 @@ class VAEConfig:
     features are also scaled and shifted per class."""
     prior: str = "standard"
     """"standard": p(z) = N(0, I) for every class; "class": a learned diagonal Gaussian p(z | y) per class."""
+    sampling_temperature: float = 1.0
+    """Scale of the prior's spread when sampling: below 1 draws garments nearer their class's centre,
+    more recognisable and less varied. Training does not use it, so a trained model may change it."""
     beta: float = 1.0
     """Weight of the KL term (1.0 is the plain ELBO)."""
     free_bits: float = 0.0
@@ -71,6 +74,8 @@ class VAEConfig:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {self.prior!r}")
         if self.beta < 0.0 or self.free_bits < 0.0 or self.beta_warmup_epochs < 0.0:
             raise ValueError("beta, free_bits and beta_warmup_epochs must be >= 0")
+        if not 0.0 < self.sampling_temperature <= 1.0:
+            raise ValueError(f"sampling_temperature must lie in (0, 1]; got {self.sampling_temperature}")
 
     @classmethod
     def from_dict(cls, data: dict) -> VAEConfig:
@@ -177,8 +182,9 @@ class ConditionalVAE(nn.Module):
         return torch.sigmoid(self.decode_logits(latents, label_vectors))
 
     def sample(self, label_vectors: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw z from the prior of each label and return (mean images, z)."""
+        """Draw z from the prior of each label, its spread scaled by the sampling temperature; return (mean images, z)."""
         noise = torch.randn(label_vectors.shape[0], self.latent_dim, generator=generator, device=label_vectors.device)
+        noise = noise * self.config.sampling_temperature
         mean, log_variance = self.prior(label_vectors)
         latents = mean + noise * torch.exp(0.5 * log_variance)
         return self.decode(latents, label_vectors), latents

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from tryon.services.garment.garment_models import GarmentModels, GarmentModelsConfig
+from tryon.services.garment.quality import with_vae_sampling
 from tryon.services.garment.trainer import one_hot, train_vae
 from tryon.services.garment.vae import ConditionalVAE, VAEConfig
 
@@ -139,3 +141,18 @@ def test_film_conditions_every_decoder_layer_on_the_class() -> None:
         for film in model.film:
             film.project.weight.normal_()
     assert not torch.allclose(model.decode(latents, trouser), model.decode(latents, bag))
+
+
+def test_sampling_temperature_scales_the_prior_spread_and_is_all_a_loaded_model_may_change() -> None:
+    models = GarmentModels.untrained(GarmentModelsConfig(vae=VAEConfig(prior="class", latent_dim=4, base_channels=4, hidden_dim=8)))
+    with torch.no_grad():
+        models.vae.prior_mean[5] = 2.0
+    _, warm = models.generate(5, 64, seed=3)
+    cooled = with_vae_sampling(models, ["sampling_temperature=0.5"])
+    assert cooled.config.vae.sampling_temperature == cooled.vae.config.sampling_temperature == 0.5
+    _, cool = cooled.generate(5, 64, seed=3)
+    np.testing.assert_allclose(cool - 2.0, 0.5 * (warm - 2.0), atol=1e-6)
+    with pytest.raises(SystemExit, match="retrain .* to change prior"):
+        with_vae_sampling(models, ["prior=standard"])
+    with pytest.raises(ValueError, match=r"sampling_temperature must lie in \(0, 1\]"):
+        VAEConfig(sampling_temperature=0.0)
