@@ -77,6 +77,7 @@ COMPATIBILITY_WEIGHT = 1.0
 """Weight of the style compatibility of an outfit's pieces against the shopper's scores."""
 ROLE_CATEGORIES_OF = {"top": TOP_CATEGORIES, "dress": DRESS_CATEGORIES}
 """Categories whose garments anchor the outfits of RecommendOutfits."""
+_ANCHOR_ROLE_OF = {label: role for role, labels in ROLE_CATEGORIES_OF.items() for label in labels}
 
 
 class ScoredItem(NamedTuple):
@@ -491,21 +492,7 @@ class Recommender:
         Score: the mean of the pieces' standardised taste plus ``COMPATIBILITY_WEIGHT`` times the
         outfit's standardised compatibility (both standardised over the outfits considered).
         """
-        anchors: list[str] = []
-        for role in ("top", "dress"):
-            allowed = ROLE_CATEGORIES_OF[role]
-
-            def keep(garment_id: str, allowed=allowed) -> bool:
-                return garment_id not in disliked and self._category(garment_id) in allowed
-
-            if query is None:
-                anchors += [item.garment_id for item in self._popular(OUTFIT_CANDIDATES_PER_ROLE, keep)]
-            else:
-                found = self.item_index.search(
-                    query[None, :], OUTFIT_CANDIDATES_PER_ROLE, keep=keep, keep_rate=self._share_of(allowed),
-                    skip=len(disliked),
-                )[0]
-                anchors += [g for g, _ in found]
+        anchors = self._outfit_anchors(query, disliked)
         space = self.outfit_index.space
         keep_liked = (lambda g: g not in disliked) if disliked else None
         drafts = []
@@ -517,6 +504,42 @@ class Recommender:
             for anchor, completion in self.outfit_index.complete_anchors(positions, 2, keep=keep_liked, candidates=4):
                 drafts.append(([space.garment_ids[anchor], *(space.garment_ids[p] for p in completion.added)], completion.compatibility))
         return self._rank_outfits(query, drafts, k, profile)
+
+    def _outfit_anchors(self, query: np.ndarray | None, disliked: set[str]) -> list[str]:
+        """The shopper's ``OUTFIT_CANDIDATES_PER_ROLE`` favourite tops, then dresses (popular ones when cold).
+
+        One search fetches as many of the shopper's best garments as the rarer role's own search
+        would (its share of the catalogue sized as ``ItemIndex.search`` sizes a filtered search),
+        and each role takes its best from them: the same garments as a search per role, for one
+        scan of the item index instead of two. A role left short searches on its own.
+        """
+        def keeper(allowed: frozenset[int]):
+            return lambda garment_id: garment_id not in disliked and self._category(garment_id) in allowed
+
+        if query is None:
+            return [
+                item.garment_id
+                for role in ROLE_CATEGORIES_OF
+                for item in self._popular(OUTFIT_CANDIDATES_PER_ROLE, keeper(ROLE_CATEGORIES_OF[role]))
+            ]
+        rarest = min(self._share_of(allowed) for allowed in ROLE_CATEGORIES_OF.values())
+        fetch = int(1.5 * OUTFIT_CANDIDATES_PER_ROLE / max(rarest, 1e-3)) + 16
+        best = self.item_index.search(
+            query[None, :], fetch, keep=(lambda g: g not in disliked) if disliked else None, skip=len(disliked)
+        )[0]
+        chosen: dict[str, list[str]] = {role: [] for role in ROLE_CATEGORIES_OF}
+        for garment_id, _ in best:
+            role = _ANCHOR_ROLE_OF.get(self._categories[garment_id])
+            if role is not None and len(chosen[role]) < OUTFIT_CANDIDATES_PER_ROLE:
+                chosen[role].append(garment_id)
+        for role, allowed in ROLE_CATEGORIES_OF.items():
+            if len(chosen[role]) < OUTFIT_CANDIDATES_PER_ROLE and len(best) == fetch:
+                found = self.item_index.search(
+                    query[None, :], OUTFIT_CANDIDATES_PER_ROLE, keep=keeper(allowed), keep_rate=self._share_of(allowed),
+                    skip=len(disliked),
+                )[0]
+                chosen[role] = [g for g, _ in found]
+        return [g for garments in chosen.values() for g in garments]
 
     def _rank_outfits(
         self, query, drafts: list[tuple[list[str], float]], k: int, profile: FitProfile | None = None

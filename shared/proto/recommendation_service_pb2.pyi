@@ -107,18 +107,20 @@ class DeleteUserResponse(_message.Message):
     def __init__(self, event_id: _Optional[str] = ...) -> None: ...
 
 class ScoredGarment(_message.Message):
-    __slots__ = ("garment_id", "score", "category", "advised_size", "fit_probability")
+    __slots__ = ("garment_id", "score", "category", "advised_size", "fit_probability", "size_offset")
     GARMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     ADVISED_SIZE_FIELD_NUMBER: _ClassVar[int]
     FIT_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    SIZE_OFFSET_FIELD_NUMBER: _ClassVar[int]
     garment_id: str
     score: float
     category: _common_pb2.GarmentCategory
     advised_size: str
     fit_probability: float
-    def __init__(self, garment_id: _Optional[str] = ..., score: _Optional[float] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., advised_size: _Optional[str] = ..., fit_probability: _Optional[float] = ...) -> None: ...
+    size_offset: int
+    def __init__(self, garment_id: _Optional[str] = ..., score: _Optional[float] = ..., category: _Optional[_Union[_common_pb2.GarmentCategory, str]] = ..., advised_size: _Optional[str] = ..., fit_probability: _Optional[float] = ..., size_offset: _Optional[int] = ...) -> None: ...
 
 class Outfit(_message.Message):
     __slots__ = ("garments", "score")
