@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tryon.services.recommendation.fit import check_sizing
 from tryon.services.recommendation.history import InteractionKind
 from tryon.services.recommendation.recommender import OutfitChoice, Recommendation, Recommender, ScoredItem
 from tryon.shared.contract import check_id, check_label, check_optional_id
@@ -35,6 +36,9 @@ class InteractionInput:
     kind: int
     occurred_at: datetime | None = None
     session_id: str = ""
+    size: str = ""
+    return_reason: int = 0
+    body_id: str = ""
 
 
 class InteractionPublisher(Protocol):
@@ -115,8 +119,11 @@ class RecommendationDomain:
             if interaction.kind not in set(InteractionKind):
                 accepted = ", ".join(f"{kind.value} ({kind.name})" for kind in InteractionKind)
                 raise InvalidArgument(f"{where}.type must be one of {accepted}; got {interaction.kind}")
+            check_optional_id(interaction.body_id, f"{where}.body_id")
             if not self.recommender.has_garment(interaction.garment_id):
                 raise NotFound(f"{where}.garment_id {interaction.garment_id!r} is not in the catalogue")
+            chart_id = self.recommender.garment(interaction.garment_id).size_chart_id if interaction.size else ""
+            check_sizing(interaction.kind, interaction.size, interaction.return_reason, chart_id, f"{where}.", InvalidArgument)
         return self.publisher.publish_interactions(interactions)
 
     def delete_user(self, user_id: str) -> str:

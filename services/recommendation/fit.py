@@ -10,23 +10,40 @@ BodyService's, and a profile of a few hundred bytes per body (measured by
 ``python -m tryon.services.recommendation.fit_evaluation``). The price: garments with an inline
 chart are ranked as if they had none, and a chart shipped later counts once bodies are updated.
 
-A garment ranks by ``taste + FIT_WEIGHT * ln(max(p, FIT_FLOOR))``, p the probability that its best
-size fits; a garment without a chart the profile knows has p = 1 (one size, or nothing to say).
-"""
+Garments run small or large against their chart (SizeFlags, KDD 2021). ``SizeOffsets`` learns by
+how many sizes each garment runs from the event log alone: purchases with the size bought and the
+buyer's body id (whose fit profile it reads), and returns with their reason (too small, too
+large). For an offset ``d`` (negative: runs small), the label at chart position ``i`` fits the
+bodies the chart's size at ``i + d * step`` fits (``SIZE_STEPS``); the likelihood of each outcome
+under each ``d`` comes from the buyer's profile, and a prior says that most garments are true to
+size. The advised size is the label likeliest to fit over that posterior of offsets (the chart's
+own advice for a garment nobody bought with a size): a garment that runs small is advised a size up.
 
+Ranking: by taste, with fit as a filter. A garment whose advised size fits with a probability under
+``FIT_THRESHOLD`` loses ``DEMOTION`` (it comes after every candidate whose size may fit); the rest
+keep their taste order, plus ``FIT_WEIGHT * ln(max(p, FIT_FLOOR))`` (0 by default: measured, the
+logarithm reorders taste for little fewer returns). A garment without a chart the profile knows
+has p = 1.
+"""
 from __future__ import annotations
 
+import enum
 import math
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from tryon.shared.contract import check_chart_id
-from tryon.shared.errors import InvalidEvent
+from tryon.shared.contract import check_chart_id, check_size
+from tryon.shared.errors import DomainError, InvalidEvent
 
-FIT_WEIGHT = 1.0
+FIT_WEIGHT = 0.0
 """Weight of ln(fit probability) against the shopper's taste score."""
+FIT_THRESHOLD = 0.05
+"""A garment whose advised size fits with a probability under this is demoted below the others."""
+DEMOTION = 1000.0
+"""What a demoted garment loses: more than any spread of taste scores, so it comes after the rest."""
 FIT_FLOOR = 0.01
 """Probabilities below this count as this, so that a garment that cannot fit sinks but stays finite."""
 FIT_POOL = 200
@@ -46,33 +63,213 @@ class ChartFit:
     recommended: str = ""
     """The size AdviseSize recommends (the closest when none may fit); empty: the most likely."""
 
-    def best(self) -> tuple[str, float]:
-        """The advised size and its probability: the recommended one, else the most likely (the smaller of ties)."""
+    def best(self, offsets: np.ndarray | None = None, step: int = 1) -> tuple[str, float]:
+        """The advised size and its probability: the recommended one, else the most likely (the smaller of ties).
+
+        ``offsets`` (optional) weighs each of ``OFFSETS`` by how likely the garment runs that many
+        sizes off its chart (``SizeOffsets.posterior``): the label at position ``i`` then fits with
+        the weighted probability of the chart's sizes at ``i + d * step``, and the advice is the
+        label likeliest to fit; when none may fit, the one nearest the body's own size under the
+        likeliest offset.
+        """
         if self.recommended in self.labels:
             index = self.labels.index(self.recommended)
         else:
             index = max(range(len(self.probabilities)), key=lambda i: (self.probabilities[i], -i))
-        return self.labels[index], self.probabilities[index]
+        if offsets is None:
+            return self.labels[index], self.probabilities[index]
+        shifted = [
+            sum(weight * self._probability(i + offset * step) for offset, weight in zip(OFFSETS, offsets))
+            for i in range(len(self.labels))
+        ]
+        if max(shifted) > 0.0:
+            best = max(range(len(shifted)), key=lambda i: (shifted[i], -i))
+        else:
+            best = min(max(index - OFFSETS[int(np.argmax(offsets))] * step, 0), len(self.labels) - 1)
+        return self.labels[best], float(shifted[best])
+
+    def _probability(self, position: int) -> float:
+        """The probability that the chart's size at ``position`` fits; 0 outside the chart."""
+        return self.probabilities[position] if 0 <= position < len(self.probabilities) else 0.0
 
 
 FitProfile = dict[str, ChartFit]
 """A body's fit per shipped chart id."""
 
 
-def best_size(profile: FitProfile | None, chart_id: str) -> tuple[str, float]:
-    """The advised size of a garment with ``chart_id`` for the body, and its probability.
+def best_size(profile: FitProfile | None, chart_id: str, offsets: np.ndarray | None = None) -> tuple[str, float]:
+    """The advised size of a garment with ``chart_id`` and its probability (``ChartFit.best``).
 
-    ("", 1.0) when there is no profile, no chart, or a chart the profile does not know.
+    ``offsets``: how likely the garment runs each of ``OFFSETS`` sizes off its chart (None: true
+    to size). ("", 1.0) when there is no profile, no chart, or a chart the profile does not know.
     """
     if not profile or not chart_id or chart_id not in profile:
         return "", 1.0
-    return profile[chart_id].best()
+    return profile[chart_id].best(offsets, SIZE_STEPS.get(chart_id, 1))
 
 
-def fit_terms(probabilities: Iterable[float], weight: float = FIT_WEIGHT) -> np.ndarray:
-    """``weight * ln(max(p, FIT_FLOOR))`` of each probability."""
-    values = np.maximum(np.fromiter(probabilities, dtype=np.float64), FIT_FLOOR)
-    return weight * np.log(values)
+def fit_terms(
+    probabilities: Iterable[float], weight: float = FIT_WEIGHT, threshold: float = FIT_THRESHOLD
+) -> np.ndarray:
+    """``weight * ln(max(p, FIT_FLOOR))`` of each probability, less ``DEMOTION`` under ``threshold``."""
+    values = np.fromiter(probabilities, dtype=np.float64)
+    return weight * np.log(np.maximum(values, FIT_FLOOR)) - DEMOTION * (values < threshold)
+
+
+# Garments that run small or large -----------------------------------------------------------
+
+SIZE_STEPS: dict[str, int] = {"us_mens_trousers": 3}
+"""Chart positions from one size to the next larger (1 when not named): us_mens_trousers lists three
+inseams per waist, so one size larger is the next waist (a test checks this against the charts)."""
+OFFSETS = (-2, -1, 0, 1, 2)
+"""Sizes a garment may run off its chart (negative: small), the values ``SizeOffsets`` weighs."""
+OFFSET_PRIOR = np.log([0.03, 0.12, 0.7, 0.12, 0.03])
+"""Log prior of each offset: most garments are true to size; one size off is common, two rare."""
+OUTCOME_NOISE = 0.1
+"""Share of purchases whose outcome the size explains not (a fit profile's error, a change of mind)."""
+SIZE_EASE = 0.5
+"""Chance that a body of the size next to the one a garment is cut as still wears it (a cut's ease):
+charts name exact ranges, bodies at their edges wear both neighbours."""
+PENDING_PURCHASES = 100_000
+"""Sized purchases remembered for a return to find (the oldest go first)."""
+
+
+class Outcome(enum.IntEnum):
+    """What became of a sized purchase: kept, or sent back because the size was too small or too large."""
+
+    KEPT = 0
+    TOO_SMALL = 1
+    TOO_LARGE = 2
+
+
+RETURN_REASONS = {1: Outcome.TOO_SMALL, 2: Outcome.TOO_LARGE}
+"""``tryon.v1.ReturnReason`` values that blame the size, and the outcome each means."""
+REASON_NAMES = {0: "UNSPECIFIED", 1: "TOO_SMALL", 2: "TOO_LARGE", 3: "OTHER"}
+"""``tryon.v1.ReturnReason`` values and names."""
+PURCHASE, RETURN = 4, 5
+"""The ``tryon.v1.InteractionType`` values that may carry a size."""
+
+
+def check_sizing(kind: int, size: str, reason: int, chart_id: str, field: str, error: type[DomainError]) -> None:
+    """An interaction's size and return reason keep the contract, or ``error`` names the rule broken.
+
+    The size is a label of the garment's shipped chart, on PURCHASE or RETURN only; the return
+    reason a ``ReturnReason`` value, on RETURN only.
+    """
+    if reason not in REASON_NAMES:
+        accepted = ", ".join(f"{value} ({name})" for value, name in REASON_NAMES.items())
+        raise error(f"{field}return_reason must be one of {accepted}; got {reason}")
+    if reason and kind != RETURN:
+        raise error(f"{field}return_reason is only for interactions of type RETURN; leave it UNSPECIFIED")
+    if size and kind not in (PURCHASE, RETURN):
+        raise error(f"{field}size is only for interactions of type PURCHASE or RETURN; leave it empty")
+    check_size(size, chart_id, f"{field}size", error)
+
+
+def outcome_likelihoods(fit: ChartFit, label: str, step: int = 1) -> np.ndarray:
+    """P(outcome | offset) of a purchase of ``label`` by a body of this fit: ``[Outcome, OFFSETS]``.
+
+    Under offset ``d`` the label fits as the chart's size at ``j = i + d * step``: the purchase is
+    kept with the probability that size ``j`` fits, plus ``SIZE_EASE`` of that of its neighbours
+    ``j -/+ step``; too small with that of every larger size, too large with that of every smaller
+    one, less what ease keeps (normalised, and mixed with ``OUTCOME_NOISE``).
+    """
+    probabilities = np.asarray(fit.probabilities, dtype=np.float64)
+    cumulative = np.concatenate([[0.0], np.cumsum(probabilities)])
+    position, total, count = fit.labels.index(label), cumulative[-1], len(probabilities)
+
+    def at(index: int) -> float:
+        return probabilities[index] if 0 <= index < count else 0.0
+
+    table = np.empty((len(Outcome), len(OFFSETS)))
+    for column, offset in enumerate(OFFSETS):
+        shifted = position + offset * step
+        below, above = SIZE_EASE * at(shifted - step), SIZE_EASE * at(shifted + step)
+        fits = at(shifted) + below + above
+        smaller = cumulative[min(max(shifted, 0), count)] - below
+        larger = total - cumulative[min(max(shifted + 1, 0), count)] - above
+        masses = np.maximum(np.array([fits, larger, smaller]), 0.0)
+        share = masses / masses.sum() if masses.sum() > 0 else np.full(3, 1.0 / 3)
+        table[:, column] = (1.0 - OUTCOME_NOISE) * share + OUTCOME_NOISE / 3
+    return table
+
+
+class SizeOffsets:
+    """By how many sizes each garment runs off its chart, learned from sized purchases and their returns.
+
+    Each garment keeps the log-likelihood of every offset in ``OFFSETS``. A purchase adds that of
+    being kept; a return for a size reason, matched to the shopper's latest purchase of the garment
+    (of the same size when given), swaps it for that of its reason. Not thread-safe: the
+    recommender calls it under its lock.
+    """
+
+    def __init__(self) -> None:
+        self._log_likelihood: dict[str, np.ndarray] = {}
+        self._pending: OrderedDict[tuple[str, str], list[tuple[str, list[list[float]]]]] = OrderedDict()
+
+    def purchase(self, user_id: str, garment_id: str, label: str, fit: ChartFit, step: int = 1) -> None:
+        """A purchase of ``label`` by a body of fit ``fit``: counted as kept until a return says otherwise."""
+        table = np.log(outcome_likelihoods(fit, label, step))
+        self._add(garment_id, table[Outcome.KEPT])
+        key = (user_id, garment_id)
+        self._pending.setdefault(key, []).append((label, table.tolist()))
+        self._pending.move_to_end(key)
+        while len(self._pending) > PENDING_PURCHASES:
+            self._pending.popitem(last=False)
+
+    def returned(self, user_id: str, garment_id: str, label: str, outcome: Outcome) -> bool:
+        """A return for ``outcome`` of the shopper's latest purchase of the garment (of ``label`` when given).
+
+        False, and nothing learned, when no such purchase is remembered.
+        """
+        purchases = self._pending.get((user_id, garment_id), [])
+        match = next((n for n in range(len(purchases) - 1, -1, -1) if not label or purchases[n][0] == label), None)
+        if match is None:
+            return False
+        table = np.asarray(purchases.pop(match)[1])
+        if not purchases:
+            del self._pending[(user_id, garment_id)]
+        self._add(garment_id, table[outcome] - table[Outcome.KEPT])
+        return True
+
+    def _add(self, garment_id: str, values: np.ndarray) -> None:
+        current = self._log_likelihood.get(garment_id)
+        self._log_likelihood[garment_id] = values.copy() if current is None else current + values
+
+    def posterior(self, garment_id: str) -> np.ndarray | None:
+        """How likely the garment runs each of ``OFFSETS`` sizes off its chart; None when nobody bought it with a size."""
+        values = self._log_likelihood.get(garment_id)
+        if values is None:
+            return None
+        log_posterior = OFFSET_PRIOR + values
+        weights = np.exp(log_posterior - log_posterior.max())
+        return weights / weights.sum()
+
+    def offset(self, garment_id: str) -> int:
+        """The garment's most probable offset (0 for a garment nobody bought with a size)."""
+        weights = self.posterior(garment_id)
+        return 0 if weights is None else OFFSETS[int(np.argmax(weights))]
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop the shopper's remembered purchases (what they taught the garments stays, unattributed)."""
+        for key in [key for key in self._pending if key[0] == user_id]:
+            del self._pending[key]
+
+    def state(self) -> dict:
+        """A JSON-ready copy (for snapshots)."""
+        return {
+            "log_likelihood": {g: values.tolist() for g, values in self._log_likelihood.items()},
+            "pending": [[user, garment, purchases] for (user, garment), purchases in self._pending.items()],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> SizeOffsets:
+        """The offsets ``state`` wrote."""
+        offsets = cls()
+        offsets._log_likelihood = {g: np.asarray(v, dtype=np.float64) for g, v in state.get("log_likelihood", {}).items()}
+        for user, garment, purchases in state.get("pending", []):
+            offsets._pending[(user, garment)] = [(label, table) for label, table in purchases]
+        return offsets
 
 
 def check_fit_profile(entries) -> FitProfile:

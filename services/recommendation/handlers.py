@@ -1,7 +1,8 @@
 """Event handlers (Kafka events -> recommender state) and the publisher of the service's own events.
 
-Consumed: InteractionRecorded (history; an unknown garment is an ``InvalidEvent`` and goes to
-the dead-letter topic), GarmentRegistered (a new garment enters the index through its content
+Consumed: InteractionRecorded (history, and how the garment's sizes run from a sized purchase
+or a return with its reason; an unknown garment is an ``InvalidEvent`` and goes to the
+dead-letter topic), GarmentRegistered (a new garment enters the index through its content
 latent), UserDeleted (forget the shopper), BodyUpdated / BodyDeleted (keep / forget the body).
 Every event is checked against the contract first, as an RPC request is: ids, category, sex,
 names, and latents (length, finite, L2 norm at most ``contract.MAX_LATENT_NORM``); an event that
@@ -18,7 +19,7 @@ from google.protobuf.message import Message
 
 from tryon.services.recommendation.catalogue import Garment
 from tryon.services.recommendation.domain import InteractionInput
-from tryon.services.recommendation.fit import check_fit_profile
+from tryon.services.recommendation.fit import check_fit_profile, check_sizing
 from tryon.services.recommendation.recommender import Recommender
 from tryon.shared.contract import (
     BODY_LATENT_DIM,
@@ -47,7 +48,12 @@ def event_handlers(recommender: Recommender) -> dict[type[Message], callable]:
         garment_id = check_id(event.garment_id, "garment_id", InvalidEvent)
         # The session id serves the offline compatibility training; live histories need only the check.
         check_optional_id(event.session_id, "session_id", InvalidEvent)
+        body_id = check_optional_id(event.body_id, "body_id", InvalidEvent)
+        garment = recommender.garment(garment_id)
+        if garment is not None:
+            check_sizing(event.type, event.size, event.return_reason, garment.size_chart_id, "", InvalidEvent)
         recommender.apply_interaction(user_id, garment_id, event.type)
+        recommender.learn_fit(user_id, garment_id, event.type, event.size, event.return_reason, body_id)
 
     def garment_registered(event: events_pb2.GarmentRegistered) -> None:
         garment = Garment(
@@ -101,6 +107,9 @@ class KafkaInteractionPublisher:
                 garment_id=interaction.garment_id,
                 type=interaction.kind,
                 session_id=interaction.session_id,
+                size=interaction.size,
+                return_reason=interaction.return_reason,
+                body_id=interaction.body_id,
             )
             if interaction.occurred_at is None:
                 event.occurred_at.CopyFrom(timestamp_now())

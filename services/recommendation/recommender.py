@@ -44,8 +44,13 @@ from tryon.services.recommendation.catalogue import (
 )
 from tryon.services.recommendation.fit import (
     FIT_POOL,
+    FIT_THRESHOLD,
     FIT_WEIGHT,
+    OFFSETS,
+    RETURN_REASONS,
+    SIZE_STEPS,
     FitProfile,
+    SizeOffsets,
     best_size,
     fit_terms,
     profile_from_state,
@@ -88,6 +93,8 @@ class ScoredItem(NamedTuple):
     category: int
     advised_size: str = ""
     fit_probability: float = 0.0
+    size_offset: int = 0
+    """Sizes the garment runs off its chart, as learned (``fit.SizeOffsets``; negative: small)."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +246,10 @@ class Recommender:
         self._fit_profiles: dict[str, FitProfile] = {}
         self.fit_weight = FIT_WEIGHT
         """Weight of ln(fit probability) in rankings with a body (``fit.FIT_WEIGHT``)."""
+        self.fit_threshold = FIT_THRESHOLD
+        """Fit probability under which a garment is demoted in rankings with a body (``fit.FIT_THRESHOLD``)."""
+        self.size_offsets = SizeOffsets()
+        """By how many sizes each garment runs off its chart, learned from sized purchases and returns."""
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._trained_vectors = self.model.item_embeddings()
         self._largest_trained_norm = float(np.linalg.norm(self._trained_vectors, axis=1).max(initial=0.0))
@@ -291,19 +302,30 @@ class Recommender:
         advised = []
         for item in items:
             garment = self.garment(item.garment_id)
-            label, probability = best_size(profile, garment.size_chart_id if garment else "")
-            advised.append(item._replace(advised_size=label, fit_probability=probability if label else 0.0))
+            chart_id = garment.size_chart_id if garment else ""
+            with self._lock:
+                offsets = self.size_offsets.posterior(item.garment_id) if chart_id else None
+            label, probability = best_size(profile, chart_id, offsets)
+            offset = OFFSETS[int(np.argmax(offsets))] if offsets is not None else 0
+            advised.append(
+                item._replace(advised_size=label, fit_probability=probability if label else 0.0, size_offset=offset)
+            )
         return advised
 
     def _fit_ranked(self, items: list[ScoredItem], profile: FitProfile, k: int) -> list[ScoredItem]:
         """The ``k`` best of ``items`` by score + the fit term of their best size, each with its advice."""
         advised = self.advise(items, profile)
-        terms = fit_terms((item.fit_probability if item.advised_size else 1.0 for item in advised), self.fit_weight)
+        terms = self._fit_terms(advised)
         ranked = sorted(
             (item._replace(score=item.score + float(term)) for item, term in zip(advised, terms)),
             key=lambda item: -item.score,
         )
         return ranked[:k]
+
+    def _fit_terms(self, items: list[ScoredItem]) -> np.ndarray:
+        """The fit term of each advised item (``fit.fit_terms``; p = 1 without an advised size)."""
+        probabilities = (item.fit_probability if item.advised_size else 1.0 for item in items)
+        return fit_terms(probabilities, self.fit_weight, self.fit_threshold)
 
     def has_body(self, body_id: str) -> bool:
         """True when a BodyUpdated for this body was applied and no BodyDeleted after it."""
@@ -553,7 +575,7 @@ class Recommender:
         advice = {item.garment_id: item for item in self.advise([ScoredItem(g, 0.0, 0) for g in pieces], profile)} if profile is not None else {}
         if advice:
             # The fit term joins each piece's standardised taste (in spreads of taste).
-            terms = fit_terms((advice[g].fit_probability if advice[g].advised_size else 1.0 for g in pieces), self.fit_weight)
+            terms = self._fit_terms([advice[g] for g in pieces])
             taste = {g: taste[g] + taste_spread * float(term) for g, term in zip(pieces, terms)}
         compatibilities = np.array([c for _, c in drafts])
         compat_mean, compat_spread = compatibilities.mean(), compatibilities.std() or 1.0
@@ -571,7 +593,7 @@ class Recommender:
         advised = advice.get(garment_id)
         if advised is None:
             return ScoredItem(garment_id, score, self._category(garment_id))
-        return ScoredItem(garment_id, score, self._category(garment_id), advised.advised_size, advised.fit_probability)
+        return advised._replace(score=score, category=self._category(garment_id))
 
     def complete_outfit(self, garment_ids: list[str], k: int, user_id: str = "") -> list[OutfitChoice]:
         """The ``k`` best completions of an outfit holding ``garment_ids``, by compatibility (and taste).
@@ -633,9 +655,7 @@ class Recommender:
             candidates = {
                 role: [
                     item._replace(score=item.score + spread * float(term))
-                    for item, term in zip(
-                        items, fit_terms((i.fit_probability if i.advised_size else 1.0 for i in items), self.fit_weight)
-                    )
+                    for item, term in zip(items, self._fit_terms(items))
                 ]
                 for role, items in candidates.items()
             }
@@ -683,10 +703,31 @@ class Recommender:
                 raise InvalidEvent(f"garment_id {garment_id!r} is not in the catalogue")
             self.histories.record(user_id, garment_id, kind)
 
+    def learn_fit(self, user_id: str, garment_id: str, kind: int, size: str, reason: int, body_id: str) -> bool:
+        """Learn how the garment's sizes run from a sized PURCHASE or a RETURN with its reason (``fit.SizeOffsets``).
+
+        The interaction must keep the contract (the event handler checks it). A purchase teaches
+        only with a size and a body whose fit profile covers the garment's chart; a return only for
+        TOO_SMALL or TOO_LARGE. True when something was learned.
+        """
+        with self._lock:
+            garment = self.garment(garment_id)
+            chart_id = garment.size_chart_id if garment else ""
+            if kind == InteractionKind.PURCHASE:
+                fit = self._fit_profiles.get(body_id, {}).get(chart_id) if size and body_id else None
+                if fit is None or size not in fit.labels:
+                    return False
+                self.size_offsets.purchase(user_id, garment_id, size, fit, SIZE_STEPS.get(chart_id, 1))
+                return True
+            if kind == InteractionKind.RETURN and reason in RETURN_REASONS:
+                return self.size_offsets.returned(user_id, garment_id, size, RETURN_REASONS[reason])
+            return False
+
     def forget_user(self, user_id: str) -> None:
-        """Forget a shopper's history."""
+        """Forget a shopper's history (and the sized purchases kept for their returns)."""
         with self._lock:
             self.histories.forget(user_id)
+            self.size_offsets.forget_user(user_id)
             self._query_cache.pop(user_id, None)
 
     def register_garment(self, garment: Garment) -> None:
@@ -745,6 +786,7 @@ class Recommender:
                     for g in self._registered.values()
                 ],
                 "bodies": dict(self._bodies),
+                "size_offsets": self.size_offsets.state(),
             }
 
     def restore(self, state: Mapping) -> None:
@@ -765,6 +807,7 @@ class Recommender:
                 )
             self._bodies = dict(state.get("bodies", {}))
             self._fit_profiles = {body: profile_from_state(entry.get("fit", {})) for body, entry in self._bodies.items()}
+            self.size_offsets = SizeOffsets.from_state(state.get("size_offsets", {}))
 
 
 def write_snapshot(path: Path, state: Mapping, offsets: Mapping[str, int]) -> None:

@@ -32,13 +32,14 @@ def _add_scored(garments, items: list[ScoredItem]) -> None:
     """Append ``items`` to a repeated ScoredGarment field in place (no message built twice)."""
     add = garments.add
     proto_value = CATEGORY_PROTO_VALUES
-    for garment_id, score, category, advised_size, fit_probability in items:
+    for garment_id, score, category, advised_size, fit_probability, size_offset in items:
         add(
             garment_id=garment_id,
             score=score,
             category=proto_value[category],
             advised_size=advised_size,
             fit_probability=fit_probability,
+            size_offset=size_offset,
         )
 
 
@@ -51,7 +52,10 @@ def _interaction(position: int, message: pb.Interaction) -> InteractionInput:
                 f"interactions[{position}].occurred_at must be between 1970-01-01 and 9999-12-31 with nanos in 0..999999999"
             )
         occurred_at = stamp.ToDatetime(tzinfo=timezone.utc)
-    return InteractionInput(message.user_id, message.garment_id, int(message.type), occurred_at, message.session_id)
+    return InteractionInput(
+        message.user_id, message.garment_id, int(message.type), occurred_at, message.session_id,
+        message.size, int(message.return_reason), message.body_id,
+    )
 
 
 class RecommendationServicer(ReadyServicer[RecommendationDomain], pb_grpc.RecommendationServiceServicer):

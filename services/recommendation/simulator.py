@@ -25,21 +25,25 @@ pieces follow a hidden style rule: every role has its own prototypes of the styl
 so "goes together" is a relation per pair of roles that no fixed similarity of content latents
 reproduces; one piece in ``style_noise`` is picked off-style. Every garment carries a size chart
 (tops and dresses a women's or a men's tops chart, trousers a women's or a men's trousers chart,
-shoes none); the shopper picks the size nearest to their body as they believe it to be (each
-measurement off by about 3%) and sends the garment back when that size does not fit their
-real body by the chart's ranges, and 3% of the rest for other reasons:
+shoes none). A share of garments (``size_offset_share``, none by default) runs one size small
+or large against its chart, as real garments do (SizeFlags, KDD 2021): its girth ranges lie one
+range's width lower or higher, which nobody is told. The shopper picks the size nearest to their
+body as they believe it to be (each measurement off by about 3%) and sends the garment back when
+that size, as the garment is really cut, does not fit their real body, saying whether it was too
+small or too large; and 3% of the rest for other reasons:
 
-    python -m tryon.services.recommendation.simulator --out DIR --sessions 3
+    python -m tryon.services.recommendation.simulator --out DIR --sessions 3 [--size-offset-share 0.3]
 
-writes ``interactions.parquet`` with a ``session_id`` column and ``purchases.parquet`` (the
-simulated truth: size bought, whether it fit).
+writes ``interactions.parquet`` with ``session_id``, ``size`` (bought or sent back) and
+``return_reason`` columns, what a storefront's event log holds, and ``purchases.parquet`` (the
+simulated truth: size bought, whether it fit, the garment's hidden offset).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +55,10 @@ from tryon.services.recommendation.outfits import OUTFIT_FORMS, ROLES, role_of
 
 INTERACTION_COLUMNS = ("user_id", "garment_id", "type", "occurred_at")
 """Columns of an interactions table: type is an InteractionKind name, occurred_at a UTC timestamp."""
-SESSION_COLUMNS = (*INTERACTION_COLUMNS, "session_id")
-"""Columns of a sessions table: the interactions' columns and the order or session id."""
-PURCHASE_COLUMNS = ("session_id", "user_id", "garment_id", "role", "size", "fits", "returned")
+SESSION_COLUMNS = (*INTERACTION_COLUMNS, "session_id", "size", "return_reason")
+"""Columns of a sessions table: the interactions' columns, the order or session id, and on PURCHASE
+and RETURN the size label ("" without a chart), on RETURN the reason (a ``ReturnReason`` name)."""
+PURCHASE_COLUMNS = ("session_id", "user_id", "garment_id", "role", "size", "fits", "returned", "reason", "offset")
 """Columns of the simulated truth of each purchase (never in an event log)."""
 
 CHARTS_BY_ROLE = {
@@ -190,6 +195,10 @@ class Purchase:
     size: str
     fits: bool
     returned: bool
+    reason: str = ""
+    """Why it was returned: TOO_SMALL, TOO_LARGE or OTHER ("" when kept)."""
+    offset: int = 0
+    """Sizes the garment runs off its chart (hidden truth; negative: small)."""
 
 
 def load_charts() -> dict:
@@ -218,6 +227,34 @@ def size_fits(size, body: dict[str, float]) -> bool:
         <= body[r.measurement]
         <= r.maximum + FIT_TOLERANCE * (r.maximum - r.minimum)
         for r in size.ranges
+    )
+
+
+def misfit_reason(size, body: dict[str, float]) -> str:
+    """Why ``size`` does not fit ``body`` as ``size_fits`` judges: TOO_SMALL when a measurement is
+    above its range (first), TOO_LARGE when one is below; "" when it fits."""
+    outside = [
+        (body[r.measurement] > r.maximum + FIT_TOLERANCE * (r.maximum - r.minimum),
+         body[r.measurement] < r.minimum - FIT_TOLERANCE * (r.maximum - r.minimum))
+        for r in size.ranges
+    ]
+    if any(above for above, _ in outside):
+        return "TOO_SMALL"
+    return "TOO_LARGE" if any(below for _, below in outside) else ""
+
+
+def cut_as(size, offset: int):
+    """``size`` as a garment that runs ``offset`` sizes off its chart is cut: every girth range moved by
+    ``offset`` of its widths (negative: smaller); lengths such as the inseam stay."""
+    if offset == 0:
+        return size
+    return replace(
+        size,
+        ranges=tuple(
+            replace(r, minimum=r.minimum + offset * (r.maximum - r.minimum), maximum=r.maximum + offset * (r.maximum - r.minimum))
+            if r.measurement.endswith("_circumference") else r
+            for r in size.ranges
+        ),
     )
 
 
@@ -251,6 +288,7 @@ class OutfitSessionSimulator:
         self_error: float = 0.03,
         bodies: pd.DataFrame | None = None,
         charts: dict | None = None,
+        size_offset_share: float = 0.0,
     ) -> None:
         self.catalogue = catalogue
         self.browsing = ShopperSimulator(catalogue, seed=seed)
@@ -271,6 +309,16 @@ class OutfitSessionSimulator:
         self.chart_ids = np.array(
             [self.rng.choice(CHARTS_BY_ROLE[ROLES[r]]) if r >= 0 else "" for r in self.roles.tolist()], dtype=object
         )
+        # Drawn from their own stream, so that the share changes no other draw of a given seed.
+        offsets = np.random.default_rng(seed + 104_729)
+        self.size_offsets = np.array(
+            [
+                int(offsets.choice((-1, 1))) if offsets.random() < size_offset_share and chart else 0
+                for chart in self.chart_ids.tolist()
+            ],
+            dtype=np.int64,
+        )
+        """Sizes each garment runs off its chart (hidden; negative: small)."""
         # Shoppers mostly pick garments cut for their sex; one in five picks is of the other cut.
         womens = np.array(["womens" in chart for chart in self.chart_ids])
         mens = np.array(["mens" in chart and "womens" not in chart for chart in self.chart_ids])
@@ -328,16 +376,19 @@ class OutfitSessionSimulator:
         role = ROLES[self.roles[position]]
         chart_id = self.chart_ids[position]
         garment_id = self.catalogue.garment_ids[position]
+        offset = int(self.size_offsets[position])
         if not chart_id:
-            fits, label = True, "one size"
+            reason, label = "", "one size"
         else:
             chart = self.charts[chart_id]
             size = next((s for s in chart.sizes if s.label == size_label), None) or self_chosen_size(
                 chart, self.perceived(shopper)
             )
-            fits, label = size_fits(size, shopper.body), size.label
+            reason, label = misfit_reason(cut_as(size, offset), shopper.body), size.label
+        fits = not reason
         returned = not fits or self.rng.random() < 0.03
-        return Purchase(session_id, shopper.shopper.user_id, garment_id, role, label, fits, returned)
+        reason = reason or ("OTHER" if returned else "")
+        return Purchase(session_id, shopper.shopper.user_id, garment_id, role, label, fits, returned, reason, offset)
 
     def sessions(
         self, shoppers: list[SessionShopper], sessions_per_shopper: int = 3, views_per_session: int = 4
@@ -354,13 +405,20 @@ class OutfitSessionSimulator:
             for number in range(sessions_per_shopper):
                 session_id = f"{user_id}/s{number}"
                 for position in self.rng.choice(len(self.catalogue), size=views_per_session, p=taste).tolist():
-                    rows.append((user_id, self.catalogue.garment_ids[position], "VIEW", session_id))
+                    rows.append((user_id, self.catalogue.garment_ids[position], "VIEW", session_id, "", ""))
                 bought = [self.buy(shopper, session_id, p) for p in self.pick_outfit(shopper, taste)]
-                for kind in ("VIEW", "ADD_TO_CART", "PURCHASE"):
-                    rows.extend((user_id, b.garment_id, kind, session_id) for b in bought)
-                rows.extend((user_id, b.garment_id, "RETURN", session_id) for b in bought if b.returned)
+                for kind in ("VIEW", "ADD_TO_CART"):
+                    rows.extend((user_id, b.garment_id, kind, session_id, "", "") for b in bought)
+                # The log names only a chart's labels; a garment without a chart is bought with no size.
+                sizes = [b.size if self.chart_ids[self.catalogue.position[b.garment_id]] else "" for b in bought]
+                rows.extend((user_id, b.garment_id, "PURCHASE", session_id, size, "") for b, size in zip(bought, sizes))
+                rows.extend(
+                    (user_id, b.garment_id, "RETURN", session_id, size, b.reason)
+                    for b, size in zip(bought, sizes)
+                    if b.returned
+                )
                 purchases.extend(bought)
-        frame = pd.DataFrame(rows, columns=["user_id", "garment_id", "type", "session_id"])
+        frame = pd.DataFrame(rows, columns=["user_id", "garment_id", "type", "session_id", "size", "return_reason"])
         frame.insert(3, "occurred_at", pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(frame)), unit="s"))
         truth = pd.DataFrame([tuple(vars(p).values()) for p in purchases], columns=list(PURCHASE_COLUMNS))
         return frame, truth
@@ -389,10 +447,14 @@ def main(argv: list[str] | None = None) -> None:
         "--sessions", type=int, default=0,
         help="outfit sessions per shopper instead of browsing (adds session_id and purchases.parquet)",
     )
+    parser.add_argument(
+        "--size-offset-share", type=float, default=0.0,
+        help="share of garments with a chart that run one size small or large (sessions only)",
+    )
     args = parser.parse_args(argv)
     catalogue = synthetic_catalogue(args.garments, args.latent_dim, seed=args.seed)
     if args.sessions:
-        sessions = OutfitSessionSimulator(catalogue, seed=args.seed)
+        sessions = OutfitSessionSimulator(catalogue, seed=args.seed, size_offset_share=args.size_offset_share)
         interactions, purchases = sessions.sessions(sessions.make_shoppers(args.shoppers), args.sessions)
         args.out.mkdir(parents=True, exist_ok=True)
         catalogue.save(args.out / "catalogue.parquet")
