@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 
 import grpc
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tryon.services.recommendation.catalogue import synthetic_catalogue
+from tryon.services.recommendation.catalogue import DRESS_CATEGORIES, TOP_CATEGORIES, synthetic_catalogue
 from tryon.services.recommendation.compatibility import (
     CompatibilityConfig,
     CompatibilitySpace,
@@ -19,6 +20,7 @@ from tryon.services.recommendation.compatibility import (
 )
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.history import InteractionKind
+from tryon.services.recommendation.index import ItemIndex
 from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.outfit_index import OutfitIndex
 from tryon.services.recommendation.outfits import ROLES, missing_roles, role_of
@@ -117,6 +119,67 @@ def test_batched_completion_of_many_anchors_matches_completing_each_alone(artifa
         ]
         assert [(a, c.added) for a, c in batched] == [(a, c.added) for a, c in alone]
         np.testing.assert_allclose([c.compatibility for _, c in batched], [c.compatibility for _, c in alone], rtol=1e-5)
+
+
+def test_the_nearest_table_holds_what_the_searches_return(artifacts):
+    space = embed_catalogue(artifacts.compatibility, CATALOGUE)
+    tabled, searched = OutfitIndex(space), OutfitIndex(space, table_roles=())
+    assert set(tabled.nearest_table) == {(0, 1), (0, 3), (2, 3)} and not searched.nearest_table
+    for (anchor_role, target), table in tabled.nearest_table.items():
+        anchors = np.flatnonzero(space.roles == anchor_role)
+        np.testing.assert_array_equal(tabled.nearest_many(anchors, target, 4), searched.nearest_many(anchors, target, 4))
+        # Leaving out most of the first anchor's row makes it search for the rest.
+        dropped = {space.garment_ids[p] for p in table[0, :6].tolist()}
+        kept = tabled.nearest_many(anchors, target, 4, keep=lambda g: g not in dropped)
+        np.testing.assert_array_equal(kept, searched.nearest_many(anchors, target, 4, keep=lambda g: g not in dropped))
+        assert (kept[0] >= 0).all() and not dropped & {space.garment_ids[p] for p in kept[0].tolist()}
+
+
+def test_complete_ranks_every_combination_of_candidates_by_the_mean_compatibility_of_its_pairs(artifacts):
+    outfit_index = OutfitIndex(embed_catalogue(artifacts.compatibility, CATALOGUE))
+    space = outfit_index.space
+    for roles in (("top",), ("shoes",), ("dress",), ("top", "shoes"), ("bottom", "shoes")):
+        given = [CATALOGUE.position[_first(role)] for role in roles]
+        missing = missing_roles(roles)
+        pools = [
+            sorted(
+                sorted({p for g in given for p in outfit_index.nearest(g, ROLES.index(role), 8)}),
+                key=lambda p: -sum(space.score(p, g) for g in given),
+            )[:10]
+            for role in missing
+        ]
+        expected = sorted(
+            ((space.outfit_score([*given, *added]), added) for added in itertools.product(*pools)), key=lambda e: -e[0]
+        )[:10]
+        completions = outfit_index.complete(given, missing, 10)
+        assert [c.added for c in completions] == [added for _, added in expected]
+        np.testing.assert_allclose([c.compatibility for c in completions], [score for score, _ in expected], rtol=1e-5)
+
+
+def test_outfit_anchors_are_each_roles_favourites_from_one_search(artifacts):
+    recommender = Recommender(artifacts)
+    ids = CATALOGUE.garment_ids
+    # Two tastes along two axes: the catalogue in a random order, and the same order with every dress last.
+    scores = np.random.default_rng(0).normal(size=len(ids))
+    dresses_last = np.where(np.isin(CATALOGUE.categories, list(DRESS_CATEGORIES)), scores - 100.0, scores)
+    index = ItemIndex.build(ids, np.stack([scores, dresses_last], axis=1))
+    disliked = {g for g, _ in index.search(np.array([[1.0, 0.0]]), 3, keep=lambda g: CATALOGUE[g].category in TOP_CATEGORIES)[0]}
+    searches = []
+    recommender.item_index = ItemIndex.build(ids, np.stack([scores, dresses_last], axis=1))
+    search = recommender.item_index.search
+    recommender.item_index.search = lambda *args, **options: searches.append(args) or search(*args, **options)
+    for query, searches_made in (([1.0, 0.0], 1), ([0.0, 1.0], 2)):
+        searches.clear()
+        anchors = recommender._outfit_anchors(np.array(query, dtype=np.float32), disliked)
+        assert len(searches) == searches_made
+        expected = [
+            g
+            for allowed in (TOP_CATEGORIES, DRESS_CATEGORIES)
+            for g, _ in index.search(
+                np.array([query]), 12, keep=lambda g, allowed=allowed: g not in disliked and CATALOGUE[g].category in allowed
+            )[0]
+        ]
+        assert anchors == expected and len(anchors) == 24
 
 
 def test_large_roles_get_ivf_indexes_that_find_the_exact_neighbours():
