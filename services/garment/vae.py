@@ -46,10 +46,10 @@ class VAEConfig:
     """Channels of the first convolution; the second has twice as many."""
     hidden_dim: int = 256
     """Width of the fully connected layer between the convolutions and z."""
-    decoder_conditioning: str = "input"
+    decoder_conditioning: str = "film"
     """"input": the class joins z at the decoder's input only; "film": every decoder layer's
     features are also scaled and shifted per class."""
-    prior: str = "standard"
+    prior: str = "class"
     """"standard": p(z) = N(0, I) for every class; "class": a learned diagonal Gaussian p(z | y) per class."""
     sampling_temperature: float = 1.0
     """Scale of the prior's spread when sampling: below 1 draws garments nearer their class's centre,
