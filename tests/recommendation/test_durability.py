@@ -1,6 +1,8 @@
 """Durability: kill -9 mid-stream, restart, and end in exactly the state folded from the whole log.
 
-The service runs as a subprocess against a broker of this test alone. Interactions (with
+Every servable family restarts from its saved artifacts and a snapshot with the same answers
+(in-process, cheap); the kill itself is tested on the served family, RecVAE. There the service
+runs as a subprocess against a broker of this test alone. Interactions (with
 duplicated event ids among them), garment registrations and user deletions are produced
 while the service consumes; it is killed with SIGKILL once it has written a snapshot, started
 again, fed more events, and stopped with SIGTERM. Its final snapshot must equal a from-scratch
@@ -23,8 +25,8 @@ import pytest
 
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.history import InteractionKind, fold_interactions
-from tryon.services.recommendation.multvae import MultVAEConfig
-from tryon.services.recommendation.recommender import read_snapshot
+from tryon.services.recommendation.recommender import ModelArtifacts, Recommender, read_snapshot, write_snapshot
+from tryon.services.recommendation.recvae import RecVAEConfig
 from tryon.services.recommendation.simulator import ShopperSimulator
 from tryon.services.recommendation.train import train_artifacts
 from tryon.shared.events import EventPublisher, new_event_id
@@ -110,12 +112,35 @@ def snapshot_interaction_offset(path):
     return sum(offset for key, offset in snapshot[1].items() if key.startswith(INTERACTIONS + ":"))
 
 
+def test_every_family_restarts_from_its_saved_artifacts_and_snapshot_with_the_same_answers(tmp_path, family_config):
+    simulator = ShopperSimulator(CATALOGUE, seed=2)
+    interactions = simulator.interactions_table(simulator.make_shoppers(60), 10)
+    train_artifacts(interactions, CATALOGUE, family_config, progress=False).save(tmp_path / "artifacts")
+    before = Recommender(ModelArtifacts.load(tmp_path / "artifacts"))
+    rng = random.Random(1)
+    for user_id in USERS[:10]:
+        for _ in range(8):
+            before.apply_interaction(user_id, rng.choice(CATALOGUE.garment_ids), InteractionKind(rng.randint(1, 5)))
+    write_snapshot(tmp_path / "snapshot.json", before.state(), {f"{INTERACTIONS}:0": 80})
+    state, offsets = read_snapshot(tmp_path / "snapshot.json")
+    after = Recommender(ModelArtifacts.load(tmp_path / "artifacts"))
+    after.restore(state)
+    assert offsets == {f"{INTERACTIONS}:0": 80}
+    assert type(after.model) is type(before.model)
+    for user_id in USERS[:10]:
+        answer = after.recommend(user_id, 10)
+        assert not answer.cold_start and answer == before.recommend(user_id, 10)
+    for user_id in USERS[:3]:
+        assert after.outfits(user_id, 3) == before.outfits(user_id, 3)
+    assert after.similar(CATALOGUE.garment_ids[0], 5) == before.similar(CATALOGUE.garment_ids[0], 5)
+
+
 def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_kafka_bootstrap):
     simulator = ShopperSimulator(CATALOGUE, seed=2)
     train_artifacts(
         simulator.interactions_table(simulator.make_shoppers(60), 10),
         CATALOGUE,
-        MultVAEConfig(hidden_dims=(16,), latent_dim=4, epochs=1),
+        RecVAEConfig(hidden_dim=16, encoder_layers=2, latent_dim=4, epochs=1),
         progress=False,
     ).save(tmp_path / "artifacts")
     snapshot_path = tmp_path / "snapshot.json"

@@ -1,4 +1,7 @@
-"""Hypothesis fuzzing of RecommendationService: no request yields INTERNAL (bounded run)."""
+"""Hypothesis fuzzing of RecommendationService: no request yields INTERNAL (bounded run).
+
+The calls that read the model are fuzzed against a tiny model of each servable family (``family_config``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from hypothesis import strategies as st
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.fit import ChartFit
-from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import ShopperSimulator
@@ -40,13 +42,10 @@ class CountingPublisher:
 
 
 @pytest.fixture(scope="module")
-def stub():
+def stub(family_config):
     simulator = ShopperSimulator(CATALOGUE, seed=0)
     artifacts = train_artifacts(
-        simulator.interactions_table(simulator.make_shoppers(40), 10),
-        CATALOGUE,
-        MultVAEConfig(hidden_dims=(16,), latent_dim=4, epochs=1),
-        progress=False,
+        simulator.interactions_table(simulator.make_shoppers(40), 10), CATALOGUE, family_config, progress=False
     )
     recommender = Recommender(artifacts)
     # A known body with a fit profile, so that fuzzing reaches the fit-aware ranking too.

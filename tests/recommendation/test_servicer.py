@@ -1,7 +1,8 @@
 """RecommendationService over gRPC on loopback: answers, validation and status codes.
 
-The server is the real shared server with a tiny trained model; the event publisher is an
-in-memory recorder (the Kafka path is covered by test_live_personalization.py).
+The server is the real shared server with a tiny trained model of each servable family (Mult-VAE,
+RecVAE, CFGAN: ``family_config``); the event publisher is an in-memory recorder (the Kafka path
+is covered by test_live_personalization.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import pytest
 
 from tryon.services.recommendation.catalogue import synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
-from tryon.services.recommendation.multvae import MultVAEConfig
 from tryon.services.recommendation.recommender import Recommender
 from tryon.services.recommendation.servicer import RecommendationServicer, registration
 from tryon.services.recommendation.simulator import ShopperSimulator
@@ -22,8 +22,6 @@ from tryon.shared.proto import recommendation_service_pb2 as pb
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc
 from tryon.shared.server import STARTING_MESSAGE, serve
 from tryon.shared.settings import ServerSettings
-
-TINY_CONFIG = MultVAEConfig(hidden_dims=(32,), latent_dim=8, epochs=2, batch_size=64)
 
 
 class RecordingPublisher:
@@ -48,10 +46,10 @@ def catalogue():
 
 
 @pytest.fixture(scope="module")
-def served(catalogue):
+def served(catalogue, family_config):
     simulator = ShopperSimulator(catalogue, seed=1)
     artifacts = train_artifacts(
-        simulator.interactions_table(simulator.make_shoppers(80), 10), catalogue, TINY_CONFIG, progress=False
+        simulator.interactions_table(simulator.make_shoppers(80), 10), catalogue, family_config, progress=False
     )
     publisher = RecordingPublisher()
     servicer = RecommendationServicer()
