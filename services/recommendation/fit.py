@@ -78,19 +78,17 @@ class ChartFit:
             index = max(range(len(self.probabilities)), key=lambda i: (self.probabilities[i], -i))
         if offsets is None:
             return self.labels[index], self.probabilities[index]
-        shifted = [
-            sum(weight * self._probability(i + offset * step) for offset, weight in zip(OFFSETS, offsets))
-            for i in range(len(self.labels))
-        ]
-        if max(shifted) > 0.0:
-            best = max(range(len(shifted)), key=lambda i: (shifted[i], -i))
+        probabilities = np.asarray(self.probabilities, dtype=np.float64)
+        count = len(probabilities)
+        positions = np.arange(count)[:, None] + np.asarray(OFFSETS)[None, :] * step
+        # A label cut as a size beyond the chart's ends fits no body the profile knows.
+        cut_as = np.where((positions >= 0) & (positions < count), probabilities[np.clip(positions, 0, count - 1)], 0.0)
+        shifted = cut_as @ np.asarray(offsets, dtype=np.float64)
+        if shifted.max() > 0.0:
+            best = int(np.argmax(shifted))
         else:
-            best = min(max(index - OFFSETS[int(np.argmax(offsets))] * step, 0), len(self.labels) - 1)
+            best = min(max(index - OFFSETS[int(np.argmax(offsets))] * step, 0), count - 1)
         return self.labels[best], float(shifted[best])
-
-    def _probability(self, position: int) -> float:
-        """The probability that the chart's size at ``position`` fits; 0 outside the chart."""
-        return self.probabilities[position] if 0 <= position < len(self.probabilities) else 0.0
 
 
 FitProfile = dict[str, ChartFit]

@@ -1,16 +1,20 @@
-"""Fit-aware ranking: fit profiles from BodyUpdated, advised sizes, and garments that fit ranked first."""
+"""Fit-aware ranking: fit profiles from BodyUpdated, advised sizes, garments that fit ranked first, and
+how garments run small or large learned from sized purchases and returns."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import grpc
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tryon.services.recommendation.catalogue import Catalogue, synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
-from tryon.services.recommendation.fit import ChartFit, best_size, check_fit_profile
+from tryon.services.recommendation.fit import SIZE_STEPS, ChartFit, Outcome, SizeOffsets, best_size, check_fit_profile
 from tryon.services.recommendation.handlers import event_handlers
 from tryon.services.recommendation.history import InteractionKind
 from tryon.services.recommendation.multvae import MultVAEConfig
@@ -180,3 +184,158 @@ def test_garment_service_announces_a_shipped_chart_id_and_nothing_for_an_inline_
     assert shipped.size_chart_id == "eu_womens_tops" and inline.size_chart_id == "" and event_of(None).size_chart_id == ""
     event_handlers(recommender)[events_pb2.GarmentRegistered](shipped)
     assert recommender.garment("top-7").size_chart_id == "eu_womens_tops"
+
+
+# Garments that run small or large ---------------------------------------------------------------
+
+
+def test_one_size_step_moves_every_girth_range_by_its_width_in_every_shipped_chart():
+    from tryon.services.body.sizing import shipped_charts
+
+    for chart_id, chart in shipped_charts().items():
+        step = SIZE_STEPS.get(chart_id, 1)
+        for size, larger in zip(chart.sizes, chart.sizes[step:]):
+            for smaller_range, larger_range in zip(size.ranges, larger.ranges):
+                width = smaller_range.maximum - smaller_range.minimum
+                moved = width if smaller_range.measurement.endswith("_circumference") else 0.0
+                assert larger_range.minimum == pytest.approx(smaller_range.minimum + moved, abs=0.2), (chart_id, size.label)
+
+
+def _simulated_profile(body: dict[str, float], rng: np.random.Generator) -> dict[str, ChartFit]:
+    """A fit profile of samples scattered 3% around a body, as BodyService's posterior would be."""
+    from tryon.services.body.measurements import NAMES
+    from tryon.services.body.sizing import fit_profile
+
+    samples = np.array([body[name] for name in NAMES]) * (1.0 + 0.03 * rng.normal(size=(200, len(NAMES))))
+    return {chart: ChartFit(*entry) for chart, entry in fit_profile(samples).items()}
+
+
+@pytest.fixture(scope="module")
+def simulated_offsets():
+    """Offsets learned from simulated sessions in which half the garments with a chart run a size off."""
+    simulator = OutfitSessionSimulator(synthetic_catalogue(150, latent_dim=8, seed=5), seed=4, size_offset_share=0.5)
+    shoppers = simulator.make_shoppers(150)
+    log, truth = simulator.sessions(shoppers, sessions_per_shopper=6)
+    rng = np.random.default_rng(0)
+    profiles = {s.shopper.user_id: _simulated_profile(s.body, rng) for s in shoppers}
+    offsets = SizeOffsets()
+    reasons = {"TOO_SMALL": Outcome.TOO_SMALL, "TOO_LARGE": Outcome.TOO_LARGE}
+    for row in log[(log["size"] != "")].itertuples():
+        chart_id = simulator.chart_ids[simulator.catalogue.position[row.garment_id]]
+        if row.type == "PURCHASE":
+            offsets.purchase(row.user_id, row.garment_id, row.size, profiles[row.user_id][chart_id], SIZE_STEPS.get(chart_id, 1))
+        elif row.return_reason in reasons:
+            offsets.returned(row.user_id, row.garment_id, row.size, reasons[row.return_reason])
+    sized = truth[truth["size"] != "one size"]
+    return simulator, offsets, sized["garment_id"].value_counts()
+
+
+def test_how_garments_run_is_learned_from_simulated_returns(simulated_offsets):
+    simulator, offsets, purchases = simulated_offsets
+    well_bought = [g for g, count in purchases.items() if count >= 8]
+    truth = {g: int(simulator.size_offsets[simulator.catalogue.position[g]]) for g in well_bought}
+    off_size = [g for g in well_bought if truth[g]]
+    true_size = [g for g in well_bought if not truth[g]]
+    assert len(off_size) >= 10 and len(true_size) >= 10
+    assert np.mean([offsets.offset(g) == truth[g] for g in off_size]) >= 0.7
+    assert np.mean([offsets.offset(g) == 0 for g in true_size]) >= 0.7
+
+
+def test_a_garment_that_runs_small_is_advised_a_size_up(simulated_offsets):
+    simulator, offsets, purchases = simulated_offsets
+    small = [
+        g for g, count in purchases.items()
+        if count >= 8 and simulator.size_offsets[simulator.catalogue.position[g]] == -1 and offsets.offset(g) == -1
+    ]
+    assert small
+    # A body in the middle of the survey, whose advised size is no chart's largest.
+    body = simulator.bodies.drop(columns=["subject_id", "sex"]).median().to_dict()
+    profile = _simulated_profile(body, np.random.default_rng(1))
+    for garment in small:
+        chart_id = simulator.chart_ids[simulator.catalogue.position[garment]]
+        labels = profile[chart_id].labels
+        chart_label, _ = best_size(profile, chart_id)
+        corrected, _ = best_size(profile, chart_id, offsets.posterior(garment))
+        assert labels.index(corrected) >= labels.index(chart_label) + SIZE_STEPS.get(chart_id, 1)
+    # Nobody bought it with a size: the chart's own advice.
+    assert offsets.posterior("never-bought") is None
+
+
+def test_sized_purchases_and_returns_travel_in_events_and_change_the_advice(stub, recommender):
+    top = next(
+        g for g in recommender._catalogue_garments.values() if g.size_chart_id == "eu_womens_tops"
+    ).garment_id
+    handle = event_handlers(recommender)[events_pb2.InteractionRecorded]
+    try:
+        for number in range(6):
+            user = f"buyer-{number}"
+            handle(events_pb2.InteractionRecorded(
+                user_id=user, garment_id=top, type=common_pb2.INTERACTION_TYPE_PURCHASE, size="38", body_id="body-1"
+            ))
+            if number < 5:
+                handle(events_pb2.InteractionRecorded(
+                    user_id=user, garment_id=top, type=common_pb2.INTERACTION_TYPE_RETURN, size="38",
+                    return_reason=common_pb2.RETURN_REASON_TOO_SMALL, body_id="body-1",
+                ))
+        answer = stub.RecommendGarments(
+            pb.RecommendGarmentsRequest(user_id="shopper-1", k=1000, include_seen=True, body_id="body-1"), timeout=10
+        )
+        advised = next(g for g in answer.garments if g.garment_id == top)
+        assert (advised.advised_size, advised.size_offset) == ("40", -1)
+        state = recommender.state()
+        restored = SizeOffsets.from_state(state["size_offsets"])
+        assert restored.offset(top) == -1
+        # A shopper who asks to be forgotten leaves no purchase behind for a return to find.
+        recommender.forget_user("buyer-5")
+        assert not recommender.learn_fit("buyer-5", top, InteractionKind.RETURN, "38", common_pb2.RETURN_REASON_TOO_SMALL, "")
+    finally:
+        recommender.size_offsets = SizeOffsets()
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"size": "37"}, "size '37' is not a size of chart eu_womens_tops; its sizes: 32, 34"),
+        ({"type": common_pb2.INTERACTION_TYPE_VIEW, "size": "38"}, "size is only for interactions of type PURCHASE or RETURN"),
+        ({"return_reason": common_pb2.RETURN_REASON_TOO_SMALL}, "return_reason is only for interactions of type RETURN"),
+        ({"type": common_pb2.INTERACTION_TYPE_RETURN, "return_reason": 9}, "return_reason must be one of 0 (UNSPECIFIED)"),
+        ({"body_id": "x" * 300}, "body_id must be at most 256"),
+    ],
+)
+def test_a_bad_size_reason_or_body_is_refused_naming_the_rule(stub, recommender, fields, message):
+    top = next(g for g in recommender._catalogue_garments.values() if g.size_chart_id == "eu_womens_tops").garment_id
+    interaction = {"user_id": "ann", "garment_id": top, "type": common_pb2.INTERACTION_TYPE_PURCHASE, **fields}
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.RecordInteractions(pb.RecordInteractionsRequest(interactions=[pb.Interaction(**interaction)]), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in raised.value.details()
+    with pytest.raises(InvalidEvent, match=re.escape(message.replace("interactions[0].", ""))):
+        event_handlers(recommender)[events_pb2.InteractionRecorded](events_pb2.InteractionRecorded(**interaction))
+
+
+SIZES = st.one_of(st.sampled_from(["", "38", "44", "M", "28/30"]), st.text(max_size=80))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    kind=st.integers(-2, 7),
+    size=SIZES,
+    reason=st.integers(-(2**31), 2**31 - 1) | st.integers(-1, 5),
+    body_id=st.one_of(st.sampled_from(["", "body-1"]), st.text(max_size=300)),
+    chart=st.sampled_from(["eu_womens_tops", "eu_mens_tops", ""]),
+)
+def test_fuzzed_sizes_and_reasons_never_answer_internal(stub, recommender, kind, size, reason, body_id, chart):
+    garment = next(g for g in recommender._catalogue_garments.values() if g.size_chart_id == chart).garment_id
+    interaction = pb.Interaction(user_id="ann", garment_id=garment, type=kind, size=size, return_reason=reason, body_id=body_id)
+    try:
+        stub.RecordInteractions(pb.RecordInteractionsRequest(interactions=[interaction]), timeout=10)
+    except grpc.RpcError as error:
+        assert error.code() in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}, error.details()
+    event = events_pb2.InteractionRecorded(
+        user_id="ann", garment_id=garment, type=kind, size=size, return_reason=reason, body_id=body_id
+    )
+    try:
+        event_handlers(recommender)[events_pb2.InteractionRecorded](event)
+    except InvalidEvent:
+        pass
+    recommender.size_offsets = SizeOffsets()
