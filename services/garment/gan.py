@@ -10,7 +10,9 @@ with its features. Odena, Olah & Shlens, "Conditional Image Synthesis with Auxil
 GANs", ICML 2017: an auxiliary class head on the discriminator, whose cross-entropy on generated
 images pushes the generator to draw the requested class. Yazici et al., "The Unusual
 Effectiveness of Averaging in GAN Training", ICLR 2019: samples come from an exponential moving
-average of the generator's weights.
+average of the generator's weights. Odena, Dumoulin & Olah, "Deconvolution and Checkerboard
+Artifacts", Distill 2016: nearest-neighbour upsampling followed by a convolution, the generator's
+alternative to transposed convolutions.
 """
 
 from __future__ import annotations
@@ -35,8 +37,13 @@ class GANConfig:
     """Size of the class embedding appended to the noise."""
     generator_channels: int = 48
     """Channels of the generator's last hidden layer; the first has twice as many."""
+    generator_upsampling: str = "transposed"
+    """How the generator doubles its resolution: "transposed" (4x4 transposed convolutions, DCGAN's) or
+    "nearest" (nearest-neighbour upsampling then a 3x3 convolution, which draws no checkerboard)."""
     discriminator_channels: int = 48
     """Channels of the discriminator's first convolution; the second has twice as many."""
+    discriminator_refine_layers: int = 0
+    """3x3 convolutions (stride 1) after the strided ones, at 7x7: discriminator depth at little cost."""
     discriminator_hidden: int = 256
     """Width of the discriminator feature vector used by the projection and the class head."""
     auxiliary_weight: float = 0.5
@@ -55,6 +62,15 @@ class GANConfig:
     """Real images per step (the discriminator also sees as many generated images)."""
     epochs: int = 5
     """Passes over the training images."""
+
+
+def _doubling(inputs: int, outputs: int, upsampling: str, bias: bool) -> nn.Module:
+    """A layer that doubles the resolution the way ``GANConfig.generator_upsampling`` names."""
+    if upsampling == "transposed":
+        return nn.ConvTranspose2d(inputs, outputs, 4, stride=2, padding=1, bias=bias)
+    if upsampling == "nearest":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(inputs, outputs, 3, padding=1, bias=bias))
+    raise ValueError(f"generator_upsampling must be 'transposed' or 'nearest'; got {upsampling!r}")
 
 
 class ConditionalGenerator(nn.Module):
@@ -76,10 +92,10 @@ class ConditionalGenerator(nn.Module):
             nn.ReLU(),
         )
         self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(wide, config.generator_channels, 4, stride=2, padding=1, bias=False),
+            _doubling(wide, config.generator_channels, config.generator_upsampling, bias=False),
             nn.BatchNorm2d(config.generator_channels),
             nn.ReLU(),
-            nn.ConvTranspose2d(config.generator_channels, 1, 4, stride=2, padding=1),
+            _doubling(config.generator_channels, 1, config.generator_upsampling, bias=True),
             nn.Sigmoid(),
         )
 
@@ -105,11 +121,15 @@ class ProjectionDiscriminator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         channels = config.discriminator_channels
+        refine = []
+        for _ in range(config.discriminator_refine_layers):
+            refine += [spectral_norm(nn.Conv2d(2 * channels, 2 * channels, 3, padding=1)), nn.LeakyReLU(0.2)]
         self.features = nn.Sequential(
             spectral_norm(nn.Conv2d(1, channels, 4, stride=2, padding=1)),
             nn.LeakyReLU(0.2),
             spectral_norm(nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1)),
             nn.LeakyReLU(0.2),
+            *refine,
             nn.Flatten(),
             spectral_norm(nn.Linear(2 * channels * 7 * 7, config.discriminator_hidden)),
             nn.LeakyReLU(0.2),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from tryon.services.garment.gan import ConditionalGenerator, GANConfig, ProjectionDiscriminator
@@ -54,3 +55,22 @@ def test_eval_samples_do_not_depend_on_the_batch() -> None:
         together = generator(noise, labels)
         alone = generator(noise[2:3], labels[2:3])
     torch.testing.assert_close(together[2:3], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_nearest_upsampling_draws_without_transposed_convolutions_and_a_wrong_name_is_refused() -> None:
+    torch.manual_seed(0)
+    generator = ConditionalGenerator(GANConfig(generator_upsampling="nearest"))
+    assert not any(isinstance(module, torch.nn.ConvTranspose2d) for module in generator.modules())
+    images, _ = generator.eval().sample(one_hot(torch.arange(3)))
+    assert images.shape == (3, 1, 28, 28) and ((images >= 0) & (images <= 1)).all()
+    with pytest.raises(ValueError, match="generator_upsampling must be 'transposed' or 'nearest'; got 'bilinear'"):
+        ConditionalGenerator(GANConfig(generator_upsampling="bilinear"))
+
+
+def test_refine_layers_deepen_the_discriminator_at_seven_by_seven() -> None:
+    torch.manual_seed(0)
+    plain, deeper = ProjectionDiscriminator(GANConfig()), ProjectionDiscriminator(GANConfig(discriminator_refine_layers=2))
+    convolutions = [sum(isinstance(m, torch.nn.Conv2d) for m in d.modules()) for d in (plain, deeper)]
+    assert convolutions[1] == convolutions[0] + 2
+    score, logits = deeper(torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 5, 9]))
+    assert score.shape == (4,) and logits.shape == (4, 10)
