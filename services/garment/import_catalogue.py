@@ -1,7 +1,7 @@
 """Import a whole catalogue into GarmentService from a CSV file and a folder of pictures.
 
 Usage: python -m tryon.services.garment.import_catalogue --garment-service HOST:PORT --csv FILE
-       [--images DIR] [--report FILE] [--auth-token TOKEN]
+       [--images DIR] [--report FILE] [--resume REPORT [--resend-unknown]] [--auth-token TOKEN]
        python -m tryon.services.garment.import_catalogue --write-example DIR [--count N]
 
 The CSV has a header row and these columns (others are ignored):
@@ -16,13 +16,27 @@ The CSV has a header row and these columns (others are ignored):
 | ``chart_id`` | a shipped size chart such as ``eu_womens_tops``; optional |
 | ``image`` | the picture's file (PNG or JPEG, at most 4096 x 4096 and 8 MiB), relative to ``--images`` (default: the CSV's folder) |
 
-Rows go to the ImportGarments stream in calls of at most 10,000 garments; pictures are read one
-at a time while the stream runs, so a catalogue of any size needs little memory. A row this
-command cannot send (a missing column value, an unknown category, a picture that is missing or
-over 8 MiB) and a row the service refuses are reported alike, and the rest go on. The report
+Rows go to ImportGarments in calls of ``--call-size`` garments (100 unless told); pictures are
+read one at a time while the stream runs, so a catalogue of any size needs little memory. A row
+this command cannot send (a missing column value, an unknown category, a picture that is missing
+or over 8 MiB) and a row the service refuses are reported alike, and the rest go on. The report
 (``--report``, CSV: row, id, garment_id, status, message) has one line per row; the summary
-on stderr gives the counts and the garments registered per second. Exit status: 0 when every
-row was registered, 1 when some were not, 2 when the CSV or the service cannot be used at all.
+on stderr gives the counts and the garments registered per second.
+
+A call that fails (the service stopped, the network broke, the deadline passed) or Ctrl-C stops
+the import. The service registers a call's garments one by one as it reads them but answers their
+ids only at the call's end, so the rows of the failed call that were already sent have the
+status ``unknown``: each may be registered or not. Rows of earlier calls keep their outcome and
+later rows are ``not sent``. The report is written then too (without ``--report``, to
+``<csv name>.report.csv`` beside the CSV). RegisterGarment gives every registration a new
+garment id, so nothing on the service tells a row sent twice from two garments: a rerun with
+``--resume REPORT`` skips the rows that report lists as registered, and also the unknown ones
+unless ``--resend-unknown`` is given (then each of them that was registered is registered a
+second time). Small calls keep the unknown rows few.
+
+Exit status: 0 when every row was registered, 1 when some were refused or are unknown, 2 when
+the CSV, the report to resume from or the service's address cannot be used at all, 3 when a
+call failed or Ctrl-C stopped the import.
 
 ``--write-example`` writes a folder of product-like pictures made from Fashion-MNIST
 (`tryon.services.garment.product_images`) with its ``catalogue.csv``: the demo's catalogue,
@@ -35,9 +49,10 @@ import argparse
 import csv
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import grpc
 
@@ -53,6 +68,19 @@ REQUIRED_COLUMNS = ("name", "category", "currency_code", "amount_minor", "image"
 """Columns every CSV must have; ``id`` and ``chart_id`` are optional."""
 MESSAGE_BYTES = 9 * 1024 * 1024
 """Largest message sent: an 8 MiB picture and its fields, as the service accepts by default."""
+CALL_GARMENTS = 100
+"""Garments sent in one ImportGarments call unless told: at most this many rows are unknown after a failed call."""
+REPORT_COLUMNS = ("row", "id", "garment_id", "status", "message")
+"""The report's header."""
+
+REGISTERED = "registered"
+"""Status of a row the service registered: its garment_id is in the report."""
+REFUSED = "refused"
+"""Status of a row this command or the service refused; the message says what to fix."""
+UNKNOWN = "unknown"
+"""Status of a row sent in a call that failed: the service may or may not have registered it."""
+NOT_SENT = "not sent"
+"""Status of a row the import stopped before."""
 
 
 @dataclass(frozen=True)
@@ -63,24 +91,34 @@ class RowOutcome:
     item_ref: str
     garment_id: str = ""
     message: str = ""
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", REGISTERED if self.garment_id else REFUSED)
 
     @property
     def registered(self) -> bool:
         """True when the service registered the row's garment."""
-        return bool(self.garment_id)
+        return self.status == REGISTERED
 
 
 @dataclass(frozen=True)
 class ImportReport:
-    """Every row's outcome and the seconds the import took."""
+    """Every row's outcome, the seconds the import took, and why it stopped ("" when it did not)."""
 
     outcomes: list[RowOutcome]
     seconds: float
+    failure: str = ""
 
     @property
     def registered_count(self) -> int:
         """Rows registered."""
         return sum(outcome.registered for outcome in self.outcomes)
+
+    def count(self, status: str) -> int:
+        """Rows with ``status``."""
+        return sum(outcome.status == status for outcome in self.outcomes)
 
 
 def registration_request(row: dict[str, str], images_dir: Path) -> pb.RegisterGarmentRequest:
@@ -139,12 +177,23 @@ def import_rows(
     *,
     metadata: Sequence[tuple[str, str]] = (),
     timeout_s: float = 3600.0,
+    call_size: int = CALL_GARMENTS,
+    earlier: Mapping[int, RowOutcome] | None = None,
 ) -> ImportReport:
-    """Send the rows through ImportGarments, at most ``MAX_IMPORT_GARMENTS`` a call; one outcome per row."""
+    """Send the rows through ImportGarments, ``call_size`` (1 to ``MAX_IMPORT_GARMENTS``) a call; one
+    outcome per row.
+
+    Rows with an outcome in ``earlier`` (by row number) are not sent; that outcome is theirs. A
+    failed call stops the import: its rows already sent become ``UNKNOWN``, the rest ``NOT_SENT``,
+    and the report's ``failure`` says why.
+    """
+    if not 1 <= call_size <= MAX_IMPORT_GARMENTS:
+        raise ValueError(f"call_size must be 1 to {MAX_IMPORT_GARMENTS}; got {call_size}")
     started = time.perf_counter()
-    outcomes: dict[int, RowOutcome] = {}
-    for first in range(0, len(rows), MAX_IMPORT_GARMENTS):
-        chunk = list(enumerate(rows[first : first + MAX_IMPORT_GARMENTS], start=first + 2))
+    outcomes: dict[int, RowOutcome] = dict(earlier or {})
+    pending = [(number, row) for number, row in enumerate(rows, start=2) if number not in outcomes]
+    for first in range(0, len(pending), call_size):
+        chunk = pending[first : first + call_size]
         sent: list[tuple[int, str]] = []
 
         def stream(chunk=chunk, sent=sent) -> Iterator[pb.ImportGarmentsRequest]:
@@ -158,7 +207,26 @@ def import_rows(
                 sent.append((row_number, item_ref))
                 yield pb.ImportGarmentsRequest(garment=request, item_ref=item_ref)
 
-        answer = stub.ImportGarments(stream(), timeout=timeout_s, metadata=list(metadata))
+        try:
+            answer = stub.ImportGarments(stream(), timeout=timeout_s, metadata=list(metadata))
+        except (grpc.RpcError, KeyboardInterrupt) as error:
+            if isinstance(error, KeyboardInterrupt):
+                failure = "interrupted (Ctrl-C) during an ImportGarments call"
+            else:
+                failure = f"GarmentService answered {error.code().name}: {error.details()}"
+            for row_number, item_ref in sent:
+                outcomes[row_number] = RowOutcome(
+                    row_number, item_ref, status=UNKNOWN,
+                    message=f"sent in an ImportGarments call that failed ({failure}); it may be registered",
+                )
+            stopped_at = sent[0][0] if sent else chunk[0][0]
+            for row_number, row in pending[first:]:
+                if row_number not in outcomes:
+                    outcomes[row_number] = RowOutcome(
+                        row_number, (row.get("id") or "").strip(), status=NOT_SENT,
+                        message=f"not sent: the import stopped at row {stopped_at}",
+                    )
+            return ImportReport([outcomes[n] for n in sorted(outcomes)], time.perf_counter() - started, failure)
         for result in answer.results:
             if not 0 <= result.index < len(sent):
                 continue
@@ -173,13 +241,56 @@ def import_rows(
 
 
 def write_report(report: ImportReport, path: Path) -> None:
-    """The report CSV: row, id, garment_id, status (registered or refused), message."""
+    """The report CSV: row, id, garment_id, status (registered, refused, unknown or not sent), message."""
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", "id", "garment_id", "status", "message"])
-        for outcome in report.outcomes:
-            status = "registered" if outcome.registered else "refused"
-            writer.writerow([outcome.row, outcome.item_ref, outcome.garment_id, status, outcome.message])
+        _write_report_lines(report, handle)
+
+
+def _write_report_lines(report: ImportReport, handle: TextIO) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(REPORT_COLUMNS)
+    for outcome in report.outcomes:
+        writer.writerow([outcome.row, outcome.item_ref, outcome.garment_id, outcome.status, outcome.message])
+
+
+def outcomes_to_keep(
+    report_path: Path, rows: Sequence[dict[str, str]], *, resend_unknown: bool = False
+) -> dict[int, RowOutcome]:
+    """The outcomes of an earlier report of the same CSV that a rerun keeps instead of sending the row
+    again: the registered rows, and the unknown ones unless ``resend_unknown``.
+
+    ValueError naming the line when the file is not such a report or was written for another CSV
+    (a row beyond the CSV's end, or whose id differs from the CSV's).
+    """
+    kept: dict[int, RowOutcome] = {}
+    with report_path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != REPORT_COLUMNS:
+            raise ValueError(f"{report_path} is not a report of this command; its header must be {','.join(REPORT_COLUMNS)}")
+        for line_number, line in enumerate(reader, start=2):
+            row_text = (line["row"] or "").strip()
+            if not row_text.isdigit() or not 2 <= int(row_text) < len(rows) + 2:
+                raise ValueError(
+                    f"{report_path} line {line_number} names row {row_text!r}, which the CSV does not have; "
+                    "resume only from the report of the same CSV"
+                )
+            row = int(row_text)
+            csv_id = (rows[row - 2].get("id") or "").strip()
+            if line["id"] != csv_id:
+                raise ValueError(
+                    f"{report_path} line {line_number} gives row {row} the id {line['id']!r}, the CSV {csv_id!r}; "
+                    "resume only from the report of the same CSV, unchanged since"
+                )
+            status = line["status"]
+            if status == REGISTERED and line["garment_id"]:
+                kept[row] = RowOutcome(row, csv_id, line["garment_id"], "registered by an earlier run")
+            elif status == UNKNOWN and not resend_unknown:
+                kept[row] = RowOutcome(
+                    row, csv_id, status=UNKNOWN,
+                    message="not sent again: an earlier run sent it in a call that failed, so it may be "
+                    "registered; check the catalogue, or rerun with --resend-unknown",
+                )
+    return kept
 
 
 def write_example(folder: Path, count: int, seed: int = 0) -> Path:
@@ -213,7 +324,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--garment-service", metavar="HOST:PORT", help="GarmentService address")
     parser.add_argument("--csv", type=Path, help="the catalogue CSV")
     parser.add_argument("--images", type=Path, help="folder the image column is relative to (default: the CSV's)")
-    parser.add_argument("--report", type=Path, help="write one line per row here (CSV)")
+    parser.add_argument(
+        "--report", type=Path,
+        help="write one line per row here (CSV; default, when a row was not registered: <csv name>.report.csv beside the CSV)",
+    )
+    parser.add_argument("--resume", type=Path, metavar="REPORT",
+                        help="the report of an earlier run of this CSV: its registered rows are not sent again")
+    parser.add_argument("--resend-unknown", action="store_true",
+                        help="with --resume, send again the rows whose fate the earlier run could not learn")
+    parser.add_argument("--call-size", type=int, default=CALL_GARMENTS,
+                        help=f"garments per ImportGarments call, 1 to {MAX_IMPORT_GARMENTS}")
     parser.add_argument("--auth-token", default="", help="bearer token, when the service requires one")
     parser.add_argument("--tls-ca-file", type=Path, help="CA that signed GarmentService's certificate: call over TLS")
     parser.add_argument("--tls-cert-file", type=Path, help="client certificate, when GarmentService requires mTLS")
@@ -227,8 +347,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.garment_service or args.csv is None:
         parser.error("--garment-service and --csv are required (or --write-example)")
+    if not 1 <= args.call_size <= MAX_IMPORT_GARMENTS:
+        parser.error(f"--call-size must be 1 to {MAX_IMPORT_GARMENTS}")
+    if args.resend_unknown and args.resume is None:
+        parser.error("--resend-unknown goes with --resume REPORT")
     try:
         rows = read_rows(args.csv)
+        earlier = outcomes_to_keep(args.resume, rows, resend_unknown=args.resend_unknown) if args.resume else {}
     except (OSError, ValueError) as error:
         print(f"import_catalogue: {error}", file=sys.stderr)
         return 2
@@ -241,23 +366,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = [("grpc.max_send_message_length", MESSAGE_BYTES)]
     with open_channel(args.garment_service, tls, options) as channel:
         stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
+        report = import_rows(
+            stub, rows, args.images or args.csv.parent, metadata=metadata, timeout_s=args.timeout,
+            call_size=args.call_size, earlier=earlier,
+        )
+    not_registered = [outcome for outcome in report.outcomes if not outcome.registered]
+    report_path = args.report
+    if report_path is None and not_registered:
+        report_path = args.csv.with_name(f"{args.csv.stem}.report.csv")
+    if report_path is not None:
         try:
-            report = import_rows(stub, rows, args.images or args.csv.parent, metadata=metadata, timeout_s=args.timeout)
-        except grpc.RpcError as error:
-            print(f"import_catalogue: GarmentService answered {error.code().name}: {error.details()}", file=sys.stderr)
-            return 2
-    if args.report is not None:
-        write_report(report, args.report)
-    refused = [outcome for outcome in report.outcomes if not outcome.registered]
-    for outcome in refused[:20]:
+            write_report(report, report_path)
+        except OSError as error:
+            print(f"import_catalogue: the report cannot be written to {report_path} ({error}); it follows on stdout",
+                  file=sys.stderr)
+            _write_report_lines(report, sys.stdout)
+            report_path = None
+    for outcome in [o for o in not_registered if o.status != NOT_SENT][:20]:
         print(f"row {outcome.row} ({outcome.item_ref or 'no id'}): {outcome.message}", file=sys.stderr)
-    rate = report.registered_count / report.seconds if report.seconds > 0 else 0.0
+    registered_now = report.registered_count - sum(outcome.registered for outcome in earlier.values())
+    rate = registered_now / report.seconds if report.seconds > 0 else 0.0
     print(
-        f"registered {report.registered_count} of {len(report.outcomes)} rows, refused {len(refused)}, "
+        f"registered {report.registered_count} of {len(report.outcomes)} rows ({registered_now} in this run), "
+        f"refused {report.count(REFUSED)}, unknown {report.count(UNKNOWN)}, not sent {report.count(NOT_SENT)}, "
         f"in {report.seconds:.1f} s ({rate:.1f} garments/s)",
         file=sys.stderr,
     )
-    return 0 if not refused else 1
+    if report.failure:
+        where = f"The report {report_path}" if report_path is not None else "The report above"
+        resume = f"--resume {report_path}" if report_path is not None else "--resume REPORT (the report above, saved)"
+        print(
+            f"import_catalogue: the import stopped: {report.failure}. {where} lists every row's status. "
+            "Fix what it says, or wait until GarmentService answers again, then run the same command with "
+            f"{resume}: it skips the registered rows and sends the rest. The {report.count(UNKNOWN)} unknown "
+            "rows were sent in a call that failed and may be registered; they are not sent again unless you "
+            "add --resend-unknown, which registers a second garment for each of them that was.",
+            file=sys.stderr,
+        )
+        return 3
+    return 0 if not not_registered else 1
 
 
 if __name__ == "__main__":

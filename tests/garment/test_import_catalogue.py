@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
 import csv
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +95,123 @@ def test_a_row_naming_a_picture_outside_the_images_folder_is_refused_unread(tmp_
            "chart_id": "", "image": image}
     with pytest.raises(import_catalogue.InvalidArgument, match="outside the images folder"):
         import_catalogue.registration_request(row, images)
+
+
+class StopServerAt:
+    """GarmentService's publisher hook: stops the server while it registers the n-th garment, as a
+    service going away in the middle of an ImportGarments call does (that garment is still stored)."""
+
+    def __init__(self, garment_number: int) -> None:
+        self.garment_number = garment_number
+        self.seen = 0
+        self.running = None
+
+    def __call__(self, garment) -> None:
+        self.seen += 1
+        if self.seen == self.garment_number:
+            self.running.stop(0)
+
+
+def _report(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_an_import_stopped_by_a_failed_call_reports_each_row_and_a_resume_registers_none_twice(
+    trained_garment_models, tmp_path: Path, capsys
+) -> None:
+    csv_path = import_catalogue.write_example(tmp_path / "shop", count=8)
+    catalogue = Catalogue(tmp_path / "catalogue")
+    stop = StopServerAt(5)
+    stop.running = serve(
+        "garment", [registration(GarmentServicer(GarmentDomain(catalogue, trained_garment_models, stop)))],
+        ServerSettings(port=0, grace_seconds=0.5),
+    )
+    # Calls of 3 rows: rows 2-4 answered, the server stops while registering row 6 of the call of rows 5-7.
+    status = import_catalogue.main(["--garment-service", stop.running.address, "--csv", str(csv_path), "--call-size", "3"])
+    assert status == 3
+    report_path = csv_path.with_name("catalogue.report.csv")
+    first = _report(report_path)
+    assert [line["status"] for line in first[:5]] == ["registered"] * 3 + ["unknown"] * 2
+    assert first[5]["status"] in ("unknown", "not sent")
+    assert [line["status"] for line in first[6:]] == ["not sent"] * 2
+    assert all(line["garment_id"] for line in first[:3])
+    said = capsys.readouterr().err
+    assert "the import stopped: GarmentService answered" in said and f"--resume {report_path}" in said
+    # The stopped call's handler stores row 6 once the server's stop returns to it.
+    deadline = time.monotonic() + 10
+    while len(catalogue) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    running = serve(
+        "garment", [registration(GarmentServicer(GarmentDomain(catalogue, trained_garment_models)))],
+        ServerSettings(port=0, grace_seconds=0.5),
+    )
+    try:
+        resumed_path = tmp_path / "resumed.csv"
+        status = import_catalogue.main([
+            "--garment-service", running.address, "--csv", str(csv_path), "--resume", str(report_path),
+            "--report", str(resumed_path),
+        ])
+        resumed = _report(resumed_path)
+        # Rows 5 and 6 were registered by the stopped call, row 7 was not: this run cannot know it
+        # and leaves the rows that call had sent unknown.
+        row_7_sent = first[5]["status"] == "unknown"
+        assert status == 1
+        assert [line["garment_id"] for line in resumed[:3]] == [line["garment_id"] for line in first[:3]]
+        assert [line["status"] for line in resumed[3:]] == (
+            ["unknown"] * 2 + ["unknown" if row_7_sent else "registered"] + ["registered"] * 2
+        )
+        names = Counter(garment.name for garment in catalogue.list(page_size=100)[0])
+        assert len(names) == (7 if row_7_sent else 8) and set(names.values()) == {1}
+        assert {line["garment_id"] for line in resumed if line["garment_id"]} <= {
+            garment.garment_id for garment in catalogue.list(page_size=100)[0]
+        }
+
+        # What the command warns of: sent again, a row that was registered is registered twice.
+        status = import_catalogue.main([
+            "--garment-service", running.address, "--csv", str(csv_path), "--resume", str(resumed_path),
+            "--resend-unknown", "--report", str(tmp_path / "again.csv"),
+        ])
+        assert status == 0
+        assert sorted(Counter(garment.name for garment in catalogue.list(page_size=100)[0]).values()) == [1] * 6 + [2] * 2
+    finally:
+        running.stop(0)
+
+
+def test_ctrl_c_during_a_call_still_writes_the_report(trained_garment_models, tmp_path: Path, capsys) -> None:
+    csv_path = import_catalogue.write_example(tmp_path / "shop", count=3)
+
+    pressed = threading.Event()
+
+    def press_ctrl_c(garment) -> None:
+        # Once: a second interrupt would reach the test itself after the command returned.
+        if not pressed.is_set():
+            pressed.set()
+            _thread.interrupt_main()
+
+    running = serve(
+        "garment", [registration(GarmentServicer(GarmentDomain(Catalogue(None), trained_garment_models, press_ctrl_c)))],
+        ServerSettings(port=0, grace_seconds=0.5),
+    )
+    try:
+        report_path = tmp_path / "report.csv"
+        status = import_catalogue.main(
+            ["--garment-service", running.address, "--csv", str(csv_path), "--report", str(report_path)]
+        )
+    finally:
+        running.stop(0)
+    assert status == 3
+    assert {line["status"] for line in _report(report_path)} <= {"unknown", "not sent"}
+    assert len(_report(report_path)) == 3
+    assert "interrupted (Ctrl-C)" in capsys.readouterr().err
+
+
+def test_a_resume_from_the_report_of_another_csv_stops_before_any_call(tmp_path: Path) -> None:
+    csv_path = import_catalogue.write_example(tmp_path / "shop", count=2)
+    report_path = tmp_path / "report.csv"
+    report_path.write_text("row,id,garment_id,status,message\n2,SKU-999999,g1,registered,\n")
+    status = import_catalogue.main(
+        ["--garment-service", "127.0.0.1:9", "--csv", str(csv_path), "--resume", str(report_path)]
+    )
+    assert status == 2
