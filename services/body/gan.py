@@ -8,7 +8,9 @@ weight clipping; no batch normalisation in the critic, Adam with beta1 = 0.5, be
 
 Both networks are small MLPs: the generator maps noise and the sex one-hot to a standardized
 measurement vector, as a per-sex affine map of the noise (started at the data's Gaussian) plus an MLP
-correction; the critic scores a vector given the sex.
+correction; the critic scores a vector given the sex. Training keeps an exponential moving average of
+the generator's weights (Yazici et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR
+2019) and ends by re-centring each sex's generated mean on the training mean (see ``GANConfig``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ class GANConfig:
     # Epochs of critic-only training first, so the generator's first gradients come from a critic
     # that already tells the data from the starting Gaussian.
     critic_warmup_epochs: int = 5
+    # Decay of the exponential moving average of the generator's weights that training keeps (0: the
+    # last step's weights). The critic's noisy gradients make the last iterate wander; the average
+    # over about 1 / (1 - decay) generator steps does not.
+    ema_decay: float = 0.99
+    # After training, shift each sex's generated mean onto the training subjects' mean (estimated from
+    # ``recentre_draws`` draws). Without it the generator ended up to 0.22 standard deviations off in
+    # a measurement (neck circumference, split seed 0), a drift both sexes shared, which the
+    # two-sample classifier picked up (0.606 against the per-sex Gaussian's 0.514).
+    recentre: bool = True
+    # Draws per sex that estimate the generated mean for ``recentre`` (standard error about 0.007).
+    recentre_draws: int = 20_000
 
 
 def _mlp(inputs: int, hidden: int, layers: int, outputs: int) -> nn.Sequential:
@@ -127,6 +140,21 @@ class ConditionalWGAN(nn.Module):
     def generator_loss(self, sex: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Generator loss: minus the critic's mean score of generated vectors."""
         return -self.score(self.generate(noise, sex), sex).mean()
+
+    @torch.no_grad()
+    def recentre(self, x: torch.Tensor, sex: torch.Tensor, generator: torch.Generator) -> None:
+        """Shift each sex's affine mean so that the generated mean equals the mean of ``x`` for that sex.
+
+        The generated mean is estimated from ``config.recentre_draws`` draws; a sex without members in
+        ``x`` keeps its mean.
+        """
+        for index in range(self.config.sexes):
+            members = x[sex[:, index].bool()]
+            if len(members) == 0:
+                continue
+            one_hot = torch.zeros(self.config.recentre_draws, self.config.sexes)
+            one_hot[:, index] = 1.0
+            self.generator.mean[index] += members.mean(dim=0) - self.sample(one_hot, generator).mean(dim=0)
 
     @torch.no_grad()
     def sample(self, sex: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

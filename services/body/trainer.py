@@ -105,6 +105,8 @@ def train_gan(
 
     One epoch is one pass of the training vectors through the critic; after the first
     ``critic_warmup_epochs`` the generator takes one step after every ``critic_steps`` critic batches.
+    The generator keeps the moving average of its weights (``ema_decay``), then is re-centred on the
+    training means (``recentre``).
     """
     config = model.config
     torch.manual_seed(seed)
@@ -115,6 +117,11 @@ def train_gan(
         model.generator.parameters(), lr=config.generator_learning_rate, betas=(0.5, 0.9)
     )
     history = History()
+    averaged = None
+    if config.ema_decay > 0:
+        averaged = torch.optim.swa_utils.AveragedModel(
+            model.generator, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay)
+        )
     critic_batches = 0
     bar = progress_bar(range(epochs), desc="body gan", unit="epoch", enabled=progress, leave=False)
     for epoch in bar:
@@ -139,6 +146,8 @@ def train_gan(
                 generator_optimizer.zero_grad(set_to_none=True)
                 generator_loss.backward()
                 generator_optimizer.step()
+                if averaged is not None:
+                    averaged.update_parameters(model.generator)
                 generator_sum += generator_loss.item()
                 generator_steps += 1
         history.add("gan_wasserstein", wasserstein_sum / batches)
@@ -146,5 +155,9 @@ def train_gan(
         if generator_steps:
             history.add("gan_generator_loss", generator_sum / generator_steps)
         bar.set_postfix(wasserstein=f"{wasserstein_sum / batches:.3f}")
+    if averaged is not None:
+        model.generator.load_state_dict(averaged.module.state_dict())
+    if config.recentre:
+        model.recentre(train.x, train.sex, torch.Generator().manual_seed(seed + 5))
     model.eval()
     return history
