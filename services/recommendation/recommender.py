@@ -569,25 +569,24 @@ class Recommender:
         if not drafts:
             return []
         pieces = sorted({g for garments, _ in drafts for g in garments})
-        taste = dict(zip(pieces, self._taste(query, pieces).tolist()))
-        taste_values = np.array(list(taste.values()))
+        taste_values = self._taste(query, pieces)
         taste_mean, taste_spread = taste_values.mean(), taste_values.std() or 1.0
         advice = {item.garment_id: item for item in self.advise([ScoredItem(g, 0.0, 0) for g in pieces], profile)} if profile is not None else {}
         if advice:
             # The fit term joins each piece's standardised taste (in spreads of taste).
-            terms = self._fit_terms([advice[g] for g in pieces])
-            taste = {g: taste[g] + taste_spread * float(term) for g, term in zip(pieces, terms)}
+            taste_values = taste_values + taste_spread * self._fit_terms([advice[g] for g in pieces])
+        taste = dict(zip(pieces, taste_values.tolist()))
         compatibilities = np.array([c for _, c in drafts])
         compat_mean, compat_spread = compatibilities.mean(), compatibilities.std() or 1.0
-        options = []
-        for garments, compatibility in drafts:
-            preference = (sum(taste[g] for g in garments) / len(garments) - taste_mean) / taste_spread
-            score = preference + COMPATIBILITY_WEIGHT * (compatibility - compat_mean) / compat_spread
-            options.append(
-                OutfitChoice([self._piece(g, taste[g], advice) for g in garments], float(score))
-            )
-        options.sort(key=lambda o: -o.score)
-        return self._spread(options, k)
+        scores = [
+            (sum(taste[g] for g in garments) / len(garments) - taste_mean) / taste_spread
+            + COMPATIBILITY_WEIGHT * (compatibility - compat_mean) / compat_spread
+            for garments, compatibility in drafts
+        ]
+        order = sorted(range(len(drafts)), key=lambda d: -scores[d])
+        answered = [order[i] for i in self._spread([drafts[d][0] for d in order], k)]
+        # Pieces are built only for the outfits answered.
+        return [OutfitChoice([self._piece(g, taste[g], advice) for g in drafts[d][0]], float(scores[d])) for d in answered]
 
     def _piece(self, garment_id: str, score: float, advice: dict[str, ScoredItem]) -> ScoredItem:
         advised = advice.get(garment_id)
@@ -670,25 +669,25 @@ class Recommender:
         options = [outfit((t, b, s)) for t in candidates["top"] for b in candidates["bottom"] for s in candidates["shoes"]]
         options += [outfit((d, s)) for d in candidates["dress"] for s in candidates["shoes"]]
         options.sort(key=lambda o: -o.score)
-        return self._spread(options, k)
+        return [options[i] for i in self._spread([[p.garment_id for p in o.garments] for o in options], k)]
 
     @staticmethod
-    def _spread(options: list[OutfitChoice], k: int) -> list[OutfitChoice]:
-        """The best ``k`` of ``options`` (sorted best first), each garment in few outfits where possible."""
+    def _spread(outfits: list[list[str]], k: int) -> list[int]:
+        """Positions of the best ``k`` of ``outfits`` (garment ids, best first), each garment in few outfits where possible."""
         # Spread the answer over different garments: each piece in at most `limit` outfits first.
         limit = max(1, math.ceil(k / OUTFIT_CANDIDATES_PER_ROLE))
         uses: dict[str, int] = {}
         chosen, held_back = [], []
-        for option in options:
-            if all(uses.get(p.garment_id, 0) < limit for p in option.garments):
-                chosen.append(option)
-                for p in option.garments:
-                    uses[p.garment_id] = uses.get(p.garment_id, 0) + 1
+        for position, garments in enumerate(outfits):
+            if all(uses.get(g, 0) < limit for g in garments):
+                chosen.append(position)
+                for g in garments:
+                    uses[g] = uses.get(g, 0) + 1
             else:
-                held_back.append(option)
+                held_back.append(position)
             if len(chosen) == k:
                 return chosen
-        return sorted(chosen + held_back[: k - len(chosen)], key=lambda o: -o.score)
+        return sorted(chosen + held_back[: k - len(chosen)])
 
     # ---- events --------------------------------------------------------------------------
 

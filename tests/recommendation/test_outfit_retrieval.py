@@ -226,6 +226,16 @@ def test_recommend_outfits_come_from_the_compatibility_space(stub, recommender):
         assert roles in (["bottom", "shoes", "top"], ["dress", "shoes"])
 
 
+def test_recommend_outfits_rank_best_first_and_spread_over_different_garments(recommender):
+    for garment_id in CATALOGUE.garment_ids[20:26]:
+        recommender.apply_interaction("cam", garment_id, InteractionKind.TRY_ON)
+    outfits, _ = recommender.outfits("cam", 10)
+    assert len(outfits) == 10
+    assert [o.score for o in outfits] == sorted((o.score for o in outfits), reverse=True)
+    pieces = [item.garment_id for outfit in outfits for item in outfit.garments]
+    assert len(pieces) == len(set(pieces))
+
+
 @pytest.mark.parametrize(
     ("garment_ids", "k", "code", "words"),
     [
