@@ -388,10 +388,9 @@ class BodyModel:
         if count < 1:
             raise InvalidArgument(f"count must be at least 1, got {count}")
         x, mask, sex_one_hot = self._condition(observed, sex)
-        cvae_mean, _ = self.cvae.predict(
-            x, mask, sex_one_hot, torch.Generator().manual_seed(self.config.inference_seed)
-        )
-        mean, _ = self._predict_mean_stddev(x, mask, sex_one_hot)
+        cvae_mean, gaussian_mean, _ = self._predict_standardized(x, mask, sex_one_hot, self.config.inference_seed)
+        weight = torch.as_tensor(self.correction_weight, dtype=torch.float32)
+        mean = gaussian_mean + weight * (cvae_mean - gaussian_mean)
         generator = torch.Generator().manual_seed(seed)
         draws = self.cvae.sample_repeated(x, mask, sex_one_hot, count, generator)
         factors = torch.as_tensor(self._interval_scale_rows([sex], mask.numpy()), dtype=torch.float32)
