@@ -7,10 +7,18 @@ serving-size Mult-VAE over ``--garments`` garments, its item index built by ``--
 100k catalogue is served, nprobe 64) plus a type-aware compatibility model trained
 for a few epochs on simulated outfit sessions (its quality does not change the cost); 200 shoppers
 get 20 purchases each before the load. The role-pair indexes are exact (Flat) up to 5,000 garments
-of a role and IVF above (``outfit_index.role_index_options``). A call makes two searches of the item
-index (the shopper's favourite tops and dresses) and one batched search per role pair. Rows: the health Check (reference), RecommendOutfits k=10
+of a role and IVF above (``outfit_index.role_index_options``). A RecommendOutfits call makes one
+search of the item index (the shopper's favourite tops and dresses together), reads each anchor's
+nearest garments of the missing roles from the table the outfit index looked up when it was built,
+and scores the combinations as arrays. Rows: the health Check (reference), RecommendOutfits k=10
 for those shoppers, and CompleteOutfit k=10 from one random top. Goal: RecommendOutfits p99 <= 10 ms
 at 100k garments on 2 cores.
+
+Beside the latencies: how long the recommender (the outfit index and its table included) took to
+build, whether the table and the one taste search give the same garments as a search per anchor
+and per role (answer agreement), and where one call spends its processor time (each stage's function clocked by
+``time.thread_time`` over ``--profile-calls`` calls of the servicer in one thread, without gRPC).
+Client and server share the process and its 2 cores.
 """
 
 from __future__ import annotations
@@ -19,19 +27,22 @@ import argparse
 import random
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import grpc
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import format_table, health_baseline, measure_unary, require_loopback  # noqa: E402
 from rec_service import serving_shaped_artifacts  # noqa: E402
 
+from tryon.services.recommendation.catalogue import DRESS_CATEGORIES, TOP_CATEGORIES  # noqa: E402
 from tryon.services.recommendation.compatibility import CompatibilityConfig, train_compatibility  # noqa: E402
 from tryon.services.recommendation.domain import RecommendationDomain  # noqa: E402
 from tryon.services.recommendation.history import InteractionKind  # noqa: E402
-from tryon.services.recommendation.outfits import role_of  # noqa: E402
+from tryon.services.recommendation.outfits import ROLES, role_of  # noqa: E402
 from tryon.services.recommendation.recommender import ModelArtifacts, Recommender  # noqa: E402
 from tryon.services.recommendation.servicer import RecommendationServicer, registration  # noqa: E402
 from tryon.services.recommendation.simulator import OutfitSessionSimulator, session_outfits  # noqa: E402
@@ -59,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--factory", default="IVF1024,Flat", help="FAISS factory of the item index")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--profile-calls", type=int, default=300, help="RecommendOutfits calls profiled without gRPC")
     add_results_option(parser)
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
@@ -69,14 +81,17 @@ def main(argv: list[str] | None = None) -> None:
     artifacts.compatibility, _ = train_compatibility(
         artifacts.catalogue, session_outfits(interactions), CompatibilityConfig(epochs=3), progress=False
     )
+    started, processor = time.perf_counter(), time.process_time()
     recommender = Recommender(artifacts)
+    built = (time.perf_counter() - started, time.process_time() - processor)
     rng = random.Random(0)
     ids = artifacts.catalogue.garment_ids
     for shopper in range(SHOPPERS):
         for _ in range(20):
             recommender.apply_interaction(f"shopper-{shopper}", rng.choice(ids), InteractionKind.PURCHASE)
     tops = [g for g, c in zip(ids, artifacts.catalogue.categories) if role_of(c) == "top"]
-    running = serve("recommendation", [registration(RecommendationServicer(RecommendationDomain(recommender, _NoPublisher())))], ServerSettings())
+    servicer = RecommendationServicer(RecommendationDomain(recommender, _NoPublisher()))
+    running = serve("recommendation", [registration(servicer)], ServerSettings())
     require_loopback(running.address)
     channel = grpc.insecure_channel(running.address)
     stub = pb_grpc.RecommendationServiceStub(channel)
@@ -100,8 +115,96 @@ def main(argv: list[str] | None = None) -> None:
               f"{arguments.concurrency} client threads, "
               f"FAISS on {'GPU' if recommender.outfit_index.indexes[(0, 1)].uses_gpu else 'CPU'}")
         print(format_table(results, "health Check"))
+        print(f"recommender built in {built[0]:.1f} s ({built[1]:.1f} s of processor time), its outfit index's "
+              f"nearest table of {sum(len(t) for t in recommender.outfit_index.nearest_table.values())} rows included")
+        print(agreement(recommender, random.Random(1)))
+        print(profile(recommender, servicer, arguments.profile_calls, random.Random(2)))
     channel.close()
     running.stop(grace=0)
+
+
+def agreement(recommender: Recommender, rng: random.Random, anchors_per_pair: int = 2000) -> str:
+    """How often the table and the one taste search answer as a search per anchor and per role does."""
+    outfit_index = recommender.outfit_index
+    space = outfit_index.space
+    same_rows = rows = 0
+    for (anchor_role, target), table in outfit_index.nearest_table.items():
+        members = np.flatnonzero(space.roles == anchor_role)
+        anchors = np.sort(np.asarray(rng.sample(members.tolist(), min(anchors_per_pair, len(members)))))
+        searched = outfit_index._searched(anchors, target, 4, None)
+        same_rows += int((outfit_index.nearest_many(anchors, target, 4) == searched).all(axis=1).sum())
+        rows += len(anchors)
+    same_anchors = 0
+    for shopper in range(SHOPPERS):
+        query = recommender.user_query(f"shopper-{shopper}")
+        per_role = [
+            g
+            for allowed in (TOP_CATEGORIES, DRESS_CATEGORIES)
+            for g, _ in recommender.item_index.search(
+                query[None, :], 12, keep=lambda g, allowed=allowed: recommender.garment(g).category in allowed,
+                keep_rate=0.5,
+            )[0]
+        ]
+        same_anchors += recommender._outfit_anchors(query, set()) == per_role
+    return (
+        f"answer agreement: table rows equal to a search of 4 per anchor {same_rows} of {rows} "
+        f"({', '.join(f'{ROLES[a]}->{ROLES[t]}' for a, t in outfit_index.nearest_table)}); "
+        f"anchors of one taste search equal to a search per role {same_anchors} of {SHOPPERS} shoppers"
+    )
+
+
+def profile(recommender: Recommender, servicer: RecommendationServicer, calls: int, rng: random.Random) -> str:
+    """Processor time per RecommendOutfits call by stage (one thread, no gRPC), and one fold-in's.
+
+    Each stage's function is wrapped, on its instance, by a processor-time clock (a profiler
+    would add its own overhead to every line of Python).
+    """
+    spent: dict[str, list[float]] = {}
+
+    def clocked(owner, name: str, label: str) -> None:
+        function = getattr(owner, name)
+
+        def wrapper(*args, **options):
+            started = time.thread_time()
+            try:
+                return function(*args, **options)
+            finally:
+                spent.setdefault(label, []).append(time.thread_time() - started)
+
+        setattr(owner, name, wrapper)
+
+    stages = [
+        (servicer, "RecommendOutfits", "RecommendOutfits in the servicer"),
+        (recommender, "_outfit_anchors", "  taste search (tops and dresses)"),
+        (recommender.item_index, "search", "    of which ItemIndex.search"),
+        (recommender.outfit_index, "complete_anchors", "  completions (table and scores)"),
+        (recommender, "_rank_outfits", "  ranking (taste, spread)"),
+    ]
+    for owner, name, label in stages:
+        spent[label] = []
+        clocked(owner, name, label)
+    try:
+        for _ in range(calls):
+            servicer.RecommendOutfits(pb.RecommendOutfitsRequest(user_id=f"shopper-{rng.randrange(SHOPPERS)}", k=10), None)
+    finally:
+        for owner, name, _ in stages:
+            delattr(owner, name)
+    spent["fold-in after a new interaction"] = []
+    clocked(recommender, "user_query", "fold-in after a new interaction")
+    try:
+        for number in range(calls):
+            recommender.apply_interaction(f"profiled-{number}", recommender.item_index.garment_ids()[number], InteractionKind.VIEW)
+            recommender.user_query(f"profiled-{number}")
+    finally:
+        delattr(recommender, "user_query")
+    lines = [f"processor time of one RecommendOutfits call by stage, in ms ({calls} calls, one thread, no gRPC):", ""]
+    lines.append(f"{'stage':36s} {'per call':>9s} {'p50':>7s} {'p99':>7s}")
+    for label, seconds in spent.items():
+        values = 1000 * np.asarray(seconds)
+        lines.append(
+            f"{label:36s} {values.sum() / calls:9.3f} {np.percentile(values, 50):7.3f} {np.percentile(values, 99):7.3f}"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
