@@ -35,8 +35,9 @@ unless ``--resend-unknown`` is given (then each of them that was registered is r
 second time). Small calls keep the unknown rows few.
 
 Exit status: 0 when every row was registered, 1 when some were refused or are unknown, 2 when
-the CSV, the report to resume from or the service's address cannot be used at all, 3 when a
-call failed or Ctrl-C stopped the import.
+the CSV or the report to resume from cannot be used or the service does not answer within
+``--connect-timeout`` (nothing is sent then), 3 when a call failed or Ctrl-C stopped the import
+(a call refused whole, for a missing token say, leaves its rows ``not sent``).
 
 ``--write-example`` writes a folder of product-like pictures made from Fashion-MNIST
 (`tryon.services.garment.product_images`) with its ``catalogue.csv``: the demo's catalogue,
@@ -72,6 +73,11 @@ CALL_GARMENTS = 100
 """Garments sent in one ImportGarments call unless told: at most this many rows are unknown after a failed call."""
 REPORT_COLUMNS = ("row", "id", "garment_id", "status", "message")
 """The report's header."""
+
+REFUSED_WHOLE = (
+    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED
+)
+"""Status codes of a call refused before its handler read a garment: none of its rows was registered."""
 
 REGISTERED = "registered"
 """Status of a row the service registered: its garment_id is in the report."""
@@ -214,10 +220,14 @@ def import_rows(
                 failure = "interrupted (Ctrl-C) during an ImportGarments call"
             else:
                 failure = f"GarmentService answered {error.code().name}: {error.details()}"
+            refused_whole = not isinstance(error, KeyboardInterrupt) and error.code() in REFUSED_WHOLE
             for row_number, item_ref in sent:
-                outcomes[row_number] = RowOutcome(
-                    row_number, item_ref, status=UNKNOWN,
-                    message=f"sent in an ImportGarments call that failed ({failure}); it may be registered",
+                outcomes[row_number] = (
+                    RowOutcome(row_number, item_ref, status=NOT_SENT,
+                               message=f"not registered: the call was refused before any garment was read ({failure})")
+                    if refused_whole else
+                    RowOutcome(row_number, item_ref, status=UNKNOWN,
+                               message=f"sent in an ImportGarments call that failed ({failure}); it may be registered")
                 )
             stopped_at = sent[0][0] if sent else chunk[0][0]
             for row_number, row in pending[first:]:
@@ -339,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tls-cert-file", type=Path, help="client certificate, when GarmentService requires mTLS")
     parser.add_argument("--tls-key-file", type=Path, help="the client certificate's key")
     parser.add_argument("--timeout", type=float, default=3600.0, help="deadline of one ImportGarments call (s)")
+    parser.add_argument("--connect-timeout", type=float, default=10.0,
+                        help="how long to wait for GarmentService to answer before sending anything (s)")
     parser.add_argument("--write-example", type=Path, metavar="DIR", help="write an example catalogue folder and exit")
     parser.add_argument("--count", type=int, default=100, help="garments of --write-example")
     args = parser.parse_args(argv)
@@ -365,6 +377,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     options = [("grpc.max_send_message_length", MESSAGE_BYTES)]
     with open_channel(args.garment_service, tls, options) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=args.connect_timeout)
+        except grpc.FutureTimeoutError:
+            # Nothing was sent: a failed first call would leave its rows of unknown fate instead.
+            print(
+                f"import_catalogue: GarmentService at {args.garment_service} did not answer within "
+                f"{args.connect_timeout:g} s; check --garment-service (and --tls-ca-file for a service that "
+                "speaks TLS) and that the service runs. Nothing was sent.",
+                file=sys.stderr,
+            )
+            return 2
         stub = garment_service_pb2_grpc.GarmentServiceStub(channel)
         report = import_rows(
             stub, rows, args.images or args.csv.parent, metadata=metadata, timeout_s=args.timeout,

@@ -17,6 +17,7 @@ from tryon.services.garment import import_catalogue
 from tryon.services.garment.catalogue import Catalogue
 from tryon.services.garment.domain import GarmentDomain
 from tryon.services.garment.servicer import GarmentServicer, registration
+from tryon.shared.broker import free_loopback_port
 from tryon.shared.proto import garment_service_pb2 as pb, garment_service_pb2_grpc
 from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
@@ -215,3 +216,38 @@ def test_a_resume_from_the_report_of_another_csv_stops_before_any_call(tmp_path:
         ["--garment-service", "127.0.0.1:9", "--csv", str(csv_path), "--resume", str(report_path)]
     )
     assert status == 2
+
+
+def test_a_service_that_does_not_answer_stops_the_import_before_anything_is_sent(tmp_path: Path, capsys) -> None:
+    csv_path = import_catalogue.write_example(tmp_path / "shop", count=2)
+    address = f"127.0.0.1:{free_loopback_port()}"
+    status = import_catalogue.main(
+        ["--garment-service", address, "--csv", str(csv_path), "--connect-timeout", "0.5"]
+    )
+    assert status == 2
+    assert f"GarmentService at {address} did not answer" in capsys.readouterr().err
+    assert not csv_path.with_name("catalogue.report.csv").exists()
+
+
+def test_a_call_refused_for_its_token_leaves_no_row_unknown(trained_garment_models, tmp_path: Path, capsys) -> None:
+    csv_path = import_catalogue.write_example(tmp_path / "shop", count=2)
+    running = serve(
+        "garment", [registration(GarmentServicer(GarmentDomain(Catalogue(None), trained_garment_models)))],
+        ServerSettings(port=0, grace_seconds=0.5, auth_token="s3cret"),
+    )
+    try:
+        report_path = tmp_path / "report.csv"
+        status = import_catalogue.main(
+            ["--garment-service", running.address, "--csv", str(csv_path), "--report", str(report_path)]
+        )
+        assert status == 3
+        assert [line["status"] for line in _report(report_path)] == ["not sent"] * 2
+        assert "UNAUTHENTICATED" in capsys.readouterr().err
+        status = import_catalogue.main([
+            "--garment-service", running.address, "--csv", str(csv_path), "--auth-token", "s3cret",
+            "--resume", str(report_path), "--report", str(report_path),
+        ])
+        assert status == 0
+        assert [line["status"] for line in _report(report_path)] == ["registered"] * 2
+    finally:
+        running.stop(0)
