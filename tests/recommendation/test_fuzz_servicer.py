@@ -41,11 +41,11 @@ class CountingPublisher:
         return "deleted"
 
 
-@pytest.fixture(scope="module")
-def stub(family_config):
+def serving(config):
+    """A loopback server over a tiny model of ``config``'s family and a known body; yields its stub."""
     simulator = ShopperSimulator(CATALOGUE, seed=0)
     artifacts = train_artifacts(
-        simulator.interactions_table(simulator.make_shoppers(40), 10), CATALOGUE, family_config, progress=False
+        simulator.interactions_table(simulator.make_shoppers(40), 10), CATALOGUE, config, progress=False
     )
     recommender = Recommender(artifacts)
     # A known body with a fit profile, so that fuzzing reaches the fit-aware ranking too.
@@ -56,6 +56,18 @@ def stub(family_config):
     yield pb_grpc.RecommendationServiceStub(channel)
     channel.close()
     running.stop(grace=0)
+
+
+@pytest.fixture(scope="module")
+def stub(family_config):
+    """A server over each servable family, for the calls that read the model."""
+    yield from serving(family_config)
+
+
+@pytest.fixture(scope="module")
+def served_family_stub(served_family_config):
+    """A server over the served family alone, for the calls that never read the model."""
+    yield from serving(served_family_config)
 
 
 def call_without_internal(call, request):
@@ -106,6 +118,6 @@ INTERACTIONS = st.builds(
 
 @FUZZ
 @given(interactions=st.lists(INTERACTIONS, max_size=5), user_id=USERS)
-def test_record_interactions_and_delete_user(stub, interactions, user_id):
-    call_without_internal(stub.RecordInteractions, pb.RecordInteractionsRequest(interactions=interactions))
-    call_without_internal(stub.DeleteUser, pb.DeleteUserRequest(user_id=user_id))
+def test_record_interactions_and_delete_user(served_family_stub, interactions, user_id):
+    call_without_internal(served_family_stub.RecordInteractions, pb.RecordInteractionsRequest(interactions=interactions))
+    call_without_internal(served_family_stub.DeleteUser, pb.DeleteUserRequest(user_id=user_id))
