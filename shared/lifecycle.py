@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
+from kafka.errors import KafkaError
 
-from tryon.shared.broker import ensure_topics, resolve_bootstrap
+from tryon.shared.broker import BrokerError, ensure_topics, resolve_bootstrap
 from tryon.shared.events import EventPublisher
 from tryon.shared.outbox import Outbox
 from tryon.shared.logs import configure_logging
@@ -138,11 +139,26 @@ class Resources:
 
 
 def connect_kafka(resources: Resources, topics: Iterable[str]) -> str:
-    """The Kafka address to use (an embedded broker when none is configured), with `topics` created."""
+    """The Kafka address to use (an embedded broker when none is configured), with `topics` created.
+
+    BrokerError, naming the address and where it came from, when the topics cannot be created.
+    """
+    topics = list(topics)
     bootstrap_servers, broker = resolve_bootstrap()
     if broker is not None:
         resources.adopt(broker, broker.stop)
-    ensure_topics(bootstrap_servers, list(topics))
+    try:
+        ensure_topics(bootstrap_servers, topics)
+    except (KafkaError, BrokerError) as error:
+        if broker is not None:
+            where = f"the embedded broker at {bootstrap_servers} (its log: {broker.log_path})"
+            fix = "see its log"
+        else:
+            where = f"Kafka at {bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)"
+            fix = "start the broker, or correct KAFKA_BOOTSTRAP_SERVERS (unset, the service runs an embedded broker)"
+        raise BrokerError(
+            f"{where} did not create the topics {', '.join(topics)} ({error}); {fix}"
+        ) from error
     return bootstrap_servers
 
 
