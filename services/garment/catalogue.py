@@ -186,12 +186,20 @@ def _connect(path: Path | None) -> sqlite3.Connection:
     connection = sqlite3.connect(
         ":memory:" if path is None else str(path), check_same_thread=False, isolation_level=None
     )
-    if path is not None:
-        connection.execute("PRAGMA journal_mode=WAL")
-        # FULL flushes the log on every commit: a registration that answered OK survives a power cut.
-        connection.execute("PRAGMA synchronous=FULL")
-    connection.executescript(_SCHEMA)
+    try:
+        if path is not None:
+            connection.execute("PRAGMA journal_mode=WAL")
+            # FULL flushes the log on every commit: a registration that answered OK survives a power cut.
+            connection.execute("PRAGMA synchronous=FULL")
+        connection.executescript(_SCHEMA)
+    except BaseException:
+        connection.close()
+        raise
     return connection
+
+
+class CatalogueUnreadable(RuntimeError):
+    """The catalogue's database file exists but cannot be read as one; the message names the file."""
 
 
 class Catalogue:
@@ -205,7 +213,11 @@ class Catalogue:
 
     def __init__(self, directory: Path | str | None, image_store: ImageStore | None = None) -> None:
         """Open the catalogue stored in ``directory`` (created when missing; a Parquet catalogue
-        found there is migrated); None keeps it in memory only."""
+        found there is migrated); None keeps it in memory only.
+
+        CatalogueUnreadable, naming the file and what to do, when the database there is damaged or
+        not SQLite.
+        """
         self._lock = threading.Lock()
         folder = Path(directory) if directory is not None else None
         if folder is not None:
@@ -213,10 +225,19 @@ class Catalogue:
         self._images: ImageStore = image_store or (
             FileImageStore(folder / IMAGES_FOLDER) if folder is not None else MemoryImageStore()
         )
-        self._db: sqlite3.Connection | None = _connect(folder / CATALOGUE_DB if folder is not None else None)
-        if folder is not None:
-            self._migrate_parquet(folder / LEGACY_CATALOGUE_FILE)
-        self._count = int(self._database().execute("SELECT COUNT(*) FROM garments").fetchone()[0])
+        database = folder / CATALOGUE_DB if folder is not None else None
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = _connect(database)
+            if folder is not None:
+                self._migrate_parquet(folder / LEGACY_CATALOGUE_FILE)
+            self._count = int(self._database().execute("SELECT COUNT(*) FROM garments").fetchone()[0])
+        except sqlite3.DatabaseError as error:
+            self.close()
+            raise CatalogueUnreadable(
+                f"the garment catalogue {database} cannot be read ({error}); restore it from a backup, or "
+                "move it away to start with an empty catalogue"
+            ) from error
 
     def close(self) -> None:
         """Close the database, waiting for a call in progress; safe to call more than once.

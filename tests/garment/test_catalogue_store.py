@@ -18,6 +18,7 @@ from tryon.services.garment.catalogue import (
     LEGACY_CATALOGUE_FILE,
     MIGRATED_SUFFIX,
     Catalogue,
+    CatalogueUnreadable,
     Garment,
     encode_page_token,
     new_garment_id,
@@ -186,3 +187,9 @@ def test_closing_folds_the_log_into_the_file_and_later_calls_say_the_service_is_
         with pytest.raises(Unavailable, match="shutting down; retry"):
             call()
     assert Catalogue(tmp_path).get(garment.garment_id).has_original_image
+
+
+def test_a_damaged_database_is_named_with_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / CATALOGUE_DB).write_bytes(b"not a database: " + bytes(range(256)) * 8)
+    with pytest.raises(CatalogueUnreadable, match=f"{tmp_path / CATALOGUE_DB} cannot be read .*restore it from a backup"):
+        Catalogue(tmp_path)
