@@ -189,7 +189,7 @@ def test_large_roles_get_ivf_indexes_that_find_the_exact_neighbours():
     general = rng.normal(size=(count, 16)).astype(np.float32)
     masks = np.abs(rng.normal(size=(4, 16))).astype(np.float32)
     space = CompatibilitySpace([f"g{i}" for i in range(count)], roles, general, masks)
-    approximate, exact = OutfitIndex(space), OutfitIndex(space, "Flat")
+    approximate, exact = OutfitIndex(space, table_roles=()), OutfitIndex(space, "Flat", table_roles=())
     assert approximate.indexes[(0, 1)].factory.startswith("IVF")
     anchors = np.flatnonzero(roles == 0)[:100]
     found, truth = approximate.nearest_many(anchors, 1, 4), exact.nearest_many(anchors, 1, 4)
