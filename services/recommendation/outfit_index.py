@@ -167,8 +167,8 @@ class OutfitIndex:
     ) -> list[tuple[int, Completion]]:
         """The ``per_anchor`` most compatible outfits around each garment of ``anchors`` (all of one role).
 
-        One batched search per missing role finds each anchor's ``candidates``; every combination of
-        them is scored at once (the mean compatibility over the outfit's pairs, as ``complete``).
+        Each anchor's ``candidates`` of each missing role come from the table (``nearest_many``); every
+        combination of them is scored at once (the mean compatibility over the outfit's pairs, as ``complete``).
         Returns (anchor position, completion) pairs, each anchor's best first.
         """
         anchors = np.asarray(anchors, dtype=np.int64)
@@ -196,12 +196,14 @@ class OutfitIndex:
         # A garment missing from a pool (-1) makes no outfit.
         total = np.where((choices >= 0).all(axis=-1), total / pairs_counted, -np.inf)
         best = np.argsort(-total, axis=1, kind="stable")[:, :per_anchor]
-        completions = []
-        for row, anchor in enumerate(anchors.tolist()):
-            for column in best[row].tolist():
-                if np.isfinite(total[row, column]):
-                    completions.append((anchor, Completion(tuple(choices[row, column].tolist()), float(total[row, column]))))
-        return completions
+        rows = np.repeat(np.arange(len(anchors)), best.shape[1])
+        scores = total[rows, best.ravel()]
+        found = np.isfinite(scores)
+        added = choices[rows, best.ravel()][found].tolist()
+        return [
+            (anchor, Completion(tuple(pieces), score))
+            for anchor, pieces, score in zip(anchors[rows][found].tolist(), added, scores[found].tolist())
+        ]
 
     def complete(
         self,
