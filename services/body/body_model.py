@@ -49,6 +49,10 @@ QUESTION_KINDS = ("required", "required+circumferences", "other")
 MIN_CALIBRATION_ANSWERS = 20
 
 
+# The GANConfig values of the training a saved config without these fields had.
+GAN_BEFORE_AVERAGING = {"ema_decay": 0.0, "recentre": False}
+
+
 class ModelFormatError(ValueError):
     """A saved body model was written in another format than this version reads."""
 
@@ -84,7 +88,8 @@ class BodyModelConfig:
         """Inverse of to_json."""
         values = dict(data)
         values["cvae"] = CVAEConfig(**values["cvae"])
-        values["gan"] = GANConfig(**values["gan"])
+        # A GAN saved before the weight average and the re-centring existed was trained without them.
+        values["gan"] = GANConfig(**{**GAN_BEFORE_AVERAGING, **values["gan"]})
         return cls(**values)
 
 

@@ -108,6 +108,15 @@ def test_save_load_round_trip_gives_identical_outputs(trained_body_model, tmp_pa
     assert sorted(path.name for path in (tmp_path / "model").iterdir()) == ["body_model.json", "cvae.pt", "gan.pt"]
 
 
+def test_a_config_saved_before_the_gan_weight_average_says_it_was_trained_without_it():
+    saved = BodyModelConfig().to_json()
+    for name in ("ema_decay", "recentre", "recentre_draws"):
+        del saved["gan"][name]
+    loaded = BodyModelConfig.from_json(saved).gan
+    assert (loaded.ema_decay, loaded.recentre) == (0.0, False)
+    assert BodyModelConfig.from_json(BodyModelConfig().to_json()) == BodyModelConfig()
+
+
 def test_a_model_of_an_older_format_is_refused_on_load_and_retrained_by_the_service(trained_body_model, tmp_path):
     settings = BodySettings(data_dir=tmp_path, train_epochs=1, gan_epochs=1)
     trained_body_model.save(settings.model_dir)
