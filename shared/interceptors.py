@@ -56,6 +56,18 @@ def status_name(context: grpc.ServicerContext, default: grpc.StatusCode) -> str:
     return getattr(code, "name", str(code))
 
 
+def departed_status(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """CANCELLED or DEADLINE_EXCEEDED once the caller has gone (cancelled, or its deadline passed), else None.
+
+    Such a call ends with the caller's own status whatever its handler did: reading its request
+    stream raises, or sees the stream end, and nothing failed in the service.
+    """
+    if context.is_active():
+        return None
+    remaining = context.time_remaining()
+    return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
+
+
 def wrap_handler(handler: grpc.RpcMethodHandler | None, method: str, wrapper: BehaviorWrapper):
     """A copy of `handler` whose behaviour is `wrapper(behaviour, method, streams_responses)`.
 
@@ -137,6 +149,7 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
                         outcome = grpc.StatusCode.UNKNOWN
                         raise
                     finally:
+                        outcome = departed_status(context) or outcome
                         self._keep_request_id_trailer(context, request_id)
                         self._finish(level, method, request_id, status_name(context, outcome), started)
                         _forget_request_id(token)
@@ -152,6 +165,7 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
                     outcome = grpc.StatusCode.UNKNOWN
                     raise
                 finally:
+                    outcome = departed_status(context) or outcome
                     self._keep_request_id_trailer(context, request_id)
                     self._finish(level, method, request_id, status_name(context, outcome), started)
                     _forget_request_id(token)
@@ -212,6 +226,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                         outcome = grpc.StatusCode.UNKNOWN
                         raise
                     finally:
+                        outcome = departed_status(context) or outcome
                         metrics.in_flight.dec()
                         metrics.observe(method, status_name(context, outcome), time.perf_counter() - started)
                 return measured_stream
@@ -226,6 +241,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                     outcome = grpc.StatusCode.UNKNOWN
                     raise
                 finally:
+                    outcome = departed_status(context) or outcome
                     metrics.in_flight.dec()
                     metrics.observe(method, status_name(context, outcome), time.perf_counter() - started)
             return measured_unary
@@ -329,6 +345,9 @@ def _abort_for(error: Exception, method: str, context: grpc.ServicerContext) -> 
     code = context.code()
     if code is not None and code != grpc.StatusCode.OK:
         # The handler aborted the call itself (context.abort raises): keep its status.
+        return
+    if departed_status(context) is not None:
+        # The caller has gone: nobody awaits a status, and nothing failed here.
         return
     request_id = request_id_var.get()
     _error_logger.error("unhandled exception in %s", method, exc_info=error, extra={"method": method})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -69,6 +70,16 @@ def _forever(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         time.sleep(0.01)
 
 
+def _gather(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+    """Join every request the caller streams; after a first b"slow", read on only once the call has ended."""
+    ended = threading.Event()
+    context.add_callback(ended.set)
+    first = next(requests)
+    if first == b"slow":
+        ended.wait(5)
+    return first + b"".join(requests)
+
+
 def _probe_registration() -> ServiceRegistration:
     handler = grpc.method_handlers_generic_handler(
         PROBE_SERVICE,
@@ -77,6 +88,7 @@ def _probe_registration() -> ServiceRegistration:
             "Tagged": grpc.unary_unary_rpc_method_handler(_tagged),
             "CountUp": grpc.unary_stream_rpc_method_handler(_count_up),
             "Forever": grpc.unary_stream_rpc_method_handler(_forever),
+            "Gather": grpc.stream_unary_rpc_method_handler(_gather),
         },
     )
     return ServiceRegistration(PROBE_SERVICE, lambda server: server.add_generic_rpc_handlers((handler,)))
@@ -317,6 +329,31 @@ def test_a_stream_cancelled_by_the_caller_is_logged_as_cancelled(channel, log_li
     while not _records(log_lines) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert [(record["request_id"], record["code"]) for record in _records(log_lines)] == [("req-gone", "CANCELLED")]
+    assert channel.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"next", timeout=5) == b"next"
+
+
+def test_a_request_stream_cancelled_by_the_caller_is_cancelled_not_internal(channel, log_lines):
+    sent, released = threading.Event(), threading.Event()
+
+    def requests() -> Iterator[bytes]:
+        yield b"slow"
+        sent.set()
+        released.wait(30)
+
+    answer = channel.stream_unary(f"/{PROBE_SERVICE}/Gather").future(
+        requests(), metadata=[("x-request-id", "req-left")]
+    )
+    assert sent.wait(5)
+    answer.cancel()
+
+    deadline = time.monotonic() + 5
+    while not _records(log_lines) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # Ending the request stream only now keeps its end from reaching the server before the cancel.
+    released.set()
+    records = _records(log_lines)
+    assert not [record for record in records if "unhandled" in record["message"]]
+    assert [(record["request_id"], record["code"]) for record in records] == [("req-left", "CANCELLED")]
     assert channel.unary_unary(f"/{PROBE_SERVICE}/Echo")(b"next", timeout=5) == b"next"
 
 
