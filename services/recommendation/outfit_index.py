@@ -18,7 +18,7 @@ looked up once, when the index is built (``nearest_table``): a RecommendOutfits 
 its anchors' candidates from that table instead of making three FAISS searches (at 100,000
 garments those searches took 2.6 ms of the 4.8 ms of processor time a call spent in the
 recommender, on 2 loaded cores). The table holds what the searches return, so the answers are the
-same; at 100,000 garments it takes 6 s of processor time at start-up and 5.8 MB.
+same; at 100,000 garments it takes 6 s of processor time at start-up and 6.6 MB.
 """
 
 from __future__ import annotations
