@@ -46,8 +46,10 @@ class GANConfig:
     """3x3 convolutions (stride 1) after the strided ones, at 7x7: discriminator depth at little cost."""
     discriminator_hidden: int = 256
     """Width of the discriminator feature vector used by the projection and the class head."""
-    auxiliary_weight: float = 0.5
-    """Weight of the auxiliary class cross-entropy (0 turns the AC-GAN term off)."""
+    auxiliary_weight: float = 1.0
+    """Weight of the auxiliary class cross-entropy (0 turns the AC-GAN term off). At 15,000 images and
+    4 epochs, 1.0 beat 0.5 on both conditional accuracy and Frechet distance; 2.0 raised the accuracy
+    further but not the distance (docs/results.md, section 2)."""
     generator_learning_rate: float = 2e-4
     """Adam step size of the generator."""
     discriminator_learning_rate: float = 2e-4

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--gan", action="append", default=[], metavar="FIELD=VALUE",
-        help="change a GANConfig field of the GAN trained (repeatable), e.g. auxiliary_weight=1.0",
+        help="change a GANConfig field of the GAN trained (repeatable), e.g. auxiliary_weight=2.0",
     )
     parser.add_argument("--train-images", type=int, default=0, help="train on the first N training images (0: all 60,000)")
     parser.add_argument("--per-class", type=int, default=1000, help="generated images per class and model")

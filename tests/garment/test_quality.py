@@ -14,8 +14,8 @@ from tryon.services.garment.quality import config_with, retrain_one
 
 
 def test_changes_are_read_as_each_fields_type_and_an_unknown_field_is_named() -> None:
-    changed = config_with(GANConfig(), ["auxiliary_weight=1", "generator_upsampling=nearest", "epochs=7"], "--gan")
-    assert changed == replace(GANConfig(), auxiliary_weight=1.0, generator_upsampling="nearest", epochs=7)
+    changed = config_with(GANConfig(), ["auxiliary_weight=2", "generator_upsampling=nearest", "epochs=7"], "--gan")
+    assert changed == replace(GANConfig(), auxiliary_weight=2.0, generator_upsampling="nearest", epochs=7)
     assert isinstance(changed.auxiliary_weight, float)
     with pytest.raises(SystemExit, match="--gan takes FIELD=VALUE with a GANConfig field; got 'no_such_field=1'"):
         config_with(GANConfig(), ["no_such_field=1"], "--gan")
