@@ -49,10 +49,9 @@ def is_open_method(method: str) -> bool:
 
 
 def status_name(context: grpc.ServicerContext, default: grpc.StatusCode) -> str:
-    """The name of the status code the call ended with, `default` when none was set."""
-    code = context.code()
-    if code is None:
-        code = default
+    """The name of the status code the call ended with: the one set, else the caller's own ending
+    once it has gone (see departed_status), else `default`."""
+    code = context.code() or departed_status(context) or default
     return getattr(code, "name", str(code))
 
 
@@ -149,7 +148,6 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
                         outcome = grpc.StatusCode.UNKNOWN
                         raise
                     finally:
-                        outcome = departed_status(context) or outcome
                         self._keep_request_id_trailer(context, request_id)
                         self._finish(level, method, request_id, status_name(context, outcome), started)
                         _forget_request_id(token)
@@ -165,7 +163,6 @@ class RequestLogInterceptor(grpc.ServerInterceptor):
                     outcome = grpc.StatusCode.UNKNOWN
                     raise
                 finally:
-                    outcome = departed_status(context) or outcome
                     self._keep_request_id_trailer(context, request_id)
                     self._finish(level, method, request_id, status_name(context, outcome), started)
                     _forget_request_id(token)
@@ -226,7 +223,6 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                         outcome = grpc.StatusCode.UNKNOWN
                         raise
                     finally:
-                        outcome = departed_status(context) or outcome
                         metrics.in_flight.dec()
                         metrics.observe(method, status_name(context, outcome), time.perf_counter() - started)
                 return measured_stream
@@ -241,7 +237,6 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                     outcome = grpc.StatusCode.UNKNOWN
                     raise
                 finally:
-                    outcome = departed_status(context) or outcome
                     metrics.in_flight.dec()
                     metrics.observe(method, status_name(context, outcome), time.perf_counter() - started)
             return measured_unary
