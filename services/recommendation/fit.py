@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tryon.services.recommendation.history import InteractionKind
 from tryon.shared.contract import check_chart_id, check_size
 from tryon.shared.errors import DomainError, InvalidEvent
 
@@ -145,8 +146,8 @@ RETURN_REASONS = {1: Outcome.TOO_SMALL, 2: Outcome.TOO_LARGE}
 """``tryon.v1.ReturnReason`` values that blame the size, and the outcome each means."""
 REASON_NAMES = {0: "UNSPECIFIED", 1: "TOO_SMALL", 2: "TOO_LARGE", 3: "OTHER"}
 """``tryon.v1.ReturnReason`` values and names."""
-PURCHASE, RETURN = 4, 5
-"""The ``tryon.v1.InteractionType`` values that may carry a size."""
+PURCHASE, RETURN = InteractionKind.PURCHASE, InteractionKind.RETURN
+"""The interaction kinds that may carry a size."""
 
 
 def check_sizing(kind: int, size: str, reason: int, chart_id: str, field: str, error: type[DomainError]) -> None:
@@ -191,6 +192,11 @@ def outcome_likelihoods(fit: ChartFit, label: str, step: int = 1) -> np.ndarray:
         share = masses / masses.sum() if masses.sum() > 0 else np.full(3, 1.0 / 3)
         table[:, column] = (1.0 - OUTCOME_NOISE) * share + OUTCOME_NOISE / 3
     return table
+
+
+def most_probable_offset(weights: np.ndarray | None) -> int:
+    """The most probable of ``OFFSETS`` under a ``SizeOffsets.posterior`` (0 for None: nobody bought it with a size)."""
+    return 0 if weights is None else OFFSETS[int(np.argmax(weights))]
 
 
 class SizeOffsets:
@@ -246,8 +252,7 @@ class SizeOffsets:
 
     def offset(self, garment_id: str) -> int:
         """The garment's most probable offset (0 for a garment nobody bought with a size)."""
-        weights = self.posterior(garment_id)
-        return 0 if weights is None else OFFSETS[int(np.argmax(weights))]
+        return most_probable_offset(self.posterior(garment_id))
 
     def forget_user(self, user_id: str) -> None:
         """Drop the shopper's remembered purchases (what they taught the garments stays, unattributed)."""

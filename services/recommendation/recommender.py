@@ -46,13 +46,13 @@ from tryon.services.recommendation.fit import (
     FIT_POOL,
     FIT_THRESHOLD,
     FIT_WEIGHT,
-    OFFSETS,
     RETURN_REASONS,
     SIZE_STEPS,
     FitProfile,
     SizeOffsets,
     best_size,
     fit_terms,
+    most_probable_offset,
     profile_from_state,
     profile_state,
 )
@@ -299,16 +299,21 @@ class Recommender:
 
     def advise(self, items: list[ScoredItem], profile: FitProfile) -> list[ScoredItem]:
         """``items`` with each garment's advised size and its fit probability for the profile's body."""
+        with self._lock:
+            garments = [self.garment(item.garment_id) for item in items]
+            charts = [garment.size_chart_id if garment else "" for garment in garments]
+            posteriors = [
+                self.size_offsets.posterior(item.garment_id) if chart_id else None for item, chart_id in zip(items, charts)
+            ]
         advised = []
-        for item in items:
-            garment = self.garment(item.garment_id)
-            chart_id = garment.size_chart_id if garment else ""
-            with self._lock:
-                offsets = self.size_offsets.posterior(item.garment_id) if chart_id else None
+        for item, chart_id, offsets in zip(items, charts, posteriors):
             label, probability = best_size(profile, chart_id, offsets)
-            offset = OFFSETS[int(np.argmax(offsets))] if offsets is not None else 0
             advised.append(
-                item._replace(advised_size=label, fit_probability=probability if label else 0.0, size_offset=offset)
+                item._replace(
+                    advised_size=label,
+                    fit_probability=probability if label else 0.0,
+                    size_offset=most_probable_offset(offsets),
+                )
             )
         return advised
 

@@ -220,19 +220,9 @@ FIT_TOLERANCE = 0.5
 """A garment still fits a measurement up to this share of its range's width outside the range (ease)."""
 
 
-def size_fits(size, body: dict[str, float]) -> bool:
-    """True when every measurement of ``body`` lies in the ranges of ``size``, give or take ``FIT_TOLERANCE``."""
-    return all(
-        r.minimum - FIT_TOLERANCE * (r.maximum - r.minimum)
-        <= body[r.measurement]
-        <= r.maximum + FIT_TOLERANCE * (r.maximum - r.minimum)
-        for r in size.ranges
-    )
-
-
 def misfit_reason(size, body: dict[str, float]) -> str:
-    """Why ``size`` does not fit ``body`` as ``size_fits`` judges: TOO_SMALL when a measurement is
-    above its range (first), TOO_LARGE when one is below; "" when it fits."""
+    """Why ``size`` does not fit ``body``, each range widened by ``FIT_TOLERANCE`` of its width:
+    TOO_SMALL when a measurement is above its range (first), TOO_LARGE when one is below; "" when it fits."""
     outside = [
         (body[r.measurement] > r.maximum + FIT_TOLERANCE * (r.maximum - r.minimum),
          body[r.measurement] < r.minimum - FIT_TOLERANCE * (r.maximum - r.minimum))
