@@ -32,9 +32,8 @@ import torch
 from scipy import linalg
 
 from tryon.services.garment.categories import CATEGORIES, NUM_CATEGORIES
-
 from tryon.services.garment.dataset import load_fashion_mnist, to_unit_float
-from tryon.services.garment.garment_models import GarmentModels, GarmentModelsConfig
+from tryon.services.garment.garment_models import GarmentModels, GarmentModelsConfig, default_device
 from tryon.services.garment.gan import ConditionalGenerator, GANConfig, ProjectionDiscriminator
 from tryon.services.garment.trainer import plot_history, plot_image_grid, train_gan, train_vae
 from tryon.services.garment.vae import ConditionalVAE, VAEConfig
@@ -199,7 +198,11 @@ def with_vae_sampling(models: GarmentModels, changes: list[str]) -> GarmentModel
 
 
 def retrain_one(models: GarmentModels, generator: str, images: np.ndarray, labels: np.ndarray, args) -> GarmentModels:
-    """``models`` with ``generator`` trained afresh (with the ``--vae`` or ``--gan`` changes); the other models are kept."""
+    """``models`` with ``generator`` trained afresh (with the ``--vae`` or ``--gan`` changes); the other models are kept.
+
+    It trains on the device ``GarmentModels.train`` picks (a GPU when one is usable).
+    """
+    device = default_device()
     image_tensor = torch.from_numpy(images).unsqueeze(1)
     label_tensor = torch.from_numpy(labels.astype(np.int64))
     torch.manual_seed(args.seed)
@@ -208,12 +211,14 @@ def retrain_one(models: GarmentModels, generator: str, images: np.ndarray, label
     if generator == "vae":
         config = replace(models.config, vae=config_with(VAEConfig(), args.vae, "--vae"))
         vae = ConditionalVAE(config.vae)
-        histories["vae"] = train_vae(vae, image_tensor, label_tensor, args.vae_epochs, args.seed, not args.no_progress)
+        histories["vae"] = train_vae(
+            vae, image_tensor, label_tensor, args.vae_epochs, args.seed, not args.no_progress, device
+        )
     else:
         config = replace(models.config, gan=config_with(GANConfig(), args.gan, "--gan"))
         gan, histories["gan"] = train_gan(
             ConditionalGenerator(config.gan), ProjectionDiscriminator(config.gan), image_tensor, label_tensor,
-            args.gan_epochs, args.seed, not args.no_progress,
+            args.gan_epochs, args.seed, not args.no_progress, device,
         )
     return GarmentModels(config, vae, gan, models.classifier, histories)
 
