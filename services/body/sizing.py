@@ -186,14 +186,12 @@ def _unit_word(unit: str) -> str:
     return "millimetres" if unit == "mm" else "kilograms"
 
 
-def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = NAMES) -> SizeAdvice:
-    """Advise a size from posterior samples of a body.
-
-    ``samples`` is ``[count, len(names)]`` in measurement units. The recommended size is the
-    one most likely to fit; when no sample fits any size, it is the size whose ranges are
-    closest to the body's mean. The deciding measurement is the one of the recommended size
-    least likely to lie in its range (ties go to the one whose mean is nearest a bound).
-    """
+def _size_odds(
+    chart: SizeChart, samples: np.ndarray, names: tuple[str, ...]
+) -> tuple[dict[str, int], list[float], list[dict[str, float]], dict[str, float], int]:
+    """What ``advise_size`` and ``fit_profile`` both need: the samples' column per name, each size's
+    probability to fit, per size the share of samples inside each of its ranges, the mean of each
+    charted measurement, and the index of the recommended size."""
     if samples.ndim != 2 or samples.shape[1] != len(names) or samples.shape[0] == 0:
         raise ValueError(f"samples must be [count > 0, {len(names)}], got {samples.shape}")
     column = {name: index for index, name in enumerate(names)}
@@ -217,6 +215,18 @@ def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = 
         best = int(np.argmax(probabilities))
     else:
         best = min(range(len(chart.sizes)), key=lambda index: _distance_outside(chart.sizes[index], means))
+    return column, probabilities, marginals, means, best
+
+
+def advise_size(chart: SizeChart, samples: np.ndarray, names: tuple[str, ...] = NAMES) -> SizeAdvice:
+    """Advise a size from posterior samples of a body.
+
+    ``samples`` is ``[count, len(names)]`` in measurement units. The recommended size is the
+    one most likely to fit; when no sample fits any size, it is the size whose ranges are
+    closest to the body's mean. The deciding measurement is the one of the recommended size
+    least likely to lie in its range (ties go to the one whose mean is nearest a bound).
+    """
+    column, probabilities, marginals, means, best = _size_odds(chart, samples, names)
     size = chart.sizes[best]
     deciding = min(
         size.ranges,
@@ -292,11 +302,9 @@ def fit_profile(
     """
     profile = {}
     for chart_id, chart in shipped_charts().items():
-        advice = advise_size(chart, samples, names)
+        _, probabilities, _, _, best = _size_odds(chart, samples, names)
         profile[chart_id] = (
-            tuple(fit.label for fit in advice.fits),
-            tuple(fit.probability for fit in advice.fits),
-            advice.recommended_size,
+            tuple(size.label for size in chart.sizes), tuple(probabilities), chart.sizes[best].label
         )
     return profile
 
