@@ -124,10 +124,16 @@ def projection_for(mesh: BodyMesh, view: View, width: int, height: int) -> Proje
     return Projection(view, float(scale), float((low[0] + high[0]) / 2), float(high[1]), width / 2, float(top))
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Unit vertex normals: the area-weighted mean of the adjacent triangles' normals."""
-    corners = vertices[faces]
-    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+def triangle_normals(corners: np.ndarray) -> np.ndarray:
+    """Each triangle's normal, as long as twice its area, along its winding; ``corners`` [F, 3, 3]."""
+    return np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray, face_normals: np.ndarray | None = None) -> np.ndarray:
+    """Unit vertex normals: the area-weighted mean of the adjacent triangles' normals
+    (``face_normals``: those of ``triangle_normals``, when already computed)."""
+    if face_normals is None:
+        face_normals = triangle_normals(vertices[faces])
     # One bincount per axis sums each vertex's adjacent face normals (far quicker than np.add.at).
     corner_vertices = faces.reshape(-1)
     normals = np.stack(
@@ -265,12 +271,12 @@ def draw_body(mesh: BodyMesh, view: View, width: int, height: int) -> BodyDrawin
     # only those facing the viewer are drawn: half the work. Which way a triangle faces follows
     # from its winding, outward or inward as the mesh's signed volume says.
     corners = vertices[faces]
-    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    face_normals = triangle_normals(corners)
     outward = 1.0 if np.einsum("fi,fi->", corners[:, 0], face_normals) >= 0 else -1.0
     toward_viewer = outward * projection.depth(face_normals[:, 2]) > 0
     shown = faces[toward_viewer]
     pixels, hit_faces, weights = rasterise(points, projection.depth(vertices[:, 2]), shown, width, height)
-    normals = vertex_normals(vertices, faces)
+    normals = vertex_normals(vertices, faces, face_normals)
     # In view space the viewer is at +z; the back view turns the body around the y axis.
     if view == "back":
         normals = normals * np.array([-1.0, 1.0, -1.0])

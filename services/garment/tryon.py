@@ -37,7 +37,15 @@ from tryon.services.garment.garment_fit import (
     fit_size,
     own_size,
 )
-from tryon.services.garment.mesh_render import SKIN, BodyDrawing, BodyMesh, View, draw_body, vertex_normals
+from tryon.services.garment.mesh_render import (
+    SKIN,
+    BodyDrawing,
+    BodyMesh,
+    View,
+    draw_body,
+    triangle_normals,
+    vertex_normals,
+)
 from tryon.services.garment.tryon_render import (
     DressedGarment,
     GarmentPicture,
@@ -288,8 +296,8 @@ def textured_mesh(
     projection puts it. Vertices are duplicated per half, so a seam runs along the body's sides."""
     vertices = np.asarray(mesh.vertices_mm, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)
-    corners = vertices[faces]
-    facing_front = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])[:, 2] >= 0
+    face_normals = triangle_normals(vertices[faces])
+    facing_front = face_normals[:, 2] >= 0
     halves = []
     for half, drawing in enumerate(drawings):
         height, width = drawing.rgba.shape[:2]
@@ -298,7 +306,7 @@ def textured_mesh(
         v = projection.rows(vertices[:, 1]) / height
         halves.append(np.clip(np.stack([u, v], axis=1), 0.0, 1.0))
     count = len(vertices)
-    normals = vertex_normals(vertices, faces)
+    normals = vertex_normals(vertices, faces, face_normals)
     faces_out = np.where(facing_front[:, None], faces, faces + count)
     return GlbMesh(
         vertices=np.concatenate([vertices, vertices]).astype(np.float32) / 1000.0,
