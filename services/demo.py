@@ -36,8 +36,7 @@ from tryon.services.garment.dataset import load_fashion_mnist
 from tryon.services.recommendation.live_catalogue import train_on_live_catalogue
 from tryon.services.recommendation.recommender import ModelArtifacts
 from tryon.services.recommendation.train import SERVING_FAMILY
-from tryon.services.garment.product_images import product_bytes
-from tryon.services.storefront.up import CATALOGUE_PICTURE_SIDE, SIZE_CHARTS, start_storefront
+from tryon.services.storefront.up import catalogue_request, start_storefront
 from tryon.shared.contract import CATEGORY_PROTO_VALUES, category_from_proto, category_to_proto
 from tryon.shared.launcher import LocalSuite
 from tryon.shared.proto import (
@@ -146,15 +145,8 @@ def register(garments, images: np.ndarray, labels: np.ndarray, positions) -> dic
     registered = {}
     for number, position in enumerate(positions):
         label = int(labels[position])
-        request = garment_pb.RegisterGarmentRequest(
-            image=product_bytes(images[position], seed=int(position), side=CATALOGUE_PICTURE_SIDE),
-            name=f"{CATEGORIES[label].replace('_', ' ')} no. {position}",
-            category=category_to_proto(label),
-            price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),
-        )
-        charts = SIZE_CHARTS.get(CATEGORIES[label], ())
-        if charts:
-            request.size_chart.chart_id = charts[number % len(charts)]
+        name = f"{CATEGORIES[label].replace('_', ' ')} no. {position}"
+        request = catalogue_request(images[position], int(position), label, number, name)
         registered[garments.RegisterGarment(request).garment.garment_id] = CATEGORIES[label]
     return registered
 

@@ -51,11 +51,30 @@ SIZE_CHARTS = {
 }
 
 
+def catalogue_request(
+    image: np.ndarray, position: int, label: int, number: int, name: str
+) -> garment_pb.RegisterGarmentRequest:
+    """The RegisterGarment request of Fashion-MNIST test picture ``position`` (category index
+    ``label``) as a shop's product: a colour product picture, a price by category and, for a category
+    with shipped size charts, the ``number``-th of them in turn."""
+    from tryon.services.garment.product_images import product_bytes
+
+    request = garment_pb.RegisterGarmentRequest(
+        image=product_bytes(image, seed=int(position), side=CATALOGUE_PICTURE_SIDE),
+        name=name,
+        category=category_to_proto(label),
+        price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),
+    )
+    charts = SIZE_CHARTS.get(CATEGORY_NAMES[label], ())
+    if charts:
+        request.size_chart.chart_id = charts[number % len(charts)]
+    return request
+
+
 def register_catalogue(garment_address: str, per_category: int = CATALOGUE_PER_CATEGORY) -> list[str]:
     """Register Fashion-MNIST test pictures, made into colour product pictures, `per_category` of each; returns
     their ids."""
     from tryon.services.garment.dataset import load_fashion_mnist
-    from tryon.services.garment.product_images import product_bytes
 
     images, labels = load_fashion_mnist("test")
     registered = []
@@ -63,15 +82,8 @@ def register_catalogue(garment_address: str, per_category: int = CATALOGUE_PER_C
         garments = garment_service_pb2_grpc.GarmentServiceStub(channel)
         for label, category in enumerate(CATEGORY_NAMES):
             for number, position in enumerate(np.flatnonzero(labels == label)[:per_category]):
-                charts = SIZE_CHARTS.get(category, ())
-                request = garment_pb.RegisterGarmentRequest(
-                    image=product_bytes(images[position], seed=int(position), side=CATALOGUE_PICTURE_SIDE),
-                    name=f"{category.replace('_', ' ').capitalize()} no. {position}",
-                    category=category_to_proto(label),
-                    price=common_pb2.Money(currency_code="EUR", amount_minor=1999 + 500 * label),
-                )
-                if charts:
-                    request.size_chart.chart_id = charts[number % len(charts)]
+                name = f"{category.replace('_', ' ').capitalize()} no. {position}"
+                request = catalogue_request(images[position], position, label, number, name)
                 registered.append(garments.RegisterGarment(request).garment.garment_id)
     return registered
 
