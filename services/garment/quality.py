@@ -41,7 +41,7 @@ from tryon.shared.results import add_results_option, command_line, record
 
 _CURVES = {
     "classifier": ["loss", "accuracy"],
-    "vae": ["loss", "reconstruction", "kl", "bce_per_pixel", "mse_per_pixel"],
+    "vae": ["loss", "reconstruction", "kl", "bce_per_pixel", "mse_per_pixel", "class_loss", "sample_class_loss"],
     "gan": ["discriminator_loss", "generator_loss", "hinge", "real_score", "fake_score", "real_class_loss", "fake_class_loss"],
 }
 _INTERPOLATION_PAIRS = [(1, 3), (0, 6), (2, 4), (5, 7), (7, 9), (8, 3)]

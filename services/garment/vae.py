@@ -12,7 +12,14 @@ its z falls on. Two remedies are built in and chosen by ``VAEConfig``: the class
 layer (FiLM, Perez et al., "FiLM: Visual Reasoning with a General Conditioning Layer", AAAI
 2018), and a learned Gaussian prior p(z | y) per class, so that a sample of class y is drawn
 where that class's garments were encoded. Free bits (Kingma et al., "Improved Variational
-Inference with Inverse Autoregressive Flow", NeurIPS 2016) and a KL warm-up are the other knobs.
+Inference with Inverse Autoregressive Flow", NeurIPS 2016) and a KL warm-up are other knobs.
+
+An auxiliary class loss (in the manner of the auxiliary classifier of Odena et al., "Conditional
+Image Synthesis with Auxiliary Classifier GANs", ICML 2017) asks the decoder for samples whose
+class can be read off: a small classifier head learns the classes from the real training images,
+and its cross-entropy on images decoded from each class's prior, against the class asked for, is
+added to the loss. Only the decoder and the prior learn from that term; the head learns from real
+images alone, so it cannot grow lenient towards the samples.
 
 Pixels are modelled as independent Bernoullis (Fashion-MNIST intensities lie in [0, 1]); the
 decoder returns logits, and its mean image is their sigmoid.
@@ -32,7 +39,12 @@ from tryon.services.garment.categories import NUM_CATEGORIES
 IMAGE_SIZE = 28
 DECODER_CONDITIONINGS = ("input", "film")
 PRIORS = ("standard", "class")
-_LEGACY_FIELDS: dict[str, Any] = {"decoder_conditioning": "input", "prior": "standard", "sampling_temperature": 1.0}
+_LEGACY_FIELDS: dict[str, Any] = {
+    "decoder_conditioning": "input",
+    "prior": "standard",
+    "sampling_temperature": 1.0,
+    "class_loss_weight": 0.0,
+}
 """Values of the fields a config saved before they existed was trained with."""
 
 
@@ -60,6 +72,10 @@ class VAEConfig:
     """Nats per latent dimension (batch mean) below which the KL is not penalised; 0 turns this off."""
     beta_warmup_epochs: float = 0.0
     """Epochs over which the KL weight grows linearly from 0 to ``beta``; 0 starts at ``beta``."""
+    class_loss_weight: float = 0.0
+    """Weight of the auxiliary class loss in nats per image (the cross-entropy of a classifier head,
+    trained on the real images, on samples decoded from each class's prior); 0 turns it off and
+    builds no head."""
     learning_rate: float = 1e-3
     """Adam step size."""
     batch_size: int = 128
@@ -72,8 +88,8 @@ class VAEConfig:
             raise ValueError(f"decoder_conditioning must be one of {', '.join(DECODER_CONDITIONINGS)}; got {self.decoder_conditioning!r}")
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {self.prior!r}")
-        if self.beta < 0.0 or self.free_bits < 0.0 or self.beta_warmup_epochs < 0.0:
-            raise ValueError("beta, free_bits and beta_warmup_epochs must be >= 0")
+        if min(self.beta, self.free_bits, self.beta_warmup_epochs, self.class_loss_weight) < 0.0:
+            raise ValueError("beta, free_bits, beta_warmup_epochs and class_loss_weight must be >= 0")
         if not 0.0 < self.sampling_temperature <= 1.0:
             raise ValueError(f"sampling_temperature must lie in (0, 1]; got {self.sampling_temperature}")
 
@@ -147,6 +163,18 @@ class ConditionalVAE(nn.Module):
         if config.prior == "class":
             self.prior_mean = nn.Parameter(torch.zeros(NUM_CATEGORIES, config.latent_dim))
             self.prior_log_variance = nn.Parameter(torch.zeros(NUM_CATEGORIES, config.latent_dim))
+        self.class_head = (
+            nn.Sequential(
+                nn.Conv2d(1, channels, 4, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.Flatten(),
+                nn.Linear(flat, NUM_CATEGORIES),
+            )
+            if config.class_loss_weight
+            else None
+        )
 
     @property
     def latent_dim(self) -> int:
@@ -194,7 +222,10 @@ class ConditionalVAE(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Negative ELBO per image (``loss``), with its reconstruction and KL parts and per-pixel errors.
 
-        ``kl_weight`` replaces the config's ``beta`` (a warm-up passes its current value).
+        ``kl_weight`` replaces the config's ``beta`` (a warm-up passes its current value). With a
+        class loss, ``loss`` also holds the head's cross-entropy on the real images and the weighted
+        cross-entropy on one prior sample per image of its label, reported as ``class_loss`` and
+        ``sample_class_loss``.
         """
         mean, log_variance = self.encode(images, label_vectors)
         latents = mean + torch.randn_like(mean) * torch.exp(0.5 * log_variance)
@@ -213,10 +244,27 @@ class ConditionalVAE(nn.Module):
         weight = self.config.beta if kl_weight is None else kl_weight
         with torch.no_grad():
             mse = F.mse_loss(torch.sigmoid(logits), images)
-        return {
+        losses = {
             "loss": reconstruction + weight * penalised,
             "reconstruction": reconstruction,
             "kl": kl,
             "bce_per_pixel": reconstruction.detach() / pixels,
             "mse_per_pixel": mse,
         }
+        if self.class_head is not None:
+            losses.update(self._class_losses(images, label_vectors, prior_mean, prior_log_variance))
+            losses["loss"] = losses["loss"] + losses["class_loss"] + self.config.class_loss_weight * losses["sample_class_loss"]
+        return losses
+
+    def _class_losses(
+        self, images: torch.Tensor, label_vectors: torch.Tensor, prior_mean: torch.Tensor, prior_log_variance: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The head's cross-entropy on real images, and on one mean image decoded from each label's prior."""
+        class_loss = F.cross_entropy(self.class_head(images), label_vectors)
+        latents = prior_mean + torch.randn_like(prior_mean) * torch.exp(0.5 * prior_log_variance)
+        samples = self.decode(latents, label_vectors)
+        # The head is frozen for the samples: their loss moves the decoder and the prior only.
+        self.class_head.requires_grad_(False)
+        sample_class_loss = F.cross_entropy(self.class_head(samples), label_vectors)
+        self.class_head.requires_grad_(True)
+        return {"class_loss": class_loss, "sample_class_loss": sample_class_loss}
