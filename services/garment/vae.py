@@ -163,18 +163,19 @@ class ConditionalVAE(nn.Module):
         if config.prior == "class":
             self.prior_mean = nn.Parameter(torch.zeros(NUM_CATEGORIES, config.latent_dim))
             self.prior_log_variance = nn.Parameter(torch.zeros(NUM_CATEGORIES, config.latent_dim))
-        self.class_head = (
-            nn.Sequential(
-                nn.Conv2d(1, channels, 4, stride=2, padding=1),
-                nn.LeakyReLU(0.2),
-                nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1),
-                nn.LeakyReLU(0.2),
-                nn.Flatten(),
-                nn.Linear(flat, NUM_CATEGORIES),
-            )
-            if config.class_loss_weight
-            else None
-        )
+        self.class_head = None
+        if config.class_loss_weight:
+            # Drawn without advancing torch's global generator, so that the models built after this
+            # one from the same seed (the GAN and the judging classifier) start as they did before.
+            with torch.random.fork_rng(devices=[]):
+                self.class_head = nn.Sequential(
+                    nn.Conv2d(1, channels, 4, stride=2, padding=1),
+                    nn.LeakyReLU(0.2),
+                    nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1),
+                    nn.LeakyReLU(0.2),
+                    nn.Flatten(),
+                    nn.Linear(flat, NUM_CATEGORIES),
+                )
 
     @property
     def latent_dim(self) -> int:

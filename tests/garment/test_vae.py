@@ -198,3 +198,12 @@ def test_a_config_saved_without_the_class_loss_builds_no_head_and_loads_its_stat
     model.load_state_dict(saved.state_dict())
     with pytest.raises(ValueError, match="class_loss_weight must be >= 0"):
         VAEConfig(class_loss_weight=-1.0)
+
+
+def test_building_the_class_head_leaves_the_models_built_after_it_as_they_were() -> None:
+    draws = []
+    for weight in (0.0, 10.0):
+        torch.manual_seed(0)
+        ConditionalVAE(VAEConfig(latent_dim=4, base_channels=4, hidden_dim=8, class_loss_weight=weight))
+        draws.append(torch.randn(3))
+    assert torch.equal(draws[0], draws[1])
