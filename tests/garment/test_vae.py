@@ -207,3 +207,20 @@ def test_building_the_class_head_leaves_the_models_built_after_it_as_they_were()
         ConditionalVAE(VAEConfig(latent_dim=4, base_channels=4, hidden_dim=8, class_loss_weight=weight))
         draws.append(torch.randn(3))
     assert torch.equal(draws[0], draws[1])
+
+
+def test_decoder_refine_layers_sit_between_the_decoder_upsamplings() -> None:
+    torch.manual_seed(0)
+    model = ConditionalVAE(VAEConfig(latent_dim=4, base_channels=4, hidden_dim=8, decoder_refine_layers=2)).eval()
+    assert len(model.decoder_refine) == 4
+    latents, labels = torch.randn(3, 4), one_hot(torch.tensor([0, 4, 9]))
+    with torch.no_grad():
+        assert not torch.allclose(model.decode(latents[:1], labels[:1]), model.decode(latents[1:2], labels[1:2]))
+        # With the last refine convolution silenced every image is the final layer's bias alone.
+        model.decoder_refine[2].weight.zero_()
+        model.decoder_refine[2].bias.zero_()
+        images = model.decode(latents, labels)
+    assert torch.allclose(images, torch.sigmoid(model.decoder_convolutions[2].bias).expand_as(images))
+    assert ConditionalVAE(VAEConfig.from_dict({"latent_dim": 4})).decoder_refine is None
+    with pytest.raises(ValueError, match="decoder_refine_layers must be >= 0"):
+        VAEConfig(decoder_refine_layers=-1)
