@@ -6,7 +6,7 @@ was too small or too large; a share of garments runs one size small or large aga
 hidden from everyone. A storefront measures this on its own event log. The command:
 
     python -m tryon.services.recommendation.fit_evaluation [--garments 1000] [--shoppers 200] \
-        [--sessions 10] [--samples 200] [--offset-shares 0,0.25,0.5] [--thresholds 0.01,0.05] \
+        [--sessions 10] [--samples 200] [--eval-sessions 5] [--offset-shares 0,0.25,0.5] [--thresholds 0.01,0.05] \
         [--fit-weights 1] [--seed 0] [--results docs/results.md]
 
 1. gives BodyService's body model what each shopper would type in (sex, stature and weight, with
@@ -17,13 +17,14 @@ hidden from everyone. A storefront measures this on its own event log. The comma
    the recommender on them (Mult-VAE and the compatibility space, as ``train`` does), feeds it the
    same log as live history, and lets it learn each garment's size offset from that log's sized
    purchases and returns with their reasons (``fit.SizeOffsets``, the body id of each buyer known);
-3. in one more session per shopper, the storefront shows the shopper's 20 best garments of each
+3. in ``--eval-sessions`` more sessions per shopper, the storefront shows the shopper's 20 best garments of each
    outfit role (RecommendGarments by role, with or without the body) and the shopper buys an
    outfit among them, weighing garments by their own hidden taste; with a body the shopper takes
    the advised size, else the size they pick themselves. Returns per 100 purchases come from the
    simulator's truth (the size bought, as the garment is really cut, against the real body);
 4. NDCG@20 of RecommendGarments (all categories, with or without the body) against the garments
-   the shopper bought in three held-out sessions simulated without any recommender.
+   the shopper bought in three held-out sessions simulated without any recommender, and against
+   those of them the shopper kept (a garment sent back is a purchase the storefront loses).
 
 It also measures what the fit profiles cost: bytes of BodyUpdated with and without the profile,
 milliseconds to compute a profile from posterior samples, and microseconds to learn from one event.
@@ -221,36 +222,40 @@ def _flagged_size(simulator, shopper, position: int, size_offset: int) -> str | 
 
 
 def _arm(recommender, simulator, shoppers, catalogue, relevant, arguments, body_prefix: str, sizing: str):
-    """Returns per 100 purchases, NDCG@20 and purchases of one way of ranking and sizing.
+    """Returns per 100 purchases, NDCG@20 against all and against kept purchases, and purchases of one arm.
 
     ``sizing``: "own" (the shopper's own pick), "advised" (the advised size) or "flagged" (the
-    shopper's own pick moved by the garment's learned size offset).
+    shopper's own pick moved by the garment's learned size offset). ``relevant`` maps a shopper to
+    the held-out garments bought and to those of them kept.
     """
     simulator.rng = np.random.default_rng(arguments.seed + 101)
     purchases = returns = 0
-    ndcgs = []
+    ndcgs: list[tuple[float, float]] = []
     for shopper in shoppers:
         user = shopper.shopper.user_id
         body_id = f"{body_prefix}{user}" if body_prefix else ""
-        ranked = recommender.recommend(user, 20, body_id=body_id)
-        ndcgs.append(ndcg_at([item.garment_id for item in ranked.garments], relevant.get(user, set())))
+        ranked = [item.garment_id for item in recommender.recommend(user, 20, body_id=body_id).garments]
+        bought_ids, kept_ids = relevant.get(user, (set(), set()))
+        ndcgs.append((ndcg_at(ranked, bought_ids), ndcg_at(ranked, kept_ids)))
         shown, advice = {}, {}
         for role in ROLES:
             items = recommender.recommend(user, SHOWN_PER_ROLE, ROLE_CATEGORIES[role], body_id=body_id).garments
             shown[role] = [item.garment_id for item in items]
             advice.update({item.garment_id: item for item in items})
         taste = simulator.browsing.view_probabilities(shopper.shopper)
-        for position in _choose(simulator, shopper, shown, taste, catalogue):
-            item = advice[catalogue.garment_ids[position]]
-            size = None
-            if sizing == "advised":
-                size = item.advised_size or None
-            elif sizing == "flagged":
-                size = _flagged_size(simulator, shopper, position, item.size_offset)
-            bought = simulator.buy(shopper, f"{user}/eval", position, size)
-            purchases += 1
-            returns += bought.returned
-    return 100.0 * returns / purchases, float(np.mean(ndcgs)), purchases
+        for session in range(arguments.eval_sessions):
+            for position in _choose(simulator, shopper, shown, taste, catalogue):
+                item = advice[catalogue.garment_ids[position]]
+                size = None
+                if sizing == "advised":
+                    size = item.advised_size or None
+                elif sizing == "flagged":
+                    size = _flagged_size(simulator, shopper, position, item.size_offset)
+                bought = simulator.buy(shopper, f"{user}/eval{session}", position, size)
+                purchases += 1
+                returns += bought.returned
+    all_ndcg, kept_ndcg = np.mean(ndcgs, axis=0)
+    return 100.0 * returns / purchases, float(all_ndcg), float(kept_ndcg), purchases
 
 
 def _evaluate_share(arguments, share: float, profiles: dict) -> tuple[list[str], float, float]:
@@ -263,7 +268,7 @@ def _evaluate_share(arguments, share: float, profiles: dict) -> tuple[list[str],
     simulator.catalogue = catalogue
     shoppers = simulator.make_shoppers(arguments.shoppers)
     log, truth = simulator.sessions(shoppers, arguments.sessions)
-    held_out, _ = simulator.sessions(shoppers, HELD_OUT_SESSIONS)
+    held_out, held_out_truth = simulator.sessions(shoppers, HELD_OUT_SESSIONS)
     started = time.perf_counter()
     # RecommendGarments alone is measured: the log goes in without sessions, so no compatibility space is trained.
     recommender = Recommender(
@@ -276,8 +281,10 @@ def _evaluate_share(arguments, share: float, profiles: dict) -> tuple[list[str],
         recommender.apply_interaction(user, garment, InteractionKind[kind])
     for (mode, user), profile in profiles.items():
         recommender.set_body(f"body-{mode}-{user}", 0, [0.0] * 16, profile)
+    held_out_kept = held_out_truth[~held_out_truth["returned"]]
+    kept = {user: set(group["garment_id"]) for user, group in held_out_kept.groupby("user_id")}
     relevant = {
-        user: set(group["garment_id"])
+        user: (set(group["garment_id"]), kept.get(user, set()))
         for user, group in held_out[held_out["type"] == "PURCHASE"].groupby("user_id")
     }
 
@@ -300,22 +307,29 @@ def _evaluate_share(arguments, share: float, profiles: dict) -> tuple[list[str],
         run(f"{mode}: taste only, own size moved by the learned size_offset", prefix, "flagged", learned[mode])
         for threshold in arguments.thresholds:
             run(f"{mode}: demote p < {threshold:g}, own size moved by size_offset", prefix, "flagged", learned[mode], threshold)
+            run(f"{mode}: demote p < {threshold:g}, size corrected for learned offsets", prefix, "advised", learned[mode], threshold)
         for weight in arguments.fit_weights:
             run(f"{mode}: taste + {weight:g} x ln(fit), corrected size", prefix, "advised", learned[mode], -1.0, weight)
-    base_returns, base_ndcg = rows[0][1], rows[0][2]
+    base_returns, base_all, base_kept = rows[0][1], rows[0][2], rows[0][3]
+
+    def change(value: float, base: float) -> str:
+        return f"{100 * (value - base) / base if base else 0.0:+.1f}%"
+
     lines = [
         f"**{share:.0%} of garments with a chart run one size small or large** "
         f"({int(np.count_nonzero(simulator.size_offsets))} garments; training log: {len(truth)} purchases, "
         f"{100 * truth['returned'].mean():.1f} returns per 100, "
-        f"{(log['type'] == 'RETURN').sum()} returns with a reason). Offsets learned from the training log: "
-        + "; ".join(notes) + ".",
+        f"{(log['type'] == 'RETURN').sum()} returns with a reason; held-out sessions: "
+        f"{len(held_out_truth)} purchases, {100 * held_out_truth['returned'].mean():.1f} returned). "
+        "Offsets learned from the training log: " + "; ".join(notes) + ".",
         "",
-        "| ranking, size bought | purchases | returns per 100 purchases | change | NDCG@20 | change |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| ranking, size bought | purchases | returns per 100 purchases | change | NDCG@20, all purchases | change "
+        "| NDCG@20, kept purchases | change |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *(
             f"| {name} | {count} | {returns:.1f} | {100 * (returns - base_returns) / base_returns:+.0f}% | "
-            f"{ndcg:.4f} | {100 * (ndcg - base_ndcg) / base_ndcg if base_ndcg else 0.0:+.1f}% |"
-            for name, returns, ndcg, count in rows
+            f"{all_ndcg:.4f} | {change(all_ndcg, base_all)} | {kept_ndcg:.4f} | {change(kept_ndcg, base_kept)} |"
+            for name, returns, all_ndcg, kept_ndcg, count in rows
         ),
         "",
     ]
@@ -345,10 +359,11 @@ def evaluate(arguments: argparse.Namespace) -> str:
         + " or ".join(f"{description} ({mode})" for mode, description in TOLD_MODES.items())
         + f"; {arguments.samples} posterior samples give the fit profile. The recommender learns each garment's "
         "size offset from the training log's purchases (size bought, buyer's body id) and returns (reason), "
-        "reading only fit profiles. One evaluation session per shopper: the storefront shows the "
-        f"{SHOWN_PER_ROLE} best garments of each role and the shopper buys an outfit among them by their hidden "
-        "taste, in the advised size when a body is given. NDCG@20: RecommendGarments against the purchases of "
-        f"{HELD_OUT_SESSIONS} held-out sessions. 'demote p < t' puts garments whose advised size fits with "
+        f"reading only fit profiles. {arguments.eval_sessions} evaluation sessions per shopper: the storefront "
+        f"shows the {SHOWN_PER_ROLE} best garments of each role and the shopper buys an outfit among them by their "
+        "hidden taste, in the advised size when a body is given. NDCG@20: RecommendGarments against the garments "
+        f"bought in {HELD_OUT_SESSIONS} held-out sessions (all purchases, and only those kept, i.e. not sent back). "
+        "'demote p < t' puts garments whose advised size fits with "
         "probability under t after the others, in taste order; 'taste + w x ln(fit)' is the previous rule.",
         "",
         *tables,
@@ -390,6 +405,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shoppers", type=int, default=200)
     parser.add_argument("--sessions", type=int, default=10, help="training sessions per shopper")
     parser.add_argument("--samples", type=int, default=200, help="posterior samples per body")
+    parser.add_argument(
+        "--eval-sessions", type=int, default=5,
+        help="evaluation sessions per shopper among the garments shown (more purchases, less noise in returns)",
+    )
     numbers = lambda text: [float(w) for w in text.split(",") if w]  # noqa: E731
     parser.add_argument(
         "--offset-shares", type=numbers, default=[0.0, 0.25, 0.5],
