@@ -308,15 +308,17 @@ def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     config = {"model": type(model).__name__, "n_items": model.n_items, "config": model.config.to_json_dict()}
-    training_only = tuple(getattr(model, "TRAINING_ONLY", ()))
     state = {
-        name: tensor.detach().cpu()
-        for name, tensor in model.state_dict().items()
-        if not (training_only and name.startswith(training_only))
+        name: tensor.detach().cpu() for name, tensor in model.state_dict().items() if not _training_only(model, name)
     }
     atomic_write(target / WEIGHTS_FILE, lambda p: torch.save(state, p))
     atomic_write(target / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return target
+
+
+def _training_only(model: nn.Module, name: str) -> bool:
+    """Whether the weight ``name`` is one that only training reads (the model's ``TRAINING_ONLY`` prefixes)."""
+    return name.startswith(tuple(getattr(model, "TRAINING_ONLY", ())))
 
 
 def load_model(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> ServableModel:
@@ -347,12 +349,8 @@ def load_model(directory: str | os.PathLike, map_location: str | torch.device = 
         raise ValueError(f"{config_path} names an unknown model {kind!r}; expected MultVAE, RecVAE or CFGAN")
     state = torch.load(source / WEIGHTS_FILE, map_location=map_location, weights_only=True)
     missing, unexpected = model.load_state_dict(state, strict=False)
-    training_only = tuple(getattr(model, "TRAINING_ONLY", ()))
-    absent = [name for name in missing if not (training_only and name.startswith(training_only))]
+    absent = [name for name in missing if not _training_only(model, name)]
     if absent or unexpected:
         raise ValueError(f"{source / WEIGHTS_FILE} does not fit its config: missing {absent}, unexpected {unexpected}")
-    if hasattr(model, "update_prior"):
-        # RecVAE's prior holds a copy of the encoder, which is not saved.
-        model.update_prior()
     model.eval()
     return model

@@ -138,6 +138,12 @@ class RecVAE(nn.Module):
         self.decoder_out = nn.Linear(self.config.latent_dim, self.n_items)
         self.update_prior()
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load weights, then copy the loaded encoder into the prior (``TRAINING_ONLY``: saved models lack it)."""
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self.update_prior()
+        return result
+
     def update_prior(self) -> None:
         """Copy the encoder into the prior's posterior component (done after encoder epochs)."""
         self.previous_encoder.load_state_dict(self.encoder.state_dict())

@@ -109,3 +109,7 @@ def test_recvae_loss_falls_and_keeps_the_mips_form(tmp_path):
     loaded = load_model(tmp_path / "recvae")
     assert isinstance(loaded, RecVAE) and loaded.config == config
     torch.testing.assert_close(loaded.score(torch.from_numpy(x)), model.score(torch.from_numpy(x)))
+    # The prior's copy of the encoder, left out of the file, is rebuilt from the loaded encoder.
+    prior = loaded.previous_encoder.state_dict()
+    for name, tensor in loaded.encoder.state_dict().items():
+        torch.testing.assert_close(prior[name], tensor)
