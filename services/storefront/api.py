@@ -660,8 +660,9 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
         except StatusError as error:
             # A body just created reaches the recommender by a Kafka event, a moment after CreateBody
             # answered; until then the outfits are ranked by taste alone and sized by BodyService
-            # below, which still answers 404 for a body that does not exist.
-            if not body_id or error.code != "NOT_FOUND" or "body_id" not in error.message:
+            # below, which still answers 404 for a body that does not exist. Whatever else was not
+            # found is not found again by the call without the body, which then answers it.
+            if not body_id or error.code != "NOT_FOUND":
                 raise
             reply = await backends.call(
                 backends.recommendation.RecommendOutfits, rec_pb.RecommendOutfitsRequest(user_id=user_id, k=k), context
