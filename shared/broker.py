@@ -277,7 +277,9 @@ def ensure_topics(
     """Create the topics that are missing, each with its ``.dlq`` topic unless told not to.
 
     Existing topics are left as they are (their partition count is not changed). Returns once
-    the broker's metadata lists every topic, or raises ``BrokerError`` after ``timeout`` s.
+    the broker's metadata lists every topic, or raises ``BrokerError`` after ``timeout`` s; a
+    broker that does not answer raises kafka-python's ``KafkaError`` (``NoBrokersAvailable``), which
+    ``lifecycle.connect_kafka`` turns into a ``BrokerError`` naming the address and its fix.
     A dead-letter topic has one partition: it is read rarely and in full.
     """
     if partitions < 1:
