@@ -18,6 +18,11 @@ bodies the chart's size at ``i + d * step`` fits (``SIZE_STEPS``); the likelihoo
 under each ``d`` comes from the buyer's profile, and a prior says that most garments are true to
 size. The advised size is the label likeliest to fit over that posterior of offsets (the chart's
 own advice for a garment nobody bought with a size): a garment that runs small is advised a size up.
+Bodies are learned the same way: a profile inferred from a few self-measured numbers can be a size
+off for every garment of a chart, so each (body, chart) keeps the likelihood of each shift in
+``SHIFTS`` from the body's own sized purchases and returns, and the recommender ranks and advises
+from the profile shifted by it (``SizeOffsets.corrected``). Measured on the simulator
+(``fit_ranking``), this is what cuts returns most.
 
 Ranking: by taste, with fit as a filter. A garment whose advised size fits with a probability under
 ``FIT_THRESHOLD`` loses ``DEMOTION`` (it comes after every candidate whose size may fit); the rest
@@ -92,6 +97,23 @@ class ChartFit:
             best = min(max(index - OFFSETS[int(np.argmax(offsets))] * step, 0), count - 1)
         return self.labels[best], float(shifted[best])
 
+    def shifted(self, shifts: np.ndarray, step: int = 1) -> ChartFit:
+        """This fit as the body's purchases corrected it: ``shifts`` weighs each of ``SHIFTS`` (sizes the
+        body wears larger than this profile says; ``SizeOffsets.shift_posterior``), so size ``i`` fits
+        with the weighted probability of size ``i - s * step``; the recommended size is the likeliest,
+        or, when none may fit, the recommended one moved by the likeliest shift."""
+        probabilities = np.asarray(self.probabilities, dtype=np.float64)
+        count = len(probabilities)
+        sources = np.arange(count)[:, None] - np.asarray(SHIFTS)[None, :] * step
+        moved = np.where((sources >= 0) & (sources < count), probabilities[np.clip(sources, 0, count - 1)], 0.0)
+        corrected = moved @ np.asarray(shifts, dtype=np.float64)
+        if corrected.max() > 0.0:
+            recommended = int(np.argmax(corrected))
+        else:
+            index = self.labels.index(self.recommended) if self.recommended in self.labels else 0
+            recommended = min(max(index + SHIFTS[int(np.argmax(shifts))] * step, 0), count - 1)
+        return ChartFit(self.labels, tuple(float(p) for p in corrected), self.labels[recommended])
+
 
 FitProfile = dict[str, ChartFit]
 """A body's fit per shipped chart id."""
@@ -125,6 +147,15 @@ OFFSETS = (-2, -1, 0, 1, 2)
 """Sizes a garment may run off its chart (negative: small), the values ``SizeOffsets`` weighs."""
 OFFSET_PRIOR = np.log([0.03, 0.12, 0.7, 0.12, 0.03])
 """Log prior of each offset: most garments are true to size; one size off is common, two rare."""
+SHIFTS = OFFSETS
+"""Sizes a body may wear larger (positive) or smaller than its fit profile says, the values ``SizeOffsets`` weighs:
+a profile inferred from a few self-measured numbers can be off by a size for every garment of a chart."""
+SHIFT_PRIOR = OFFSET_PRIOR
+"""Log prior of each shift: most profiles are right; a size off is common, two rare."""
+RELATIVE_OFFSETS = tuple(range(OFFSETS[0] - SHIFTS[-1], OFFSETS[-1] - SHIFTS[0] + 1))
+"""Sizes a purchase's label fits off the profile's same size: the garment's offset less the body's shift."""
+_RELATIVE_INDEX = np.subtract.outer(np.arange(len(OFFSETS)), np.arange(len(SHIFTS))) + len(SHIFTS) - 1
+"""Column of ``RELATIVE_OFFSETS`` of each (offset, shift) pair."""
 OUTCOME_NOISE = 0.1
 """Share of purchases whose outcome the size explains not (a fit profile's error, a change of mind)."""
 SIZE_EASE = 0.5
@@ -166,8 +197,8 @@ def check_sizing(kind: int, size: str, reason: int, chart_id: str, field: str, e
     check_size(size, chart_id, f"{field}size", error)
 
 
-def outcome_likelihoods(fit: ChartFit, label: str, step: int = 1) -> np.ndarray:
-    """P(outcome | offset) of a purchase of ``label`` by a body of this fit: ``[Outcome, OFFSETS]``.
+def outcome_likelihoods(fit: ChartFit, label: str, step: int = 1, offsets: tuple[int, ...] = OFFSETS) -> np.ndarray:
+    """P(outcome | offset) of a purchase of ``label`` by a body of this fit: ``[Outcome, offsets]``.
 
     Under offset ``d`` the label fits as the chart's size at ``j = i + d * step``: the purchase is
     kept with the probability that size ``j`` fits, plus ``SIZE_EASE`` of that of its neighbours
@@ -181,8 +212,8 @@ def outcome_likelihoods(fit: ChartFit, label: str, step: int = 1) -> np.ndarray:
     def at(index: int) -> float:
         return probabilities[index] if 0 <= index < count else 0.0
 
-    table = np.empty((len(Outcome), len(OFFSETS)))
-    for column, offset in enumerate(OFFSETS):
+    table = np.empty((len(Outcome), len(offsets)))
+    for column, offset in enumerate(offsets):
         shifted = position + offset * step
         below, above = SIZE_EASE * at(shifted - step), SIZE_EASE * at(shifted + step)
         fits = at(shifted) + below + above
@@ -200,24 +231,48 @@ def most_probable_offset(weights: np.ndarray | None) -> int:
 
 
 class SizeOffsets:
-    """By how many sizes each garment runs off its chart, learned from sized purchases and their returns.
+    """How each garment runs off its chart, and each body off its fit profile, learned from sized purchases and returns.
 
-    Each garment keeps the log-likelihood of every offset in ``OFFSETS``. A purchase adds that of
-    being kept; a return for a size reason, matched to the shopper's latest purchase of the garment
-    (of the same size when given), swaps it for that of its reason. Not thread-safe: the
-    recommender calls it under its lock.
+    A purchase's outcome depends on the garment's offset ``d`` and the buyer's shift ``s`` (the body
+    wears ``s`` sizes larger than its profile says, per chart: self-measured girths err alike for
+    every garment of a chart) through ``d - s`` alone. Each garment keeps the log-likelihood of every
+    offset in ``OFFSETS``, each (body, chart) that of every shift in ``SHIFTS``; an event updates
+    both, each averaging the other's current posterior (an online approximation of the joint one).
+    A purchase adds the likelihood of being kept; a return for a size reason, matched to the
+    shopper's latest purchase of the garment (of the same size when given), swaps it for that of its
+    reason. Not thread-safe: the recommender calls it under its lock.
     """
 
     def __init__(self) -> None:
         self._log_likelihood: dict[str, np.ndarray] = {}
-        self._pending: OrderedDict[tuple[str, str], list[tuple[str, list[list[float]]]]] = OrderedDict()
+        self._shift_log_likelihood: dict[tuple[str, str], np.ndarray] = {}
+        self._pending: OrderedDict[tuple[str, str], list[list]] = OrderedDict()
 
-    def purchase(self, user_id: str, garment_id: str, label: str, fit: ChartFit, step: int = 1) -> None:
-        """A purchase of ``label`` by a body of fit ``fit``: counted as kept until a return says otherwise."""
-        table = np.log(outcome_likelihoods(fit, label, step))
-        self._add(garment_id, table[Outcome.KEPT])
+    def purchase(
+        self,
+        user_id: str,
+        garment_id: str,
+        label: str,
+        fit: ChartFit,
+        step: int = 1,
+        body: tuple[str, str] | None = None,
+    ) -> None:
+        """A purchase of ``label`` by a body of fit ``fit``: counted as kept until a return says otherwise.
+
+        ``body``: (body id, chart id) of the buyer, whose shift the purchase teaches too (None: the garment only).
+        """
+        joint = outcome_likelihoods(fit, label, step, RELATIVE_OFFSETS)[:, _RELATIVE_INDEX]
+        shifts = self.shift_posterior(*body) if body else None
+        garment_table = np.log(joint @ (np.exp(SHIFT_PRIOR) if shifts is None else shifts))
+        self._add(self._log_likelihood, garment_id, garment_table[Outcome.KEPT])
+        entry = [label, garment_table.tolist(), None, None, None]
+        if body:
+            offsets = self.posterior(garment_id)
+            body_table = np.log(np.einsum("ods,d->os", joint, np.exp(OFFSET_PRIOR) if offsets is None else offsets))
+            self._add(self._shift_log_likelihood, body, body_table[Outcome.KEPT])
+            entry[2:] = [body[0], body[1], body_table.tolist()]
         key = (user_id, garment_id)
-        self._pending.setdefault(key, []).append((label, table.tolist()))
+        self._pending.setdefault(key, []).append(entry)
         self._pending.move_to_end(key)
         while len(self._pending) > PENDING_PURCHASES:
             self._pending.popitem(last=False)
@@ -231,49 +286,80 @@ class SizeOffsets:
         match = next((n for n in range(len(purchases) - 1, -1, -1) if not label or purchases[n][0] == label), None)
         if match is None:
             return False
-        table = np.asarray(purchases.pop(match)[1])
+        _, garment_table, body_id, chart_id, body_table = purchases.pop(match)
         if not purchases:
             del self._pending[(user_id, garment_id)]
-        self._add(garment_id, table[outcome] - table[Outcome.KEPT])
+        garment_table = np.asarray(garment_table)
+        self._add(self._log_likelihood, garment_id, garment_table[outcome] - garment_table[Outcome.KEPT])
+        if body_id is not None and (body_id, chart_id) in self._shift_log_likelihood:
+            body_table = np.asarray(body_table)
+            self._add(self._shift_log_likelihood, (body_id, chart_id), body_table[outcome] - body_table[Outcome.KEPT])
         return True
 
-    def _add(self, garment_id: str, values: np.ndarray) -> None:
-        current = self._log_likelihood.get(garment_id)
-        self._log_likelihood[garment_id] = values.copy() if current is None else current + values
+    @staticmethod
+    def _add(store: dict, key, values: np.ndarray) -> None:
+        current = store.get(key)
+        store[key] = values.copy() if current is None else current + values
 
     def posterior(self, garment_id: str) -> np.ndarray | None:
         """How likely the garment runs each of ``OFFSETS`` sizes off its chart; None when nobody bought it with a size."""
-        values = self._log_likelihood.get(garment_id)
-        if values is None:
-            return None
-        log_posterior = OFFSET_PRIOR + values
-        weights = np.exp(log_posterior - log_posterior.max())
-        return weights / weights.sum()
+        return _posterior(OFFSET_PRIOR, self._log_likelihood.get(garment_id))
 
     def offset(self, garment_id: str) -> int:
         """The garment's most probable offset (0 for a garment nobody bought with a size)."""
         return most_probable_offset(self.posterior(garment_id))
+
+    def shift_posterior(self, body_id: str, chart_id: str) -> np.ndarray | None:
+        """How likely the body wears each of ``SHIFTS`` sizes off its profile in the chart (None: no sized purchase)."""
+        return _posterior(SHIFT_PRIOR, self._shift_log_likelihood.get((body_id, chart_id)))
+
+    def corrected(self, body_id: str, profile: FitProfile) -> FitProfile:
+        """The body's profile, each chart it bought from shifted by what its purchases taught (``ChartFit.shifted``)."""
+        corrected = dict(profile)
+        for chart_id, fit in profile.items():
+            shifts = self.shift_posterior(body_id, chart_id)
+            if shifts is not None:
+                corrected[chart_id] = fit.shifted(shifts, SIZE_STEPS.get(chart_id, 1))
+        return corrected
 
     def forget_user(self, user_id: str) -> None:
         """Drop the shopper's remembered purchases (what they taught the garments stays, unattributed)."""
         for key in [key for key in self._pending if key[0] == user_id]:
             del self._pending[key]
 
+    def forget_body(self, body_id: str) -> None:
+        """Drop what the body's purchases taught about it; a later return of one of them teaches the garment only."""
+        for key in [key for key in self._shift_log_likelihood if key[0] == body_id]:
+            del self._shift_log_likelihood[key]
+
     def state(self) -> dict:
         """A JSON-ready copy (for snapshots)."""
         return {
             "log_likelihood": {g: values.tolist() for g, values in self._log_likelihood.items()},
+            "shift_log_likelihood": [[b, c, values.tolist()] for (b, c), values in self._shift_log_likelihood.items()],
             "pending": [[user, garment, purchases] for (user, garment), purchases in self._pending.items()],
         }
 
     @classmethod
     def from_state(cls, state: dict) -> SizeOffsets:
-        """The offsets ``state`` wrote."""
+        """The offsets ``state`` wrote (a state written before bodies were learned holds garments only)."""
         offsets = cls()
         offsets._log_likelihood = {g: np.asarray(v, dtype=np.float64) for g, v in state.get("log_likelihood", {}).items()}
+        offsets._shift_log_likelihood = {
+            (b, c): np.asarray(v, dtype=np.float64) for b, c, v in state.get("shift_log_likelihood", [])
+        }
         for user, garment, purchases in state.get("pending", []):
-            offsets._pending[(user, garment)] = [(label, table) for label, table in purchases]
+            offsets._pending[(user, garment)] = [list(p) + [None] * (5 - len(p)) for p in purchases]
         return offsets
+
+
+def _posterior(log_prior: np.ndarray, log_likelihood: np.ndarray | None) -> np.ndarray | None:
+    """Normalised posterior weights of a log prior and a summed log-likelihood (None without one)."""
+    if log_likelihood is None:
+        return None
+    log_posterior = log_prior + log_likelihood
+    weights = np.exp(log_posterior - log_posterior.max())
+    return weights / weights.sum()
 
 
 def check_fit_profile(entries) -> FitProfile:

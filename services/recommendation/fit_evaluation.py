@@ -303,11 +303,13 @@ def _evaluate_share(arguments, share: float, profiles: dict) -> tuple[list[str],
         prefix = f"body-{mode}-"
         run(f"{mode}: taste only, BodyService's size", prefix, "advised", SizeOffsets())
         run(f"{mode}: taste only, size corrected for the true offsets (ceiling)", prefix, "advised", _true_offsets(simulator))
-        run(f"{mode}: taste only, size corrected for learned offsets", prefix, "advised", learned[mode])
+        garments_only = SizeOffsets.from_state({**learned[mode].state(), "shift_log_likelihood": []})
+        run(f"{mode}: taste only, size corrected for learned offsets", prefix, "advised", garments_only)
+        run(f"{mode}: taste only, size corrected for learned offsets and shifts", prefix, "advised", learned[mode])
         run(f"{mode}: taste only, own size moved by the learned size_offset", prefix, "flagged", learned[mode])
         for threshold in arguments.thresholds:
             run(f"{mode}: demote p < {threshold:g}, own size moved by size_offset", prefix, "flagged", learned[mode], threshold)
-            run(f"{mode}: demote p < {threshold:g}, size corrected for learned offsets", prefix, "advised", learned[mode], threshold)
+            run(f"{mode}: demote p < {threshold:g}, size corrected for offsets and shifts", prefix, "advised", learned[mode], threshold)
         for weight in arguments.fit_weights:
             run(f"{mode}: taste + {weight:g} x ln(fit), corrected size", prefix, "advised", learned[mode], -1.0, weight)
     base_returns, base_all, base_kept = rows[0][1], rows[0][2], rows[0][3]

@@ -288,14 +288,15 @@ class Recommender:
         return self.garment(garment_id) is not None
 
     def fit_profile(self, body_id: str) -> FitProfile:
-        """The body's fit profile (empty when its BodyUpdated carried none); NotFound for an unknown body."""
+        """The body's fit profile as its sized purchases corrected it (``SizeOffsets.corrected``; empty when its
+        BodyUpdated carried none); NotFound for an unknown body."""
         with self._lock:
             if body_id not in self._bodies:
                 raise NotFound(
                     f"body_id {body_id!r} is not known; create the body with BodyService first "
                     "(or wait until its BodyUpdated event has reached the recommender)"
                 )
-            return self._fit_profiles.get(body_id, {})
+            return self.size_offsets.corrected(body_id, self._fit_profiles.get(body_id, {}))
 
     def advise(self, items: list[ScoredItem], profile: FitProfile) -> list[ScoredItem]:
         """``items`` with each garment's advised size and its fit probability for the profile's body."""
@@ -721,7 +722,7 @@ class Recommender:
                 fit = self._fit_profiles.get(body_id, {}).get(chart_id) if size and body_id else None
                 if fit is None or size not in fit.labels:
                     return False
-                self.size_offsets.purchase(user_id, garment_id, size, fit, SIZE_STEPS.get(chart_id, 1))
+                self.size_offsets.purchase(user_id, garment_id, size, fit, SIZE_STEPS.get(chart_id, 1), (body_id, chart_id))
                 return True
             if kind == InteractionKind.RETURN and reason in RETURN_REASONS:
                 return self.size_offsets.returned(user_id, garment_id, size, RETURN_REASONS[reason])
@@ -759,17 +760,23 @@ class Recommender:
             self._popular_order = [*self._popular_order, garment.garment_id]
 
     def set_body(self, body_id: str, sex: int, latent: list[float], fit_profile: FitProfile | None = None) -> None:
-        """Keep a body's latent code and fit profile (checked against the contract by the event handler)."""
+        """Keep a body's latent code and fit profile (checked against the contract by the event handler).
+
+        A new profile (the shopper's numbers changed) drops what purchases taught about the old one.
+        """
         profile = dict(fit_profile or {})
         with self._lock:
+            if self._fit_profiles.get(body_id, profile) != profile:
+                self.size_offsets.forget_body(body_id)
             self._bodies[body_id] = {"sex": int(sex), "latent": [float(v) for v in latent], "fit": profile_state(profile)}
             self._fit_profiles[body_id] = profile
 
     def forget_body(self, body_id: str) -> None:
-        """Forget a body and its fit profile."""
+        """Forget a body, its fit profile and what its purchases taught about it."""
         with self._lock:
             self._bodies.pop(body_id, None)
             self._fit_profiles.pop(body_id, None)
+            self.size_offsets.forget_body(body_id)
 
     # ---- snapshots -----------------------------------------------------------------------
 

@@ -14,7 +14,17 @@ from hypothesis import strategies as st
 
 from tryon.services.recommendation.catalogue import Catalogue, synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
-from tryon.services.recommendation.fit import SIZE_STEPS, ChartFit, Outcome, SizeOffsets, best_size, check_fit_profile
+from tryon.services.recommendation.fit import (
+    OFFSET_PRIOR,
+    OFFSETS,
+    SIZE_STEPS,
+    ChartFit,
+    Outcome,
+    SizeOffsets,
+    best_size,
+    check_fit_profile,
+    outcome_likelihoods,
+)
 from tryon.services.recommendation.handlers import event_handlers
 from tryon.services.recommendation.history import InteractionKind
 from tryon.services.recommendation.multvae import MultVAEConfig
@@ -261,21 +271,73 @@ def test_a_garment_that_runs_small_is_advised_a_size_up(simulated_offsets):
     assert offsets.posterior("never-bought") is None
 
 
+def test_a_profile_shifted_a_size_up_moves_its_probabilities_and_its_advice():
+    one_up = np.array([0.0, 0.0, 0.0, 1.0, 0.0])
+    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(one_up) == ChartFit(("S", "M", "L"), (0.0, 0.1, 0.8), "L")
+    # No size may fit: the recommended one moves by the likeliest shift.
+    assert ChartFit(("S", "M", "L"), (0.0, 0.0, 0.0), "S").shifted(one_up).best() == ("M", 0.0)
+    # A chart with three inseams per waist moves by whole waists.
+    labels = ("30/30", "30/32", "30/34", "32/30", "32/32", "32/34")
+    assert ChartFit(labels, (0.0, 0.9, 0.0, 0.0, 0.0, 0.0)).shifted(one_up, step=3).best() == ("32/32", 0.9)
+
+
+def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_returns():
+    fit = ChartFit(EU_TOPS, (0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0))
+    offsets = SizeOffsets()
+    garments = [f"top-{number}" for number in range(8)]
+    # Bodies of this profile keep these tops in 38: they run true to size.
+    for garment in garments:
+        for number in range(4):
+            offsets.purchase(f"other-{number}", garment, "38", fit, body=(f"other-body-{number}", "eu_womens_tops"))
+    # One shopper with the same profile sends six of the eight back as too small.
+    for number, garment in enumerate(garments):
+        offsets.purchase("ann", garment, "38", fit, body=("ann-body", "eu_womens_tops"))
+        if number < 6:
+            assert offsets.returned("ann", garment, "38", Outcome.TOO_SMALL)
+    assert all(offsets.offset(garment) == 0 for garment in garments)
+    profile = {"eu_womens_tops": fit}
+    assert best_size(offsets.corrected("ann-body", profile), "eu_womens_tops")[0] == "40"
+    assert best_size(offsets.corrected("other-body-0", profile), "eu_womens_tops")[0] == "38"
+    # Snapshots keep it; a body deleted takes it along.
+    restored = SizeOffsets.from_state(offsets.state())
+    np.testing.assert_allclose(
+        restored.shift_posterior("ann-body", "eu_womens_tops"), offsets.shift_posterior("ann-body", "eu_womens_tops")
+    )
+    restored.forget_body("ann-body")
+    assert restored.shift_posterior("ann-body", "eu_womens_tops") is None
+    assert best_size(restored.corrected("ann-body", profile), "eu_womens_tops")[0] == "38"
+
+
+def test_a_snapshot_written_before_bodies_were_learned_still_loads():
+    fit = ChartFit(EU_TOPS, (0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0))
+    table = np.log(outcome_likelihoods(fit, "38")).tolist()
+    old = {"log_likelihood": {"top-1": table[0]}, "pending": [["ann", "top-1", [["38", table]]]]}
+    offsets = SizeOffsets.from_state(old)
+    assert offsets.returned("ann", "top-1", "38", Outcome.TOO_SMALL)
+    assert offsets.offset("top-1") == OFFSETS[int(np.argmax(np.asarray(table[Outcome.TOO_SMALL]) + OFFSET_PRIOR))]
+
+
 def test_sized_purchases_and_returns_travel_in_events_and_change_the_advice(stub, recommender):
     top = next(
         g for g in recommender._catalogue_garments.values() if g.size_chart_id == "eu_womens_tops"
     ).garment_id
-    handle = event_handlers(recommender)[events_pb2.InteractionRecorded]
+    handlers = event_handlers(recommender)
+    handle = handlers[events_pb2.InteractionRecorded]
     try:
+        # Six shoppers whose bodies size 38 fits as well as body-1's buy it in 38; half send it back as
+        # too small, as bodies at the top of size 36 and in 38 would a top cut a size small.
         for number in range(6):
-            user = f"buyer-{number}"
+            user, body = f"buyer-{number}", f"buyer-body-{number}"
+            handlers[events_pb2.BodyUpdated](
+                events_pb2.BodyUpdated(body_id=body, sex=1, body_latent=[0.1] * 16, fit_profile=PROFILE)
+            )
             handle(events_pb2.InteractionRecorded(
-                user_id=user, garment_id=top, type=common_pb2.INTERACTION_TYPE_PURCHASE, size="38", body_id="body-1"
+                user_id=user, garment_id=top, type=common_pb2.INTERACTION_TYPE_PURCHASE, size="38", body_id=body
             ))
-            if number < 5:
+            if number < 3:
                 handle(events_pb2.InteractionRecorded(
                     user_id=user, garment_id=top, type=common_pb2.INTERACTION_TYPE_RETURN, size="38",
-                    return_reason=common_pb2.RETURN_REASON_TOO_SMALL, body_id="body-1",
+                    return_reason=common_pb2.RETURN_REASON_TOO_SMALL, body_id=body,
                 ))
         answer = stub.RecommendGarments(
             pb.RecommendGarmentsRequest(user_id="shopper-1", k=1000, include_seen=True, body_id="body-1"), timeout=10
@@ -289,6 +351,26 @@ def test_sized_purchases_and_returns_travel_in_events_and_change_the_advice(stub
         recommender.forget_user("buyer-5")
         assert not recommender.learn_fit("buyer-5", top, InteractionKind.RETURN, "38", common_pb2.RETURN_REASON_TOO_SMALL, "")
     finally:
+        recommender.size_offsets = SizeOffsets()
+        for number in range(6):
+            recommender.forget_body(f"buyer-body-{number}")
+
+
+def test_a_new_profile_drops_what_purchases_taught_about_the_old_one(recommender):
+    top = next(g for g in recommender._catalogue_garments.values() if g.size_chart_id == "eu_womens_tops").garment_id
+    fit = ChartFit(EU_TOPS, (0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0))
+    try:
+        recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": fit})
+        assert recommender.learn_fit("kim", top, InteractionKind.PURCHASE, "38", 0, "body-shifted")
+        assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is not None
+        # The same profile again (an event delivered twice) keeps it; new numbers drop it.
+        recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": fit})
+        assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is not None
+        moved = ChartFit(EU_TOPS, (0.0, 0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0))
+        recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": moved})
+        assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is None
+    finally:
+        recommender.forget_body("body-shifted")
         recommender.size_offsets = SizeOffsets()
 
 
