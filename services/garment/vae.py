@@ -18,8 +18,9 @@ An auxiliary class loss (in the manner of the auxiliary classifier of Odena et a
 Image Synthesis with Auxiliary Classifier GANs", ICML 2017) asks the decoder for samples whose
 class can be read off: a small classifier head learns the classes from the real training images,
 and its cross-entropy on images decoded from each class's prior, against the class asked for, is
-added to the loss. Only the decoder and the prior learn from that term; the head learns from real
-images alone, so it cannot grow lenient towards the samples.
+added to the loss (on by default). Only the decoder and the prior learn from that term; the head
+learns from real images alone, so it cannot grow lenient towards the samples. The head is the
+VAE's own: the classifier that judges the samples in ``quality`` is a separate model.
 
 Pixels are modelled as independent Bernoullis (Fashion-MNIST intensities lie in [0, 1]); the
 decoder returns logits, and its mean image is their sigmoid.
@@ -76,10 +77,11 @@ class VAEConfig:
     """Nats per latent dimension (batch mean) below which the KL is not penalised; 0 turns this off."""
     beta_warmup_epochs: float = 0.0
     """Epochs over which the KL weight grows linearly from 0 to ``beta``; 0 starts at ``beta``."""
-    class_loss_weight: float = 0.0
+    class_loss_weight: float = 30.0
     """Weight of the auxiliary class loss in nats per image (the cross-entropy of a classifier head,
     trained on the real images, on samples decoded from each class's prior); 0 turns it off and
-    builds no head."""
+    builds no head. At the default training 30 raised the conditional accuracy from 0.81 to 0.98
+    and lowered the Frechet distance (docs/results.md, section 2)."""
     learning_rate: float = 1e-3
     """Adam step size."""
     batch_size: int = 128

@@ -116,11 +116,11 @@ def test_kl_is_measured_against_the_class_prior() -> None:
 def test_free_bits_and_the_kl_weight_change_only_the_penalised_kl() -> None:
     torch.manual_seed(0)
     images, labels = torch.rand(8, 1, 28, 28), one_hot(torch.arange(8))
-    plain = ConditionalVAE(VAEConfig(latent_dim=4))
+    plain = ConditionalVAE(VAEConfig(latent_dim=4, class_loss_weight=0.0))
     torch.manual_seed(1)
     unweighted = plain.loss(images, labels, kl_weight=0.0)
     assert torch.allclose(unweighted["loss"], unweighted["reconstruction"])
-    free = ConditionalVAE(VAEConfig(latent_dim=4, free_bits=100.0))
+    free = ConditionalVAE(VAEConfig(latent_dim=4, free_bits=100.0, class_loss_weight=0.0))
     free.load_state_dict(plain.state_dict())
     torch.manual_seed(1)
     losses = free.loss(images, labels)
@@ -189,7 +189,7 @@ def test_the_class_loss_makes_prior_samples_readable_by_the_head(fashion_sample)
 
 
 def test_a_config_saved_without_the_class_loss_builds_no_head_and_loads_its_state() -> None:
-    saved = ConditionalVAE(VAEConfig(latent_dim=4, base_channels=4, hidden_dim=8))
+    saved = ConditionalVAE(VAEConfig(latent_dim=4, base_channels=4, hidden_dim=8, class_loss_weight=0.0))
     fields_then = {name: value for name, value in saved.config.__dict__.items() if name != "class_loss_weight"}
     config = VAEConfig.from_dict(fields_then)
     assert config.class_loss_weight == 0.0
