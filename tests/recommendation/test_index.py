@@ -261,3 +261,20 @@ def test_an_ivf_file_of_an_older_layout_asks_to_be_rebuilt(tmp_path, data):
     id_map.write_text(json.dumps(mapping))
     with pytest.raises(ValueError, match="rebuild"):
         ItemIndex.load(tmp_path / "items.faiss")
+
+
+@pytest.mark.parametrize("factory", ["Flat", "IVF16,Flat", "HNSW32"])
+def test_search_ids_are_the_garments_an_unfiltered_search_finds(data, factory):
+    ids, vectors, queries = data
+    # One list probed (besides the largest norms) leaves IVF rows short of 60, which widens the search.
+    index = ItemIndex.build(ids[:300], vectors[:300], factory, nprobe=1, ef_search=64)
+    index.remove(ids[:300:7])  # HNSW keeps them as tombstones
+    index.add(["late"], vectors[300:301])
+    for k in (5, 60, 400):
+        found = index.search_ids(queries[:8], k)
+        assert found.shape == (8, k)
+        for row, hits in zip(found, index.search(queries[:8], k)):
+            assert index.garment_ids_of(row[: len(hits)].tolist()) == [g for g, _ in hits]
+            assert (row[len(hits) :] == -1).all()
+    assert index.id_bound() == 301
+    assert index.int_ids_of(["late", "never-added", ids[7]]).tolist() == [300]
