@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,8 +59,7 @@ def role_index_options(count: int) -> dict:
     return {"factory": f"IVF{lists},Flat", "nprobe": max(16, lists // 8)}
 
 
-@dataclass(frozen=True)
-class Completion:
+class Completion(NamedTuple):
     """Garments added for the missing roles (catalogue positions in role order) and the outfit's compatibility."""
 
     added: tuple[int, ...]
@@ -181,7 +180,7 @@ class OutfitIndex:
         if len(missing) == 1:
             (pool,) = pools
             total = space.pair_scores(anchors[:, None], pool, pair_index(anchor_role, missing[0]))
-            choices = pool[:, :, None]
+            present = pool >= 0
             pairs_counted = 1
         else:
             first, second = pools
@@ -189,20 +188,25 @@ class OutfitIndex:
             second_scores = space.pair_scores(anchors[:, None], second, pair_index(anchor_role, missing[1]))
             between = space.pair_scores(first[:, :, None], second[:, None, :], pair_index(missing[0], missing[1]))
             total = (first_scores[:, :, None] + second_scores[:, None, :] + between).reshape(len(anchors), -1)
-            choices = np.stack(np.broadcast_arrays(first[:, :, None], second[:, None, :]), axis=-1).reshape(
-                len(anchors), -1, 2
-            )
+            present = ((first >= 0)[:, :, None] & (second >= 0)[:, None, :]).reshape(len(anchors), -1)
             pairs_counted = 3
         # A garment missing from a pool (-1) makes no outfit.
-        total = np.where((choices >= 0).all(axis=-1), total / pairs_counted, -np.inf)
+        total = np.where(present, total / pairs_counted, -np.inf)
         best = np.argsort(-total, axis=1, kind="stable")[:, :per_anchor]
-        rows = np.repeat(np.arange(len(anchors)), best.shape[1])
-        scores = total[rows, best.ravel()]
+        rows = np.arange(len(anchors))[:, None]
+        scores = total[rows, best]
+        # Combination c of two pools is (first c // width, second c % width), as the reshape above laid them out.
+        added = (
+            pool[rows, best][:, :, None]
+            if len(missing) == 1
+            else np.stack([first[rows, best // second.shape[1]], second[rows, best % second.shape[1]]], axis=-1)
+        )
         found = np.isfinite(scores)
-        added = choices[rows, best.ravel()][found].tolist()
         return [
             (anchor, Completion(tuple(pieces), score))
-            for anchor, pieces, score in zip(anchors[rows][found].tolist(), added, scores[found].tolist())
+            for anchor, pieces, score in zip(
+                np.broadcast_to(anchors[:, None], best.shape)[found].tolist(), added[found].tolist(), scores[found].tolist()
+            )
         ]
 
     def complete(
