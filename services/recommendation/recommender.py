@@ -83,6 +83,7 @@ COMPATIBILITY_WEIGHT = 1.0
 ROLE_CATEGORIES_OF = {"top": TOP_CATEGORIES, "dress": DRESS_CATEGORIES}
 """Categories whose garments anchor the outfits of RecommendOutfits."""
 _ANCHOR_ROLE_OF = {label: role for role, labels in ROLE_CATEGORIES_OF.items() for label in labels}
+_ANCHOR_CODE_OF = {label: code for code, labels in enumerate(ROLE_CATEGORIES_OF.values()) for label in labels}
 
 
 class ScoredItem(NamedTuple):
@@ -260,6 +261,10 @@ class Recommender:
             if artifacts.compatibility is not None
             else None
         )
+        self._anchor_roles: tuple[ItemIndex | None, np.ndarray] = (None, np.empty(0, dtype=np.int8))
+        """The item index whose int ids' anchor roles ``_anchor_roles_of_ids`` keeps, and those roles."""
+        if self.outfit_index is not None:
+            self._anchor_roles_of_ids(self.item_index, self.item_index.id_bound())
         self._sort_popularity()
 
     # ---- lookups -------------------------------------------------------------------------
@@ -522,15 +527,18 @@ class Recommender:
         """
         anchors = self._outfit_anchors(query, disliked)
         space = self.outfit_index.space
+        position, names, categories = space.position, space.garment_ids, self._categories
         keep_liked = (lambda g: g not in disliked) if disliked else None
         drafts = []
-        for role in ("top", "dress"):
+        for role in ROLE_CATEGORIES_OF:
             positions = np.array(
-                [space.position[g] for g in anchors if g in space.position and role_of(self._category(g)) == role],
+                [position[g] for g in anchors if g in position and _ANCHOR_ROLE_OF.get(categories[g]) == role],
                 dtype=np.int64,
             )
-            for anchor, completion in self.outfit_index.complete_anchors(positions, 2, keep=keep_liked, candidates=4):
-                drafts.append(([space.garment_ids[anchor], *(space.garment_ids[p] for p in completion.added)], completion.compatibility))
+            drafts += [
+                ([names[anchor], *[names[p] for p in completion.added]], completion.compatibility)
+                for anchor, completion in self.outfit_index.complete_anchors(positions, 2, keep=keep_liked, candidates=4)
+            ]
         return self._rank_outfits(query, drafts, k, profile)
 
     def _outfit_anchors(self, query: np.ndarray | None, disliked: set[str]) -> list[str]:
@@ -552,14 +560,18 @@ class Recommender:
             ]
         rarest = min(self._share_of(allowed) for allowed in ROLE_CATEGORIES_OF.values())
         fetch = int(1.5 * OUTFIT_CANDIDATES_PER_ROLE / max(rarest, 1e-3)) + 16
-        best = self.item_index.search(
-            query[None, :], fetch, keep=(lambda g: g not in disliked) if disliked else None, skip=len(disliked)
-        )[0]
-        chosen: dict[str, list[str]] = {role: [] for role in ROLE_CATEGORIES_OF}
-        for garment_id, _ in best:
-            role = _ANCHOR_ROLE_OF.get(self._categories[garment_id])
-            if role is not None and len(chosen[role]) < OUTFIT_CANDIDATES_PER_ROLE:
-                chosen[role].append(garment_id)
+        index = self.item_index
+        # The disliked are among the first fetch + len(disliked) hits at most: the first fetch others are the best.
+        best = index.search_ids(query[None, :], fetch + len(disliked))[0]
+        best = best[best >= 0]
+        if disliked:
+            best = best[~np.isin(best, index.int_ids_of(disliked))]
+        best = best[:fetch]
+        roles = self._anchor_roles_of_ids(index, int(best.max(initial=-1)) + 1)[best]
+        chosen = {
+            role: index.garment_ids_of(best[roles == code][:OUTFIT_CANDIDATES_PER_ROLE].tolist())
+            for code, role in enumerate(ROLE_CATEGORIES_OF)
+        }
         for role, allowed in ROLE_CATEGORIES_OF.items():
             if len(chosen[role]) < OUTFIT_CANDIDATES_PER_ROLE and len(best) == fetch:
                 found = self.item_index.search(
@@ -568,6 +580,27 @@ class Recommender:
                 )[0]
                 chosen[role] = [g for g, _ in found]
         return [g for garments in chosen.values() for g in garments]
+
+    def _anchor_roles_of_ids(self, index: ItemIndex, bound: int) -> np.ndarray:
+        """The anchor role (position in ``ROLE_CATEGORIES_OF``, -1 for none) of ``index``'s int ids, at least below ``bound``.
+
+        Each int id's role is looked up once and kept: reading a 200-hit search's roles from an
+        array costs a fraction of looking up each hit's category by its garment id. A registration
+        that changes a garment's category starts them over (``_add_registered``).
+        """
+        with self._lock:
+            known, roles = self._anchor_roles
+            if known is not index:
+                roles = np.empty(0, dtype=np.int8)
+            if len(roles) < bound:
+                categories = self._categories
+                added = [
+                    _ANCHOR_CODE_OF.get(categories.get(g, -1), -1)
+                    for g in index.garment_ids_of(range(len(roles), index.id_bound()))
+                ]
+                roles = np.concatenate([roles, np.array(added, dtype=np.int8)])
+                self._anchor_roles = (index, roles)
+            return roles
 
     def _rank_outfits(
         self, query, drafts: list[tuple[list[str], float]], k: int, profile: FitProfile | None = None
@@ -584,15 +617,15 @@ class Recommender:
         taste = dict(zip(pieces, taste_values.tolist()))
         compatibilities = np.array([c for _, c in drafts])
         compat_mean, compat_spread = compatibilities.mean(), compatibilities.std() or 1.0
-        scores = [
-            (sum(taste[g] for g in garments) / len(garments) - taste_mean) / taste_spread
-            + COMPATIBILITY_WEIGHT * (compatibility - compat_mean) / compat_spread
-            for garments, compatibility in drafts
-        ]
-        order = sorted(range(len(drafts)), key=lambda d: -scores[d])
+        mean_tastes = np.array([sum(taste[g] for g in garments) / len(garments) for garments, _ in drafts])
+        scores = (mean_tastes - taste_mean) / taste_spread + COMPATIBILITY_WEIGHT * (
+            compatibilities - compat_mean
+        ) / compat_spread
+        order = np.argsort(-scores, kind="stable").tolist()
         answered = [order[i] for i in self._spread([drafts[d][0] for d in order], k)]
+        scores = scores.tolist()
         # Pieces are built only for the outfits answered.
-        return [OutfitChoice([self._piece(g, taste[g], advice) for g in drafts[d][0]], float(scores[d])) for d in answered]
+        return [OutfitChoice([self._piece(g, taste[g], advice) for g in drafts[d][0]], scores[d]) for d in answered]
 
     def _piece(self, garment_id: str, score: float, advice: dict[str, ScoredItem]) -> ScoredItem:
         advised = advice.get(garment_id)
@@ -747,6 +780,9 @@ class Recommender:
     def _add_registered(self, garment: Garment) -> None:
         if self.garment(garment.garment_id) is None:
             self._category_counts[garment.category] += 1
+        if self._categories.get(garment.garment_id, garment.category) != garment.category:
+            # A garment the model knows keeps its int id: its anchor role is looked up afresh.
+            self._anchor_roles = (None, self._anchor_roles[1][:0])
         self._registered[garment.garment_id] = garment
         self._categories[garment.garment_id] = garment.category
         if garment.garment_id in self._model_position:

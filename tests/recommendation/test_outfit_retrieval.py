@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -166,8 +167,12 @@ def test_outfit_anchors_are_each_roles_favourites_from_one_search(artifacts):
     disliked = {g for g, _ in index.search(np.array([[1.0, 0.0]]), 3, keep=lambda g: CATALOGUE[g].category in TOP_CATEGORIES)[0]}
     searches = []
     recommender.item_index = ItemIndex.build(ids, np.stack([scores, dresses_last], axis=1))
-    search = recommender.item_index.search
-    recommender.item_index.search = lambda *args, **options: searches.append(args) or search(*args, **options)
+    for name in ("search", "search_ids"):
+        method = getattr(recommender.item_index, name)
+        setattr(
+            recommender.item_index, name,
+            lambda *args, method=method, **options: searches.append(args) or method(*args, **options),
+        )
     for query, searches_made in (([1.0, 0.0], 1), ([0.0, 1.0], 2)):
         searches.clear()
         anchors = recommender._outfit_anchors(np.array(query, dtype=np.float32), disliked)
@@ -180,6 +185,34 @@ def test_outfit_anchors_are_each_roles_favourites_from_one_search(artifacts):
             )[0]
         ]
         assert anchors == expected and len(anchors) == 24
+
+
+def test_outfit_anchors_follow_registered_garments_and_changed_categories(artifacts, tmp_path):
+    # Its own copy of the indexes: registrations add to them.
+    artifacts.save(tmp_path)
+    recommender = Recommender(ModelArtifacts.load(tmp_path))
+    dress = next(g for g, c in zip(CATALOGUE.garment_ids, CATALOGUE.categories) if c in DRESS_CATEGORIES)
+    # A new dress far out in content space gets a vector of the largest trained norm: the best garment of its own direction.
+    far = CATALOGUE[dress].content_latent * 50
+    recommender.register_garment(replace(CATALOGUE[dress], garment_id="new-dress", content_latent=far))
+    query = recommender._item_vector("new-dress")[0]
+
+    def expected() -> list[str]:
+        return [
+            g
+            for allowed in (TOP_CATEGORIES, DRESS_CATEGORIES)
+            for g, _ in recommender.item_index.search(
+                query[None, :], 12, keep=lambda g, allowed=allowed: recommender.garment(g).category in allowed
+            )[0]
+        ]
+
+    anchors = recommender._outfit_anchors(query, set())
+    assert "new-dress" in anchors and anchors == expected()
+    # A top registered again as trousers keeps its place in the item index but is no anchor any more.
+    first_top = anchors[0]
+    recommender.register_garment(replace(CATALOGUE[first_top], category=1))
+    anchors = recommender._outfit_anchors(query, set())
+    assert first_top not in anchors and anchors == expected()
 
 
 def test_large_roles_get_ivf_indexes_that_find_the_exact_neighbours():
