@@ -6,8 +6,8 @@ was too small or too large; a share of garments runs one size small or large aga
 hidden from everyone. A storefront measures this on its own event log. The command:
 
     python -m tryon.services.recommendation.fit_evaluation [--garments 1000] [--shoppers 200] \
-        [--sessions 10] [--samples 200] [--eval-sessions 5] [--offset-shares 0,0.25,0.5] [--thresholds 0.01,0.05] \
-        [--fit-weights 1] [--seed 0] [--results docs/results.md]
+        [--sessions 10] [--samples 200] [--eval-sessions 5] [--offset-shares 0,0.25,0.5] [--thresholds 0.01] \
+        [--fit-weights 0.1] [--seed 0] [--results docs/results.md]
 
 1. gives BodyService's body model what each shopper would type in (sex, stature and weight, with
    or without chest, waist and hip girths as the shopper measures them, each off by about 3%), draws
@@ -417,11 +417,11 @@ def main(argv: list[str] | None = None) -> None:
         help="shares of garments with a chart that run one size small or large, comma-separated",
     )
     parser.add_argument(
-        "--thresholds", type=numbers, default=[0.01, 0.05],
+        "--thresholds", type=numbers, default=[0.01],
         help="fit probabilities under which a garment is demoted, comma-separated (the service uses fit.FIT_THRESHOLD)",
     )
     parser.add_argument(
-        "--fit-weights", type=numbers, default=[1.0],
+        "--fit-weights", type=numbers, default=[0.1],
         help="weights of ln(fit probability) to compare, comma-separated (the service uses fit.FIT_WEIGHT)",
     )
     parser.add_argument("--seed", type=int, default=0)
