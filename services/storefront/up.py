@@ -36,7 +36,6 @@ from tryon.shared.tls import ClientTls, https_client_context
 
 CATALOGUE_PER_CATEGORY = 12
 LIVE_CATALOGUE_SHOPPERS = 400
-LIVE_CATALOGUE_EPOCHS = 20
 # Side of the catalogue's product pictures: 8 times Fashion-MNIST's, as large as a 256 x 512 try-on needs.
 CATALOGUE_PICTURE_SIDE = 224
 # Shipped charts by category: tops and dresses by the tops charts, trousers by the trousers
@@ -95,15 +94,18 @@ def catalogue_size(garment_address: str) -> int:
         return len(garments.ListGarments(garment_pb.ListGarmentsRequest(page_size=1000)).garments)
 
 
-def start_recommender(suite: LocalSuite, shoppers: int = LIVE_CATALOGUE_SHOPPERS,
-                      epochs: int = LIVE_CATALOGUE_EPOCHS) -> None:
-    """Train the recommender on the live catalogue unless its model exists, then start it."""
+def start_recommender(suite: LocalSuite, shoppers: int = LIVE_CATALOGUE_SHOPPERS, epochs: int | None = None) -> None:
+    """Train the recommender on the live catalogue unless its model exists, then start it.
+
+    ``epochs``: most epochs of the served family; None trains it as the evaluation did (as the demo does).
+    """
     from tryon.services.recommendation.live_catalogue import train_on_live_catalogue
     from tryon.services.recommendation.recommender import ModelArtifacts
 
     state = suite.data_dir / "recommendation"
     if not ModelArtifacts.exists(state / "artifacts"):
-        train_on_live_catalogue(suite.address("garment"), state / "artifacts", shoppers, epochs, progress=False)
+        budget = {} if epochs is None else {"epochs": epochs}
+        train_on_live_catalogue(suite.address("garment"), state / "artifacts", shoppers, progress=False, **budget)
     if suite.broker is not None:
         # The embedded broker keeps its log in memory: offsets saved by an earlier run point nowhere now.
         (state / "snapshot.json").unlink(missing_ok=True)
