@@ -295,14 +295,13 @@ class BodyModel:
 
         A ratio is |error| / (1.645 * stddev); it counts only where the measurement was hidden.
         """
-        weight = torch.as_tensor(self.correction_weight, dtype=torch.float32)
         ratios = []
         for row, sex_condition in enumerate([sex, sex, torch.zeros_like(sex)]):
             members = sex[:, row].bool() if row < len(SEXES) else torch.ones(x.shape[0], dtype=torch.bool)
             mean, gaussian_mean, stddev = self._predict_standardized(
                 x[members], mask[members], sex_condition[members], seed + 3
             )
-            mean = gaussian_mean + weight * (mean - gaussian_mean)
+            mean = self._blend(mean, gaussian_mean)
             ratio = ((x[members] - mean).abs() / (Z_90 * stddev)).numpy()
             hidden = (mask[members] == 0).numpy()
             ratios.append((ratio, hidden, question_kinds(~hidden)))
@@ -358,8 +357,12 @@ class BodyModel:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Standardized prediction: Gaussian conditional plus the weighted CVAE correction, and stddev."""
         mean, gaussian_mean, stddev = self._predict_standardized(x, mask, sex, self.config.inference_seed)
+        return self._blend(mean, gaussian_mean), stddev
+
+    def _blend(self, cvae_mean: torch.Tensor, gaussian_mean: torch.Tensor) -> torch.Tensor:
+        """The served mean: the Gaussian conditional plus ``correction_weight`` of the CVAE's correction to it."""
         weight = torch.as_tensor(self.correction_weight, dtype=torch.float32)
-        return gaussian_mean + weight * (mean - gaussian_mean), stddev
+        return gaussian_mean + weight * (cvae_mean - gaussian_mean)
 
     def infer(self, observed: dict[str, float], sex: str | None) -> dict[str, Estimate]:
         """Every measurement given the observed ones: value, stddev and 90% interval.
@@ -394,8 +397,7 @@ class BodyModel:
             raise InvalidArgument(f"count must be at least 1, got {count}")
         x, mask, sex_one_hot = self._condition(observed, sex)
         cvae_mean, gaussian_mean, _ = self._predict_standardized(x, mask, sex_one_hot, self.config.inference_seed)
-        weight = torch.as_tensor(self.correction_weight, dtype=torch.float32)
-        mean = gaussian_mean + weight * (cvae_mean - gaussian_mean)
+        mean = self._blend(cvae_mean, gaussian_mean)
         generator = torch.Generator().manual_seed(seed)
         draws = self.cvae.sample_repeated(x, mask, sex_one_hot, count, generator)
         factors = torch.as_tensor(self._interval_scale_rows([sex], mask.numpy()), dtype=torch.float32)
