@@ -265,12 +265,12 @@ class SizeOffsets:
         shifts = self.shift_posterior(*body) if body else None
         garment_table = np.log(joint @ (np.exp(SHIFT_PRIOR) if shifts is None else shifts))
         self._add(self._log_likelihood, garment_id, garment_table[Outcome.KEPT])
-        entry = [label, garment_table.tolist(), None, None, None]
+        entry = [label, garment_table, None, None, None]
         if body:
             offsets = self.posterior(garment_id)
             body_table = np.log(np.einsum("ods,d->os", joint, np.exp(OFFSET_PRIOR) if offsets is None else offsets))
             self._add(self._shift_log_likelihood, body, body_table[Outcome.KEPT])
-            entry[2:] = [body[0], body[1], body_table.tolist()]
+            entry[2:] = [body[0], body[1], body_table]
         key = (user_id, garment_id)
         self._pending.setdefault(key, []).append(entry)
         self._pending.move_to_end(key)
@@ -289,10 +289,8 @@ class SizeOffsets:
         _, garment_table, body_id, chart_id, body_table = purchases.pop(match)
         if not purchases:
             del self._pending[(user_id, garment_id)]
-        garment_table = np.asarray(garment_table)
         self._add(self._log_likelihood, garment_id, garment_table[outcome] - garment_table[Outcome.KEPT])
         if body_id is not None and (body_id, chart_id) in self._shift_log_likelihood:
-            body_table = np.asarray(body_table)
             self._add(self._shift_log_likelihood, (body_id, chart_id), body_table[outcome] - body_table[Outcome.KEPT])
         return True
 
@@ -302,7 +300,7 @@ class SizeOffsets:
         store[key] = values.copy() if current is None else current + values
 
     def posterior(self, garment_id: str) -> np.ndarray | None:
-        """How likely the garment runs each of ``OFFSETS`` sizes off its chart; None when nobody bought it with a size."""
+        """How likely the garment runs each of ``OFFSETS`` sizes off its chart (None: nobody bought it with a size)."""
         return _posterior(OFFSET_PRIOR, self._log_likelihood.get(garment_id))
 
     def offset(self, garment_id: str) -> int:
@@ -337,20 +335,38 @@ class SizeOffsets:
         return {
             "log_likelihood": {g: values.tolist() for g, values in self._log_likelihood.items()},
             "shift_log_likelihood": [[b, c, values.tolist()] for (b, c), values in self._shift_log_likelihood.items()],
-            "pending": [[user, garment, purchases] for (user, garment), purchases in self._pending.items()],
+            "pending": [
+                [user, garment, [[label, _listed(table), body, chart, _listed(body_table)]
+                                 for label, table, body, chart, body_table in purchases]]
+                for (user, garment), purchases in self._pending.items()
+            ],
         }
 
     @classmethod
     def from_state(cls, state: dict) -> SizeOffsets:
         """The offsets ``state`` wrote (a state written before bodies were learned holds garments only)."""
         offsets = cls()
-        offsets._log_likelihood = {g: np.asarray(v, dtype=np.float64) for g, v in state.get("log_likelihood", {}).items()}
+        offsets._log_likelihood = {g: _array(v) for g, v in state.get("log_likelihood", {}).items()}
         offsets._shift_log_likelihood = {
-            (b, c): np.asarray(v, dtype=np.float64) for b, c, v in state.get("shift_log_likelihood", [])
+            (b, c): _array(v) for b, c, v in state.get("shift_log_likelihood", [])
         }
         for user, garment, purchases in state.get("pending", []):
-            offsets._pending[(user, garment)] = [list(p) + [None] * (5 - len(p)) for p in purchases]
+            entries = [list(purchase) + [None] * (5 - len(purchase)) for purchase in purchases]
+            offsets._pending[(user, garment)] = [
+                [label, _array(table), body, chart, _array(body_table)]
+                for label, table, body, chart, body_table in entries
+            ]
         return offsets
+
+
+def _listed(table: np.ndarray | None) -> list | None:
+    """A table as JSON-ready lists (None stays None)."""
+    return None if table is None else table.tolist()
+
+
+def _array(table: list | None) -> np.ndarray | None:
+    """A table read back from ``_listed`` (None stays None)."""
+    return None if table is None else np.asarray(table, dtype=np.float64)
 
 
 def _posterior(log_prior: np.ndarray, log_likelihood: np.ndarray | None) -> np.ndarray | None:
