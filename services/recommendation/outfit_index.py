@@ -19,6 +19,11 @@ its anchors' candidates from that table instead of making three FAISS searches (
 garments those searches took 2.6 ms of the 4.8 ms of processor time a call spent in the
 recommender, on 2 loaded cores). The table holds what the searches return, so the answers are the
 same; at 100,000 garments it takes 6 s of processor time at start-up and 6.6 MB.
+
+Without a garment to leave out, an anchor's best completions from its first candidates depend on
+the anchor alone, so they are scored once too, when the table is built (``best_completions``):
+RecommendOutfits then reads them instead of scoring its 24 anchors' combinations on every call.
+They are what ``complete_anchors`` computes, by the same arrays in larger batches.
 """
 
 from __future__ import annotations
@@ -38,6 +43,13 @@ CANDIDATES_PER_ROLE = 8
 TABLE_WIDTH = CANDIDATES_PER_ROLE
 """Nearest garments the table keeps per anchor and missing role: what ``complete`` asks for; RecommendOutfits
 asks for 4, and the rest stands in for candidates a shopper dislikes."""
+ANCHOR_CANDIDATES = 4
+"""Garments of each missing role that RecommendOutfits combines around an anchor: the first of its table row."""
+ANCHOR_COMPLETIONS = 2
+"""Outfits RecommendOutfits keeps around each anchor, and the completions scored per anchor at start-up."""
+COMPLETION_BATCH = 4096
+"""Anchors scored at once when the best completions are scored at start-up (a two-role batch holds 16 combinations of
+32-number differences per anchor: 8 MB)."""
 TABLE_ANCHOR_ROLES: tuple[str, ...] = ("top", "dress")
 """Roles whose garments get a row of the table: the anchors of RecommendOutfits."""
 FLAT_LIMIT = 5_000
@@ -98,6 +110,21 @@ class OutfitIndex:
             for a, t in self.indexes:
                 if a == anchor_role:
                     self.nearest_table[(a, t)] = self._searched(members, t, TABLE_WIDTH, None)
+        self.best_completions: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        """Per anchor role of the table: each anchor's ``ANCHOR_COMPLETIONS`` best completions from ``ANCHOR_CANDIDATES``
+        candidates, as ``complete_anchors`` without ``keep`` scores them: ``[anchors, ANCHOR_COMPLETIONS, missing roles]``
+        added positions and ``[anchors, ANCHOR_COMPLETIONS]`` compatibilities (-inf where no outfit is left)."""
+        for anchor_role in (ROLES.index(role) for role in table_roles):
+            members = np.flatnonzero(space.roles == anchor_role)
+            if len(members) == 0:
+                continue
+            batches = [
+                self._completion_arrays(members[start : start + COMPLETION_BATCH], ANCHOR_COMPLETIONS, None, ANCHOR_CANDIDATES)
+                for start in range(0, len(members), COMPLETION_BATCH)
+            ]
+            self.best_completions[anchor_role] = (
+                np.concatenate([added for added, _ in batches]), np.concatenate([scores for _, scores in batches])
+            )
 
     def _stored(self, positions: np.ndarray, pair: int) -> np.ndarray:
         projected = self.space.projected(positions, pair)
@@ -168,11 +195,31 @@ class OutfitIndex:
 
         Each anchor's ``candidates`` of each missing role come from the table (``nearest_many``); every
         combination of them is scored at once (the mean compatibility over the outfit's pairs, as ``complete``).
-        Returns (anchor position, completion) pairs, each anchor's best first.
+        Without ``keep``, at most ``ANCHOR_COMPLETIONS`` per anchor from ``ANCHOR_CANDIDATES`` are read from
+        ``best_completions``. Returns (anchor position, completion) pairs, each anchor's best first.
         """
         anchors = np.asarray(anchors, dtype=np.int64)
         if len(anchors) == 0:
             return []
+        scored = self.best_completions.get(int(self.space.roles[anchors[0]]))
+        if scored is not None and keep is None and candidates == ANCHOR_CANDIDATES and per_anchor <= ANCHOR_COMPLETIONS:
+            rows = self._table_row[anchors]
+            added, scores = scored[0][rows, :per_anchor], scored[1][rows, :per_anchor]
+        else:
+            added, scores = self._completion_arrays(anchors, per_anchor, keep, candidates)
+        found = np.isfinite(scores)
+        return [
+            (anchor, Completion(tuple(pieces), score))
+            for anchor, pieces, score in zip(
+                np.broadcast_to(anchors[:, None], scores.shape)[found].tolist(), added[found].tolist(), scores[found].tolist()
+            )
+        ]
+
+    def _completion_arrays(
+        self, anchors: np.ndarray, per_anchor: int, keep: Callable[[str], bool] | None, candidates: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``complete_anchors`` as arrays: ``[anchors, per_anchor, missing roles]`` positions and ``[anchors, per_anchor]``
+        compatibilities, -inf where no outfit is left."""
         space = self.space
         anchor_role = ROLES[int(space.roles[anchors[0]])]
         missing = missing_roles([anchor_role])
@@ -194,20 +241,13 @@ class OutfitIndex:
         total = np.where(present, total / pairs_counted, -np.inf)
         best = np.argsort(-total, axis=1, kind="stable")[:, :per_anchor]
         rows = np.arange(len(anchors))[:, None]
-        scores = total[rows, best]
         # Combination c of two pools is (first c // width, second c % width), as the reshape above laid them out.
         added = (
             pool[rows, best][:, :, None]
             if len(missing) == 1
             else np.stack([first[rows, best // second.shape[1]], second[rows, best % second.shape[1]]], axis=-1)
         )
-        found = np.isfinite(scores)
-        return [
-            (anchor, Completion(tuple(pieces), score))
-            for anchor, pieces, score in zip(
-                np.broadcast_to(anchors[:, None], best.shape)[found].tolist(), added[found].tolist(), scores[found].tolist()
-            )
-        ]
+        return added, total[rows, best]
 
     def complete(
         self,

@@ -59,7 +59,7 @@ from tryon.services.recommendation.fit import (
 from tryon.services.recommendation.history import HistoryStore, InteractionKind
 from tryon.services.recommendation.index import ItemIndex
 from tryon.services.recommendation.multvae import ServableModel, load_model, save_model
-from tryon.services.recommendation.outfit_index import OutfitIndex
+from tryon.services.recommendation.outfit_index import ANCHOR_CANDIDATES, ANCHOR_COMPLETIONS, OutfitIndex
 from tryon.services.recommendation.outfits import missing_roles, role_of
 from tryon.shared.errors import FailedPrecondition, InvalidArgument, InvalidEvent, NotFound
 from tryon.shared.files import atomic_write
@@ -537,7 +537,9 @@ class Recommender:
             )
             drafts += [
                 ([names[anchor], *[names[p] for p in completion.added]], completion.compatibility)
-                for anchor, completion in self.outfit_index.complete_anchors(positions, 2, keep=keep_liked, candidates=4)
+                for anchor, completion in self.outfit_index.complete_anchors(
+                    positions, ANCHOR_COMPLETIONS, keep=keep_liked, candidates=ANCHOR_CANDIDATES
+                )
             ]
         return self._rank_outfits(query, drafts, k, profile)
 

@@ -136,6 +136,18 @@ def test_the_nearest_table_holds_what_the_searches_return(artifacts):
         assert (kept[0] >= 0).all() and not dropped & {space.garment_ids[p] for p in kept[0].tolist()}
 
 
+def test_the_best_completions_scored_at_start_are_those_each_call_would_score(artifacts):
+    space = embed_catalogue(artifacts.compatibility, CATALOGUE)
+    tabled, searched = OutfitIndex(space), OutfitIndex(space, table_roles=())
+    assert set(tabled.best_completions) == {0, 2} and not searched.best_completions
+    for role in (0, 2):
+        anchors = np.flatnonzero(space.roles == role)
+        for per_anchor in (1, 2):
+            assert tabled.complete_anchors(anchors, per_anchor, candidates=4) == searched.complete_anchors(
+                anchors, per_anchor, candidates=4
+            )
+
+
 def test_complete_ranks_every_combination_of_candidates_by_the_mean_compatibility_of_its_pairs(artifacts):
     outfit_index = OutfitIndex(embed_catalogue(artifacts.compatibility, CATALOGUE))
     space = outfit_index.space
