@@ -14,17 +14,28 @@ and scores the combinations as arrays. Rows: the health Check (reference), Recom
 for those shoppers, and CompleteOutfit k=10 from one random top. Goal: RecommendOutfits p99 <= 10 ms
 at 100k garments on 2 cores.
 
+The client runs in a process of its own, as a storefront's would (``--same-process`` puts it beside the
+server, sharing its interpreter lock, as this benchmark did before). The server starts as the service
+does: FAISS searches without interrupt checks (``index.disable_interrupt_checks``), start-up's objects
+frozen out of the garbage collector (``gc.freeze``), each call logged at INFO (here to nowhere).
+Client and server share the machine's 2 cores.
+
 Beside the latencies: how long the recommender (the outfit index and its table included) took to
-build, whether the table and the one taste search give the same garments as a search per anchor
-and per role (answer agreement), and where one call spends its processor time (each stage's function clocked by
-``time.thread_time`` over ``--profile-calls`` calls of the servicer in one thread, without gRPC).
-Client and server share the process and its 2 cores.
+build, the server's garbage collections during the load, whether the table and the one taste search
+give the same garments as a search per anchor and per role (answer agreement), and where one call
+spends its processor time (each stage's function clocked by ``time.thread_time`` over
+``--profile-calls`` calls of the servicer in one thread, without gRPC).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gc
+import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,19 +46,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import format_table, health_baseline, measure_unary, require_loopback  # noqa: E402
+from loadgen import LoadResult, format_table, health_baseline, measure_unary, require_loopback  # noqa: E402
 from rec_service import serving_shaped_artifacts  # noqa: E402
 
 from tryon.services.recommendation.catalogue import DRESS_CATEGORIES, TOP_CATEGORIES  # noqa: E402
 from tryon.services.recommendation.compatibility import CompatibilityConfig, train_compatibility  # noqa: E402
 from tryon.services.recommendation.domain import RecommendationDomain  # noqa: E402
 from tryon.services.recommendation.history import InteractionKind  # noqa: E402
+from tryon.services.recommendation.index import disable_interrupt_checks  # noqa: E402
 from tryon.services.recommendation.outfits import ROLES, role_of  # noqa: E402
 from tryon.services.recommendation.recommender import ModelArtifacts, Recommender  # noqa: E402
 from tryon.services.recommendation.servicer import RecommendationServicer, registration  # noqa: E402
 from tryon.services.recommendation.simulator import OutfitSessionSimulator, session_outfits  # noqa: E402
 from tryon.shared.proto import recommendation_service_pb2 as pb  # noqa: E402
 from tryon.shared.proto import recommendation_service_pb2_grpc as pb_grpc  # noqa: E402
+from tryon.shared.logs import configure_logging  # noqa: E402
 from tryon.shared.results import add_results_option, recording_stdout  # noqa: E402
 from tryon.shared.server import serve  # noqa: E402
 from tryon.shared.settings import ServerSettings  # noqa: E402
@@ -71,8 +84,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--profile-calls", type=int, default=300, help="RecommendOutfits calls profiled without gRPC")
+    parser.add_argument("--same-process", action="store_true", help="run the client threads in the server's process")
+    parser.add_argument("--client", nargs=2, metavar=("ADDRESS", "TOPS_FILE"), help=argparse.SUPPRESS)
     add_results_option(parser)
     arguments = parser.parse_args(argv)
+    if arguments.client:
+        address, tops_file = arguments.client
+        tops = json.loads(Path(tops_file).read_text(encoding="utf-8"))
+        rows = measure_rows(address, tops, arguments.requests, arguments.concurrency)
+        print(json.dumps({label: dataclasses.asdict(result) for label, result in rows.items()}))
+        return
     with tempfile.TemporaryDirectory() as folder:
         serving_shaped_artifacts(arguments.garments, arguments.factory, Path(folder))
         artifacts = ModelArtifacts.load(Path(folder) / "artifacts", nprobe=64)
@@ -91,36 +112,110 @@ def main(argv: list[str] | None = None) -> None:
             recommender.apply_interaction(f"shopper-{shopper}", rng.choice(ids), InteractionKind.PURCHASE)
     tops = [g for g, c in zip(ids, artifacts.catalogue.categories) if role_of(c) == "top"]
     servicer = RecommendationServicer(RecommendationDomain(recommender, _NoPublisher()))
+    # As the service's start-up ends: FAISS searches without interrupt checks, start-up's objects frozen.
+    disable_interrupt_checks()
+    collection = _full_collection_ms()
+    gc.freeze()
+    frozen_collection = _full_collection_ms()
+    # As the service logs (its default LOG_LEVEL and LOG_FLUSH_SECONDS), to nowhere.
+    configure_logging("recommendation", "INFO", stream=open(os.devnull, "w"), flush_seconds=0.2)
     running = serve("recommendation", [registration(servicer)], ServerSettings())
     require_loopback(running.address)
-    channel = grpc.insecure_channel(running.address)
-    stub = pb_grpc.RecommendationServiceStub(channel)
     title = f"RecommendOutfits and CompleteOutfit at {arguments.garments} garments"
     with recording_stdout(arguments.results, "bench_outfits", title):
-        results = {
-            "health Check": health_baseline(running.address, arguments.requests, arguments.concurrency),
-            "RecommendOutfits k=10 (known shoppers)": measure_unary(
-                lambda: stub.RecommendOutfits(
-                    pb.RecommendOutfitsRequest(user_id=f"shopper-{rng.randrange(SHOPPERS)}", k=10), timeout=10
-                ),
-                arguments.requests, arguments.concurrency, 120,
-            ),
-            "CompleteOutfit k=10 (one top)": measure_unary(
-                lambda: stub.CompleteOutfit(pb.CompleteOutfitRequest(garment_ids=[rng.choice(tops)], k=10), timeout=10),
-                arguments.requests, arguments.concurrency, 120,
-            ),
-        }
+        with _CollectionClock() as collections:
+            if arguments.same_process:
+                results = measure_rows(running.address, tops, arguments.requests, arguments.concurrency)
+            else:
+                results = _measure_in_client_process(running.address, tops, arguments)
         factories = sorted({index.factory for index in recommender.outfit_index.indexes.values()})
+        client = "the server's process" if arguments.same_process else "a process of their own"
         print(f"{arguments.garments} garments, item index {arguments.factory}, role-pair indexes {', '.join(factories)}, "
-              f"{arguments.concurrency} client threads, "
+              f"{arguments.concurrency} client threads in {client}, "
               f"FAISS on {'GPU' if recommender.outfit_index.indexes[(0, 1)].uses_gpu else 'CPU'}")
         print(format_table(results, "health Check"))
         print(f"recommender built in {built[0]:.1f} s ({built[1]:.1f} s of processor time), its outfit index's "
               f"nearest table of {sum(len(t) for t in recommender.outfit_index.nearest_table.values())} rows included")
+        print(f"a full garbage collection took {collection:.1f} ms over the server's objects after start-up, "
+              f"{frozen_collection:.2f} ms once gc.freeze() had set them aside (as the service's start-up does)")
+        print(collections.summary())
         print(agreement(recommender, random.Random(1)))
         print(profile(recommender, servicer, arguments.profile_calls, random.Random(2)))
-    channel.close()
     running.stop(grace=0)
+
+
+def measure_rows(address: str, tops: list[str], requests: int, concurrency: int) -> dict[str, LoadResult]:
+    """The three rows of the table, measured by closed-loop client threads of this process against ``address``."""
+    rng = random.Random(0)
+    channel = grpc.insecure_channel(address)
+    stub = pb_grpc.RecommendationServiceStub(channel)
+    try:
+        return {
+            "health Check": health_baseline(address, requests, concurrency),
+            "RecommendOutfits k=10 (known shoppers)": measure_unary(
+                lambda: stub.RecommendOutfits(
+                    pb.RecommendOutfitsRequest(user_id=f"shopper-{rng.randrange(SHOPPERS)}", k=10), timeout=10
+                ),
+                requests, concurrency, 120,
+            ),
+            "CompleteOutfit k=10 (one top)": measure_unary(
+                lambda: stub.CompleteOutfit(pb.CompleteOutfitRequest(garment_ids=[rng.choice(tops)], k=10), timeout=10),
+                requests, concurrency, 120,
+            ),
+        }
+    finally:
+        channel.close()
+
+
+def _measure_in_client_process(address: str, tops: list[str], arguments: argparse.Namespace) -> dict[str, LoadResult]:
+    """``measure_rows`` in a child process of this script, so that client and server hold separate interpreter locks."""
+    with tempfile.TemporaryDirectory() as folder:
+        tops_file = Path(folder) / "tops.json"
+        tops_file.write_text(json.dumps(tops), encoding="utf-8")
+        finished = subprocess.run(
+            [sys.executable, __file__, "--client", address, str(tops_file),
+             "--requests", str(arguments.requests), "--concurrency", str(arguments.concurrency)],
+            capture_output=True, text=True, check=True,
+        )
+    rows = json.loads(finished.stdout.strip().splitlines()[-1])
+    return {label: LoadResult(**fields) for label, fields in rows.items()}
+
+
+def _full_collection_ms() -> float:
+    """Milliseconds one full garbage collection of this process takes now."""
+    started = time.perf_counter()
+    gc.collect()
+    return 1000 * (time.perf_counter() - started)
+
+
+class _CollectionClock:
+    """Counts this process's garbage collections by generation, and times the longest, while the block runs."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+        self.longest = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.counts[info["generation"]] += 1
+        self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def __enter__(self) -> _CollectionClock:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def summary(self) -> str:
+        """One line: collections per generation and the longest pause."""
+        return (
+            f"server's garbage collections during the load: {sum(self.counts)} (generations 0/1/2: "
+            f"{'/'.join(map(str, self.counts))}), the longest {1000 * self.longest:.2f} ms"
+        )
 
 
 def agreement(recommender: Recommender, rng: random.Random, anchors_per_pair: int = 2000) -> str:
@@ -176,7 +271,7 @@ def profile(recommender: Recommender, servicer: RecommendationServicer, calls: i
     stages = [
         (servicer, "RecommendOutfits", "RecommendOutfits in the servicer"),
         (recommender, "_outfit_anchors", "  taste search (tops and dresses)"),
-        (recommender.item_index, "search", "    of which ItemIndex.search"),
+        (recommender.item_index, "search_ids", "    of which ItemIndex.search_ids"),
         (recommender.outfit_index, "complete_anchors", "  completions (table and scores)"),
         (recommender, "_rank_outfits", "  ranking (taste, spread)"),
     ]
