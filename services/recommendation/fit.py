@@ -27,8 +27,8 @@ from the profile shifted by it (``SizeOffsets.corrected``). Measured on the simu
 Ranking: by taste, with fit as a filter. A garment whose advised size fits with a probability under
 ``FIT_THRESHOLD`` loses ``DEMOTION`` (it comes after every candidate whose size may fit); the rest
 keep their taste order, plus ``FIT_WEIGHT * ln(max(p, FIT_FLOOR))`` (0 by default: measured on the
-simulator, a weight of 1 cost 23-39% of NDCG@20; one of 0.1 cut fewer returns than the filter in
-all six settings measured). A garment without a chart the profile knows has p = 1.
+simulator, a weight of 1 cost 16-38% of NDCG@20, and one of 0.1 cut fewer returns than the filter in
+every setting measured; ``fit_ranking``). A garment without a chart the profile knows has p = 1.
 """
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ from tryon.shared.errors import DomainError, InvalidEvent
 FIT_WEIGHT = 0.0
 """Weight of ln(fit probability) against the shopper's taste score."""
 FIT_THRESHOLD = 0.01
-"""A garment whose advised size fits with a probability under this is demoted below the others: of the
-thresholds measured (``fit_ranking``), the one that costs the least NDCG@20 for about as few returns."""
+"""A garment whose advised size fits with a probability under this is demoted below the others: 0.05 cost
+more NDCG@20 for about as many returns, and 0.002 and 0.005 demoted about the same garments (``fit_ranking``)."""
 DEMOTION = 1000.0
 """What a demoted garment loses: more than any spread of taste scores, so it comes after the rest."""
 FIT_FLOOR = 0.01
@@ -86,33 +86,33 @@ class ChartFit:
         if offsets is None:
             return self.labels[index], self.probabilities[index]
         probabilities = np.asarray(self.probabilities, dtype=np.float64)
-        count = len(probabilities)
-        positions = np.arange(count)[:, None] + np.asarray(OFFSETS)[None, :] * step
         # A label cut as a size beyond the chart's ends fits no body the profile knows.
-        cut_as = np.where((positions >= 0) & (positions < count), probabilities[np.clip(positions, 0, count - 1)], 0.0)
-        shifted = cut_as @ np.asarray(offsets, dtype=np.float64)
+        shifted = _moved(probabilities, np.asarray(OFFSETS) * step) @ np.asarray(offsets, dtype=np.float64)
         if shifted.max() > 0.0:
             best = int(np.argmax(shifted))
         else:
-            best = min(max(index - OFFSETS[int(np.argmax(offsets))] * step, 0), count - 1)
+            best = min(max(index - OFFSETS[int(np.argmax(offsets))] * step, 0), len(probabilities) - 1)
         return self.labels[best], float(shifted[best])
 
-    def shifted(self, shifts: np.ndarray, step: int = 1) -> ChartFit:
-        """This fit as the body's purchases corrected it: ``shifts`` weighs each of ``SHIFTS`` (sizes the
-        body wears larger than this profile says; ``SizeOffsets.shift_posterior``), so size ``i`` fits
-        with the weighted probability of size ``i - s * step``; the recommended size is the likeliest,
-        or, when none may fit, the recommended one moved by the likeliest shift."""
+    def shifted(self, shift: int, step: int = 1) -> ChartFit:
+        """This fit of a body that wears ``shift`` sizes larger than it says (``SizeOffsets.corrected``): size
+        ``i`` fits with the probability of size ``i - shift * step``; the recommended size is the likeliest,
+        or, when none may fit, the recommended one moved by ``shift``."""
         probabilities = np.asarray(self.probabilities, dtype=np.float64)
-        count = len(probabilities)
-        sources = np.arange(count)[:, None] - np.asarray(SHIFTS)[None, :] * step
-        moved = np.where((sources >= 0) & (sources < count), probabilities[np.clip(sources, 0, count - 1)], 0.0)
-        corrected = moved @ np.asarray(shifts, dtype=np.float64)
+        corrected = _moved(probabilities, np.array([-shift * step]))[:, 0]
         if corrected.max() > 0.0:
             recommended = int(np.argmax(corrected))
         else:
             index = self.labels.index(self.recommended) if self.recommended in self.labels else 0
-            recommended = min(max(index + SHIFTS[int(np.argmax(shifts))] * step, 0), count - 1)
+            recommended = min(max(index + shift * step, 0), len(probabilities) - 1)
         return ChartFit(self.labels, tuple(float(p) for p in corrected), self.labels[recommended])
+
+
+def _moved(probabilities: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """``[positions, moves]``: the probability of the size ``move`` positions from each, 0 beyond the chart's ends."""
+    count = len(probabilities)
+    sources = np.arange(count)[:, None] + moves[None, :]
+    return np.where((sources >= 0) & (sources < count), probabilities[np.clip(sources, 0, count - 1)], 0.0)
 
 
 FitProfile = dict[str, ChartFit]
@@ -154,7 +154,7 @@ SHIFT_PRIOR = OFFSET_PRIOR
 """Log prior of each shift: most profiles are right; a size off is common, two rare."""
 RELATIVE_OFFSETS = tuple(range(OFFSETS[0] - SHIFTS[-1], OFFSETS[-1] - SHIFTS[0] + 1))
 """Sizes a purchase's label fits off the profile's same size: the garment's offset less the body's shift."""
-_RELATIVE_INDEX = np.subtract.outer(np.arange(len(OFFSETS)), np.arange(len(SHIFTS))) + len(SHIFTS) - 1
+_RELATIVE_INDEX = np.subtract.outer(OFFSETS, SHIFTS) - RELATIVE_OFFSETS[0]
 """Column of ``RELATIVE_OFFSETS`` of each (offset, shift) pair."""
 OUTCOME_NOISE = 0.1
 """Share of purchases whose outcome the size explains not (a fit profile's error, a change of mind)."""
@@ -262,12 +262,13 @@ class SizeOffsets:
         ``body``: (body id, chart id) of the buyer, whose shift the purchase teaches too (None: the garment only).
         """
         joint = outcome_likelihoods(fit, label, step, RELATIVE_OFFSETS)[:, _RELATIVE_INDEX]
+        # Each side averages the other's posterior as it was before this purchase.
         shifts = self.shift_posterior(*body) if body else None
+        offsets = self.posterior(garment_id)
         garment_table = np.log(joint @ (np.exp(SHIFT_PRIOR) if shifts is None else shifts))
         self._add(self._log_likelihood, garment_id, garment_table[Outcome.KEPT])
         entry = [label, garment_table, None, None, None]
         if body:
-            offsets = self.posterior(garment_id)
             body_table = np.log(np.einsum("ods,d->os", joint, np.exp(OFFSET_PRIOR) if offsets is None else offsets))
             self._add(self._shift_log_likelihood, body, body_table[Outcome.KEPT])
             entry[2:] = [body[0], body[1], body_table]
@@ -290,7 +291,7 @@ class SizeOffsets:
         if not purchases:
             del self._pending[(user_id, garment_id)]
         self._add(self._log_likelihood, garment_id, garment_table[outcome] - garment_table[Outcome.KEPT])
-        if body_id is not None and (body_id, chart_id) in self._shift_log_likelihood:
+        if body_table is not None:
             self._add(self._shift_log_likelihood, (body_id, chart_id), body_table[outcome] - body_table[Outcome.KEPT])
         return True
 
@@ -312,12 +313,14 @@ class SizeOffsets:
         return _posterior(SHIFT_PRIOR, self._shift_log_likelihood.get((body_id, chart_id)))
 
     def corrected(self, body_id: str, profile: FitProfile) -> FitProfile:
-        """The body's profile, each chart it bought from shifted by what its purchases taught (``ChartFit.shifted``)."""
+        """The body's profile, each chart shifted by the body's most probable shift in it (``ChartFit.shifted``):
+        unchanged until the body's purchases make another shift than 0 the likeliest."""
         corrected = dict(profile)
         for chart_id, fit in profile.items():
             shifts = self.shift_posterior(body_id, chart_id)
-            if shifts is not None:
-                corrected[chart_id] = fit.shifted(shifts, SIZE_STEPS.get(chart_id, 1))
+            shift = 0 if shifts is None else SHIFTS[int(np.argmax(shifts))]
+            if shift:
+                corrected[chart_id] = fit.shifted(shift, SIZE_STEPS.get(chart_id, 1))
         return corrected
 
     def forget_user(self, user_id: str) -> None:
@@ -325,10 +328,20 @@ class SizeOffsets:
         for key in [key for key in self._pending if key[0] == user_id]:
             del self._pending[key]
 
-    def forget_body(self, body_id: str) -> None:
-        """Drop what the body's purchases taught about it; a later return of one of them teaches the garment only."""
-        for key in [key for key in self._shift_log_likelihood if key[0] == body_id]:
+    def forget_body(self, body_id: str, charts: Iterable[str] | None = None) -> None:
+        """Drop what the body's purchases taught about it (in ``charts`` only, when given), and the body from
+        the purchases remembered for returns: a later return of one of them teaches the garment only."""
+        charts = None if charts is None else set(charts)
+
+        def forgotten(body: str | None, chart: str | None) -> bool:
+            return body == body_id and (charts is None or chart in charts)
+
+        for key in [key for key in self._shift_log_likelihood if forgotten(*key)]:
             del self._shift_log_likelihood[key]
+        for purchases in self._pending.values():
+            for entry in purchases:
+                if forgotten(entry[2], entry[3]):
+                    entry[2:] = [None, None, None]
 
     def state(self) -> dict:
         """A JSON-ready copy (for snapshots)."""

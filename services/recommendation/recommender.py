@@ -250,7 +250,8 @@ class Recommender:
         self.fit_threshold = FIT_THRESHOLD
         """Fit probability under which a garment is demoted in rankings with a body (``fit.FIT_THRESHOLD``)."""
         self.size_offsets = SizeOffsets()
-        """By how many sizes each garment runs off its chart, learned from sized purchases and returns."""
+        """By how many sizes each garment runs off its chart, and each body off its fit profile per chart,
+        learned from sized purchases and returns."""
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._trained_vectors = self.model.item_embeddings()
         self._largest_trained_norm = float(np.linalg.norm(self._trained_vectors, axis=1).max(initial=0.0))
@@ -744,7 +745,8 @@ class Recommender:
             self.histories.record(user_id, garment_id, kind)
 
     def learn_fit(self, user_id: str, garment_id: str, kind: int, size: str, reason: int, body_id: str) -> bool:
-        """Learn how the garment's sizes run from a sized PURCHASE or a RETURN with its reason (``fit.SizeOffsets``).
+        """Learn how the garment's sizes run, and how the buyer's body wears its chart, from a sized PURCHASE or a
+        RETURN with its reason (``fit.SizeOffsets``).
 
         The interaction must keep the contract (the event handler checks it). A purchase teaches
         only with a size and a body whose fit profile covers the garment's chart; a return only for
@@ -800,12 +802,16 @@ class Recommender:
     def set_body(self, body_id: str, sex: int, latent: list[float], fit_profile: FitProfile | None = None) -> None:
         """Keep a body's latent code and fit profile (checked against the contract by the event handler).
 
-        A new profile (the shopper's numbers changed) drops what purchases taught about the old one.
+        A chart whose fit changed (the shopper's numbers changed) drops what purchases taught about the
+        body in it; the others keep it.
         """
         profile = dict(fit_profile or {})
         with self._lock:
-            if self._fit_profiles.get(body_id, profile) != profile:
-                self.size_offsets.forget_body(body_id)
+            known = self._fit_profiles.get(body_id)
+            if known is not None:
+                changed = [chart for chart in known.keys() | profile.keys() if known.get(chart) != profile.get(chart)]
+                if changed:
+                    self.size_offsets.forget_body(body_id, changed)
             self._bodies[body_id] = {"sex": int(sex), "latent": [float(v) for v in latent], "fit": profile_state(profile)}
             self._fit_profiles[body_id] = profile
 

@@ -272,13 +272,13 @@ def test_a_garment_that_runs_small_is_advised_a_size_up(simulated_offsets):
 
 
 def test_a_profile_shifted_a_size_up_moves_its_probabilities_and_its_advice():
-    one_up = np.array([0.0, 0.0, 0.0, 1.0, 0.0])
-    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(one_up) == ChartFit(("S", "M", "L"), (0.0, 0.1, 0.8), "L")
-    # No size may fit: the recommended one moves by the likeliest shift.
-    assert ChartFit(("S", "M", "L"), (0.0, 0.0, 0.0), "S").shifted(one_up).best() == ("M", 0.0)
+    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(1) == ChartFit(("S", "M", "L"), (0.0, 0.1, 0.8), "L")
+    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(-1).best() == ("S", 0.8)
+    # No size may fit: the recommended one moves by the shift.
+    assert ChartFit(("S", "M", "L"), (0.0, 0.0, 0.0), "S").shifted(1).best() == ("M", 0.0)
     # A chart with three inseams per waist moves by whole waists.
     labels = ("30/30", "30/32", "30/34", "32/30", "32/32", "32/34")
-    assert ChartFit(labels, (0.0, 0.9, 0.0, 0.0, 0.0, 0.0)).shifted(one_up, step=3).best() == ("32/32", 0.9)
+    assert ChartFit(labels, (0.0, 0.9, 0.0, 0.0, 0.0, 0.0)).shifted(1, step=3).best() == ("32/32", 0.9)
 
 
 def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_returns():
@@ -298,7 +298,10 @@ def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_re
     profile = {"eu_womens_tops": fit}
     assert best_size(offsets.corrected("ann-body", profile), "eu_womens_tops")[0] == "40"
     assert best_size(offsets.corrected("other-body-0", profile), "eu_womens_tops")[0] == "38"
-    # Snapshots keep it; a body deleted takes it along.
+    # A body whose purchase was kept keeps its profile exactly.
+    offsets.purchase("bea", garments[0], "38", fit, body=("bea-body", "eu_womens_tops"))
+    assert offsets.corrected("bea-body", profile) == profile
+    # Snapshots keep it; a body deleted takes it along, from the purchases remembered for returns too.
     restored = SizeOffsets.from_state(offsets.state())
     np.testing.assert_allclose(
         restored.shift_posterior("ann-body", "eu_womens_tops"), offsets.shift_posterior("ann-body", "eu_womens_tops")
@@ -306,6 +309,12 @@ def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_re
     restored.forget_body("ann-body")
     assert restored.shift_posterior("ann-body", "eu_womens_tops") is None
     assert best_size(restored.corrected("ann-body", profile), "eu_womens_tops")[0] == "38"
+    assert "ann-body" not in str(restored.state())
+    # A return of a purchase made before the body was forgotten teaches its garment only.
+    restored.purchase("ann", "top-new", "38", fit, body=("ann-body", "eu_womens_tops"))
+    after_new_purchase = restored.shift_posterior("ann-body", "eu_womens_tops")
+    assert restored.returned("ann", garments[7], "38", Outcome.TOO_SMALL)
+    np.testing.assert_allclose(restored.shift_posterior("ann-body", "eu_womens_tops"), after_new_purchase)
 
 
 def test_a_snapshot_written_before_bodies_were_learned_still_loads():
@@ -356,7 +365,7 @@ def test_sized_purchases_and_returns_travel_in_events_and_change_the_advice(stub
             recommender.forget_body(f"buyer-body-{number}")
 
 
-def test_a_new_profile_drops_what_purchases_taught_about_the_old_one(recommender):
+def test_new_numbers_in_a_chart_drop_what_purchases_taught_about_the_body_in_it(recommender):
     top = next(g for g in recommender._catalogue_garments.values() if g.size_chart_id == "eu_womens_tops").garment_id
     fit = ChartFit(EU_TOPS, (0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0))
     try:
@@ -366,8 +375,12 @@ def test_a_new_profile_drops_what_purchases_taught_about_the_old_one(recommender
         # The same profile again (an event delivered twice) keeps it; new numbers drop it.
         recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": fit})
         assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is not None
+        # A chart added leaves the others' shifts; new numbers in a chart drop its shift.
+        mens = ChartFit(MENS_TOPS, (0.0,) * len(MENS_TOPS))
+        recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": fit, "eu_mens_tops": mens})
+        assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is not None
         moved = ChartFit(EU_TOPS, (0.0, 0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0))
-        recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": moved})
+        recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": moved, "eu_mens_tops": mens})
         assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is None
     finally:
         recommender.forget_body("body-shifted")
