@@ -281,6 +281,8 @@ class ConditionalVAE(nn.Module):
         samples = self.decode(latents, label_vectors)
         # The head is frozen for the samples: their loss moves the decoder and the prior only.
         self.class_head.requires_grad_(False)
-        sample_class_loss = F.cross_entropy(self.class_head(samples), label_vectors)
-        self.class_head.requires_grad_(True)
+        try:
+            sample_class_loss = F.cross_entropy(self.class_head(samples), label_vectors)
+        finally:
+            self.class_head.requires_grad_(True)
         return {"class_loss": class_loss, "sample_class_loss": sample_class_loss}
