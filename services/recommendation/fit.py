@@ -21,7 +21,8 @@ own advice for a garment nobody bought with a size): a garment that runs small i
 Bodies are learned the same way: a profile inferred from a few self-measured numbers can be a size
 off for every garment of a chart, so each (body, chart) keeps the likelihood of each shift in
 ``SHIFTS`` from the body's own sized purchases and returns, and the recommender ranks and advises
-from the profile shifted by it (``SizeOffsets.corrected``). Measured on the simulator
+from the profile averaged over those shifts (``SizeOffsets.corrected``; over the prior's before the
+body's first sized purchase in a chart). Measured on the simulator
 (``fit_ranking``), this is what cuts returns most.
 
 Ranking: by taste, with fit as a filter. A garment whose advised size fits with a probability under
@@ -94,17 +95,18 @@ class ChartFit:
             best = min(max(index - OFFSETS[int(np.argmax(offsets))] * step, 0), len(probabilities) - 1)
         return self.labels[best], float(shifted[best])
 
-    def shifted(self, shift: int, step: int = 1) -> ChartFit:
-        """This fit of a body that wears ``shift`` sizes larger than it says (``SizeOffsets.corrected``): size
-        ``i`` fits with the probability of size ``i - shift * step``; the recommended size is the likeliest,
-        or, when none may fit, the recommended one moved by ``shift``."""
+    def shifted(self, shifts: np.ndarray, step: int = 1) -> ChartFit:
+        """This fit as the body's purchases corrected it (``SizeOffsets.corrected``): ``shifts`` weighs each of
+        ``SHIFTS`` (sizes the body wears larger than this profile says), so size ``i`` fits with the weighted
+        probability of size ``i - s * step``; the recommended size is the likeliest, or, when none may fit,
+        the recommended one moved by the likeliest shift."""
         probabilities = np.asarray(self.probabilities, dtype=np.float64)
-        corrected = _moved(probabilities, np.array([-shift * step]))[:, 0]
+        corrected = _moved(probabilities, -np.asarray(SHIFTS) * step) @ np.asarray(shifts, dtype=np.float64)
         if corrected.max() > 0.0:
             recommended = int(np.argmax(corrected))
         else:
             index = self.labels.index(self.recommended) if self.recommended in self.labels else 0
-            recommended = min(max(index + shift * step, 0), len(probabilities) - 1)
+            recommended = min(max(index + SHIFTS[int(np.argmax(shifts))] * step, 0), len(probabilities) - 1)
         return ChartFit(self.labels, tuple(float(p) for p in corrected), self.labels[recommended])
 
 
@@ -313,14 +315,14 @@ class SizeOffsets:
         return _posterior(SHIFT_PRIOR, self._shift_log_likelihood.get((body_id, chart_id)))
 
     def corrected(self, body_id: str, profile: FitProfile) -> FitProfile:
-        """The body's profile, each chart shifted by the body's most probable shift in it (``ChartFit.shifted``):
-        unchanged until the body's purchases make another shift than 0 the likeliest."""
-        corrected = dict(profile)
+        """The body's profile, each chart averaged over how likely the body wears each shift in it
+        (``ChartFit.shifted``): the prior's until the body buys from the chart, then the posterior's, so a
+        kept purchase raises the probability of the size kept and a return moves it."""
+        prior = np.exp(SHIFT_PRIOR)
+        corrected = {}
         for chart_id, fit in profile.items():
             shifts = self.shift_posterior(body_id, chart_id)
-            shift = 0 if shifts is None else SHIFTS[int(np.argmax(shifts))]
-            if shift:
-                corrected[chart_id] = fit.shifted(shift, SIZE_STEPS.get(chart_id, 1))
+            corrected[chart_id] = fit.shifted(prior if shifts is None else shifts, SIZE_STEPS.get(chart_id, 1))
         return corrected
 
     def forget_user(self, user_id: str) -> None:

@@ -134,7 +134,9 @@ def test_with_a_body_garments_that_fit_come_first_with_their_advised_size(stub, 
     assert fitted_charts.count("eu_mens_tops") < plain_charts.count("eu_mens_tops")
     for garment in fitted.garments:
         chart = recommender.garment(garment.garment_id).size_chart_id
-        expected = {"eu_womens_tops": ("38", 0.9), "eu_mens_tops": ("44", 0.0), "": ("", 0.0)}[chart]
+        # Size 38 fits at 0.9 in the profile; before any purchase the body may wear it a size off
+        # (``fit.SHIFT_PRIOR``), so 0.7 of 0.9 plus 0.12 of each neighbour's 0.05.
+        expected = {"eu_womens_tops": ("38", 0.642), "eu_mens_tops": ("44", 0.0), "": ("", 0.0)}[chart]
         assert (garment.advised_size, round(garment.fit_probability, 6)) == expected
 
 
@@ -272,13 +274,17 @@ def test_a_garment_that_runs_small_is_advised_a_size_up(simulated_offsets):
 
 
 def test_a_profile_shifted_a_size_up_moves_its_probabilities_and_its_advice():
-    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(1) == ChartFit(("S", "M", "L"), (0.0, 0.1, 0.8), "L")
-    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(-1).best() == ("S", 0.8)
-    # No size may fit: the recommended one moves by the shift.
-    assert ChartFit(("S", "M", "L"), (0.0, 0.0, 0.0), "S").shifted(1).best() == ("M", 0.0)
+    one_up, one_down = np.eye(5)[3], np.eye(5)[1]
+    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(one_up) == ChartFit(("S", "M", "L"), (0.0, 0.1, 0.8), "L")
+    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(one_down).best() == ("S", 0.8)
+    # Weighed shifts average the moved probabilities.
+    halves = ChartFit(("S", "M", "L"), (0.0, 1.0, 0.0)).shifted(0.5 * one_up + 0.5 * np.eye(5)[2])
+    assert halves.probabilities == (0.0, 0.5, 0.5)
+    # No size may fit: the recommended one moves by the likeliest shift.
+    assert ChartFit(("S", "M", "L"), (0.0, 0.0, 0.0), "S").shifted(one_up).best() == ("M", 0.0)
     # A chart with three inseams per waist moves by whole waists.
     labels = ("30/30", "30/32", "30/34", "32/30", "32/32", "32/34")
-    assert ChartFit(labels, (0.0, 0.9, 0.0, 0.0, 0.0, 0.0)).shifted(1, step=3).best() == ("32/32", 0.9)
+    assert ChartFit(labels, (0.0, 0.9, 0.0, 0.0, 0.0, 0.0)).shifted(one_up, step=3).best() == ("32/32", 0.9)
 
 
 def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_returns():
@@ -298,9 +304,12 @@ def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_re
     profile = {"eu_womens_tops": fit}
     assert best_size(offsets.corrected("ann-body", profile), "eu_womens_tops")[0] == "40"
     assert best_size(offsets.corrected("other-body-0", profile), "eu_womens_tops")[0] == "38"
-    # A body whose purchase was kept keeps its profile exactly.
+    # Before any purchase a body's profile is averaged over the prior's shifts; a kept purchase makes
+    # the size kept likelier.
+    before = offsets.corrected("bea-body", profile)["eu_womens_tops"]
+    assert before.best() == ("38", pytest.approx(0.7 * 0.9 + 2 * 0.12 * 0.05))
     offsets.purchase("bea", garments[0], "38", fit, body=("bea-body", "eu_womens_tops"))
-    assert offsets.corrected("bea-body", profile) == profile
+    assert offsets.corrected("bea-body", profile)["eu_womens_tops"].best()[1] > before.best()[1]
     # Snapshots keep it; a body deleted takes it along, from the purchases remembered for returns too.
     restored = SizeOffsets.from_state(offsets.state())
     np.testing.assert_allclose(
