@@ -365,19 +365,7 @@ class ItemIndex:
         ``keep_rate`` 1 it is exactly ``k + skip``, which always suffices, and below 1 it
         over-fetches so that one search usually does.
         """
-        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
-        if k <= 0:
-            raise ValueError(f"k must be positive; got {k}")
-        _limit_search_threads()
-        if self._want_gpu:
-            # GPU indexes are not safe for concurrent searches.
-            with self._lock:
-                return self._search(queries, k, keep, keep_rate, skip)
-        self._search_lock.acquire_read()
-        try:
-            return self._search(queries, k, keep, keep_rate, skip)
-        finally:
-            self._search_lock.release_read()
+        return self._locked(self._search, self._checked(queries, k), k, keep, keep_rate, skip)
 
     def search_ids(self, queries: np.ndarray, k: int) -> np.ndarray:
         """``search`` without ``keep``, as int ids: ``[rows, k]``, best first, -1 past the last garment found.
@@ -386,16 +374,24 @@ class ItemIndex:
         and names only a few (``garment_ids_of``): naming every hit of a 200-hit search took more
         processor time than the FAISS search itself.
         """
-        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        return self._locked(self._search_ids, self._checked(queries, k), k)
+
+    def _checked(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """The queries as a contiguous float32 ``[rows, dim]`` array; ValueError for a k under 1."""
         if k <= 0:
             raise ValueError(f"k must be positive; got {k}")
+        return np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+
+    def _locked(self, search, *arguments):
+        """``search(*arguments)`` as searches may run together: one at a time on a GPU, under the read lock on CPU."""
         _limit_search_threads()
         if self._want_gpu:
+            # GPU indexes are not safe for concurrent searches.
             with self._lock:
-                return self._search_ids(queries, k)
+                return search(*arguments)
         self._search_lock.acquire_read()
         try:
-            return self._search_ids(queries, k)
+            return search(*arguments)
         finally:
             self._search_lock.release_read()
 
