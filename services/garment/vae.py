@@ -127,6 +127,18 @@ class _FiLM(nn.Module):
         return features * (1.0 + scale.view(shape)) + shift.view(shape)
 
 
+
+def _downsampling(channels: int) -> nn.Sequential:
+    """Two strided convolutions from a 28x28 image to ``2 * channels`` maps of 7x7, flattened."""
+    return nn.Sequential(
+        nn.Conv2d(1, channels, 4, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+    )
+
+
 class ConditionalVAE(nn.Module):
     """Class-conditioned convolutional VAE: ``loss`` for training, ``encode``/``decode``/``sample`` for use.
 
@@ -138,13 +150,7 @@ class ConditionalVAE(nn.Module):
         super().__init__()
         self.config = config
         channels = config.base_channels
-        self.encoder_convolutions = nn.Sequential(
-            nn.Conv2d(1, channels, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-        )
+        self.encoder_convolutions = _downsampling(channels)
         flat = 2 * channels * 7 * 7
         self.encoder_head = nn.Sequential(nn.Linear(flat + NUM_CATEGORIES, config.hidden_dim), nn.LeakyReLU(0.2))
         self.to_mean = nn.Linear(config.hidden_dim, config.latent_dim)
@@ -180,14 +186,7 @@ class ConditionalVAE(nn.Module):
             # Drawn without advancing torch's global generator, so that the models built after this
             # one from the same seed (the GAN and the judging classifier) start as they did before.
             with torch.random.fork_rng(devices=[]):
-                self.class_head = nn.Sequential(
-                    nn.Conv2d(1, channels, 4, stride=2, padding=1),
-                    nn.LeakyReLU(0.2),
-                    nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1),
-                    nn.LeakyReLU(0.2),
-                    nn.Flatten(),
-                    nn.Linear(flat, NUM_CATEGORIES),
-                )
+                self.class_head = nn.Sequential(*_downsampling(channels), nn.Linear(flat, NUM_CATEGORIES))
 
     @property
     def latent_dim(self) -> int:
