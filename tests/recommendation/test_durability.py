@@ -147,7 +147,9 @@ def test_kill_minus_nine_then_restart_ends_in_the_folded_state(tmp_path, fresh_k
     rng = random.Random(0)
     produced: list[events_pb2.InteractionRecorded] = []
     producer = EventPublisher(
-        fresh_kafka_bootstrap, "durability-test", Outbox(tmp_path / "outbox.sqlite"), ack_wait_s=0
+        # Its own outbox file: the service's is data_dir/outbox.sqlite, and two publishers on one file
+        # would each send and remove the other's records.
+        fresh_kafka_bootstrap, "durability-test", Outbox(tmp_path / "test-producer" / "outbox.sqlite"), ack_wait_s=0
     ).start()
 
     def publish(event):
