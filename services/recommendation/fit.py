@@ -249,6 +249,9 @@ class SizeOffsets:
         self._log_likelihood: dict[str, np.ndarray] = {}
         self._shift_log_likelihood: dict[tuple[str, str], np.ndarray] = {}
         self._pending: OrderedDict[tuple[str, str], list[list]] = OrderedDict()
+        # Each body's corrected profile, with the profile it came from: rankings ask for it on every
+        # request, and it changes only when the profile or the body's shifts do.
+        self._corrected: dict[str, tuple[FitProfile, FitProfile]] = {}
 
     def purchase(
         self,
@@ -273,6 +276,7 @@ class SizeOffsets:
         if body:
             body_table = np.log(np.einsum("ods,d->os", joint, np.exp(OFFSET_PRIOR) if offsets is None else offsets))
             self._add(self._shift_log_likelihood, body, body_table[Outcome.KEPT])
+            self._corrected.pop(body[0], None)
             entry[2:] = [body[0], body[1], body_table]
         key = (user_id, garment_id)
         self._pending.setdefault(key, []).append(entry)
@@ -294,6 +298,7 @@ class SizeOffsets:
             del self._pending[(user_id, garment_id)]
         self._add(self._log_likelihood, garment_id, garment_table[outcome] - garment_table[Outcome.KEPT])
         if body_table is not None:
+            self._corrected.pop(body_id, None)
             self._add(self._shift_log_likelihood, (body_id, chart_id), body_table[outcome] - body_table[Outcome.KEPT])
         return True
 
@@ -318,11 +323,15 @@ class SizeOffsets:
         """The body's profile, each chart averaged over how likely the body wears each shift in it
         (``ChartFit.shifted``): the prior's until the body buys from the chart, then the posterior's, so a
         kept purchase raises the probability of the size kept and a return moves it."""
+        cached = self._corrected.get(body_id)
+        if cached is not None and cached[0] is profile:
+            return cached[1]
         prior = np.exp(SHIFT_PRIOR)
         corrected = {}
         for chart_id, fit in profile.items():
             shifts = self.shift_posterior(body_id, chart_id)
             corrected[chart_id] = fit.shifted(prior if shifts is None else shifts, SIZE_STEPS.get(chart_id, 1))
+        self._corrected[body_id] = (profile, corrected)
         return corrected
 
     def forget_user(self, user_id: str) -> None:
@@ -334,6 +343,7 @@ class SizeOffsets:
         """Drop what the body's purchases taught about it (in ``charts`` only, when given), and the body from
         the purchases remembered for returns: a later return of one of them teaches the garment only."""
         charts = None if charts is None else set(charts)
+        self._corrected.pop(body_id, None)
 
         def forgotten(body: str | None, chart: str | None) -> bool:
             return body == body_id and (charts is None or chart in charts)
