@@ -362,12 +362,13 @@ def evaluate(arguments: argparse.Namespace) -> str:
         + " or ".join(f"{description} ({mode})" for mode, description in TOLD_MODES.items())
         + f"; {arguments.samples} posterior samples give the fit profile. The recommender learns each garment's "
         "size offset and each body's shift per chart from the training log's purchases (size bought, buyer's "
-        "body id) and returns (reason), reading only fit profiles; 'garment offsets' rows ignore the shifts. {arguments.eval_sessions} evaluation sessions per shopper: the storefront "
+        f"body id) and returns (reason), reading only fit profiles; 'garment offsets' rows ignore the shifts. {arguments.eval_sessions} evaluation sessions per shopper: the storefront "
         f"shows the {SHOWN_PER_ROLE} best garments of each role and the shopper buys an outfit among them by their "
         "hidden taste, in the advised size when a body is given. NDCG@20: RecommendGarments against the garments "
         f"bought in {HELD_OUT_SESSIONS} held-out sessions (all purchases, and only those kept, i.e. not sent back). "
         "'demote p < t' puts garments whose advised size fits with "
-        "probability under t after the others, in taste order; 'taste + w x ln(fit)' is the previous rule.",
+        "probability under t after the others of their category that may fit, in taste order (a category none of whose "
+        "garments may fit keeps its place); 'taste + w x ln(fit)' is the previous rule.",
         "",
         *tables,
         f"Goal: at least 30% fewer returns for at most 2% less NDCG@20. Cost of carrying the profile: "
