@@ -9,12 +9,16 @@ the process killed before its removal) is skipped by consumers, which are idempo
 The file lives in the service's data folder, so a queue that outlives a ``kill -9`` of the
 process, or a broker that stays away across a restart, is sent when the broker answers again.
 ``max_pending`` bounds it: beyond that many records ``append`` raises ``OutboxUnavailable``
-instead of filling the disk while the broker is away.
+instead of filling the disk while the broker is away. One ``Outbox`` at a time holds the file (an
+exclusive lock on ``<file>.lock``, let go by ``close`` or the process's end): two publishers on one
+file would each send and remove the other's records.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -63,6 +67,7 @@ class Outbox:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._max_pending = max_pending
         self._lock = threading.Lock()
+        self._holder = _hold(self._path)
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -152,3 +157,19 @@ class Outbox:
         """Close the file; records not sent stay in it for the next start."""
         with self._lock:
             self._db.close()
+            os.close(self._holder)
+
+
+def _hold(path: Path) -> int:
+    """A descriptor of ``path``'s lock file holding its exclusive lock; OutboxUnavailable when another holds it."""
+    lock_path = path.with_name(path.name + ".lock")
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise OutboxUnavailable(
+            f"the outbox at {path} is held by another publisher (its lock {lock_path}); give each service "
+            "process a data folder of its own, or stop the other one first"
+        ) from None
+    return descriptor

@@ -1,6 +1,9 @@
-"""The outbox: records survive a reopen, come back in the order they were appended, and it is bounded."""
+"""The outbox: records survive a reopen, come back in the order they were appended, it is bounded, and one holder at a time."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
@@ -45,3 +48,33 @@ def test_a_full_outbox_refuses_the_whole_call(tmp_path):
     with pytest.raises(OutboxUnavailable, match="at most 3"):
         outbox.append([record("a", 2), record("a", 3)])
     assert [r.value for r in outbox.oldest(10)] == [b"a-0", b"a-1"]
+
+
+def test_a_second_holder_of_one_file_is_refused_until_the_first_closes(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    outbox.append([record("a", 0)])
+    with pytest.raises(OutboxUnavailable, match="held by another publisher.*data folder of its own"):
+        Outbox(tmp_path / "outbox.sqlite")
+    assert len(outbox) == 1
+    outbox.close()
+    reopened = Outbox(tmp_path / "outbox.sqlite")
+    assert [r.value for r in reopened.oldest(10)] == [b"a-0"]
+    reopened.close()
+
+
+def test_a_second_process_cannot_hold_the_file_while_the_first_does(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    script = (
+        "import sys\n"
+        "from tryon.shared.outbox import Outbox, OutboxUnavailable\n"
+        "try:\n"
+        "    Outbox(sys.argv[1])\n"
+        "except OutboxUnavailable as error:\n"
+        "    print(error)\n"
+        "    sys.exit(3)\n"
+    )
+    held = subprocess.run([sys.executable, "-c", script, str(tmp_path / "outbox.sqlite")], capture_output=True, text=True, timeout=60)
+    assert held.returncode == 3 and "held by another publisher" in held.stdout
+    outbox.close()
+    free = subprocess.run([sys.executable, "-c", script, str(tmp_path / "outbox.sqlite")], capture_output=True, text=True, timeout=60)
+    assert free.returncode == 0, free.stdout + free.stderr
