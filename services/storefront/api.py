@@ -75,6 +75,11 @@ INTERACTION_TYPES = {
     "like": common_pb2.INTERACTION_TYPE_PURCHASE,
     "dislike": common_pb2.INTERACTION_TYPE_RETURN,
 }
+RETURN_REASONS = {
+    "too_small": common_pb2.RETURN_REASON_TOO_SMALL,
+    "too_large": common_pb2.RETURN_REASON_TOO_LARGE,
+    "other": common_pb2.RETURN_REASON_OTHER,
+}
 
 ERROR_RESPONSES = {
     status: {"model": schemas.ErrorBody, "description": description}
@@ -687,7 +692,15 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
             backends.recommendation.RecordInteractions,
             rec_pb.RecordInteractionsRequest(
                 interactions=[
-                    rec_pb.Interaction(user_id=user_id, garment_id=item.garment_id, type=INTERACTION_TYPES[item.type])
+                    rec_pb.Interaction(
+                        user_id=user_id,
+                        garment_id=item.garment_id,
+                        type=INTERACTION_TYPES[item.type],
+                        session_id=item.session_id or "",
+                        size=item.size or "",
+                        return_reason=RETURN_REASONS[item.return_reason] if item.return_reason else 0,
+                        body_id=item.body_id or "",
+                    )
                     for item in payload.interactions
                 ]
             ),

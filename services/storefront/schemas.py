@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from tryon.shared.contract import CATEGORY_NAMES, MAX_ID_LENGTH
 
 Category = Literal[CATEGORY_NAMES]  # type: ignore[valid-type]
 Sex = Literal["female", "male"]
 InteractionKind = Literal["view", "try_on", "add_to_cart", "purchase", "return", "like", "dislike"]
+ReturnReason = Literal["too_small", "too_large", "other"]
 Identifier = Field(min_length=1, max_length=MAX_ID_LENGTH)
 
 
@@ -207,12 +208,35 @@ class Outfits(BaseModel):
 
 
 class Interaction(BaseModel):
-    """One thing the shopper did with a garment."""
+    """One thing the shopper did with a garment; an order system adds to a purchase or a return the
+    order, the size and the body, from which the recommender learns how garments and bodies fit."""
 
     garment_id: str = Identifier
     type: InteractionKind = Field(
         description="like and dislike are recorded as the strongest signals of tryon.v1, purchase and return"
     )
+    session_id: str | None = Field(
+        None, min_length=1, max_length=MAX_ID_LENGTH,
+        description="Order or shopping session: garments purchased under one id count as bought together",
+    )
+    size: str | None = Field(
+        None, min_length=1, max_length=MAX_ID_LENGTH,
+        description="Only on purchase and return: the size label bought or sent back, as the garment's size chart spells it",
+    )
+    return_reason: ReturnReason | None = Field(
+        None, description="Only on return: too_small, too_large or other (the size is not blamed)"
+    )
+    body_id: str | None = Field(
+        None, min_length=1, max_length=MAX_ID_LENGTH, description="The shopper's body (BodyService), when known"
+    )
+
+    @model_validator(mode="after")
+    def _order_fields_only_on_orders(self) -> Interaction:
+        if self.size is not None and self.type not in ("purchase", "return"):
+            raise ValueError(f"size is given only on a purchase or a return, not on {self.type}")
+        if self.return_reason is not None and self.type != "return":
+            raise ValueError(f"return_reason is given only on a return, not on {self.type}")
+        return self
 
 
 class RecordInteractions(BaseModel):

@@ -235,6 +235,43 @@ def test_like_and_dislike_are_recorded_as_the_strongest_signals(services):
     ]
 
 
+def test_a_purchase_and_a_return_carry_their_order_size_reason_and_body(services):
+    interactions = [
+        {"garment_id": "g-1", "type": "purchase", "session_id": "order-7", "size": "38", "body_id": "b-1"},
+        {"garment_id": "g-1", "type": "return", "size": "38", "return_reason": "too_small", "body_id": "b-1"},
+        {"garment_id": "g-2", "type": "view"},
+    ]
+    with client_for(services) as client:
+        response = client.post("/v1/shoppers/ann/interactions", json={"interactions": interactions})
+    assert response.status_code == 202, response.text
+    recorded = [
+        (i.type, i.session_id, i.size, i.return_reason, i.body_id) for i in services["recommendation"].recorded
+    ]
+    assert recorded == [
+        (common_pb2.INTERACTION_TYPE_PURCHASE, "order-7", "38", common_pb2.RETURN_REASON_UNSPECIFIED, "b-1"),
+        (common_pb2.INTERACTION_TYPE_RETURN, "", "38", common_pb2.RETURN_REASON_TOO_SMALL, "b-1"),
+        (common_pb2.INTERACTION_TYPE_VIEW, "", "", common_pb2.RETURN_REASON_UNSPECIFIED, ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("interaction", "message"),
+    [
+        ({"garment_id": "g", "type": "view", "size": "38"}, "size is given only on a purchase or a return, not on view"),
+        ({"garment_id": "g", "type": "like", "size": "38"}, "size is given only on a purchase or a return, not on like"),
+        ({"garment_id": "g", "type": "purchase", "return_reason": "too_small"}, "return_reason is given only on a return"),
+        ({"garment_id": "g", "type": "return", "return_reason": "torn"}, "interactions.0.return_reason"),
+    ],
+)
+def test_order_fields_on_the_wrong_interaction_are_refused_naming_the_rule(services, interaction, message):
+    with client_for(services) as client:
+        response = client.post("/v1/shoppers/ann/interactions", json={"interactions": [interaction]})
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_ARGUMENT"
+    assert message in response.json()["message"]
+    assert services["recommendation"].recorded == []
+
+
 def test_a_malformed_request_is_invalid_argument_naming_the_field(services):
     with client_for(services) as client:
         response = client.post("/v1/shoppers/ann/interactions", json={"interactions": [{"garment_id": "g", "type": "x"}]})

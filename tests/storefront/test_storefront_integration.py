@@ -121,6 +121,26 @@ def test_interactions_change_the_feed(api, shop):
     assert shown_after != [item["garment"]["garment_id"] for item in before["items"]]
 
 
+def test_an_order_system_records_a_sized_purchase_and_its_return_with_the_body(api, body):
+    trousers = api.get("/v1/garments", params={"category": "trouser", "page_size": 10}).json()["garments"]
+    sized = next(g for g in trousers if g["has_size_chart"])
+    advice = api.get(f"/v1/bodies/{body['body_id']}/size-advice", params={"garment_id": sized["garment_id"]}).json()
+    user_id = f"shopper-{uuid.uuid4().hex}"
+    order = {"garment_id": sized["garment_id"], "size": advice["recommended_size"], "body_id": body["body_id"]}
+    response = api.post(f"/v1/shoppers/{user_id}/interactions", json={"interactions": [
+        {**order, "type": "purchase", "session_id": "order-1"},
+        {**order, "type": "return", "return_reason": "too_small"},
+    ]})
+    assert response.status_code == 202, response.text
+    assert len(response.json()["event_ids"]) == 2
+    wait_for_history(api, user_id, 2)
+    wrong = api.post(f"/v1/shoppers/{user_id}/interactions", json={"interactions": [
+        {**order, "type": "purchase", "size": "no-such-size"},
+    ]})
+    assert wrong.status_code == 400 and wrong.json()["code"] == "INVALID_ARGUMENT"
+    assert advice["recommended_size"] in wrong.json()["message"], "the refusal names the chart's sizes"
+
+
 def test_try_on_dresses_the_body_in_the_garments(api, body):
     tops = api.get("/v1/garments", params={"category": "t_shirt_top", "page_size": 1}).json()["garments"]
     silhouette = np.asarray(Image.open(io.BytesIO(api.get(body["silhouette_url"]).content)).convert("RGB"), dtype=int)
