@@ -10,6 +10,7 @@ samples; a catalogue is registered; RecommendationService is trained on that liv
 with simulated shoppers and started; new garments registered afterwards become
 recommendable through their content latent; the shopper's recommendations are shown before
 and after a few interactions travel RecordInteractions -> Kafka -> RecommendationService;
+dresses ordered in the advised size and sent back too small move the advice for the shopper's body;
 and the shopper's body is dressed in the first recommended outfit. Last, the storefront starts
 over the suite and headless Chromium saves a screenshot of the fitting room as that shopper sees
 it (``fitting-room.png``). Everything is shut down with SIGTERM at the end.
@@ -55,6 +56,8 @@ NEW_ARRIVALS = 3
 LIVE_CATALOGUE_SHOPPERS = 800
 SAMPLES_PER_CATEGORY = 8
 EVENT_DEADLINE_S = 30.0
+FIT_ORDERS = 3
+"""Orders in the advised size sent back too small that the demo records at most, until the advice moves."""
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT_SCRIPT = Path(__file__).resolve().parent / "storefront" / "screenshot.mjs"
 
@@ -251,6 +254,54 @@ def recommendation_part(channel: grpc.Channel, catalogue: dict[str, str], arriva
     return [garment.garment_id for garment in outfits.outfits[0].garments]
 
 
+def fit_part(channel: grpc.Channel, body_id: str) -> None:
+    """Dresses ordered in the advised size and sent back too small, with the shopper's body: the advice for
+    another dress moves up, learned from sizes and reasons alone."""
+    recommendations = recommendation_service_pb2_grpc.RecommendationServiceStub(channel)
+    say(f"\n== Fit: shopper {SHOPPER} orders dresses in the advised size and sends them back too small")
+    request = rec_pb.RecommendGarmentsRequest(
+        user_id=SHOPPER, k=100, categories=[category_to_proto(CATEGORIES.index("dress"))], body_id=body_id,
+        include_seen=True,
+    )
+    dresses = when_body_known(recommendations, request).garments
+    watched = dresses[-1]
+
+    def advice() -> rec_pb.ScoredGarment:
+        reply = recommendations.RecommendGarments(request)
+        return next(garment for garment in reply.garments if garment.garment_id == watched.garment_id)
+
+    say(f"  dress {watched.garment_id[:8]}: advised size {watched.advised_size} (fit {watched.fit_probability:.0%})")
+    history = recommendations.RecommendGarments(rec_pb.RecommendGarmentsRequest(user_id=SHOPPER, k=1)).history_size
+    now = watched
+    for order, dress in enumerate(dresses[:FIT_ORDERS], start=1):
+        sized = {"garment_id": dress.garment_id, "size": dress.advised_size, "body_id": body_id}
+        recommendations.RecordInteractions(rec_pb.RecordInteractionsRequest(interactions=[
+            rec_pb.Interaction(user_id=SHOPPER, type=common_pb2.INTERACTION_TYPE_PURCHASE, session_id=f"demo-order-{order}", **sized),
+            rec_pb.Interaction(
+                user_id=SHOPPER, type=common_pb2.INTERACTION_TYPE_RETURN, return_reason=common_pb2.RETURN_REASON_TOO_SMALL, **sized
+            ),
+        ]))
+        wait_for_history(recommendations, history + 2 * order)
+        say(f"  order {order}: dress {dress.garment_id[:8]} in size {dress.advised_size}, sent back too small")
+        now = advice()
+        if now.advised_size != watched.advised_size:
+            break
+    say(f"  dress {watched.garment_id[:8]} now: advised size {now.advised_size} (fit {now.fit_probability:.0%}); "
+        "the recommender learned it from sizes and reasons, no measurement left BodyService")
+
+
+def when_body_known(recommendations, request: rec_pb.RecommendGarmentsRequest) -> rec_pb.RecommendGarmentsResponse:
+    """The answer to ``request`` once the recommender has taken the body's BodyUpdated event in."""
+    started = time.monotonic()
+    while True:
+        try:
+            return recommendations.RecommendGarments(request)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() - started > EVENT_DEADLINE_S:
+                raise
+            time.sleep(0.05)
+
+
 def tryon_part(channel: grpc.Channel, body_id: str, garment_ids: list[str], out: Path) -> None:
     garments = garment_service_pb2_grpc.GarmentServiceStub(channel)
     say("\n== GarmentService: the shopper's body wearing outfit 1, each garment at the body's own size")
@@ -349,6 +400,7 @@ def main() -> int:
             arrivals = new_arrivals_part(garment_channel, catalogue)
             with grpc.insecure_channel(suite.address("recommendation")) as rec_channel:
                 outfit = recommendation_part(rec_channel, catalogue, arrivals)
+                fit_part(rec_channel, body_id)
             tryon_part(garment_channel, body_id, outfit, out)
         storefront_status = storefront_part(suite, body_id, out)
         say("\n== Shutting down with SIGTERM")
