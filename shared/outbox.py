@@ -68,10 +68,14 @@ class Outbox:
         self._max_pending = max_pending
         self._lock = threading.Lock()
         self._holder = _hold(self._path)
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(_SCHEMA)
+        except sqlite3.Error:
+            os.close(self._holder)
+            raise
         self._pending = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         self._newest = row[0] if row else 0
@@ -157,7 +161,9 @@ class Outbox:
         """Close the file; records not sent stay in it for the next start."""
         with self._lock:
             self._db.close()
-            os.close(self._holder)
+            if self._holder >= 0:
+                os.close(self._holder)
+                self._holder = -1
 
 
 def _hold(path: Path) -> int:

@@ -26,12 +26,13 @@ body's first sized purchase in a chart). Measured on the simulator
 (``fit_ranking``), this is what cuts returns most.
 
 Ranking: by taste, with fit as a filter. A garment whose advised size fits with a probability under
-``FIT_THRESHOLD`` loses ``DEMOTION`` (it comes after every candidate whose size may fit; in
+``FIT_THRESHOLD`` loses ``DEMOTION``: it comes after every candidate whose size may fit (in
 RecommendGarments, after every candidate of its own category that may, and not at all when none of its
 category may: measured on the simulator, demoting a whole category cut no return and cost shoppers who
-tell their girths 2.6 to 5.9 points of NDCG@20, ``fit_ranking``); the rest keep their taste order, plus ``FIT_WEIGHT * ln(max(p, FIT_FLOOR))`` (0 by default: measured on the
-simulator, a weight of 1 cost 16-38% of NDCG@20, and one of 0.1 cut fewer returns than the filter in
-every setting measured; ``fit_ranking``). A garment without a chart the profile knows has p = 1.
+tell their girths 2.6 to 5.9 points of NDCG@20, ``fit_ranking``). The rest keep their taste order, plus
+``FIT_WEIGHT * ln(max(p, FIT_FLOOR))`` (0 by default: measured on the simulator, a weight of 1 cost
+16-38% of NDCG@20, and one of 0.1 cut fewer returns than the filter in every setting measured;
+``fit_ranking``). A garment without a chart the profile knows has p = 1.
 """
 from __future__ import annotations
 

@@ -60,6 +60,7 @@ def test_a_second_holder_of_one_file_is_refused_until_the_first_closes(tmp_path)
     reopened = Outbox(tmp_path / "outbox.sqlite")
     assert [r.value for r in reopened.oldest(10)] == [b"a-0"]
     reopened.close()
+    reopened.close()  # a second close lets go of nothing more
 
 
 def test_a_second_process_cannot_hold_the_file_while_the_first_does(tmp_path):
