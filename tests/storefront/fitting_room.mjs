@@ -302,7 +302,18 @@ try {
   await page.locator("#tryon-section").screenshot({ path: path.join(outDir, "fitting-room-tryon.png") });
   step("3D body");
 
-  // 8. Accessibility of the full page, at a desktop's width and at a phone's.
+  // 8. Buy what is tried on, in the sizes chosen: one order, each garment with its size and the body.
+  const [order] = await Promise.all([
+    page.waitForRequest((request) => request.url().endsWith("/interactions") && request.method() === "POST"),
+    page.getByRole("button", { name: "Buy in these sizes" }).click(),
+  ]);
+  seen.order = { interactions: order.postDataJSON().interactions, status: (await order.response()).status(),
+    chosenSize: other, bodyId: await page.evaluate(() => localStorage.getItem("tryon-body-id")) };
+  await page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Bought"), null, { timeout: 10000 });
+  seen.orderStatus = await page.textContent("#status");
+  step("buy");
+
+  // 9. Accessibility of the full page, at a desktop's width and at a phone's.
   await page.screenshot({ path: path.join(outDir, "fitting-room.png"), fullPage: true });
   await page.addScriptTag({ content: readFileSync(require.resolve("axe-core/axe.min.js"), "utf8") });
   const report = await page.evaluate(() => window.axe.run(document));
@@ -317,7 +328,7 @@ try {
   seen.consoleErrors = [...consoleErrors];
   step("axe");
 
-  // 9. Delete my data: the body and the history go, the next feed is a cold start.
+  // 10. Delete my data: the body and the history go, the next feed is a cold start.
   const bodyId = await page.evaluate(() => localStorage.getItem("tryon-body-id"));
   await page.getByRole("button", { name: "Delete my data" }).click();
   await page.waitForFunction(() => document.querySelector("#status").textContent.includes("deleted"), null, { timeout: 10000 });

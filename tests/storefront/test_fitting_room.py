@@ -2,8 +2,8 @@
 
 ``fitting_room.mjs`` takes a shopper through the page (the body form and the first feedback
 by keyboard alone, then try-on, cart, dislike, an outfit, another size, the back view, the
-3D body turned by a button and by dragging, in WebGL and in a page without it, axe-core at a desktop's and a phone's width,
-delete my data) and prints what the shopper saw; this test asserts on it. The screenshots
+3D body turned by a button and by dragging, in WebGL and in a page without it, buying what is tried on,
+axe-core at a desktop's and a phone's width, delete my data) and prints what the shopper saw; this test asserts on it. The screenshots
 are kept under the test's temporary folder.
 """
 
@@ -119,6 +119,17 @@ def test_without_webgl_the_2d_painter_draws_and_turns_the_body(visit):
     assert painter["viewer"] == "2d"
     assert 0.05 < painter["painted"] < 0.9, painter
     assert painter["turnChange"] > 0.02, painter
+
+
+def test_buying_what_is_tried_on_sends_one_order_with_each_size_and_the_body(visit):
+    order = visit["order"]
+    assert order["status"] == 202
+    interactions = order["interactions"]
+    assert interactions and all(item["type"] == "purchase" for item in interactions)
+    assert len({item["session_id"] for item in interactions}) == 1
+    assert all(item["body_id"] == order["bodyId"] for item in interactions)
+    assert order["chosenSize"] in [item.get("size") for item in interactions], "the size chosen is the size bought"
+    assert visit["orderStatus"].startswith("Bought:") and f"in {order['chosenSize']}" in visit["orderStatus"]
 
 
 def test_the_page_fits_a_phone_and_logs_no_console_error(visit):

@@ -41,8 +41,10 @@ export const recommendations = (userId, bodyId, k = 12) =>
 
 export const outfits = (userId, bodyId, k = 3) => call("GET", `${shopper(userId)}/outfits${query({ body_id: bodyId, k })}`);
 
-export const recordInteraction = (userId, garmentId, type) =>
-  call("POST", `${shopper(userId)}/interactions`, { interactions: [{ garment_id: garmentId, type }] });
+export const recordInteractions = (userId, interactions) =>
+  call("POST", `${shopper(userId)}/interactions`, { interactions });
+
+export const recordInteraction = (userId, garmentId, type) => recordInteractions(userId, [{ garment_id: garmentId, type }]);
 
 export const deleteMyData = (userId, bodyId) => call("DELETE", `${shopper(userId)}${query({ body_id: bodyId })}`);
 

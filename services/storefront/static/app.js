@@ -26,10 +26,10 @@ const state = {
   drawn: 0, // increases with each try-on drawn; answers of an older one are dropped
 };
 
-function newShopperId() {
+function randomId(prefix) {
   // getRandomValues works on plain-HTTP origins too, where crypto.randomUUID is missing.
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return "shopper-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return prefix + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function say(text) {
@@ -232,6 +232,7 @@ function listTryingOn() {
       ...sizeChooser(item, index),
     )));
   $("#clear-tryon").hidden = state.tryingOn.length === 0;
+  $("#buy-tryon").hidden = state.tryingOn.length === 0;
 }
 
 function showFits(answer) {
@@ -352,6 +353,27 @@ async function putOn(...garments) {
   await showTryOn();
 }
 
+// One order of what is tried on, each garment in the size chosen and with the body: the recommender
+// learns from the sizes bought (and from any later return) how garments and this body fit.
+async function buyTryingOn() {
+  const order = randomId("order-");
+  const bought = state.tryingOn.map((item) => ({
+    garment_id: item.garment.garment_id,
+    type: "purchase",
+    session_id: order,
+    ...(item.size ? { size: item.size } : {}),
+    ...(state.bodyId ? { body_id: state.bodyId } : {}),
+  }));
+  try {
+    await api.recordInteractions(state.userId, bought);
+    const names = state.tryingOn.map((item) => (item.size ? `${item.garment.name} in ${item.size}` : item.garment.name));
+    say(`Bought: ${names.join(", ")}. Your feed is updated.`);
+    await Promise.all([refreshFeed(state.historySize + bought.length), refreshOutfits()]);
+  } catch (error) {
+    showError(error);
+  }
+}
+
 async function tryLook(outfit) {
   const garments = outfit.items.map((item) => item.garment);
   try {
@@ -391,7 +413,7 @@ async function deleteMyData() {
     return;
   }
   localStorage.removeItem(BODY_KEY);
-  state.userId = newShopperId();
+  state.userId = randomId("shopper-");
   localStorage.setItem(SHOPPER_KEY, state.userId);
   state.bodyId = null;
   state.tryingOn = [];
@@ -407,12 +429,13 @@ async function deleteMyData() {
 // --- start ----------------------------------------------------------------------------------
 
 async function start() {
-  state.userId = localStorage.getItem(SHOPPER_KEY) || newShopperId();
+  state.userId = localStorage.getItem(SHOPPER_KEY) || randomId("shopper-");
   localStorage.setItem(SHOPPER_KEY, state.userId);
   state.bodyId = localStorage.getItem(BODY_KEY);
   $("#body-form").addEventListener("submit", submitBody);
   $("#delete-data").addEventListener("click", deleteMyData);
   $("#clear-tryon").addEventListener("click", () => { state.tryingOn = []; showTryOn().catch(showError); });
+  $("#buy-tryon").addEventListener("click", buyTryingOn);
   for (const radio of document.querySelectorAll("input[name=view]")) {
     radio.addEventListener("change", () => { state.view = radio.value; drawTryOn({ viewOnly: true }).catch(showError); });
   }
