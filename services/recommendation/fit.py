@@ -26,13 +26,10 @@ body's first sized purchase in a chart). Measured on the simulator
 (``fit_ranking``), this is what cuts returns most.
 
 Ranking: by taste, with fit as a filter. A garment whose advised size fits with a probability under
-``FIT_THRESHOLD`` loses ``DEMOTION``: it comes after every candidate whose size may fit (in
-RecommendGarments, after every candidate of its own category that may, and not at all when none of its
-category may: measured on the simulator, demoting a whole category cut no return and cost shoppers who
-tell their girths 2.6 to 5.9 points of NDCG@20, ``fit_ranking``). The rest keep their taste order, plus
-``FIT_WEIGHT * ln(max(p, FIT_FLOOR))`` (0 by default: measured on the simulator, a weight of 1 cost
-16-38% of NDCG@20, and one of 0.1 cut fewer returns than the filter in every setting measured;
-``fit_ranking``). A garment without a chart the profile knows has p = 1.
+``FIT_THRESHOLD`` loses ``DEMOTION`` (it comes after every candidate whose size may fit); the rest
+keep their taste order, plus ``FIT_WEIGHT * ln(max(p, FIT_FLOOR))`` (0 by default: measured on the
+simulator, a weight of 1 cost 16-38% of NDCG@20, and one of 0.1 cut fewer returns than the filter in
+every setting measured; ``fit_ranking``). A garment without a chart the profile knows has p = 1.
 """
 from __future__ import annotations
 
@@ -136,22 +133,11 @@ def best_size(profile: FitProfile | None, chart_id: str, offsets: np.ndarray | N
 
 
 def fit_terms(
-    probabilities: Iterable[float],
-    weight: float = FIT_WEIGHT,
-    threshold: float = FIT_THRESHOLD,
-    categories: Iterable[int] | None = None,
+    probabilities: Iterable[float], weight: float = FIT_WEIGHT, threshold: float = FIT_THRESHOLD
 ) -> np.ndarray:
-    """``weight * ln(max(p, FIT_FLOOR))`` of each probability, less ``DEMOTION`` under ``threshold``.
-
-    With ``categories`` (one per probability), a garment under ``threshold`` is demoted only when a
-    garment of its own category is not: fit picks among the alternatives a ranking holds, and a
-    category none of whose garments may fit keeps its place by taste."""
+    """``weight * ln(max(p, FIT_FLOOR))`` of each probability, less ``DEMOTION`` under ``threshold``."""
     values = np.fromiter(probabilities, dtype=np.float64)
-    demoted = values < threshold
-    if categories is not None:
-        kinds = np.fromiter(categories, dtype=np.int64, count=len(values))
-        demoted &= np.isin(kinds, kinds[~demoted])
-    return weight * np.log(np.maximum(values, FIT_FLOOR)) - DEMOTION * demoted
+    return weight * np.log(np.maximum(values, FIT_FLOOR)) - DEMOTION * (values < threshold)
 
 
 # Garments that run small or large -----------------------------------------------------------

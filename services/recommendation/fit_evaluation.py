@@ -367,8 +367,7 @@ def evaluate(arguments: argparse.Namespace) -> str:
         "hidden taste, in the advised size when a body is given. NDCG@20: RecommendGarments against the garments "
         f"bought in {HELD_OUT_SESSIONS} held-out sessions (all purchases, and only those kept, i.e. not sent back). "
         "'demote p < t' puts garments whose advised size fits with "
-        "probability under t after the others of their category that may fit, in taste order (a category none of whose "
-        "garments may fit keeps its place); 'taste + w x ln(fit)' is the previous rule.",
+        "probability under t after the others, in taste order; 'taste + w x ln(fit)' is the previous rule.",
         "",
         *tables,
         f"Goal: at least 30% fewer returns for at most 2% less NDCG@20. Cost of carrying the profile: "

@@ -327,19 +327,17 @@ class Recommender:
     def _fit_ranked(self, items: list[ScoredItem], profile: FitProfile, k: int) -> list[ScoredItem]:
         """The ``k`` best of ``items`` by score + the fit term of their best size, each with its advice."""
         advised = self.advise(items, profile)
-        terms = self._fit_terms(advised, by_category=True)
+        terms = self._fit_terms(advised)
         ranked = sorted(
             (item._replace(score=item.score + float(term)) for item, term in zip(advised, terms)),
             key=lambda item: -item.score,
         )
         return ranked[:k]
 
-    def _fit_terms(self, items: list[ScoredItem], by_category: bool = False) -> np.ndarray:
-        """The fit term of each advised item (``fit.fit_terms``; p = 1 without an advised size); ``by_category``
-        demotes a garment only below garments of its own category among ``items`` that may fit."""
+    def _fit_terms(self, items: list[ScoredItem]) -> np.ndarray:
+        """The fit term of each advised item (``fit.fit_terms``; p = 1 without an advised size)."""
         probabilities = (item.fit_probability if item.advised_size else 1.0 for item in items)
-        categories = (item.category for item in items) if by_category else None
-        return fit_terms(probabilities, self.fit_weight, self.fit_threshold, categories)
+        return fit_terms(probabilities, self.fit_weight, self.fit_threshold)
 
     def has_body(self, body_id: str) -> bool:
         """True when a BodyUpdated for this body was applied and no BodyDeleted after it."""

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from tryon.services.recommendation.catalogue import Catalogue, synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.fit import (
-    DEMOTION,
     OFFSET_PRIOR,
     OFFSETS,
     SIZE_STEPS,
@@ -24,7 +23,6 @@ from tryon.services.recommendation.fit import (
     SizeOffsets,
     best_size,
     check_fit_profile,
-    fit_terms,
     outcome_likelihoods,
 )
 from tryon.services.recommendation.handlers import event_handlers
@@ -140,23 +138,6 @@ def test_with_a_body_garments_that_fit_come_first_with_their_advised_size(stub, 
         # (``fit.SHIFT_PRIOR``), so 0.7 of 0.9 plus 0.12 of each neighbour's 0.05.
         expected = {"eu_womens_tops": ("38", 0.642), "eu_mens_tops": ("44", 0.0), "": ("", 0.0)}[chart]
         assert (garment.advised_size, round(garment.fit_probability, 6)) == expected
-
-
-def test_a_garment_that_cannot_fit_is_demoted_only_below_garments_of_its_category_that_may():
-    probabilities, categories = [0.0, 0.5, 0.0, 0.001, 1.0], [1, 1, 2, 2, 3]
-    assert fit_terms(probabilities, 0.0, 0.01).tolist() == [-DEMOTION, 0.0, -DEMOTION, -DEMOTION, 0.0]
-    assert fit_terms(probabilities, 0.0, 0.01, categories).tolist() == [-DEMOTION, 0.0, 0.0, 0.0, 0.0]
-
-
-def test_a_body_no_top_fits_keeps_the_taste_order(recommender):
-    nothing = [_chart_fit("eu_womens_tops", EU_TOPS, [0.0] * len(EU_TOPS)), _chart_fit("eu_mens_tops", MENS_TOPS, [0.0] * len(MENS_TOPS))]
-    event_handlers(recommender)[events_pb2.BodyUpdated](
-        events_pb2.BodyUpdated(body_id="body-nothing-fits", sex=1, body_latent=[0.1] * 16, fit_profile=nothing)
-    )
-    plain = recommender.recommend("shopper-1", 20).garments
-    fitted = recommender.recommend("shopper-1", 20, body_id="body-nothing-fits").garments
-    assert any(item.advised_size for item in fitted)  # the case is not empty: tops that fit no size are in the answer
-    assert [item.garment_id for item in fitted] == [item.garment_id for item in plain]
 
 
 def test_outfits_with_a_body_carry_advised_sizes_and_rank_fitting_tops_first(stub, recommender):
