@@ -10,7 +10,7 @@ samples; a catalogue is registered; RecommendationService is trained on that liv
 with simulated shoppers and started; new garments registered afterwards become
 recommendable through their content latent; the shopper's recommendations are shown before
 and after a few interactions travel RecordInteractions -> Kafka -> RecommendationService;
-dresses ordered in the advised size and sent back too small move the advice for the shopper's body;
+dresses ordered in the advised size and sent back too large move the advice for the shopper's body;
 and the shopper's body is dressed in the first recommended outfit. Last, the storefront starts
 over the suite and headless Chromium saves a screenshot of the fitting room as that shopper sees
 it (``fitting-room.png``). Everything is shut down with SIGTERM at the end.
@@ -57,7 +57,7 @@ LIVE_CATALOGUE_SHOPPERS = 800
 SAMPLES_PER_CATEGORY = 8
 EVENT_DEADLINE_S = 30.0
 FIT_ORDERS = 3
-"""Orders in the advised size sent back too small that the demo records at most, until the advice moves."""
+"""Orders in the advised size sent back too large that the demo records at most, until the advice moves."""
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT_SCRIPT = Path(__file__).resolve().parent / "storefront" / "screenshot.mjs"
 
@@ -255,12 +255,13 @@ def recommendation_part(channel: grpc.Channel, catalogue: dict[str, str], arriva
 
 
 def fit_part(channel: grpc.Channel, body_id: str) -> None:
-    """Dresses ordered in the advised size and sent back too small, with the shopper's body: the advice for
-    another dress moves up, learned from sizes and reasons alone."""
+    """Dresses ordered in the advised size and sent back too large, with the shopper's body (whose chest,
+    AdviseSize said, is more likely below size 40's range than above it): the advice for another dress,
+    learned from sizes and reasons alone."""
     recommendations = recommendation_service_pb2_grpc.RecommendationServiceStub(channel)
-    say(f"\n== Fit: shopper {SHOPPER} orders dresses in the advised size and sends them back too small")
+    say(f"\n== Fit: shopper {SHOPPER} orders dresses in the advised size and sends them back too large")
     request = rec_pb.RecommendGarmentsRequest(
-        user_id=SHOPPER, k=100, categories=[category_to_proto(CATEGORIES.index("dress"))], body_id=body_id,
+        user_id=SHOPPER, k=1000, categories=[category_to_proto(CATEGORIES.index("dress"))], body_id=body_id,
         include_seen=True,
     )
     dresses = when_body_known(recommendations, request).garments
@@ -272,22 +273,27 @@ def fit_part(channel: grpc.Channel, body_id: str) -> None:
 
     say(f"  dress {watched.garment_id[:8]}: advised size {watched.advised_size} (fit {watched.fit_probability:.0%})")
     history = recommendations.RecommendGarments(rec_pb.RecommendGarmentsRequest(user_id=SHOPPER, k=1)).history_size
-    now = watched
-    for order, dress in enumerate(dresses[:FIT_ORDERS], start=1):
+    now, orders = watched, 0
+    while orders < FIT_ORDERS and now.advised_size == watched.advised_size:
+        dress = dresses[orders]
+        orders += 1
         sized = {"garment_id": dress.garment_id, "size": dress.advised_size, "body_id": body_id}
-        recommendations.RecordInteractions(rec_pb.RecordInteractionsRequest(interactions=[
-            rec_pb.Interaction(user_id=SHOPPER, type=common_pb2.INTERACTION_TYPE_PURCHASE, session_id=f"demo-order-{order}", **sized),
-            rec_pb.Interaction(
-                user_id=SHOPPER, type=common_pb2.INTERACTION_TYPE_RETURN, return_reason=common_pb2.RETURN_REASON_TOO_SMALL, **sized
-            ),
-        ]))
-        wait_for_history(recommendations, history + 2 * order)
-        say(f"  order {order}: dress {dress.garment_id[:8]} in size {dress.advised_size}, sent back too small")
+        bought = rec_pb.Interaction(
+            user_id=SHOPPER, type=common_pb2.INTERACTION_TYPE_PURCHASE, session_id=f"demo-order-{orders}", **sized
+        )
+        returned = rec_pb.Interaction(
+            user_id=SHOPPER, type=common_pb2.INTERACTION_TYPE_RETURN,
+            return_reason=common_pb2.RETURN_REASON_TOO_LARGE, **sized,
+        )
+        recommendations.RecordInteractions(rec_pb.RecordInteractionsRequest(interactions=[bought, returned]))
+        wait_for_history(recommendations, history + 2 * orders)
+        say(f"  order {orders}: dress {dress.garment_id[:8]} in size {dress.advised_size}, sent back too large")
         now = advice()
-        if now.advised_size != watched.advised_size:
-            break
-    say(f"  dress {watched.garment_id[:8]} now: advised size {now.advised_size} (fit {now.fit_probability:.0%}); "
-        "the recommender learned it from sizes and reasons, no measurement left BodyService")
+    if now.advised_size != watched.advised_size:
+        say(f"  dress {watched.garment_id[:8]} now: advised size {now.advised_size} (fit {now.fit_probability:.0%}), "
+            "learned from sizes and reasons; no measurement left BodyService")
+    else:
+        say(f"  dress {watched.garment_id[:8]} still: advised size {now.advised_size} after {orders} returns")
 
 
 def when_body_known(recommendations, request: rec_pb.RecommendGarmentsRequest) -> rec_pb.RecommendGarmentsResponse:
