@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 
 class OutboxUnavailable(RuntimeError):
-    """The outbox cannot take records: its file cannot be written, or it holds ``max_pending`` already."""
+    """The outbox cannot take records: its file cannot be written, another ``Outbox`` holds it, or it holds
+    ``max_pending`` already."""
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,19 @@ class Outbox:
         self._holder = _hold(self._path)
         try:
             self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(_SCHEMA)
-        except sqlite3.Error:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute(_SCHEMA)
+                self._pending = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+                row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+            except BaseException:
+                self._db.close()
+                raise
+        except BaseException:
+            # An outbox that did not open must not keep its file locked for the rest of the process.
             os.close(self._holder)
             raise
-        self._pending = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         self._newest = row[0] if row else 0
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 
@@ -79,3 +80,11 @@ def test_a_second_process_cannot_hold_the_file_while_the_first_does(tmp_path):
     outbox.close()
     free = subprocess.run([sys.executable, "-c", script, str(tmp_path / "outbox.sqlite")], capture_output=True, text=True, timeout=60)
     assert free.returncode == 0, free.stdout + free.stderr
+
+
+def test_a_file_that_is_not_an_outbox_is_refused_and_left_unlocked(tmp_path):
+    (tmp_path / "outbox.sqlite").write_bytes(b"not a database " * 100)
+    with pytest.raises(sqlite3.DatabaseError):
+        Outbox(tmp_path / "outbox.sqlite")
+    (tmp_path / "outbox.sqlite").unlink()
+    Outbox(tmp_path / "outbox.sqlite").close()
