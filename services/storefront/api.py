@@ -698,7 +698,7 @@ def create_app(backends: Backends, cors_origins: Iterable[str] = (), max_request
                         type=INTERACTION_TYPES[item.type],
                         session_id=item.session_id or "",
                         size=item.size or "",
-                        return_reason=RETURN_REASONS[item.return_reason] if item.return_reason else 0,
+                        return_reason=RETURN_REASONS.get(item.return_reason, common_pb2.RETURN_REASON_UNSPECIFIED),
                         body_id=item.body_id or "",
                     )
                     for item in payload.interactions

@@ -217,11 +217,13 @@ class Interaction(BaseModel):
     )
     session_id: str | None = Field(
         None, min_length=1, max_length=MAX_ID_LENGTH,
-        description="Order or shopping session: garments purchased under one id count as bought together",
+        description="Order or shopping session, not on like or dislike: garments purchased under one id count as "
+        "bought together",
     )
     size: str | None = Field(
         None, min_length=1, max_length=MAX_ID_LENGTH,
-        description="Only on purchase and return: the size label bought or sent back, as the garment's size chart spells it",
+        description="Only on purchase and return: the size label bought or sent back, as the garment's size chart "
+        "spells it",
     )
     return_reason: ReturnReason | None = Field(
         None, description="Only on return: too_small, too_large or other (the size is not blamed)"
@@ -232,6 +234,10 @@ class Interaction(BaseModel):
 
     @model_validator(mode="after")
     def _order_fields_only_on_orders(self) -> Interaction:
+        if self.session_id is not None and self.type in ("like", "dislike"):
+            raise ValueError(
+                f"session_id is not given on a {self.type}: it is recorded as a purchase or a return, not an order"
+            )
         if self.size is not None and self.type not in ("purchase", "return"):
             raise ValueError(f"size is given only on a purchase or a return, not on {self.type}")
         if self.return_reason is not None and self.type != "return":

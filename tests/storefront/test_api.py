@@ -260,6 +260,7 @@ def test_a_purchase_and_a_return_carry_their_order_size_reason_and_body(services
         ({"garment_id": "g", "type": "view", "size": "38"}, "size is given only on a purchase or a return, not on view"),
         ({"garment_id": "g", "type": "like", "size": "38"}, "size is given only on a purchase or a return, not on like"),
         ({"garment_id": "g", "type": "purchase", "return_reason": "too_small"}, "return_reason is given only on a return"),
+        ({"garment_id": "g", "type": "like", "session_id": "order-1"}, "session_id is not given on a like"),
         ({"garment_id": "g", "type": "return", "return_reason": "torn"}, "interactions.0.return_reason"),
     ],
 )
