@@ -183,13 +183,16 @@ def test_an_import_stopped_by_a_failed_call_reports_each_row_and_a_resume_regist
 def test_ctrl_c_during_a_call_still_writes_the_report(trained_garment_models, tmp_path: Path, capsys) -> None:
     csv_path = import_catalogue.write_example(tmp_path / "shop", count=3)
 
-    pressed = threading.Event()
+    pressed, released = threading.Event(), threading.Event()
 
     def press_ctrl_c(garment) -> None:
         # Once: a second interrupt would reach the test itself after the command returned.
         if not pressed.is_set():
             pressed.set()
             _thread.interrupt_main()
+            # The call stays open until the command has taken the interrupt, so the Ctrl-C falls during
+            # it even when the rows would all be registered before the main thread next checks signals.
+            released.wait(10)
 
     running = serve(
         "garment", [registration(GarmentServicer(GarmentDomain(Catalogue(None), trained_garment_models, press_ctrl_c)))],
@@ -201,6 +204,7 @@ def test_ctrl_c_during_a_call_still_writes_the_report(trained_garment_models, tm
             ["--garment-service", running.address, "--csv", str(csv_path), "--report", str(report_path)]
         )
     finally:
+        released.set()
         running.stop(0)
     assert status == 3
     assert {line["status"] for line in _report(report_path)} <= {"unknown", "not sent"}
