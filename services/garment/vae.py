@@ -127,7 +127,6 @@ class _FiLM(nn.Module):
         return features * (1.0 + scale.view(shape)) + shift.view(shape)
 
 
-
 def _downsampling(channels: int) -> nn.Sequential:
     """Two strided convolutions from a 28x28 image to ``2 * channels`` maps of 7x7, flattened."""
     return nn.Sequential(
