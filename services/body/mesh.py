@@ -38,6 +38,7 @@ import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
 from tryon.shared.files import atomic_write
+from tryon.shared.geometry import vertex_normals
 
 logger = logging.getLogger("tryon.services.body")
 
@@ -137,14 +138,7 @@ class BodyMesh:
 
     def normals(self) -> np.ndarray:
         """Unit vertex normals (N, 3) float32: the area-weighted mean of the adjacent faces' normals."""
-        vertices = self.vertices_mm.astype(np.float64)
-        corners = vertices[self.faces]
-        face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-        normals = np.zeros_like(vertices)
-        for corner in range(3):
-            np.add.at(normals, self.faces[:, corner], face_normals)
-        length = np.linalg.norm(normals, axis=1, keepdims=True)
-        return (normals / np.maximum(length, 1e-12)).astype(np.float32)
+        return vertex_normals(self.vertices_mm.astype(np.float64), self.faces).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from tryon.shared.errors import FailedPrecondition
+from tryon.shared.geometry import triangle_normals, vertex_normals
 
 View = Literal["front", "back"]
 
@@ -122,26 +123,6 @@ def projection_for(mesh: BodyMesh, view: View, width: int, height: int) -> Proje
     scale = min(height * (1 - 2 * _MARGIN) / extent_y, width * (1 - 2 * _MARGIN) / extent_x)
     top = (height - extent_y * scale) / 2
     return Projection(view, float(scale), float((low[0] + high[0]) / 2), float(high[1]), width / 2, float(top))
-
-
-def triangle_normals(corners: np.ndarray) -> np.ndarray:
-    """Each triangle's normal, as long as twice its area, along its winding; ``corners`` [F, 3, 3]."""
-    return np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray, face_normals: np.ndarray | None = None) -> np.ndarray:
-    """Unit vertex normals: the area-weighted mean of the adjacent triangles' normals
-    (``face_normals``: those of ``triangle_normals``, when already computed)."""
-    if face_normals is None:
-        face_normals = triangle_normals(vertices[faces])
-    # One bincount per axis sums each vertex's adjacent face normals (far quicker than np.add.at).
-    corner_vertices = faces.reshape(-1)
-    normals = np.stack(
-        [np.bincount(corner_vertices, np.repeat(face_normals[:, axis], 3), minlength=len(vertices)) for axis in range(3)],
-        axis=1,
-    )
-    lengths = np.linalg.norm(normals, axis=1, keepdims=True)
-    return normals / np.maximum(lengths, 1e-12)
 
 
 def rasterise(

@@ -43,8 +43,6 @@ from tryon.services.garment.mesh_render import (
     BodyMesh,
     View,
     draw_body,
-    triangle_normals,
-    vertex_normals,
 )
 from tryon.services.garment.tryon_render import (
     DressedGarment,
@@ -56,6 +54,7 @@ from tryon.services.garment.tryon_render import (
     render_try_on,
 )
 from tryon.shared.errors import FailedPrecondition, InvalidArgument
+from tryon.shared.geometry import triangle_normals, vertex_normals
 from tryon.shared.glb import GlbMesh, write_glb
 
 MeshSource = Callable[[str], BodyMesh]
