@@ -243,16 +243,22 @@ class EventPublisher:
             return self._sent.wait_for(lambda: self._sent_below > seq, timeout)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Send what the outbox holds for up to ``timeout`` s, then stop; the rest waits for the next start."""
+        """Send what the outbox holds for up to ``timeout`` s, then stop; the rest waits for the next start.
+
+        A sender still inside a send after ``timeout`` lets go of the producer and the outbox (and
+        its lock) itself when that send ends.
+        """
         self._closing.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
-                logger.warning("event publisher %s did not stop within %.1f s", self._client_id, timeout)
+                logger.warning(
+                    "event publisher %s did not stop within %.1f s; it closes its outbox when its send ends",
+                    self._client_id, timeout,
+                )
                 return
-        self._drop_producer()
-        self._outbox.close()
+        self._release()
 
     def __enter__(self) -> EventPublisher:
         return self.start()
@@ -272,6 +278,18 @@ class EventPublisher:
     # The sending thread.
 
     def _run(self) -> None:
+        try:
+            self._send_until_closed()
+        finally:
+            if self._closing.is_set():
+                self._release()
+
+    def _release(self) -> None:
+        """Drop the producer and close the outbox, letting go of its lock (safe to call twice)."""
+        self._drop_producer()
+        self._outbox.close()
+
+    def _send_until_closed(self) -> None:
         backoff = 0.1
         while True:
             try:

@@ -26,7 +26,7 @@ from tryon.shared.events import (
     read_dlq,
     timestamp_now,
 )
-from tryon.shared.outbox import Outbox
+from tryon.shared.outbox import Outbox, OutboxUnavailable
 from tryon.shared.proto import common_pb2, events_pb2
 from tryon.shared.server import serve
 from tryon.shared.settings import ServerSettings
@@ -515,6 +515,38 @@ def test_a_producer_dropped_with_records_pending_stops_its_network_thread(tmp_pa
         network_threads = [t for t in threading.enumerate() if t.name == "drop-test-network-thread" and t.is_alive()]
         publisher.close(timeout=1)
         assert network_threads == []
+
+
+def test_a_sender_that_outlives_close_lets_go_of_the_outbox_when_its_send_ends(tmp_path, monkeypatch) -> None:
+    entered, gate = threading.Event(), threading.Event()
+
+    def slow_topic_creation(*args, **kwargs):
+        entered.set()
+        gate.wait(10)
+        raise KafkaTimeoutError("the broker did not answer")
+
+    monkeypatch.setattr(events_module, "accepts_connections", lambda servers: True)
+    monkeypatch.setattr(events_module, "ensure_topics", slow_topic_creation)
+    path = tmp_path / "outbox.sqlite"
+    publisher = EventPublisher("127.0.0.1:9", "slow-test", Outbox(path), ack_wait_s=0).start()
+    publisher.publish([(interaction(), "u1")])
+    assert entered.wait(10)
+    publisher.close(timeout=0.1)
+    with pytest.raises(OutboxUnavailable, match="another"):
+        Outbox(path)
+    gate.set()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            reopened = Outbox(path)
+            break
+        except OutboxUnavailable:
+            assert time.monotonic() < deadline, "the outbox stayed locked after the send ended"
+            time.sleep(0.05)
+    try:
+        assert len(reopened) == 1
+    finally:
+        reopened.close()
 
 
 def test_a_consumer_told_its_topics_exist_creates_them_only_when_it_reconnects(tmp_path, monkeypatch) -> None:
