@@ -15,15 +15,16 @@ how many sizes each garment runs from the event log alone: purchases with the si
 buyer's body id (whose fit profile it reads), and returns with their reason (too small, too
 large). For an offset ``d`` (negative: runs small), the label at chart position ``i`` fits the
 bodies the chart's size at ``i + d * step`` fits (``SIZE_STEPS``); the likelihood of each outcome
-under each ``d`` comes from the buyer's profile, and a prior says that most garments are true to
-size. The advised size is the label likeliest to fit over that posterior of offsets (the chart's
-own advice for a garment nobody bought with a size): a garment that runs small is advised a size up.
-Bodies are learned the same way: a profile inferred from a few self-measured numbers can be a size
-off for every garment of a chart, so each (body, chart) keeps the likelihood of each shift in
-``SHIFTS`` from the body's own sized purchases and returns, and the recommender ranks and advises
-from the profile averaged over those shifts (``SizeOffsets.corrected``; over the prior's before the
-body's first sized purchase in a chart). Measured on the simulator
-(``fit_ranking``), this is what cuts returns most.
+under each ``d`` comes from what the recommender knows of the buyer's size, and a prior says that
+most garments are true to size. The advised size is the label likeliest to fit over that posterior of
+offsets (the chart's own advice for a garment nobody bought with a size): a garment that runs small
+is advised a size up. Bodies are learned the same way (Sembium et al., "Recommending Product Sizes to
+Customers", RecSys 2017, learn a true size per customer and per product from purchases and returns):
+a profile inferred from a few self-measured numbers can miss the size a body wears, or its length,
+so each (body, chart) keeps the likelihood of every chart position, and of no size fitting, from the
+body's own sized purchases and returns, with the profile as their prior (``size_prior``). The
+recommender ranks and advises by how likely the body keeps each size (``worn_fit``, with a size's
+neighbours kept at ``SIZE_EASE``). Measured on the simulator (``fit_ranking``).
 
 Ranking: by taste, with fit as a filter. A garment whose advised size fits with a probability under
 ``FIT_THRESHOLD`` loses ``DEMOTION`` (it comes after every candidate whose size may fit); the rest
@@ -34,6 +35,7 @@ every setting measured; ``fit_ranking``). A garment without a chart the profile 
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -77,8 +79,8 @@ class ChartFit:
         ``offsets`` (optional) weighs each of ``OFFSETS`` by how likely the garment runs that many
         sizes off its chart (``SizeOffsets.posterior``): the label at position ``i`` then fits with
         the weighted probability of the chart's sizes at ``i + d * step``, and the advice is the
-        label likeliest to fit; when none may fit, the one nearest the body's own size under the
-        likeliest offset.
+        label likeliest to fit; when none may fit (each under ``FIT_THRESHOLD``), the one nearest the
+        body's own size under the likeliest offset.
         """
         if self.recommended in self.labels:
             index = self.labels.index(self.recommended)
@@ -89,25 +91,11 @@ class ChartFit:
         probabilities = np.asarray(self.probabilities, dtype=np.float64)
         # A label cut as a size beyond the chart's ends fits no body the profile knows.
         shifted = _moved(probabilities, np.asarray(OFFSETS) * step) @ np.asarray(offsets, dtype=np.float64)
-        if shifted.max() > 0.0:
+        if shifted.max() >= FIT_THRESHOLD:
             best = int(np.argmax(shifted))
         else:
             best = min(max(index - OFFSETS[int(np.argmax(offsets))] * step, 0), len(probabilities) - 1)
         return self.labels[best], float(shifted[best])
-
-    def shifted(self, shifts: np.ndarray, step: int = 1) -> ChartFit:
-        """This fit as the body's purchases corrected it (``SizeOffsets.corrected``): ``shifts`` weighs each of
-        ``SHIFTS`` (sizes the body wears larger than this profile says), so size ``i`` fits with the weighted
-        probability of size ``i - s * step``; the recommended size is the likeliest, or, when none may fit,
-        the recommended one moved by the likeliest shift."""
-        probabilities = np.asarray(self.probabilities, dtype=np.float64)
-        corrected = _moved(probabilities, -np.asarray(SHIFTS) * step) @ np.asarray(shifts, dtype=np.float64)
-        if corrected.max() > 0.0:
-            recommended = int(np.argmax(corrected))
-        else:
-            index = self.labels.index(self.recommended) if self.recommended in self.labels else 0
-            recommended = min(max(index + SHIFTS[int(np.argmax(shifts))] * step, 0), len(probabilities) - 1)
-        return ChartFit(self.labels, tuple(float(p) for p in corrected), self.labels[recommended])
 
 
 def _moved(probabilities: np.ndarray, moves: np.ndarray) -> np.ndarray:
@@ -149,15 +137,10 @@ OFFSETS = (-2, -1, 0, 1, 2)
 """Sizes a garment may run off its chart (negative: small), the values ``SizeOffsets`` weighs."""
 OFFSET_PRIOR = np.log([0.03, 0.12, 0.7, 0.12, 0.03])
 """Log prior of each offset: most garments are true to size; one size off is common, two rare."""
-SHIFTS = OFFSETS
-"""Sizes a body may wear larger (positive) or smaller than its fit profile says, the values ``SizeOffsets`` weighs:
-a profile inferred from a few self-measured numbers can be off by a size for every garment of a chart."""
-SHIFT_PRIOR = OFFSET_PRIOR
-"""Log prior of each shift: most profiles are right; a size off is common, two rare."""
-RELATIVE_OFFSETS = tuple(range(OFFSETS[0] - SHIFTS[-1], OFFSETS[-1] - SHIFTS[0] + 1))
-"""Sizes a purchase's label fits off the profile's same size: the garment's offset less the body's shift."""
-_RELATIVE_INDEX = np.subtract.outer(OFFSETS, SHIFTS) - RELATIVE_OFFSETS[0]
-"""Column of ``RELATIVE_OFFSETS`` of each (offset, shift) pair."""
+BODY_SIZE_FLOOR = 1e-3
+"""Prior weight of every size a body may wear, beside its profile's probability: a profile inferred from a few
+self-measured numbers can miss the size a body wears (or the length, in charts of several), and the body's own
+purchases must be able to say so."""
 OUTCOME_NOISE = 0.1
 """Share of purchases whose outcome the size explains not (a fit profile's error, a change of mind)."""
 SIZE_EASE = 0.5
@@ -199,32 +182,67 @@ def check_sizing(kind: int, size: str, reason: int, chart_id: str, field: str, e
     check_size(size, chart_id, f"{field}size", error)
 
 
-def outcome_likelihoods(fit: ChartFit, label: str, step: int = 1, offsets: tuple[int, ...] = OFFSETS) -> np.ndarray:
-    """P(outcome | offset) of a purchase of ``label`` by a body of this fit: ``[Outcome, offsets]``.
+@functools.lru_cache(maxsize=64)
+def _size_relations(count: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """How the positions of a chart of ``count`` sizes relate, ``[garment's position, body's position]``.
 
-    Under offset ``d`` the label fits as the chart's size at ``j = i + d * step``: the purchase is
-    kept with the probability that size ``j`` fits, plus ``SIZE_EASE`` of that of its neighbours
-    ``j -/+ step``; too small with that of every larger size, too large with that of every smaller
-    one, less what ease keeps (normalised, and mixed with ``OUTCOME_NOISE``).
+    ``kept``: how likely a body that wears position ``w`` keeps a garment cut as position ``e``: 1 when
+    they are one, ``SIZE_EASE`` for a neighbour (the next size up or down, or in a chart of ``step`` lengths
+    per size the next length of the same size), 0 otherwise. ``larger``: whether ``w`` is larger than ``e``
+    (a larger size, or the same size and a longer length), so that a garment it does not keep is too small.
     """
+    positions = np.arange(count)
+    cut, worn = positions[:, None], positions[None, :]
+    same_size = cut // step == worn // step
+    neighbour = (np.abs(cut - worn) == step) | (same_size & (np.abs(cut % step - worn % step) == 1))
+    kept = np.where(cut == worn, 1.0, np.where(neighbour, SIZE_EASE, 0.0))
+    larger = (worn // step > cut // step) | (same_size & (worn % step > cut % step))
+    kept.flags.writeable = larger.flags.writeable = False
+    return kept, larger
+
+
+def outcome_table(fit: ChartFit, label: str, step: int = 1) -> np.ndarray:
+    """P(outcome | garment's offset, body's size) of a purchase of ``label``: ``[Outcome, OFFSETS, sizes + 1]``.
+
+    Under offset ``d`` the label is cut as the chart's size at ``e = i + d * step``. A body that wears
+    position ``w`` keeps it as ``_size_relations`` says, and sends back what it does not keep as too
+    small when ``w`` is larger than ``e``, else as too large; a garment cut beyond the chart's ends is
+    too small for every body below its first size and too large above its last. The last column is a
+    body that no size of the chart fits: it keeps nothing and blames either way alike. Mixed with
+    ``OUTCOME_NOISE``.
+    """
+    count, position = len(fit.labels), fit.labels.index(label)
+    kept, larger = _size_relations(count, step)
+    table = np.empty((len(Outcome), len(OFFSETS), count + 1))
+    for column, offset in enumerate(OFFSETS):
+        cut = position + offset * step
+        if 0 <= cut < count:
+            keeps, too_small = kept[cut], larger[cut]
+        else:
+            keeps, too_small = np.zeros(count), np.full(count, cut < 0)
+        table[Outcome.KEPT, column, :count] = keeps
+        table[Outcome.TOO_SMALL, column, :count] = (1.0 - keeps) * too_small
+        table[Outcome.TOO_LARGE, column, :count] = (1.0 - keeps) * ~too_small
+        table[:, column, count] = (0.0, 0.5, 0.5)
+    return (1.0 - OUTCOME_NOISE) * table + OUTCOME_NOISE / 3
+
+
+def size_prior(fit: ChartFit) -> np.ndarray:
+    """Prior weights of the position a body of this fit wears in the chart, and last of no size fitting it:
+    each size's probability in the profile (at least ``BODY_SIZE_FLOOR``) and what they leave (no size fits)."""
     probabilities = np.asarray(fit.probabilities, dtype=np.float64)
-    cumulative = np.concatenate([[0.0], np.cumsum(probabilities)])
-    position, total, count = fit.labels.index(label), cumulative[-1], len(probabilities)
+    weights = np.append(np.maximum(probabilities, BODY_SIZE_FLOOR), max(1.0 - probabilities.sum(), BODY_SIZE_FLOOR))
+    return weights / weights.sum()
 
-    def at(index: int) -> float:
-        return probabilities[index] if 0 <= index < count else 0.0
 
-    table = np.empty((len(Outcome), len(offsets)))
-    for column, offset in enumerate(offsets):
-        shifted = position + offset * step
-        below, above = SIZE_EASE * at(shifted - step), SIZE_EASE * at(shifted + step)
-        fits = at(shifted) + below + above
-        smaller = cumulative[min(max(shifted, 0), count)] - below
-        larger = total - cumulative[min(max(shifted + 1, 0), count)] - above
-        masses = np.maximum(np.array([fits, larger, smaller]), 0.0)
-        share = masses / masses.sum() if masses.sum() > 0 else np.full(3, 1.0 / 3)
-        table[:, column] = (1.0 - OUTCOME_NOISE) * share + OUTCOME_NOISE / 3
-    return table
+def worn_fit(fit: ChartFit, worn: np.ndarray, step: int = 1) -> ChartFit:
+    """``fit`` as a body wears the chart: ``worn`` weighs each position it may wear and, last, none fitting
+    (``SizeOffsets.size_posterior``); each label fits with the probability that the body keeps it cut true to
+    size. The recommended size is the likeliest, or, when none may fit (each under ``FIT_THRESHOLD``), the profile's."""
+    kept, _ = _size_relations(len(fit.labels), step)
+    probabilities = kept @ np.asarray(worn[:-1], dtype=np.float64)
+    recommended = fit.labels[int(np.argmax(probabilities))] if probabilities.max() >= FIT_THRESHOLD else fit.recommended
+    return ChartFit(fit.labels, tuple(float(p) for p in probabilities), recommended)
 
 
 def most_probable_offset(weights: np.ndarray | None) -> int:
@@ -233,24 +251,25 @@ def most_probable_offset(weights: np.ndarray | None) -> int:
 
 
 class SizeOffsets:
-    """How each garment runs off its chart, and each body off its fit profile, learned from sized purchases and returns.
+    """How each garment runs off its chart, and which size each body wears in it, learned from sized purchases and returns.
 
-    A purchase's outcome depends on the garment's offset ``d`` and the buyer's shift ``s`` (the body
-    wears ``s`` sizes larger than its profile says, per chart: self-measured girths err alike for
-    every garment of a chart) through ``d - s`` alone. Each garment keeps the log-likelihood of every
-    offset in ``OFFSETS``, each (body, chart) that of every shift in ``SHIFTS``; an event updates
-    both, each averaging the other's current posterior (an online approximation of the joint one).
-    A purchase adds the likelihood of being kept; a return for a size reason, matched to the
+    A purchase's outcome depends on the garment's offset ``d`` and the chart position the buyer wears
+    (or on no size fitting them), through ``outcome_table``. Each garment keeps the log-likelihood of
+    every offset in ``OFFSETS``; each (body, chart) that of every position and of none fitting, whose
+    prior is the body's fit profile (``size_prior``): a profile inferred from a few self-measured
+    numbers may be a size or a length off, and what the body kept or sent back corrects it. An event
+    updates both, each averaging the other's current posterior (an online approximation of the joint
+    one). A purchase adds the likelihood of being kept; a return for a size reason, matched to the
     shopper's latest purchase of the garment (of the same size when given), swaps it for that of its
     reason. Not thread-safe: the recommender calls it under its lock.
     """
 
     def __init__(self) -> None:
         self._log_likelihood: dict[str, np.ndarray] = {}
-        self._shift_log_likelihood: dict[tuple[str, str], np.ndarray] = {}
+        self._size_log_likelihood: dict[tuple[str, str], np.ndarray] = {}
         self._pending: OrderedDict[tuple[str, str], list[list]] = OrderedDict()
         # Each body's corrected profile, with the profile it came from: rankings ask for it on every
-        # request, and it changes only when the profile or the body's shifts do.
+        # request, and it changes only when the profile or what the body taught does.
         self._corrected: dict[str, tuple[FitProfile, FitProfile]] = {}
 
     def purchase(
@@ -264,18 +283,18 @@ class SizeOffsets:
     ) -> None:
         """A purchase of ``label`` by a body of fit ``fit``: counted as kept until a return says otherwise.
 
-        ``body``: (body id, chart id) of the buyer, whose shift the purchase teaches too (None: the garment only).
+        ``body``: (body id, chart id) of the buyer, whose size the purchase teaches too (None: the garment only).
         """
-        joint = outcome_likelihoods(fit, label, step, RELATIVE_OFFSETS)[:, _RELATIVE_INDEX]
+        table = outcome_table(fit, label, step)
         # Each side averages the other's posterior as it was before this purchase.
-        shifts = self.shift_posterior(*body) if body else None
+        worn = self.size_posterior(*body, fit) if body else size_prior(fit)
         offsets = self.posterior(garment_id)
-        garment_table = np.log(joint @ (np.exp(SHIFT_PRIOR) if shifts is None else shifts))
+        garment_table = np.log(table @ worn)
         self._add(self._log_likelihood, garment_id, garment_table[Outcome.KEPT])
         entry = [label, garment_table, None, None, None]
         if body:
-            body_table = np.log(np.einsum("ods,d->os", joint, np.exp(OFFSET_PRIOR) if offsets is None else offsets))
-            self._add(self._shift_log_likelihood, body, body_table[Outcome.KEPT])
+            body_table = np.log(np.einsum("odw,d->ow", table, np.exp(OFFSET_PRIOR) if offsets is None else offsets))
+            self._add(self._size_log_likelihood, body, body_table[Outcome.KEPT])
             self._corrected.pop(body[0], None)
             entry[2:] = [body[0], body[1], body_table]
         key = (user_id, garment_id)
@@ -299,7 +318,7 @@ class SizeOffsets:
         self._add(self._log_likelihood, garment_id, garment_table[outcome] - garment_table[Outcome.KEPT])
         if body_table is not None:
             self._corrected.pop(body_id, None)
-            self._add(self._shift_log_likelihood, (body_id, chart_id), body_table[outcome] - body_table[Outcome.KEPT])
+            self._add(self._size_log_likelihood, (body_id, chart_id), body_table[outcome] - body_table[Outcome.KEPT])
         return True
 
     @staticmethod
@@ -315,22 +334,30 @@ class SizeOffsets:
         """The garment's most probable offset (0 for a garment nobody bought with a size)."""
         return most_probable_offset(self.posterior(garment_id))
 
-    def shift_posterior(self, body_id: str, chart_id: str) -> np.ndarray | None:
-        """How likely the body wears each of ``SHIFTS`` sizes off its profile in the chart (None: no sized purchase)."""
-        return _posterior(SHIFT_PRIOR, self._shift_log_likelihood.get((body_id, chart_id)))
+    def size_posterior(self, body_id: str, chart_id: str, fit: ChartFit) -> np.ndarray:
+        """How likely the body of fit ``fit`` wears each position of the chart, and last that none fits it:
+        the profile's prior (``size_prior``) until the body buys from the chart, then corrected by its outcomes."""
+        prior = size_prior(fit)
+        log_likelihood = self._size_log_likelihood.get((body_id, chart_id))
+        if log_likelihood is None or len(log_likelihood) != len(prior):
+            return prior
+        return _posterior(np.log(prior), log_likelihood)
+
+    def has_learned(self, body_id: str, chart_id: str) -> bool:
+        """Whether the body's sized purchases in the chart taught anything (that its numbers have not since dropped)."""
+        return (body_id, chart_id) in self._size_log_likelihood
 
     def corrected(self, body_id: str, profile: FitProfile) -> FitProfile:
-        """The body's profile, each chart averaged over how likely the body wears each shift in it
-        (``ChartFit.shifted``): the prior's until the body buys from the chart, then the posterior's, so a
-        kept purchase raises the probability of the size kept and a return moves it."""
+        """The body's profile as it wears each chart (``worn_fit`` of ``size_posterior``): the profile's own
+        prior until the body buys from the chart, so a kept purchase makes the size kept likelier and a
+        return moves it."""
         cached = self._corrected.get(body_id)
         if cached is not None and cached[0] is profile:
             return cached[1]
-        prior = np.exp(SHIFT_PRIOR)
-        corrected = {}
-        for chart_id, fit in profile.items():
-            shifts = self.shift_posterior(body_id, chart_id)
-            corrected[chart_id] = fit.shifted(prior if shifts is None else shifts, SIZE_STEPS.get(chart_id, 1))
+        corrected = {
+            chart_id: worn_fit(fit, self.size_posterior(body_id, chart_id, fit), SIZE_STEPS.get(chart_id, 1))
+            for chart_id, fit in profile.items()
+        }
         self._corrected[body_id] = (profile, corrected)
         return corrected
 
@@ -348,8 +375,8 @@ class SizeOffsets:
         def forgotten(body: str | None, chart: str | None) -> bool:
             return body == body_id and (charts is None or chart in charts)
 
-        for key in [key for key in self._shift_log_likelihood if forgotten(*key)]:
-            del self._shift_log_likelihood[key]
+        for key in [key for key in self._size_log_likelihood if forgotten(*key)]:
+            del self._size_log_likelihood[key]
         for purchases in self._pending.values():
             for entry in purchases:
                 if forgotten(entry[2], entry[3]):
@@ -359,7 +386,7 @@ class SizeOffsets:
         """A JSON-ready copy (for snapshots)."""
         return {
             "log_likelihood": {g: values.tolist() for g, values in self._log_likelihood.items()},
-            "shift_log_likelihood": [[b, c, values.tolist()] for (b, c), values in self._shift_log_likelihood.items()],
+            "size_log_likelihood": [[b, c, values.tolist()] for (b, c), values in self._size_log_likelihood.items()],
             "pending": [
                 [user, garment, [[label, _listed(table), body, chart, _listed(body_table)]
                                  for label, table, body, chart, body_table in purchases]]
@@ -369,16 +396,16 @@ class SizeOffsets:
 
     @classmethod
     def from_state(cls, state: dict) -> SizeOffsets:
-        """The offsets ``state`` wrote (a state written before bodies were learned holds garments only)."""
+        """The offsets ``state`` wrote. A state written before bodies were learned by size holds garments only
+        (what it learned of bodies, by shifts of their profiles, is dropped: their next purchases teach afresh)."""
         offsets = cls()
         offsets._log_likelihood = {g: _array(v) for g, v in state.get("log_likelihood", {}).items()}
-        offsets._shift_log_likelihood = {
-            (b, c): _array(v) for b, c, v in state.get("shift_log_likelihood", [])
-        }
+        sized = "size_log_likelihood" in state
+        offsets._size_log_likelihood = {(b, c): _array(v) for b, c, v in state.get("size_log_likelihood", [])}
         for user, garment, purchases in state.get("pending", []):
             entries = [list(purchase) + [None] * (5 - len(purchase)) for purchase in purchases]
             offsets._pending[(user, garment)] = [
-                [label, _array(table), body, chart, _array(body_table)]
+                [label, _array(table), body, chart, _array(body_table)] if sized else [label, _array(table), None, None, None]
                 for label, table, body, chart, body_table in entries
             ]
         return offsets

@@ -304,7 +304,7 @@ def _evaluate_share(arguments, share: float, profiles: dict) -> tuple[list[str],
         prefix = f"body-{mode}-"
         run(f"{mode}: taste only, BodyService's size", prefix, "advised", SizeOffsets())
         run(f"{mode}: taste only, size corrected for the true garment offsets", prefix, "advised", _true_offsets(simulator))
-        garments_only = SizeOffsets.from_state({**learned[mode].state(), "shift_log_likelihood": []})
+        garments_only = SizeOffsets.from_state({**learned[mode].state(), "size_log_likelihood": []})
         run(f"{mode}: taste only, size corrected for learned garment offsets", prefix, "advised", garments_only)
         run(f"{mode}: taste only, size corrected for learned offsets and shifts", prefix, "advised", learned[mode])
         run(f"{mode}: taste only, own size moved by the learned size_offset", prefix, "flagged", learned[mode])

@@ -260,17 +260,18 @@ def test_a_body_and_a_garment_reach_the_recommender_which_advises_from_bodyservi
             break
         assert time.monotonic() < deadline, "the body or the garment did not reach the recommender"
         time.sleep(0.05)
-    # Before any purchase the recommender averages BodyService's probabilities over the prior's shifts
-    # (none 0.7, one size either way 0.12 each, two 0.03 each): size i fits as BodyService's size i - s.
+    # Before any purchase the recommender takes BodyService's probabilities as the odds of the size the
+    # body wears (each at least 0.001, and "no size fits" what they leave), and a body keeps the size it
+    # wears and, with ease, half as often its neighbours.
     labels, probabilities = [fit.label for fit in advice.fits], [fit.probability for fit in advice.fits]
-    prior = {-2: 0.03, -1: 0.12, 0: 0.7, 1: 0.12, 2: 0.03}
-    averaged = [
-        sum(weight * probabilities[i - s] for s, weight in prior.items() if 0 <= i - s < len(probabilities))
-        for i in range(len(probabilities))
+    odds = [max(p, 0.001) for p in probabilities] + [max(1.0 - sum(probabilities), 0.001)]
+    worn = [odd / sum(odds) for odd in odds[:-1]]
+    kept = [
+        worn[i] + 0.5 * sum(worn[j] for j in (i - 1, i + 1) if 0 <= j < len(worn)) for i in range(len(worn))
     ]
-    best = max(range(len(averaged)), key=averaged.__getitem__)
+    best = max(range(len(kept)), key=kept.__getitem__)
     assert answer[tee.garment_id].advised_size == labels[best]
-    assert answer[tee.garment_id].fit_probability == pytest.approx(averaged[best], abs=1e-6)
+    assert answer[tee.garment_id].fit_probability == pytest.approx(kept[best], abs=1e-6)
     bodies.DeleteBody(body_pb.DeleteBodyRequest(body_id=body.body_id))
     while True:
         try:

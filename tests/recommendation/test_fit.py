@@ -23,7 +23,9 @@ from tryon.services.recommendation.fit import (
     SizeOffsets,
     best_size,
     check_fit_profile,
-    outcome_likelihoods,
+    outcome_table,
+    size_prior,
+    worn_fit,
 )
 from tryon.services.recommendation.handlers import event_handlers
 from tryon.services.recommendation.history import InteractionKind
@@ -134,10 +136,16 @@ def test_with_a_body_garments_that_fit_come_first_with_their_advised_size(stub, 
     assert fitted_charts.count("eu_mens_tops") < plain_charts.count("eu_mens_tops")
     for garment in fitted.garments:
         chart = recommender.garment(garment.garment_id).size_chart_id
-        # Size 38 fits at 0.9 in the profile; before any purchase the body may wear it a size off
-        # (``fit.SHIFT_PRIOR``), so 0.7 of 0.9 plus 0.12 of each neighbour's 0.05.
-        expected = {"eu_womens_tops": ("38", 0.642), "eu_mens_tops": ("44", 0.0), "": ("", 0.0)}[chart]
-        assert (garment.advised_size, round(garment.fit_probability, 6)) == expected
+        # Size 38 fits at 0.9 in the profile, 36 and 40 at 0.05 each: before any purchase the body keeps
+        # 38 if it wears 38, or (with ease, half as likely) 36 or 40; the seven other sizes and "no size
+        # fits" carry the prior's floor of 0.001 each. No men's top may fit: BodyService's closest size.
+        kept_38 = (0.9 + 0.5 * (0.05 + 0.05)) / (1.0 + 8 * 0.001)
+        expected = {"eu_womens_tops": ("38", kept_38), "eu_mens_tops": ("44", None), "": ("", 0.0)}[chart]
+        assert garment.advised_size == expected[0]
+        if expected[1] is not None:
+            assert garment.fit_probability == pytest.approx(expected[1], abs=1e-6)
+        else:
+            assert garment.fit_probability < 0.01
 
 
 def test_outfits_with_a_body_carry_advised_sizes_and_rank_fitting_tops_first(stub, recommender):
@@ -224,7 +232,8 @@ def _simulated_profile(body: dict[str, float], rng: np.random.Generator) -> dict
 
 @pytest.fixture(scope="module")
 def simulated_offsets():
-    """Offsets learned from simulated sessions in which half the garments with a chart run a size off."""
+    """Offsets learned from simulated sessions in which half the garments with a chart run a size off, with each
+    buyer's body learned beside them (as the recommender learns them)."""
     simulator = OutfitSessionSimulator(synthetic_catalogue(150, latent_dim=8, seed=5), seed=4, size_offset_share=0.5)
     shoppers = simulator.make_shoppers(150)
     log, truth = simulator.sessions(shoppers, sessions_per_shopper=6)
@@ -235,7 +244,10 @@ def simulated_offsets():
     for row in log[(log["size"] != "")].itertuples():
         chart_id = simulator.chart_ids[simulator.catalogue.position[row.garment_id]]
         if row.type == "PURCHASE":
-            offsets.purchase(row.user_id, row.garment_id, row.size, profiles[row.user_id][chart_id], SIZE_STEPS.get(chart_id, 1))
+            offsets.purchase(
+                row.user_id, row.garment_id, row.size, profiles[row.user_id][chart_id], SIZE_STEPS.get(chart_id, 1),
+                (f"{row.user_id}-body", chart_id),
+            )
         elif row.return_reason in reasons:
             offsets.returned(row.user_id, row.garment_id, row.size, reasons[row.return_reason])
     sized = truth[truth["size"] != "one size"]
@@ -273,18 +285,51 @@ def test_a_garment_that_runs_small_is_advised_a_size_up(simulated_offsets):
     assert offsets.posterior("never-bought") is None
 
 
-def test_a_profile_shifted_a_size_up_moves_its_probabilities_and_its_advice():
-    one_up, one_down = np.eye(5)[3], np.eye(5)[1]
-    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(one_up) == ChartFit(("S", "M", "L"), (0.0, 0.1, 0.8), "L")
-    assert ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1)).shifted(one_down).best() == ("S", 0.8)
-    # Weighed shifts average the moved probabilities.
-    halves = ChartFit(("S", "M", "L"), (0.0, 1.0, 0.0)).shifted(0.5 * one_up + 0.5 * np.eye(5)[2])
-    assert halves.probabilities == (0.0, 0.5, 0.5)
-    # No size may fit: the recommended one moves by the likeliest shift.
-    assert ChartFit(("S", "M", "L"), (0.0, 0.0, 0.0), "S").shifted(one_up).best() == ("M", 0.0)
-    # A chart with three inseams per waist moves by whole waists.
+def test_a_body_keeps_the_size_it_wears_and_its_neighbours_at_half_the_odds():
+    fit = ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1))
+    wears_large = worn_fit(fit, np.array([0.0, 0.0, 1.0, 0.0]))
+    assert wears_large == ChartFit(("S", "M", "L"), (0.0, 0.5, 1.0), "L")
+    # A body no size fits keeps none; the profile's recommended (closest) size stays advised.
+    assert worn_fit(ChartFit(("S", "M", "L"), (0.0, 0.0, 0.0), "S"), np.array([0.0, 0.0, 0.0, 1.0])).best() == ("S", 0.0)
+    # In a chart of three lengths per waist, the next waist of the same length and the next length of the
+    # same waist are the neighbours; the next waist at another length is not.
     labels = ("30/30", "30/32", "30/34", "32/30", "32/32", "32/34")
-    assert ChartFit(labels, (0.0, 0.9, 0.0, 0.0, 0.0, 0.0)).shifted(one_up, step=3).best() == ("32/32", 0.9)
+    worn = worn_fit(ChartFit(labels, (0.0,) * 6), np.eye(7)[1], step=3)
+    assert worn.probabilities == (0.5, 1.0, 0.5, 0.0, 0.5, 0.0) and worn.recommended == "30/32"
+
+
+def test_a_purchase_outcome_is_likeliest_under_the_sizes_that_explain_it():
+    fit = ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1))
+    table = outcome_table(fit, "M")
+    assert table.shape == (3, len(OFFSETS), 4)
+    np.testing.assert_allclose(table.sum(axis=0), 1.0)
+    true_size = OFFSETS.index(0)
+    # M cut true to size: kept by a body that wears M, too small for L, too large for S; a body no size fits
+    # sends it back either way alike.
+    assert table[Outcome.KEPT, true_size].argmax() == 1
+    assert table[Outcome.TOO_SMALL, true_size].argmax() == 2 and table[Outcome.TOO_LARGE, true_size].argmax() == 0
+    assert table[Outcome.TOO_SMALL, true_size, 3] == table[Outcome.TOO_LARGE, true_size, 3]
+    # Cut a size small, M fits as S does; cut two sizes large, beyond the chart, it is too large for every size.
+    assert table[Outcome.KEPT, OFFSETS.index(-1)].argmax() == 0
+    assert table[Outcome.TOO_LARGE, OFFSETS.index(2), :3].min() > 0.9
+    # The prior is the profile, every size and "no size fits" at least the floor.
+    prior = size_prior(ChartFit(("S", "M", "L"), (0.0, 0.5, 0.0)))
+    np.testing.assert_allclose(prior, np.array([0.001, 0.5, 0.001, 0.5]) / 1.002)
+
+
+def test_a_body_whose_profile_misses_its_length_is_learned_from_what_it_kept_and_sent_back():
+    labels = ("30/30", "30/32", "30/34", "32/30", "32/32", "32/34")
+    # The profile is nearly sure of waist 32 and leg 30 or 32; the body wears leg 34.
+    fit = ChartFit(labels, (0.0, 0.0, 0.0, 0.6, 0.3, 0.02))
+    offsets = SizeOffsets()
+    for number in range(3):
+        offsets.purchase("cy", f"trousers-{number}", "32/34", fit, step=3, body=("cy-body", "us_mens_trousers"))
+    offsets.purchase("cy", "trousers-3", "32/32", fit, step=3, body=("cy-body", "us_mens_trousers"))
+    assert offsets.returned("cy", "trousers-3", "32/32", Outcome.TOO_SMALL)
+    corrected = offsets.corrected("cy-body", {"us_mens_trousers": fit})["us_mens_trousers"]
+    assert corrected.best()[0] == "32/34" and corrected.probabilities[5] > 0.8
+    # Before it bought anything, the profile's 32/30 was advised.
+    assert offsets.corrected("dee-body", {"us_mens_trousers": fit})["us_mens_trousers"].best()[0] == "32/30"
 
 
 def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_returns():
@@ -304,35 +349,44 @@ def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_re
     profile = {"eu_womens_tops": fit}
     assert best_size(offsets.corrected("ann-body", profile), "eu_womens_tops")[0] == "40"
     assert best_size(offsets.corrected("other-body-0", profile), "eu_womens_tops")[0] == "38"
-    # Before any purchase a body's profile is averaged over the prior's shifts; a kept purchase makes
-    # the size kept likelier.
+    # Before any purchase a body keeps what its profile says it wears (with a neighbour's ease); a kept
+    # purchase makes the size kept likelier.
     before = offsets.corrected("bea-body", profile)["eu_womens_tops"]
-    assert before.best() == ("38", pytest.approx(0.7 * 0.9 + 2 * 0.12 * 0.05))
+    assert before.best() == ("38", pytest.approx((0.9 + 0.5 * 0.1) / 1.008))
     offsets.purchase("bea", garments[0], "38", fit, body=("bea-body", "eu_womens_tops"))
     assert offsets.corrected("bea-body", profile)["eu_womens_tops"].best()[1] > before.best()[1]
     # Snapshots keep it; a body deleted takes it along, from the purchases remembered for returns too.
     restored = SizeOffsets.from_state(offsets.state())
     np.testing.assert_allclose(
-        restored.shift_posterior("ann-body", "eu_womens_tops"), offsets.shift_posterior("ann-body", "eu_womens_tops")
+        restored.size_posterior("ann-body", "eu_womens_tops", fit), offsets.size_posterior("ann-body", "eu_womens_tops", fit)
     )
     restored.forget_body("ann-body")
-    assert restored.shift_posterior("ann-body", "eu_womens_tops") is None
+    assert not restored.has_learned("ann-body", "eu_womens_tops")
     assert best_size(restored.corrected("ann-body", profile), "eu_womens_tops")[0] == "38"
     assert "ann-body" not in str(restored.state())
     # A return of a purchase made before the body was forgotten teaches its garment only.
     restored.purchase("ann", "top-new", "38", fit, body=("ann-body", "eu_womens_tops"))
-    after_new_purchase = restored.shift_posterior("ann-body", "eu_womens_tops")
+    after_new_purchase = restored.size_posterior("ann-body", "eu_womens_tops", fit)
     assert restored.returned("ann", garments[7], "38", Outcome.TOO_SMALL)
-    np.testing.assert_allclose(restored.shift_posterior("ann-body", "eu_womens_tops"), after_new_purchase)
+    np.testing.assert_allclose(restored.size_posterior("ann-body", "eu_womens_tops", fit), after_new_purchase)
 
 
-def test_a_snapshot_written_before_bodies_were_learned_still_loads():
+def test_a_snapshot_written_before_bodies_were_learned_by_size_still_loads():
     fit = ChartFit(EU_TOPS, (0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0))
-    table = np.log(outcome_likelihoods(fit, "38")).tolist()
-    old = {"log_likelihood": {"top-1": table[0]}, "pending": [["ann", "top-1", [["38", table]]]]}
+    table = np.log(outcome_table(fit, "38") @ size_prior(fit)).tolist()
+    # Garments only, and bodies by shifts of their profile (five numbers per body and chart).
+    shifts = np.log(np.full((3, 5), 1 / 3)).tolist()
+    old = {
+        "log_likelihood": {"top-1": table[0]},
+        "shift_log_likelihood": [["ann-body", "eu_womens_tops", shifts[0]]],
+        "pending": [["ann", "top-1", [["38", table, "ann-body", "eu_womens_tops", shifts]]], ["bo", "top-1", [["38", table]]]],
+    }
     offsets = SizeOffsets.from_state(old)
     assert offsets.returned("ann", "top-1", "38", Outcome.TOO_SMALL)
-    assert offsets.offset("top-1") == OFFSETS[int(np.argmax(np.asarray(table[Outcome.TOO_SMALL]) + OFFSET_PRIOR))]
+    assert offsets.returned("bo", "top-1", "38", Outcome.TOO_SMALL)
+    assert not offsets.has_learned("ann-body", "eu_womens_tops")
+    expected = np.asarray(table[0]) + 2 * (np.asarray(table[Outcome.TOO_SMALL]) - np.asarray(table[0]))
+    assert offsets.offset("top-1") == OFFSETS[int(np.argmax(expected + OFFSET_PRIOR))]
 
 
 def test_sized_purchases_and_returns_travel_in_events_and_change_the_advice(stub, recommender):
@@ -380,17 +434,17 @@ def test_new_numbers_in_a_chart_drop_what_purchases_taught_about_the_body_in_it(
     try:
         recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": fit})
         assert recommender.learn_fit("kim", top, InteractionKind.PURCHASE, "38", 0, "body-shifted")
-        assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is not None
+        assert recommender.size_offsets.has_learned("body-shifted", "eu_womens_tops")
         # The same profile again (an event delivered twice) keeps it; new numbers drop it.
         recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": fit})
-        assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is not None
-        # A chart added leaves the others' shifts; new numbers in a chart drop its shift.
+        assert recommender.size_offsets.has_learned("body-shifted", "eu_womens_tops")
+        # A chart added leaves what the others learned; new numbers in a chart drop what it learned.
         mens = ChartFit(MENS_TOPS, (0.0,) * len(MENS_TOPS))
         recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": fit, "eu_mens_tops": mens})
-        assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is not None
+        assert recommender.size_offsets.has_learned("body-shifted", "eu_womens_tops")
         moved = ChartFit(EU_TOPS, (0.0, 0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0))
         recommender.set_body("body-shifted", 1, [0.1] * 16, {"eu_womens_tops": moved, "eu_mens_tops": mens})
-        assert recommender.size_offsets.shift_posterior("body-shifted", "eu_womens_tops") is None
+        assert not recommender.size_offsets.has_learned("body-shifted", "eu_womens_tops")
     finally:
         recommender.forget_body("body-shifted")
         recommender.size_offsets = SizeOffsets()
