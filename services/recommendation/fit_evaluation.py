@@ -15,9 +15,9 @@ hidden from everyone. A storefront measures this on its own event log. The comma
    BodyUpdated (``sizing.fit_profile``): the recommender never sees a measurement;
 2. for every share of off-size garments, simulates ``--sessions`` sessions per shopper and trains
    the recommender on them (Mult-VAE and the compatibility space, as ``train`` does), feeds it the
-   same log as live history, and lets it learn each garment's size offset and each body's shift per
-   chart from that log's sized purchases and returns with their reasons (``fit.SizeOffsets``, the
-   body id of each buyer known);
+   same log as live history, and lets it learn each garment's size offset and the size each body
+   wears per chart from that log's sized purchases and returns with their reasons
+   (``fit.SizeOffsets``, the body id of each buyer known);
 3. in ``--eval-sessions`` more sessions per shopper, the storefront shows the shopper's 20 best garments of each
    outfit role (RecommendGarments by role, with or without the body) and the shopper buys an
    outfit among them, weighing garments by their own hidden taste; with a body the shopper takes
@@ -306,11 +306,11 @@ def _evaluate_share(arguments, share: float, profiles: dict) -> tuple[list[str],
         run(f"{mode}: taste only, size corrected for the true garment offsets", prefix, "advised", _true_offsets(simulator))
         garments_only = SizeOffsets.from_state({**learned[mode].state(), "size_log_likelihood": []})
         run(f"{mode}: taste only, size corrected for learned garment offsets", prefix, "advised", garments_only)
-        run(f"{mode}: taste only, size corrected for learned offsets and shifts", prefix, "advised", learned[mode])
+        run(f"{mode}: taste only, size corrected for learned offsets and bodies", prefix, "advised", learned[mode])
         run(f"{mode}: taste only, own size moved by the learned size_offset", prefix, "flagged", learned[mode])
         for threshold in arguments.thresholds:
             run(f"{mode}: demote p < {threshold:g}, own size moved by size_offset", prefix, "flagged", learned[mode], threshold)
-            run(f"{mode}: demote p < {threshold:g}, size corrected for offsets and shifts", prefix, "advised", learned[mode], threshold)
+            run(f"{mode}: demote p < {threshold:g}, size corrected for offsets and bodies", prefix, "advised", learned[mode], threshold)
         for weight in arguments.fit_weights:
             run(f"{mode}: taste + {weight:g} x ln(fit), corrected size", prefix, "advised", learned[mode], -1.0, weight)
     base_returns, base_all, base_kept = rows[0][1], rows[0][2], rows[0][3]
@@ -361,8 +361,9 @@ def evaluate(arguments: argparse.Namespace) -> str:
         f"{np.median(trainings):.0f} s (median). Each shopper tells BodyService's model either "
         + " or ".join(f"{description} ({mode})" for mode, description in TOLD_MODES.items())
         + f"; {arguments.samples} posterior samples give the fit profile. The recommender learns each garment's "
-        "size offset and each body's shift per chart from the training log's purchases (size bought, buyer's "
-        f"body id) and returns (reason), reading only fit profiles; 'garment offsets' rows ignore the shifts. {arguments.eval_sessions} evaluation sessions per shopper: the storefront "
+        "size offset and the size each body wears per chart from the training log's purchases (size bought, "
+        "buyer's body id) and returns (reason), reading only fit profiles; 'garment offsets' rows ignore what "
+        f"the bodies taught. {arguments.eval_sessions} evaluation sessions per shopper: the storefront "
         f"shows the {SHOWN_PER_ROLE} best garments of each role and the shopper buys an outfit among them by their "
         "hidden taste, in the advised size when a body is given. NDCG@20: RecommendGarments against the garments "
         f"bought in {HELD_OUT_SESSIONS} held-out sessions (all purchases, and only those kept, i.e. not sent back). "

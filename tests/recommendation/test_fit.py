@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from tryon.services.recommendation.catalogue import Catalogue, synthetic_catalogue
 from tryon.services.recommendation.domain import RecommendationDomain
 from tryon.services.recommendation.fit import (
+    FIT_THRESHOLD,
+    FIT_WEIGHT,
     OFFSET_PRIOR,
     OFFSETS,
     SIZE_STEPS,
@@ -150,14 +152,24 @@ def test_with_a_body_garments_that_fit_come_first_with_their_advised_size(stub, 
 
 def test_outfits_with_a_body_carry_advised_sizes_and_rank_fitting_tops_first(stub, recommender):
     plain = stub.RecommendOutfits(pb.RecommendOutfitsRequest(user_id="shopper-1", k=10), timeout=10)
-    fitted = stub.RecommendOutfits(pb.RecommendOutfitsRequest(user_id="shopper-1", k=10, body_id="body-1"), timeout=10)
+
+    def fitted():
+        return stub.RecommendOutfits(pb.RecommendOutfitsRequest(user_id="shopper-1", k=10, body_id="body-1"), timeout=10)
 
     def mens_tops(response):
         return sum(chart == "eu_mens_tops" for o in response.outfits for chart in _top_charts(recommender, o.garments))
 
-    assert mens_tops(fitted) < mens_tops(plain)
-    sized = [g for o in fitted.outfits for g in o.garments if recommender.garment(g.garment_id).size_chart_id]
+    sized = [g for o in fitted().outfits for g in o.garments if recommender.garment(g.garment_id).size_chart_id]
     assert sized and all(g.advised_size in ("38", "44") for g in sized)
+    # The fit term ranks them: a weight heavy enough, or demotion, takes the men's tops no size of which
+    # fits the body out of the outfits.
+    assert mens_tops(plain) > 0
+    for weight, threshold in ((2.0, 0.0), (0.0, 0.01)):
+        recommender.fit_weight, recommender.fit_threshold = weight, threshold
+        try:
+            assert mens_tops(fitted()) < mens_tops(plain)
+        finally:
+            recommender.fit_weight, recommender.fit_threshold = FIT_WEIGHT, FIT_THRESHOLD
 
 
 def test_an_unknown_or_deleted_body_is_not_found(stub, recommender):
