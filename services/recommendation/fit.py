@@ -29,10 +29,10 @@ neighbours kept at ``SIZE_EASE``). Measured on the simulator (``fit_ranking``).
 Ranking: by taste plus ``FIT_WEIGHT * ln(max(p, FIT_FLOOR))`` of the advised size's probability p, so
 a garment the body would likely send back drops a few places rather than out of sight. Optionally, a
 garment whose p is under a threshold (``FIT_THRESHOLD``; none by default) loses ``DEMOTION`` and comes
-after every candidate whose size may fit. Measured on the simulator over three seeds (``fit_ranking``):
-once bodies were learned by the size they wear, advice alone cut a third of the returns when shoppers
-told stature and weight, a weight of 0.05 cut about 40% for 0.7 to 1.6% of NDCG@20, one of 0.1 cost
-1.5 to 3%, and demotion under 0.01 cost 3.3 to 4.4%. A garment without a chart the profile knows has p = 1.
+after every candidate whose size may fit. Measured on the simulator over three seeds (``fit_ranking``),
+with bodies learned by the size they wear: advice alone (taste order) cut 34 to 37% of returns at no
+cost in NDCG@20, a weight of 0.05 cut 39 to 40% for 0.7 to 2.2% of NDCG@20, and demotion under 0.01
+cut 48 to 53% for 3.5 to 4.1%. A garment without a chart the profile knows has p = 1.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ FIT_WEIGHT = 0.05
 scores in outfits)."""
 FIT_THRESHOLD = 0.0
 """Fit probability under which a garment is demoted below the others; 0: none is (demotion under 0.01 cost
-3.3 to 4.4% of NDCG@20 on the simulator, about twice the fit weight's cost, ``fit_ranking``)."""
+3.5 to 4.1% of NDCG@20 on the simulator, about twice the fit weight's cost, ``fit_ranking``)."""
 DEMOTION = 1000.0
 """What a demoted garment loses: more than any spread of taste scores, so it comes after the rest."""
 FIT_FLOOR = 0.01
@@ -141,6 +141,9 @@ OFFSETS = (-2, -1, 0, 1, 2)
 """Sizes a garment may run off its chart (negative: small), the values ``SizeOffsets`` weighs."""
 OFFSET_PRIOR = np.log([0.03, 0.12, 0.7, 0.12, 0.03])
 """Log prior of each offset: most garments are true to size; one size off is common, two rare."""
+PROFILE_ERROR_PRIOR = np.exp(OFFSET_PRIOR)
+"""How likely a fit profile is each of ``OFFSETS`` sizes off the size the body wears: a profile inferred from a
+few self-measured numbers, taken as exact, is often a size off (most are right, two sizes off is rare)."""
 BODY_SIZE_FLOOR = 1e-3
 """Prior weight of every size a body may wear, beside its profile's probability: a profile inferred from a few
 self-measured numbers can miss the size a body wears (or the length, in charts of several), and the body's own
@@ -231,11 +234,14 @@ def outcome_table(fit: ChartFit, label: str, step: int = 1) -> np.ndarray:
     return (1.0 - OUTCOME_NOISE) * table + OUTCOME_NOISE / 3
 
 
-def size_prior(fit: ChartFit) -> np.ndarray:
+def size_prior(fit: ChartFit, step: int = 1) -> np.ndarray:
     """Prior weights of the position a body of this fit wears in the chart, and last of no size fitting it:
-    each size's probability in the profile (at least ``BODY_SIZE_FLOOR``) and what they leave (no size fits)."""
+    each size's probability in the profile, spread over how likely the profile is each number of sizes off
+    (``PROFILE_ERROR_PRIOR``), at least ``BODY_SIZE_FLOOR``; and what the profile's probabilities leave (no
+    size fits)."""
     probabilities = np.asarray(fit.probabilities, dtype=np.float64)
-    weights = np.append(np.maximum(probabilities, BODY_SIZE_FLOOR), max(1.0 - probabilities.sum(), BODY_SIZE_FLOOR))
+    spread = _moved(probabilities, -np.asarray(OFFSETS) * step) @ PROFILE_ERROR_PRIOR
+    weights = np.append(np.maximum(spread, BODY_SIZE_FLOOR), max(1.0 - probabilities.sum(), BODY_SIZE_FLOOR))
     return weights / weights.sum()
 
 
@@ -291,7 +297,7 @@ class SizeOffsets:
         """
         table = outcome_table(fit, label, step)
         # Each side averages the other's posterior as it was before this purchase.
-        worn = self.size_posterior(*body, fit) if body else size_prior(fit)
+        worn = self.size_posterior(*body, fit, step) if body else size_prior(fit, step)
         offsets = self.posterior(garment_id)
         garment_table = np.log(table @ worn)
         self._add(self._log_likelihood, garment_id, garment_table[Outcome.KEPT])
@@ -338,10 +344,10 @@ class SizeOffsets:
         """The garment's most probable offset (0 for a garment nobody bought with a size)."""
         return most_probable_offset(self.posterior(garment_id))
 
-    def size_posterior(self, body_id: str, chart_id: str, fit: ChartFit) -> np.ndarray:
+    def size_posterior(self, body_id: str, chart_id: str, fit: ChartFit, step: int = 1) -> np.ndarray:
         """How likely the body of fit ``fit`` wears each position of the chart, and last that none fits it:
         the profile's prior (``size_prior``) until the body buys from the chart, then corrected by its outcomes."""
-        prior = size_prior(fit)
+        prior = size_prior(fit, step)
         log_likelihood = self._size_log_likelihood.get((body_id, chart_id))
         if log_likelihood is None or len(log_likelihood) != len(prior):
             return prior
@@ -359,7 +365,9 @@ class SizeOffsets:
         if cached is not None and cached[0] is profile:
             return cached[1]
         corrected = {
-            chart_id: worn_fit(fit, self.size_posterior(body_id, chart_id, fit), SIZE_STEPS.get(chart_id, 1))
+            chart_id: worn_fit(
+                fit, self.size_posterior(body_id, chart_id, fit, SIZE_STEPS.get(chart_id, 1)), SIZE_STEPS.get(chart_id, 1)
+            )
             for chart_id, fit in profile.items()
         }
         self._corrected[body_id] = (profile, corrected)

@@ -260,11 +260,17 @@ def test_a_body_and_a_garment_reach_the_recommender_which_advises_from_bodyservi
             break
         assert time.monotonic() < deadline, "the body or the garment did not reach the recommender"
         time.sleep(0.05)
-    # Before any purchase the recommender takes BodyService's probabilities as the odds of the size the
-    # body wears (each at least 0.001, and "no size fits" what they leave), and a body keeps the size it
+    # Before any purchase the recommender takes BodyService's probabilities, spread over how likely the
+    # profile is a size or two off (0.7 none, 0.12 and 0.03 each way), as the odds of the size the body
+    # wears (each at least 0.001, and "no size fits" what they leave), and a body keeps the size it
     # wears and, with ease, half as often its neighbours.
     labels, probabilities = [fit.label for fit in advice.fits], [fit.probability for fit in advice.fits]
-    odds = [max(p, 0.001) for p in probabilities] + [max(1.0 - sum(probabilities), 0.001)]
+    off = {0: 0.7, 1: 0.12, -1: 0.12, 2: 0.03, -2: 0.03}
+    spread = [
+        sum(w * probabilities[i + d] for d, w in off.items() if 0 <= i + d < len(probabilities))
+        for i in range(len(probabilities))
+    ]
+    odds = [max(p, 0.001) for p in spread] + [max(1.0 - sum(probabilities), 0.001)]
     worn = [odd / sum(odds) for odd in odds[:-1]]
     kept = [
         worn[i] + 0.5 * sum(worn[j] for j in (i - 1, i + 1) if 0 <= j < len(worn)) for i in range(len(worn))

@@ -100,6 +100,22 @@ def stub(recommender):
     running.stop(grace=0)
 
 
+PROFILE_TOPS = (0.0, 0.0, 0.05, 0.9, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0)
+"""The women's tops of ``PROFILE``."""
+
+
+def _kept_before_any_purchase(probabilities, position: int) -> float:
+    """How likely a body keeps the size at ``position`` of a one-step chart before it bought from it: the
+    profile's probabilities spread over how likely it is 0, 1 or 2 sizes off (0.7, 0.12 and 0.03 each way),
+    each at least 0.001, beside "no size fits" (what they leave, at least 0.001); the body keeps the size it
+    wears, and half as often a neighbour."""
+    count, off = len(probabilities), {0: 0.7, 1: 0.12, -1: 0.12, 2: 0.03, -2: 0.03}
+    spread = [sum(w * probabilities[i + d] for d, w in off.items() if 0 <= i + d < count) for i in range(count)]
+    weights = [max(v, 0.001) for v in spread] + [max(1.0 - sum(probabilities), 0.001)]
+    worn = [w / sum(weights) for w in weights[:-1]]
+    return worn[position] + 0.5 * sum(worn[j] for j in (position - 1, position + 1) if 0 <= j < count)
+
+
 def _top_charts(recommender, garments) -> list[str]:
     return [recommender.garment(g.garment_id).size_chart_id for g in garments if role_of(recommender.garment(g.garment_id).category) == "top"]
 
@@ -138,11 +154,11 @@ def test_with_a_body_garments_that_fit_come_first_with_their_advised_size(stub, 
     assert fitted_charts.count("eu_mens_tops") < plain_charts.count("eu_mens_tops")
     for garment in fitted.garments:
         chart = recommender.garment(garment.garment_id).size_chart_id
-        # Size 38 fits at 0.9 in the profile, 36 and 40 at 0.05 each: before any purchase the body keeps
-        # 38 if it wears 38, or (with ease, half as likely) 36 or 40; the seven other sizes and "no size
-        # fits" carry the prior's floor of 0.001 each. No men's top may fit: BodyService's closest size.
-        kept_38 = (0.9 + 0.5 * (0.05 + 0.05)) / (1.0 + 8 * 0.001)
-        expected = {"eu_womens_tops": ("38", kept_38), "eu_mens_tops": ("44", None), "": ("", 0.0)}[chart]
+        # Size 38 fits at 0.9 in the profile, 36 and 40 at 0.05 each. No men's top may fit: BodyService's
+        # closest size.
+        expected = {
+            "eu_womens_tops": ("38", _kept_before_any_purchase(PROFILE_TOPS, 3)), "eu_mens_tops": ("44", None), "": ("", 0.0)
+        }[chart]
         assert garment.advised_size == expected[0]
         if expected[1] is not None:
             assert garment.fit_probability == pytest.approx(expected[1], abs=1e-6)
@@ -324,9 +340,9 @@ def test_a_purchase_outcome_is_likeliest_under_the_sizes_that_explain_it():
     # Cut a size small, M fits as S does; cut two sizes large, beyond the chart, it is too large for every size.
     assert table[Outcome.KEPT, OFFSETS.index(-1)].argmax() == 0
     assert table[Outcome.TOO_LARGE, OFFSETS.index(2), :3].min() > 0.9
-    # The prior is the profile, every size and "no size fits" at least the floor.
+    # The prior is the profile spread over how likely it is a size off, beside "no size fits".
     prior = size_prior(ChartFit(("S", "M", "L"), (0.0, 0.5, 0.0)))
-    np.testing.assert_allclose(prior, np.array([0.001, 0.5, 0.001, 0.5]) / 1.002)
+    np.testing.assert_allclose(prior, np.array([0.12 * 0.5, 0.7 * 0.5, 0.12 * 0.5, 0.5]) / 0.97)
 
 
 def test_a_body_whose_profile_misses_its_length_is_learned_from_what_it_kept_and_sent_back():
@@ -364,7 +380,7 @@ def test_a_body_that_wears_a_size_larger_than_its_profile_is_learned_from_its_re
     # Before any purchase a body keeps what its profile says it wears (with a neighbour's ease); a kept
     # purchase makes the size kept likelier.
     before = offsets.corrected("bea-body", profile)["eu_womens_tops"]
-    assert before.best() == ("38", pytest.approx((0.9 + 0.5 * 0.1) / 1.008))
+    assert before.best() == ("38", pytest.approx(_kept_before_any_purchase(PROFILE_TOPS, 3)))
     offsets.purchase("bea", garments[0], "38", fit, body=("bea-body", "eu_womens_tops"))
     assert offsets.corrected("bea-body", profile)["eu_womens_tops"].best()[1] > before.best()[1]
     # Snapshots keep it; a body deleted takes it along, from the purchases remembered for returns too.
