@@ -245,8 +245,9 @@ class EventPublisher:
     def close(self, timeout: float = 5.0) -> None:
         """Send what the outbox holds for up to ``timeout`` s, then stop; the rest waits for the next start.
 
-        A sender still inside a send after ``timeout`` lets go of the producer and the outbox (and
-        its lock) itself when that send ends.
+        A sender still busy after ``timeout`` goes on sending while the broker acknowledges, and lets
+        go of the producer and the outbox (and its lock) itself once the outbox is empty or a send
+        fails; a ``publish`` after that raises ``PublishError``.
         """
         self._closing.set()
         self._wake.set()
@@ -254,7 +255,7 @@ class EventPublisher:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 logger.warning(
-                    "event publisher %s did not stop within %.1f s; it closes its outbox when its send ends",
+                    "event publisher %s did not stop within %.1f s; it closes its outbox when its sending ends",
                     self._client_id, timeout,
                 )
                 return

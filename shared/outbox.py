@@ -110,6 +110,8 @@ class Outbox:
             for record in records
         ]
         with self._lock:
+            if self._holder < 0:
+                raise OutboxUnavailable(f"the outbox at {self._path} is closed")
             if self._pending + len(rows) > self._max_pending:
                 raise OutboxUnavailable(
                     f"the outbox holds {self._pending} events waiting for the broker (at most {self._max_pending})"

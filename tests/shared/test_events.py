@@ -21,6 +21,7 @@ from tryon.shared.events import (
     EVENT_TYPE_HEADER,
     EventConsumer,
     EventPublisher,
+    PublishError,
     RecentEventIds,
     new_event_id,
     read_dlq,
@@ -547,6 +548,8 @@ def test_a_sender_that_outlives_close_lets_go_of_the_outbox_when_its_send_ends(t
         assert len(reopened) == 1
     finally:
         reopened.close()
+    with pytest.raises(PublishError, match="is closed"):
+        publisher.publish([(interaction(), "u2")])
 
 
 def test_a_consumer_told_its_topics_exist_creates_them_only_when_it_reconnects(tmp_path, monkeypatch) -> None:

@@ -51,6 +51,13 @@ def test_a_full_outbox_refuses_the_whole_call(tmp_path):
     assert [r.value for r in outbox.oldest(10)] == [b"a-0", b"a-1"]
 
 
+def test_a_closed_outbox_refuses_records_as_unavailable(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    outbox.close()
+    with pytest.raises(OutboxUnavailable, match="is closed"):
+        outbox.append([record("a", 0)])
+
+
 def test_a_second_holder_of_one_file_is_refused_until_the_first_closes(tmp_path):
     outbox = Outbox(tmp_path / "outbox.sqlite")
     outbox.append([record("a", 0)])
