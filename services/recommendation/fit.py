@@ -16,9 +16,9 @@ buyer's body id (whose fit profile it reads), and returns with their reason (too
 large). For an offset ``d`` (negative: runs small), the label at chart position ``i`` fits the
 bodies the chart's size at ``i + d * step`` fits (``SIZE_STEPS``); the likelihood of each outcome
 under each ``d`` comes from what the recommender knows of the buyer's size, and a prior says that
-most garments are true to size. The advised size is the label likeliest to fit over that posterior of
-offsets (the chart's own advice for a garment nobody bought with a size): a garment that runs small
-is advised a size up. Bodies are learned the same way (Sembium et al., "Recommending Product Sizes to
+most garments are true to size. The advised size is the label likeliest to be kept over that posterior
+of offsets (the body's own likeliest size for a garment nobody bought with a size): a garment that
+runs small is advised a size up. Bodies are learned the same way (Sembium et al., "Recommending Product Sizes to
 Customers", RecSys 2017, learn a true size per customer and per product from purchases and returns):
 a profile inferred from a few self-measured numbers can miss the size a body wears, or its length,
 so each (body, chart) keeps the likelihood of every chart position, and of no size fitting, from the
@@ -307,6 +307,10 @@ class SizeOffsets:
         entry = [label, garment_table, None, None, None]
         if body:
             body_table = np.log(np.einsum("odw,d->ow", table, np.exp(OFFSET_PRIOR) if offsets is None else offsets))
+            known = self._size_log_likelihood.get(body)
+            if known is not None and len(known) != body_table.shape[1]:
+                # The chart's sizes changed since the body last bought from it: what it taught no longer applies.
+                del self._size_log_likelihood[body]
             self._add(self._size_log_likelihood, body, body_table[Outcome.KEPT])
             self._corrected.pop(body[0], None)
             entry[2:] = [body[0], body[1], body_table]
@@ -329,7 +333,8 @@ class SizeOffsets:
         if not purchases:
             del self._pending[(user_id, garment_id)]
         self._add(self._log_likelihood, garment_id, garment_table[outcome] - garment_table[Outcome.KEPT])
-        if body_table is not None:
+        known = self._size_log_likelihood.get((body_id, chart_id))
+        if body_table is not None and known is not None and len(known) == body_table.shape[1]:
             self._corrected.pop(body_id, None)
             self._add(self._size_log_likelihood, (body_id, chart_id), body_table[outcome] - body_table[Outcome.KEPT])
         return True

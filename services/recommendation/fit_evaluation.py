@@ -302,7 +302,7 @@ def _evaluate_share(arguments, share: float, profiles: dict) -> tuple[list[str],
     run("taste only (no body), own size", "", "own", SizeOffsets())
     for mode in TOLD_MODES:
         prefix = f"body-{mode}-"
-        run(f"{mode}: taste only, BodyService's size", prefix, "advised", SizeOffsets())
+        run(f"{mode}: taste only, the profile's size (nothing learned)", prefix, "advised", SizeOffsets())
         run(f"{mode}: taste only, size corrected for the true garment offsets", prefix, "advised", _true_offsets(simulator))
         garments_only = SizeOffsets.from_state({**learned[mode].state(), "size_log_likelihood": []})
         run(f"{mode}: taste only, size corrected for learned garment offsets", prefix, "advised", garments_only)
@@ -368,7 +368,7 @@ def evaluate(arguments: argparse.Namespace) -> str:
         "hidden taste, in the advised size when a body is given. NDCG@20: RecommendGarments against the garments "
         f"bought in {HELD_OUT_SESSIONS} held-out sessions (all purchases, and only those kept, i.e. not sent back). "
         "'demote p < t' puts garments whose advised size fits with "
-        "probability under t after the others, in taste order; 'taste + w x ln(fit)' is the service's rule, at w = fit.FIT_WEIGHT.",
+        "probability under t after the others, in taste order; 'taste + w x ln(fit)' is the service's rule, whose w is fit.FIT_WEIGHT.",
         "",
         *tables,
         f"Goal: at least 30% fewer returns for at most 2% less NDCG@20. Cost of carrying the profile: "

@@ -250,7 +250,7 @@ class Recommender:
         self.fit_threshold = FIT_THRESHOLD
         """Fit probability under which a garment is demoted in rankings with a body (``fit.FIT_THRESHOLD``)."""
         self.size_offsets = SizeOffsets()
-        """By how many sizes each garment runs off its chart, and each body off its fit profile per chart,
+        """By how many sizes each garment runs off its chart, and which size of each chart each body wears,
         learned from sized purchases and returns."""
         self._query_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._trained_vectors = self.model.item_embeddings()

@@ -525,3 +525,16 @@ def test_fuzzed_sizes_and_reasons_never_answer_internal(stub, recommender, kind,
     except InvalidEvent:
         pass
     recommender.size_offsets = SizeOffsets()
+
+
+def test_a_chart_whose_sizes_changed_starts_the_body_afresh_in_it():
+    three = ChartFit(("S", "M", "L"), (0.1, 0.8, 0.1))
+    four = ChartFit(("S", "M", "L", "XL"), (0.1, 0.7, 0.1, 0.1))
+    offsets = SizeOffsets()
+    offsets.purchase("eve", "shirt-1", "L", three, body=("eve-body", "chart"))
+    offsets.purchase("eve", "shirt-2", "XL", four, body=("eve-body", "chart"))
+    # What the three-size chart taught is dropped, and a return of its purchase teaches the garment only.
+    assert offsets.returned("eve", "shirt-1", "L", Outcome.TOO_SMALL)
+    fresh = SizeOffsets()
+    fresh.purchase("eve", "shirt-2", "XL", four, body=("eve-body", "chart"))
+    np.testing.assert_allclose(offsets.size_posterior("eve-body", "chart", four), fresh.size_posterior("eve-body", "chart", four))
