@@ -18,8 +18,9 @@ bodies the chart's size at ``i + d * step`` fits (``SIZE_STEPS``); the likelihoo
 under each ``d`` comes from what the recommender knows of the buyer's size, and a prior says that
 most garments are true to size. The advised size is the label likeliest to be kept over that posterior
 of offsets (the body's own likeliest size for a garment nobody bought with a size): a garment that
-runs small is advised a size up. Bodies are learned the same way (Sembium et al., "Recommending Product Sizes to
-Customers", RecSys 2017, learn a true size per customer and per product from purchases and returns):
+runs small is advised a size up. Bodies are learned the same way (Sembium et al., "Recommending
+Product Sizes to Customers", RecSys 2017, learn a true size per customer and per product from
+purchases and returns):
 a profile inferred from a few self-measured numbers can miss the size a body wears, or its length,
 so each (body, chart) keeps the likelihood of every chart position, and of no size fitting, from the
 body's own sized purchases and returns, with the profile as their prior (``size_prior``). The
@@ -251,7 +252,8 @@ def size_prior(fit: ChartFit, step: int = 1) -> np.ndarray:
 def worn_fit(fit: ChartFit, worn: np.ndarray, step: int = 1) -> ChartFit:
     """``fit`` as a body wears the chart: ``worn`` weighs each position it may wear and, last, none fitting
     (``SizeOffsets.size_posterior``); each label fits with the probability that the body keeps it cut true to
-    size. The recommended size is the likeliest, or, when none may fit (each under ``FIT_FLOOR``), the profile's own advice (``ChartFit.best``)."""
+    size. The recommended size is the likeliest, or, when none may fit (each under ``FIT_FLOOR``), the
+    profile's own advice (``ChartFit.best``)."""
     kept, _ = _size_relations(len(fit.labels), step)
     probabilities = kept @ np.asarray(worn[:-1], dtype=np.float64)
     recommended = fit.labels[int(np.argmax(probabilities))] if probabilities.max() >= FIT_FLOOR else fit.best()[0]
@@ -264,7 +266,8 @@ def most_probable_offset(weights: np.ndarray | None) -> int:
 
 
 class SizeOffsets:
-    """How each garment runs off its chart, and which size each body wears in it, learned from sized purchases and returns.
+    """How each garment runs off its chart, and which size each body wears in it, learned from sized purchases
+    and returns.
 
     A purchase's outcome depends on the garment's offset ``d`` and the chart position the buyer wears
     (or on no size fitting them), through ``outcome_table``. Each garment keeps the log-likelihood of
@@ -307,10 +310,9 @@ class SizeOffsets:
         entry = [label, garment_table, None, None, None]
         if body:
             body_table = np.log(np.einsum("odw,d->ow", table, np.exp(OFFSET_PRIOR) if offsets is None else offsets))
-            known = self._size_log_likelihood.get(body)
-            if known is not None and len(known) != body_table.shape[1]:
-                # The chart's sizes changed since the body last bought from it: what it taught no longer applies.
-                del self._size_log_likelihood[body]
+            if self._learned(body, body_table.shape[1]) is None:
+                # Nothing learned yet, or the chart's sizes changed since: what it taught no longer applies.
+                self._size_log_likelihood.pop(body, None)
             self._add(self._size_log_likelihood, body, body_table[Outcome.KEPT])
             self._corrected.pop(body[0], None)
             entry[2:] = [body[0], body[1], body_table]
@@ -333,8 +335,7 @@ class SizeOffsets:
         if not purchases:
             del self._pending[(user_id, garment_id)]
         self._add(self._log_likelihood, garment_id, garment_table[outcome] - garment_table[Outcome.KEPT])
-        known = self._size_log_likelihood.get((body_id, chart_id))
-        if body_table is not None and known is not None and len(known) == body_table.shape[1]:
+        if body_table is not None and self._learned((body_id, chart_id), body_table.shape[1]) is not None:
             self._corrected.pop(body_id, None)
             self._add(self._size_log_likelihood, (body_id, chart_id), body_table[outcome] - body_table[Outcome.KEPT])
         return True
@@ -356,10 +357,13 @@ class SizeOffsets:
         """How likely the body of fit ``fit`` wears each position of the chart, and last that none fits it:
         the profile's prior (``size_prior``) until the body buys from the chart, then corrected by its outcomes."""
         prior = size_prior(fit, step)
-        log_likelihood = self._size_log_likelihood.get((body_id, chart_id))
-        if log_likelihood is None or len(log_likelihood) != len(prior):
-            return prior
-        return _posterior(np.log(prior), log_likelihood)
+        log_likelihood = self._learned((body_id, chart_id), len(prior))
+        return prior if log_likelihood is None else _posterior(np.log(prior), log_likelihood)
+
+    def _learned(self, body: tuple[str, str], width: int) -> np.ndarray | None:
+        """What a (body, chart) learned, when it was learned over a chart of ``width - 1`` sizes (else None)."""
+        log_likelihood = self._size_log_likelihood.get(body)
+        return log_likelihood if log_likelihood is not None and len(log_likelihood) == width else None
 
     def has_learned(self, body_id: str, chart_id: str) -> bool:
         """Whether the body's sized purchases in the chart taught anything (that its numbers have not since dropped)."""
@@ -372,12 +376,10 @@ class SizeOffsets:
         cached = self._corrected.get(body_id)
         if cached is not None and cached[0] is profile:
             return cached[1]
-        corrected = {
-            chart_id: worn_fit(
-                fit, self.size_posterior(body_id, chart_id, fit, SIZE_STEPS.get(chart_id, 1)), SIZE_STEPS.get(chart_id, 1)
-            )
-            for chart_id, fit in profile.items()
-        }
+        corrected = {}
+        for chart_id, fit in profile.items():
+            step = SIZE_STEPS.get(chart_id, 1)
+            corrected[chart_id] = worn_fit(fit, self.size_posterior(body_id, chart_id, fit, step), step)
         self._corrected[body_id] = (profile, corrected)
         return corrected
 
@@ -425,7 +427,7 @@ class SizeOffsets:
         for user, garment, purchases in state.get("pending", []):
             entries = [list(purchase) + [None] * (5 - len(purchase)) for purchase in purchases]
             offsets._pending[(user, garment)] = [
-                [label, _array(table), body, chart, _array(body_table)] if sized else [label, _array(table), None, None, None]
+                [label, _array(table), *((body, chart, _array(body_table)) if sized else (None, None, None))]
                 for label, table, body, chart, body_table in entries
             ]
         return offsets

@@ -368,7 +368,8 @@ def evaluate(arguments: argparse.Namespace) -> str:
         "hidden taste, in the advised size when a body is given. NDCG@20: RecommendGarments against the garments "
         f"bought in {HELD_OUT_SESSIONS} held-out sessions (all purchases, and only those kept, i.e. not sent back). "
         "'demote p < t' puts garments whose advised size fits with "
-        "probability under t after the others, in taste order; 'taste + w x ln(fit)' is the service's rule, whose w is fit.FIT_WEIGHT.",
+        "probability under t after the others, in taste order; 'taste + w x ln(fit)' is the service's rule, "
+        "whose w is fit.FIT_WEIGHT.",
         "",
         *tables,
         f"Goal: at least 30% fewer returns for at most 2% less NDCG@20. Cost of carrying the profile: "
